@@ -1,0 +1,88 @@
+//! `fleetctl`: the operator CLI. It talks to the same tables through the same shared adapters as the
+//! Lambdas. Table names come from FLEETGUARD_REGISTRY_TABLE / _AUDIT_TABLE / _RECORDS_TABLE, or from
+//! `--stack <prefix>` (tables `<prefix>-registry`, ...). `AWS_ENDPOINT_URL` points it at an emulator.
+
+mod devices;
+mod policy_cmd;
+
+use clap::{Parser, Subcommand};
+use fleetguard::adapters::{dynamodb, sdk_config};
+use fleetguard::config::Tables;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "fleetctl",
+    version,
+    about = "Operate a fleetguard-secured AWS IoT fleet"
+)]
+struct Cli {
+    /// Table-name prefix (overrides the FLEETGUARD_*_TABLE variables when given).
+    #[arg(long, global = true, env = "FLEETGUARD_STACK")]
+    stack: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Devices: the manufacturing allow-list and the registry.
+    #[command(subcommand)]
+    Devices(devices::DevicesCmd),
+    /// IoT policies, offline: lint (`check`) and evaluate (`eval`) policy documents.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCmd),
+    /// Creates the tables on a local emulator or LocalStack (on AWS the SAM template owns them).
+    SetupLocal,
+}
+
+/// Shared context of every command: clients built once.
+pub struct Ctx {
+    pub tables: Tables,
+    pub ddb: dynamodb::Client,
+}
+
+fn tables(stack: Option<&str>) -> anyhow::Result<Tables> {
+    match stack {
+        Some(prefix) => Ok(Tables::with_prefix(prefix)),
+        None => Tables::from_env()
+            .map_err(|e| anyhow::anyhow!("{e} (or pass --stack <prefix> / set FLEETGUARD_STACK)")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Offline commands first: no AWS configuration needed.
+    let command = match cli.command {
+        Command::Policy(cmd) => return Ok(ExitCode::from(policy_cmd::run(cmd))),
+        other => other,
+    };
+    let sdk = sdk_config().await;
+    let ctx = Ctx {
+        tables: tables(cli.stack.as_deref())?,
+        ddb: dynamodb::client(&sdk),
+    };
+    match command {
+        Command::Policy(_) => unreachable!("handled above"),
+        Command::Devices(cmd) => devices::run(&ctx, cmd).await,
+        Command::SetupLocal => {
+            dynamodb::create_tables(&ctx.ddb, &ctx.tables).await?;
+            println!(
+                "tables ready: {}, {}, {}",
+                ctx.tables.registry, ctx.tables.audit, ctx.tables.records
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

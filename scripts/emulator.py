@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""fleetguard's local AWS emulator: moto in server mode, configured to behave like AWS where we rely on it.
+
+What this launcher adds on top of plain `moto_server`:
+  * `iot.use_valid_cert` is on, so a certificate id is SHA-256 of the DER (as on AWS), not of the PEM text.
+  * `GET  /_fleetguard/published`   every message published through the IoT data plane (for assertions only).
+  * `GET  /_fleetguard/disconnects` every DeleteConnection call (moto answers those with HTTP 500; we record
+                                    and acknowledge them, as AWS would for a connected client).
+  * `GET  /_fleetguard/calls`       a count of AWS API calls per operation since the last reset.
+  * `POST /_fleetguard/faults`      {"operation": "iot:PUT /target-policies/{id}", "nth": 1, "times": 3,
+                                    "status": 500}: starting with the Nth next call of that operation, fail
+                                    `times` calls in a row (fault injection for tests; operation names are
+                                    those `/_fleetguard/calls` reports).
+  * `POST /_fleetguard/reset`       moto's reset plus ours.
+  * exits when its parent process dies, so a test run never leaves an emulator behind.
+
+Usage: emulator.py [--host 127.0.0.1] [--port 5000] [--watch-parent]
+"""
+
+import argparse
+import base64
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter
+
+from moto.core.config import default_user_config
+
+# Must be set before any certificate is registered: AWS computes the id over the DER bytes.
+default_user_config["iot"]["use_valid_cert"] = True
+
+from moto.iotdata.models import iotdata_backends  # noqa: E402
+from moto.moto_api import _internal  # noqa: E402,F401
+from moto.moto_api._internal.models import moto_api_backend  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple  # noqa: E402
+
+_lock = threading.Lock()
+_disconnects: list = []
+_calls: Counter = Counter()
+_faults: list = []  # [{"operation", "skip", "times", "status"}]
+
+
+def _json(start_response, status, body):
+    data = json.dumps(body).encode()
+    start_response(
+        status,
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+def _published():
+    out = []
+    for account, regions in iotdata_backends.items():
+        for region, backend in regions.items():
+            for topic, payload in backend.published_payloads:
+                raw = payload if isinstance(payload, bytes) else str(payload).encode()
+                out.append(
+                    {
+                        "account": account,
+                        "region": region,
+                        "topic": topic,
+                        "payload_b64": base64.b64encode(raw).decode(),
+                    }
+                )
+    return out
+
+
+def _operation(environ):
+    """Best-effort 'service:Operation' name of an AWS request, for call counting and faults."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = ""
+    if "Credential=" in auth:
+        try:
+            service = auth.split("Credential=")[1].split(",")[0].split("/")[3]
+        except IndexError:
+            service = ""
+    if target:  # JSON protocol (DynamoDB): DynamoDB_20120810.GetItem
+        return f"{service or 'dynamodb'}:{target.split('.')[-1]}"
+    method = environ.get("REQUEST_METHOD", "")
+    path = environ.get("PATH_INFO", "")
+    return f"{service}:{method} {_route(path)}"
+
+
+def _route(path):
+    """Collapse identifiers out of a REST path so counts group by operation."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return "/"
+    return "/" + parts[0] + ("/{id}" if len(parts) > 1 else "")
+
+
+class Launcher:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith("/_fleetguard/"):
+            return self.control(path, method, environ, start_response)
+        op = _operation(environ)
+        with _lock:
+            _calls[op] += 1
+            for fault in list(_faults):
+                if fault["operation"] in (op, op.split(":", 1)[-1]) and fault["path_contains"] in path:
+                    fault["skip"] -= 1
+                    if fault["skip"] < 0:
+                        fault["times"] -= 1
+                        if fault["times"] <= 0:
+                            _faults.remove(fault)
+                        return _json(
+                            start_response,
+                            f"{fault['status']} Injected",
+                            {"__type": "InternalFailure", "message": "fleetguard injected fault"},
+                        )
+        # IoT data plane DeleteConnection: DELETE /connections/{clientId}. moto lacks it.
+        if method == "DELETE" and path.startswith("/connections/"):
+            client_id = path[len("/connections/") :]
+            with _lock:
+                _disconnects.append({"client_id": client_id, "query": environ.get("QUERY_STRING", "")})
+            start_response("200 OK", [("Content-Length", "0")])
+            return [b""]
+        return self.app(environ, start_response)
+
+    def control(self, path, method, environ, start_response):
+        if path == "/_fleetguard/health":
+            return _json(start_response, "200 OK", {"ok": True})
+        if path == "/_fleetguard/published":
+            return _json(start_response, "200 OK", _published())
+        if path == "/_fleetguard/disconnects":
+            with _lock:
+                return _json(start_response, "200 OK", list(_disconnects))
+        if path == "/_fleetguard/calls":
+            with _lock:
+                return _json(start_response, "200 OK", dict(_calls))
+        if path == "/_fleetguard/faults" and method == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            spec = json.loads(environ["wsgi.input"].read(size) or b"{}")
+            with _lock:
+                _faults.append(
+                    {
+                        "operation": spec["operation"],
+                        "skip": int(spec.get("nth", 1)) - 1,
+                        "times": int(spec.get("times", 1)),
+                        # Scopes a fault to one test's resources when tests share the emulator.
+                        "path_contains": str(spec.get("path_contains", "")),
+                        "status": int(spec.get("status", 500)),
+                    }
+                )
+            return _json(start_response, "200 OK", {"ok": True})
+        if path == "/_fleetguard/reset" and method == "POST":
+            moto_api_backend.reset()
+            with _lock:
+                _disconnects.clear()
+                _calls.clear()
+                _faults.clear()
+            return _json(start_response, "200 OK", {"ok": True})
+        return _json(start_response, "404 Not Found", {"error": "unknown control path"})
+
+
+def _watch_parent():
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
+    parser.add_argument("--watch-parent", action="store_true", help="exit when the parent process exits")
+    args = parser.parse_args()
+    if args.watch_parent:
+        threading.Thread(target=_watch_parent, daemon=True).start()
+    app = Launcher(DomainDispatcherApplication(create_backend_app))
+    print(f"fleetguard emulator on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+//! DynamoDB adapters: the registry ([`Registry`]) and the audit log ([`AuditLog`]), plus table creation for
+//! local stacks (on AWS the SAM template owns the tables).
+//!
+//! Registry table (single table, keys `pk`/`sk`, both S):
+//! - `DEVICE#<serial>` / `DEVICE`: serial, status, certificate_id, replacement_approved, updated_at, version
+//! - `CERT#<certificate id>` / `CERT`: certificate_id, serial, denied, updated_at
+//!
+//! Audit table: `serial` (S, `-` when unknown) / `sk` (S, `<RFC 3339>#<uuid>`); GSI `by_principal`
+//! (`principal`, `sk`); TTL attribute `expires_at`.
+//!
+//! Records table: `serial` (S) / `record_id` (S).
+
+use super::aws_error;
+use crate::config::Tables;
+use crate::domain::{AuditEntry, CertificateId, CertificateRecord, Device, DeviceStatus, Serial};
+use crate::error::AwsErrorKind;
+use crate::ports::{AuditLog, Registry};
+use crate::{Error, Result};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
+};
+pub use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn device_key(serial: &Serial) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("DEVICE#{serial}"))),
+        ("sk".to_owned(), s("DEVICE")),
+    ])
+}
+
+fn cert_key(id: &CertificateId) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("CERT#{id}"))),
+        ("sk".to_owned(), s("CERT")),
+    ])
+}
+
+fn to_item<T: Serialize>(value: &T, key: Item) -> Result<Item> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| Error::Corrupt(format!("serialize: {e}")))?;
+    item.extend(key);
+    Ok(item)
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(mut item: Item) -> Result<T> {
+    item.remove("pk");
+    item.remove("sk");
+    serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(format!("deserialize: {e}")))
+}
+
+/// The device registry over DynamoDB.
+#[derive(Clone, Debug)]
+pub struct DynamoRegistry {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRegistry {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, key: Item, op: &'static str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            // Authorization decisions read the latest state (a revocation must be seen at once).
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error(op, e))?;
+        Ok(out.item)
+    }
+}
+
+impl Registry for DynamoRegistry {
+    async fn get_device(&self, serial: &Serial) -> Result<Option<Device>> {
+        self.get(device_key(serial), "dynamodb:GetItem(device)")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn get_certificate(&self, id: &CertificateId) -> Result<Option<CertificateRecord>> {
+        self.get(cert_key(id), "dynamodb:GetItem(certificate)")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn import_serial(&self, serial: &Serial) -> Result<bool> {
+        let device = Device {
+            serial: serial.clone(),
+            status: DeviceStatus::Manufactured,
+            certificate_id: None,
+            replacement_approved: false,
+            updated_at: crate::domain::now_rfc3339(),
+            version: 1,
+        };
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&device, device_key(serial))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_error("dynamodb:PutItem(device)", e) {
+                e if e.is_condition_failed() => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn bind_certificate(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
+        let now = crate::domain::now_rfc3339();
+        let record = CertificateRecord {
+            certificate_id: cert.clone(),
+            serial: serial.clone(),
+            denied: false,
+            updated_at: now.clone(),
+        };
+        let put_cert = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record, cert_key(cert))?))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (serial = :serial AND denied = :false)",
+            )
+            .expression_attribute_values(":serial", s(serial.as_str()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let update_device = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(device_key(serial)))
+            .update_expression(
+                "SET #status = :active, certificate_id = :cert, replacement_approved = :false, \
+                 updated_at = :now ADD version :one",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (#status = :manufactured \
+                 OR (#status = :active AND certificate_id = :cert) OR replacement_approved = :true)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":manufactured", s("manufactured"))
+            .expression_attribute_values(":cert", s(cert.as_str()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        transact(
+            &self.client,
+            vec![
+                TransactWriteItem::builder().put(put_cert).build(),
+                TransactWriteItem::builder().update(update_device).build(),
+            ],
+            "dynamodb:TransactWriteItems(bind)",
+        )
+        .await
+    }
+}
+
+/// Runs a transaction; a cancellation caused by a failed condition is `ConditionFailed`, any other
+/// cancellation (e.g. a conflicting transaction) stays a retryable `Other`.
+pub(crate) async fn transact(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+    op: &'static str,
+) -> Result<()> {
+    match client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let condition_failed = e
+                .as_service_error()
+                .and_then(|se| match se {
+                    TransactWriteItemsError::TransactionCanceledException(tc) => Some(tc),
+                    _ => None,
+                })
+                .is_some_and(|tc| {
+                    tc.cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                });
+            let mut err = aws_error(op, e);
+            if condition_failed {
+                if let Error::Aws { kind, .. } = &mut err {
+                    *kind = AwsErrorKind::ConditionFailed;
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The audit log over DynamoDB.
+#[derive(Clone, Debug)]
+pub struct DynamoAudit {
+    client: Client,
+    table: String,
+    /// Days an entry is kept (DynamoDB TTL); 0 keeps entries forever.
+    retention_days: u32,
+}
+
+impl DynamoAudit {
+    pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention_days,
+        }
+    }
+
+    /// The item for an entry (also used inside other tables' transactions, e.g. delete-record).
+    pub fn item(&self, entry: &AuditEntry) -> Result<Item> {
+        let mut item: Item =
+            serde_dynamo::to_item(entry).map_err(|e| Error::Corrupt(format!("serialize: {e}")))?;
+        item.insert(
+            "serial".into(),
+            s(entry.serial.clone().unwrap_or_else(|| "-".into())),
+        );
+        item.insert(
+            "sk".into(),
+            s(format!("{}#{}", entry.at, uuid::Uuid::new_v4().simple())),
+        );
+        item.insert("reason".into(), s(entry.reason.as_str()));
+        item.insert("outcome".into(), s(entry.outcome.as_str()));
+        if self.retention_days > 0 {
+            let expires = time::OffsetDateTime::now_utc().unix_timestamp()
+                + i64::from(self.retention_days) * 86_400;
+            item.insert("expires_at".into(), AttributeValue::N(expires.to_string()));
+        }
+        Ok(item)
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl AuditLog for DynamoAudit {
+    async fn record(&self, entry: &AuditEntry) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item(entry)?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("dynamodb:PutItem(audit)", e))
+    }
+
+    async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("serial = :s")
+            .expression_attribute_values(":s", s(serial))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb:Query(audit)", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut item| {
+                item.remove("sk");
+                item.remove("expires_at");
+                if item.get("serial") == Some(&s("-")) {
+                    item.remove("serial");
+                }
+                serde_dynamo::from_item(item)
+                    .map_err(|e| Error::Corrupt(format!("audit item: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// Creates the three tables if they do not exist (local emulator, LocalStack, tests). On AWS the SAM
+/// template creates them with backups, encryption and deletion protection.
+pub async fn create_tables(client: &Client, tables: &Tables) -> Result<()> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))
+    };
+    let specs: Vec<(&str, &str, &str, Option<GlobalSecondaryIndex>)> = vec![
+        (&tables.registry, "pk", "sk", None),
+        (
+            &tables.audit,
+            "serial",
+            "sk",
+            Some(
+                GlobalSecondaryIndex::builder()
+                    .index_name("by_principal")
+                    .key_schema(key("principal", KeyType::Hash)?)
+                    .key_schema(key("sk", KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| Error::Corrupt(e.to_string()))?,
+            ),
+        ),
+        (&tables.records, "serial", "record_id", None),
+    ];
+    for (name, hash, range, gsi) in specs {
+        let mut req = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(hash, KeyType::Hash)?)
+            .key_schema(key(range, KeyType::Range)?)
+            .attribute_definitions(attr(hash)?)
+            .attribute_definitions(attr(range)?);
+        if let Some(gsi) = gsi {
+            req = req
+                .attribute_definitions(attr("principal")?)
+                .global_secondary_indexes(gsi);
+        }
+        match req.send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(aws_error("dynamodb:CreateTable", e)),
+        }
+    }
+    Ok(())
+}
+
+/// The DynamoDB client for an SDK configuration (built once per cold start).
+pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    Client::new(sdk)
+}

@@ -1,0 +1,162 @@
+//! Audit entries and the stable reason codes every decision carries (in the audit table and the logs).
+
+use serde::{Deserialize, Serialize};
+
+/// What a decision came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    Rejected,
+    /// Nothing to do: the requested state already holds (replays land here).
+    Noop,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Noop => "noop",
+            Self::Error => "error",
+        }
+    }
+}
+
+macro_rules! reasons {
+    ($($variant:ident => $code:literal),+ $(,)?) => {
+        /// Stable reason codes. The text form is an interface: dashboards and alarms match on it, so a
+        /// code is never renamed, only added.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Reason { $($variant),+ }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $code),+ }
+            }
+        }
+    };
+}
+
+reasons! {
+    // provisioning
+    Provisioned => "provisioned",
+    AlreadyProvisioned => "already_provisioned",
+    MalformedEvent => "malformed_event",
+    CertificateNotFound => "certificate_not_found",
+    CertificateNotPending => "certificate_not_pending",
+    MalformedCertificate => "malformed_certificate",
+    CertificateIdMismatch => "certificate_id_mismatch",
+    CaUnknown => "ca_unknown",
+    CaInactive => "ca_inactive",
+    NotSignedByCa => "not_signed_by_ca",
+    CertificateExpired => "certificate_expired",
+    CertificateNotYetValid => "certificate_not_yet_valid",
+    SerialMissing => "serial_missing",
+    InvalidSerial => "invalid_serial",
+    SerialMismatch => "serial_mismatch",
+    SerialNotAllowed => "serial_not_allowed",
+    SerialBoundToOtherCertificate => "serial_bound_to_other_certificate",
+    CertificateRevoked => "certificate_revoked",
+    SerialRevoked => "serial_revoked",
+    DeviceQuarantined => "device_quarantined",
+    RegistryConflict => "registry_conflict",
+    Imported => "imported",
+    // shared
+    InternalError => "internal_error",
+    Timeout => "timeout",
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One decision, as written to the audit table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// RFC 3339 UTC, nanoseconds (text order is time order).
+    pub at: String,
+    /// Who acted: a function name (`provisioner`), an operator id, or a device principal.
+    pub actor: String,
+    /// The connection principal the decision is about (certificate id or authorizer principal), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The device serial concerned, if known and valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// The action decided on, e.g. `provision`, `delete_record`, `revoke`.
+    pub action: String,
+    pub outcome: Outcome,
+    pub reason: Reason,
+    /// Short human-readable detail; never a token, password, key or whole certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditEntry {
+    pub fn new(actor: &str, action: &str, outcome: Outcome, reason: Reason) -> Self {
+        Self {
+            at: super::now_rfc3339(),
+            actor: actor.to_owned(),
+            principal: None,
+            serial: None,
+            action: action.to_owned(),
+            outcome,
+            reason,
+            detail: None,
+        }
+    }
+    pub fn principal(mut self, p: impl Into<String>) -> Self {
+        self.principal = Some(p.into());
+        self
+    }
+    pub fn serial(mut self, s: impl Into<String>) -> Self {
+        self.serial = Some(s.into());
+        self
+    }
+    pub fn detail(mut self, d: impl Into<String>) -> Self {
+        let mut d: String = d.into();
+        // Bounded so a hostile input cannot bloat the audit item.
+        if d.len() > 512 {
+            let mut cut = 512;
+            while !d.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            d.truncate(cut);
+        }
+        self.detail = Some(d);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_snake_case_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            let code = r.as_str();
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            assert!(seen.insert(code), "duplicate {code}");
+            // serde and as_str agree, so the audit table and logs carry the same text.
+            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(code));
+        }
+    }
+
+    #[test]
+    fn detail_is_bounded() {
+        let e = AuditEntry::new("t", "a", Outcome::Rejected, Reason::MalformedEvent)
+            .detail("é".repeat(600));
+        assert!(e.detail.unwrap().len() <= 512);
+    }
+}

@@ -1,0 +1,22 @@
+//! fleetguard: the domain, its ports and the AWS adapters shared by every Lambda and by `fleetctl`.
+//!
+//! Where to find a capability:
+//! - [`domain`]: validated identifiers (`Serial`, `CertificateId`, `RecordId`), device states, audit entries.
+//! - [`ports`]: the small traits the domain talks through (registry, audit, IoT control).
+//! - [`provisioning`]: just-in-time provisioning and the fleet-provisioning pre-provisioning hook.
+//! - [`x509`]: certificate parsing and chain validation.
+//! - [`policy`]: the offline AWS IoT policy evaluator, linter and A ≠ B proof.
+//! - [`adapters`]: DynamoDB and AWS IoT implementations of the ports (the only place the AWS SDK is used).
+//! - [`config`], [`telemetry`], [`error`]: cold-start configuration, JSON logs, typed errors.
+
+pub mod adapters;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod policy;
+pub mod ports;
+pub mod provisioning;
+pub mod telemetry;
+pub mod x509;
+
+pub use error::{Error, Result};

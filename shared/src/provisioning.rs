@@ -1,0 +1,463 @@
+//! Just-in-time provisioning (JITR) and the fleet-provisioning pre-provisioning hook.
+//!
+//! JITR ordering: every step checks current state first, and the certificate is activated LAST, so a
+//! crash or throttle anywhere leaves an inactive certificate that a replay of the same event finishes.
+//! A device can never be active without its thing, policy and registry mapping.
+
+use crate::domain::{
+    AuditEntry, CertificateId, CertificateStatus, DeviceStatus, Outcome, Reason, Serial,
+};
+use crate::ports::{AuditLog, IotControl, Registry};
+use crate::x509::{self, CertError};
+use crate::Result;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The JITR registration event, as published on `$aws/events/certificates/registered/<caCertificateId>`
+/// (AWS IoT developer guide, auto-register-device-cert).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JitrEvent {
+    pub certificate_id: String,
+    pub ca_certificate_id: String,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    pub certificate_status: Option<String>,
+    #[serde(default)]
+    pub aws_account_id: Option<String>,
+    #[serde(default)]
+    pub certificate_registration_timestamp: Option<serde_json::Value>,
+}
+
+/// What a provisioning attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+}
+
+const ACTOR: &str = "provisioner";
+const ACTION: &str = "provision";
+
+/// The provisioning service over its ports.
+pub struct Provisioner<R, C, A> {
+    pub registry: R,
+    pub control: C,
+    pub audit: A,
+    pub fleet_policy: String,
+    /// Status given to a refused certificate so it stops re-firing JITR (REVOKED or INACTIVE).
+    pub refused_status: CertificateStatus,
+}
+
+impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
+    /// Handles one JITR event (raw JSON, so a malformed event is a decision, not a runtime error).
+    /// `Err` only for infrastructure failures: the Lambda then fails and AWS retries the event.
+    pub async fn handle_jitr(
+        &self,
+        raw: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Decision> {
+        let event: JitrEvent = match serde_json::from_value(raw) {
+            Ok(e) => e,
+            Err(e) => {
+                return self
+                    .finish(
+                        None,
+                        None,
+                        Outcome::Rejected,
+                        Reason::MalformedEvent,
+                        e.to_string(),
+                    )
+                    .await
+            }
+        };
+        let (cert_id, ca_id) = match (
+            CertificateId::parse(&event.certificate_id),
+            CertificateId::parse(&event.ca_certificate_id),
+        ) {
+            (Ok(c), Ok(a)) => (c, a),
+            _ => {
+                return self
+                    .finish(
+                        None,
+                        None,
+                        Outcome::Rejected,
+                        Reason::MalformedEvent,
+                        "certificateId or caCertificateId is not 64 hex",
+                    )
+                    .await
+            }
+        };
+
+        let Some(cert) = self.control.describe_certificate(&cert_id).await? else {
+            return self
+                .finish(
+                    Some(&cert_id),
+                    None,
+                    Outcome::Rejected,
+                    Reason::CertificateNotFound,
+                    "no such certificate",
+                )
+                .await;
+        };
+        match cert.status {
+            CertificateStatus::PendingActivation | CertificateStatus::Active => {}
+            // INACTIVE may be a quarantine: a replayed registration event must never undo it.
+            other => {
+                return self
+                    .finish(
+                        Some(&cert_id),
+                        None,
+                        Outcome::Noop,
+                        Reason::CertificateNotPending,
+                        other.as_str(),
+                    )
+                    .await
+            }
+        }
+
+        // The deny-list wins over everything, including a valid chain.
+        if let Some(record) = self.registry.get_certificate(&cert_id).await? {
+            if record.denied {
+                return self
+                    .refuse(
+                        &cert_id,
+                        Some(record.serial.as_str()),
+                        Reason::CertificateRevoked,
+                        "certificate is on the deny-list",
+                    )
+                    .await;
+            }
+        }
+
+        let ca = match self.control.describe_ca_certificate(&ca_id).await? {
+            Some(ca) if ca.status == CertificateStatus::Active => ca,
+            Some(_) => {
+                return self
+                    .refuse(&cert_id, None, Reason::CaInactive, "CA is not ACTIVE")
+                    .await
+            }
+            None => {
+                return self
+                    .refuse(&cert_id, None, Reason::CaUnknown, "CA is not registered")
+                    .await
+            }
+        };
+
+        let device_cert = match x509::validate_device_certificate(&cert.pem, &ca.pem, now) {
+            Ok(d) => d,
+            Err(CertError { reason, detail }) => {
+                return self.refuse(&cert_id, None, reason, detail).await
+            }
+        };
+        // The id AWS gave the certificate must be the hash of what we validated (principal() relies on it).
+        if device_cert.id != cert_id {
+            return self
+                .refuse(
+                    &cert_id,
+                    None,
+                    Reason::CertificateIdMismatch,
+                    "certificate id is not SHA-256 of its DER",
+                )
+                .await;
+        }
+        let serial = device_cert.serial;
+
+        if let Some(reason) = self.serial_refusal(&serial, &cert_id).await? {
+            return self
+                .refuse(
+                    &cert_id,
+                    Some(serial.as_str()),
+                    reason,
+                    "registry refused the serial",
+                )
+                .await;
+        }
+        if cert.status == CertificateStatus::Active {
+            // Activated earlier by us: everything before activation already succeeded.
+            return self
+                .finish(
+                    Some(&cert_id),
+                    Some(serial.as_str()),
+                    Outcome::Noop,
+                    Reason::AlreadyProvisioned,
+                    "certificate already active",
+                )
+                .await;
+        }
+
+        // Accept. Each call is idempotent; the order matters: activation comes last.
+        self.control.ensure_thing(&serial).await?;
+        self.control
+            .attach_policy(&self.fleet_policy, &cert.arn)
+            .await?;
+        self.control
+            .attach_thing_principal(&serial, &cert.arn)
+            .await?;
+        match self.registry.bind_certificate(&serial, &cert_id).await {
+            Ok(()) => {}
+            Err(e) if e.is_condition_failed() => {
+                // Someone else bound the serial (or denied the certificate) between our read and write.
+                return self
+                    .refuse(
+                        &cert_id,
+                        Some(serial.as_str()),
+                        Reason::RegistryConflict,
+                        "registry changed during provisioning",
+                    )
+                    .await;
+            }
+            Err(e) => return Err(e),
+        }
+        self.control
+            .set_certificate_status(&cert_id, CertificateStatus::Active)
+            .await?;
+        self.finish(
+            Some(&cert_id),
+            Some(serial.as_str()),
+            Outcome::Accepted,
+            Reason::Provisioned,
+            "thing, policy, mapping and activation done",
+        )
+        .await
+    }
+
+    /// Registry rules for a serial presenting `cert_id`: `None` if it may be provisioned with it.
+    async fn serial_refusal(
+        &self,
+        serial: &Serial,
+        cert_id: &CertificateId,
+    ) -> Result<Option<Reason>> {
+        serial_refusal(&self.registry, serial, cert_id).await
+    }
+
+    async fn refuse(
+        &self,
+        cert_id: &CertificateId,
+        serial: Option<&str>,
+        reason: Reason,
+        detail: impl Into<String>,
+    ) -> Result<Decision> {
+        // Stop the certificate from re-firing JITR on every connect attempt. REVOKED is final on AWS.
+        self.control
+            .set_certificate_status(cert_id, self.refused_status)
+            .await?;
+        self.finish(Some(cert_id), serial, Outcome::Rejected, reason, detail)
+            .await
+    }
+
+    async fn finish(
+        &self,
+        cert_id: Option<&CertificateId>,
+        serial: Option<&str>,
+        outcome: Outcome,
+        reason: Reason,
+        detail: impl Into<String>,
+    ) -> Result<Decision> {
+        let mut entry = AuditEntry::new(ACTOR, ACTION, outcome, reason).detail(detail);
+        if let Some(c) = cert_id {
+            entry = entry.principal(c.as_str());
+        }
+        if let Some(s) = serial {
+            entry = entry.serial(s);
+        }
+        self.audit.record(&entry).await?;
+        log_decision(&entry);
+        Ok(Decision {
+            outcome,
+            reason,
+            serial: serial.map(str::to_owned),
+            certificate_id: cert_id.map(|c| c.as_str().to_owned()),
+        })
+    }
+}
+
+/// The registry's verdict on provisioning `serial` with `cert_id` (shared by JITR and the hook).
+pub async fn serial_refusal<R: Registry>(
+    registry: &R,
+    serial: &Serial,
+    cert_id: &CertificateId,
+) -> Result<Option<Reason>> {
+    let Some(device) = registry.get_device(serial).await? else {
+        return Ok(Some(Reason::SerialNotAllowed));
+    };
+    let bound_to_other = device.certificate_id.as_ref().is_some_and(|c| c != cert_id);
+    Ok(match device.status {
+        DeviceStatus::Revoked if !device.replacement_approved => Some(Reason::SerialRevoked),
+        DeviceStatus::Revoked => None,
+        DeviceStatus::Quarantined => Some(Reason::DeviceQuarantined),
+        DeviceStatus::Active if bound_to_other && !device.replacement_approved => {
+            Some(Reason::SerialBoundToOtherCertificate)
+        }
+        DeviceStatus::Active | DeviceStatus::Manufactured => None,
+    })
+}
+
+fn log_decision(entry: &AuditEntry) {
+    let principal = entry.principal.as_deref().unwrap_or("-");
+    let serial = entry.serial.as_deref().unwrap_or("-");
+    match entry.outcome {
+        Outcome::Accepted | Outcome::Noop => tracing::info!(
+            action = %entry.action, outcome = entry.outcome.as_str(), reason = entry.reason.as_str(),
+            principal, serial, "decision"
+        ),
+        Outcome::Rejected | Outcome::Error => tracing::warn!(
+            action = %entry.action, outcome = entry.outcome.as_str(), reason = entry.reason.as_str(),
+            principal, serial, detail = entry.detail.as_deref().unwrap_or(""), "decision"
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fleet provisioning pre-provisioning hook (AWS IoT developer guide, pre-provisioning-hook).
+
+/// Request to a pre-provisioning hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookRequest {
+    pub claim_certificate_id: String,
+    pub certificate_id: String,
+    pub certificate_pem: String,
+    pub template_arn: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+/// Response of a pre-provisioning hook. Any failure on AWS's side is ACCESS_DENIED as well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookResponse {
+    pub allow_provisioning: bool,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub parameter_overrides: std::collections::BTreeMap<String, String>,
+}
+
+impl HookResponse {
+    pub fn deny() -> Self {
+        Self {
+            allow_provisioning: false,
+            parameter_overrides: Default::default(),
+        }
+    }
+}
+
+/// Decides a pre-provisioning hook request. Fails closed: any error is a deny (audited).
+pub async fn pre_provisioning_hook<R: Registry, A: AuditLog>(
+    registry: &R,
+    audit: &A,
+    raw: serde_json::Value,
+    now: OffsetDateTime,
+) -> HookResponse {
+    let (reason, principal, serial, allow) = match hook_decision(registry, raw, now).await {
+        Ok(HookVerdict {
+            reason,
+            cert,
+            serial,
+        }) => (reason, cert, serial, reason == Reason::Provisioned),
+        Err(e) => {
+            tracing::error!(error = %e, "pre-provisioning hook failed; denying");
+            (Reason::InternalError, None, None, false)
+        }
+    };
+    let outcome = if allow {
+        Outcome::Accepted
+    } else {
+        Outcome::Rejected
+    };
+    let mut entry = AuditEntry::new("provisioning-hook", "pre_provision", outcome, reason);
+    if let Some(p) = principal {
+        entry = entry.principal(p);
+    }
+    if let Some(s) = &serial {
+        entry = entry.serial(s.clone());
+    }
+    if let Err(e) = audit.record(&entry).await {
+        // Fail closed: an allow we cannot audit is a deny.
+        tracing::error!(error = %e, "audit write failed; denying");
+        return HookResponse::deny();
+    }
+    log_decision(&entry);
+    if !allow {
+        return HookResponse::deny();
+    }
+    let mut overrides = std::collections::BTreeMap::new();
+    if let Some(s) = serial {
+        // The template names the thing after the serial from the certificate, never from the request.
+        overrides.insert("SerialNumber".to_owned(), s);
+    }
+    HookResponse {
+        allow_provisioning: true,
+        parameter_overrides: overrides,
+    }
+}
+
+struct HookVerdict {
+    reason: Reason,
+    cert: Option<String>,
+    serial: Option<String>,
+}
+
+async fn hook_decision<R: Registry>(
+    registry: &R,
+    raw: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<HookVerdict> {
+    let verdict = |reason, cert: Option<&CertificateId>, serial: Option<&Serial>| HookVerdict {
+        reason,
+        cert: cert.map(|c| c.as_str().to_owned()),
+        serial: serial.map(|s| s.as_str().to_owned()),
+    };
+    let Ok(req) = serde_json::from_value::<HookRequest>(raw) else {
+        return Ok(verdict(Reason::MalformedEvent, None, None));
+    };
+    let Ok(cert_id) = CertificateId::parse(&req.certificate_id) else {
+        return Ok(verdict(Reason::MalformedEvent, None, None));
+    };
+    let device = match x509::parse_device_certificate(&req.certificate_pem, now) {
+        Ok(d) => d,
+        Err(e) => return Ok(verdict(e.reason, Some(&cert_id), None)),
+    };
+    if device.id != cert_id {
+        return Ok(verdict(Reason::CertificateIdMismatch, Some(&cert_id), None));
+    }
+    let serial = device.serial;
+    // If the template passes a serial or the client id names one, it must be the certificate's.
+    let claimed = req.parameters.get("SerialNumber").map(String::as_str);
+    if claimed.is_some_and(|c| c != serial.as_str()) {
+        return Ok(verdict(
+            Reason::SerialMismatch,
+            Some(&cert_id),
+            Some(&serial),
+        ));
+    }
+    if let Some(rec) = registry.get_certificate(&cert_id).await? {
+        if rec.denied {
+            return Ok(verdict(
+                Reason::CertificateRevoked,
+                Some(&cert_id),
+                Some(&serial),
+            ));
+        }
+    }
+    if let Some(reason) = serial_refusal(registry, &serial, &cert_id).await? {
+        return Ok(verdict(reason, Some(&cert_id), Some(&serial)));
+    }
+    // Bind before allowing, so the delete-record handler can map this certificate's principal() the
+    // moment the device connects. If AWS then fails the provisioning, the binding names a certificate
+    // that never becomes active: harmless.
+    match registry.bind_certificate(&serial, &cert_id).await {
+        Ok(()) => Ok(verdict(Reason::Provisioned, Some(&cert_id), Some(&serial))),
+        Err(e) if e.is_condition_failed() => Ok(verdict(
+            Reason::RegistryConflict,
+            Some(&cert_id),
+            Some(&serial),
+        )),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,567 @@
+//! Just-in-time provisioning and the pre-provisioning hook, through the real adapters and the real AWS
+//! SDK against the local emulator.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use fleetguard::adapters::{
+    dynamodb::{DynamoAudit, DynamoRegistry},
+    iot::IotControlAdapter,
+};
+use fleetguard::domain::CertificateStatus;
+use fleetguard::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard::ports::{AuditLog, Registry};
+use fleetguard::provisioning::{pre_provisioning_hook, Provisioner};
+use fleetguard_tests::{certificate_id_of, jitr_event, unique, Stack, TestCa};
+use time::{Duration, OffsetDateTime};
+
+type Prov = Provisioner<DynamoRegistry, IotControlAdapter, DynamoAudit>;
+
+fn provisioner(stack: &Stack) -> Prov {
+    Provisioner {
+        registry: stack.registry(),
+        control: stack.control(),
+        audit: stack.audit(),
+        fleet_policy: stack.fleet_policy.clone(),
+        refused_status: CertificateStatus::Revoked,
+    }
+}
+
+fn serial() -> Serial {
+    Serial::parse(&unique("SN")).unwrap()
+}
+
+/// A stack with one registered CA and one allow-listed serial.
+async fn setup() -> (Stack, TestCa, String, Serial) {
+    let stack = Stack::new().await;
+    let ca = TestCa::new("fleetguard test CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let serial = serial();
+    assert!(stack.registry().import_serial(&serial).await.unwrap());
+    (stack, ca, ca_id, serial)
+}
+
+async fn assert_provisioned(stack: &Stack, serial: &Serial, cert_id: &str) {
+    assert_eq!(stack.certificate_status(cert_id).await, "ACTIVE");
+    assert!(stack.thing_exists(serial.as_str()).await);
+    let arn = stack.certificate_arn(cert_id).await;
+    assert_eq!(
+        stack.thing_principals(serial.as_str()).await,
+        vec![arn.clone()]
+    );
+    assert_eq!(
+        stack.principal_policies(&arn).await,
+        vec![stack.fleet_policy.clone()]
+    );
+    let device = stack.registry().get_device(serial).await.unwrap().unwrap();
+    assert_eq!(device.status, DeviceStatus::Active);
+    assert_eq!(device.certificate_id.unwrap().as_str(), cert_id);
+    let binding = stack
+        .registry()
+        .get_certificate(&CertificateId::parse(cert_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&binding.serial, serial);
+    assert!(!binding.denied);
+}
+
+/// Refused: the certificate is revoked, no thing exists, the registry is unchanged, the refusal audited.
+async fn assert_refused(stack: &Stack, serial: &Serial, cert_id: &str, reason: Reason) {
+    assert_eq!(stack.certificate_status(cert_id).await, "REVOKED");
+    assert!(!stack.thing_exists(serial.as_str()).await);
+    if let Some(device) = stack.registry().get_device(serial).await.unwrap() {
+        assert_ne!(
+            device.certificate_id.as_ref().map(|c| c.as_str()),
+            Some(cert_id)
+        );
+    }
+    assert!(stack
+        .registry()
+        .get_certificate(&CertificateId::parse(cert_id).unwrap())
+        .await
+        .unwrap()
+        .is_none_or(|b| b.certificate_id.as_str() != cert_id || b.denied));
+    let audit = stack.audit();
+    let entries = audit_for(&audit, stack, serial).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.reason == reason && e.outcome == Outcome::Rejected),
+        "no {reason} in {entries:?}"
+    );
+}
+
+async fn audit_for(
+    audit: &DynamoAudit,
+    _stack: &Stack,
+    serial: &Serial,
+) -> Vec<fleetguard::domain::AuditEntry> {
+    let mut entries = audit.for_serial(serial.as_str(), 50).await.unwrap();
+    // Refusals before the serial is known are filed under "-".
+    entries.extend(audit.for_serial("-", 50).await.unwrap());
+    entries
+}
+
+#[tokio::test]
+async fn accepted_device_is_provisioned_and_activated_last() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let pem = ca.issue(serial.as_str());
+    let cert_id = stack.auto_register(&pem, &ca).await;
+    // With use_valid_cert the emulator, like AWS, names the certificate by SHA-256 of the DER.
+    assert_eq!(cert_id, certificate_id_of(&pem));
+    assert_eq!(
+        stack.certificate_status(&cert_id).await,
+        "PENDING_ACTIVATION"
+    );
+
+    let decision = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (decision.outcome, decision.reason),
+        (Outcome::Accepted, Reason::Provisioned)
+    );
+    assert_eq!(decision.serial.as_deref(), Some(serial.as_str()));
+    assert_provisioned(&stack, &serial, &cert_id).await;
+    let entries = stack.audit().for_serial(serial.as_str(), 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].principal.as_deref(), Some(cert_id.as_str()));
+}
+
+#[tokio::test]
+async fn replayed_event_changes_nothing() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let pem = ca.issue(serial.as_str());
+    let cert_id = stack.auto_register(&pem, &ca).await;
+    let p = provisioner(&stack);
+    let event = jitr_event(&cert_id, &ca_id);
+    p.handle_jitr(event.clone(), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let registry_items = stack.count(&stack.tables.registry).await;
+    let again = p
+        .handle_jitr(event, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.outcome, again.reason),
+        (Outcome::Noop, Reason::AlreadyProvisioned)
+    );
+    assert_provisioned(&stack, &serial, &cert_id).await;
+    assert_eq!(stack.count(&stack.tables.registry).await, registry_items);
+}
+
+#[tokio::test]
+async fn unknown_serial_is_refused_and_revoked() {
+    let (stack, ca, ca_id, _) = setup().await;
+    let stranger = serial();
+    let pem = ca.issue(stranger.as_str());
+    let cert_id = stack.auto_register(&pem, &ca).await;
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::SerialNotAllowed)
+    );
+    assert_refused(&stack, &stranger, &cert_id, Reason::SerialNotAllowed).await;
+}
+
+#[tokio::test]
+async fn refused_certificate_can_be_set_inactive_instead() {
+    let (stack, ca, ca_id, _) = setup().await;
+    let stranger = serial();
+    let cert_id = stack.auto_register(&ca.issue(stranger.as_str()), &ca).await;
+    let mut p = provisioner(&stack);
+    p.refused_status = CertificateStatus::Inactive;
+    let d = p
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::SerialNotAllowed);
+    assert_eq!(stack.certificate_status(&cert_id).await, "INACTIVE");
+    // A replay of the registration event must not touch an INACTIVE (possibly quarantined) certificate.
+    let again = p
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.outcome, again.reason),
+        (Outcome::Noop, Reason::CertificateNotPending)
+    );
+    assert_eq!(stack.certificate_status(&cert_id).await, "INACTIVE");
+}
+
+#[tokio::test]
+async fn certificate_signed_by_another_ca_is_refused() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let rogue = TestCa::new("fleetguard test CA"); // same name, different key
+    let pem = rogue.issue(serial.as_str());
+    // The emulator accepts a certificate "under" a CA that did not sign it (AWS would not): we verify.
+    let cert_id = stack.auto_register(&pem, &ca).await;
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::NotSignedByCa)
+    );
+    assert_refused(&stack, &serial, &cert_id, Reason::NotSignedByCa).await;
+    let device = stack.registry().get_device(&serial).await.unwrap().unwrap();
+    assert_eq!(device.status, DeviceStatus::Manufactured);
+}
+
+#[tokio::test]
+async fn expired_and_not_yet_valid_certificates_are_refused() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let now = OffsetDateTime::now_utc();
+    let expired = ca.issue_with(
+        serial.as_str(),
+        now - Duration::days(30),
+        now - Duration::days(1),
+        true,
+    );
+    let cert_id = stack.auto_register(&expired, &ca).await;
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::CertificateExpired)
+    );
+    assert_refused(&stack, &serial, &cert_id, Reason::CertificateExpired).await;
+
+    let future = ca.issue_with(
+        serial.as_str(),
+        now + Duration::days(1),
+        now + Duration::days(30),
+        true,
+    );
+    let cert_id = stack.auto_register(&future, &ca).await;
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), now)
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::CertificateNotYetValid);
+    assert_eq!(stack.certificate_status(&cert_id).await, "REVOKED");
+}
+
+#[tokio::test]
+async fn serial_from_common_name_when_no_serial_number_attribute() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let now = OffsetDateTime::now_utc();
+    let pem = ca.issue_with(
+        serial.as_str(),
+        now - Duration::hours(1),
+        now + Duration::days(1),
+        false,
+    );
+    let cert_id = stack.auto_register(&pem, &ca).await;
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), now)
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    assert_provisioned(&stack, &serial, &cert_id).await;
+}
+
+#[tokio::test]
+async fn serial_already_bound_to_an_active_certificate_is_refused() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let p = provisioner(&stack);
+    let first = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    p.handle_jitr(jitr_event(&first, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+
+    // A second certificate with the same (guessable) serial: a clone or an attacker.
+    let second = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let d = p
+        .handle_jitr(jitr_event(&second, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::SerialBoundToOtherCertificate)
+    );
+    assert_eq!(stack.certificate_status(&second).await, "REVOKED");
+    // The legitimate device is untouched.
+    assert_provisioned(&stack, &serial, &first).await;
+}
+
+async fn set_device_status(stack: &Stack, serial: &Serial, status: &str) {
+    stack
+        .ddb
+        .update_item()
+        .table_name(&stack.tables.registry)
+        .key("pk", AttributeValue::S(format!("DEVICE#{serial}")))
+        .key("sk", AttributeValue::S("DEVICE".into()))
+        .update_expression("SET #s = :s")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", AttributeValue::S(status.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn revoked_and_quarantined_serials_are_refused() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    set_device_status(&stack, &serial, "revoked").await;
+    let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::SerialRevoked)
+    );
+    assert_refused(&stack, &serial, &cert_id, Reason::SerialRevoked).await;
+
+    set_device_status(&stack, &serial, "quarantined").await;
+    let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::DeviceQuarantined);
+}
+
+#[tokio::test]
+async fn deny_listed_certificate_is_refused_even_with_a_valid_chain() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let pem = ca.issue(serial.as_str());
+    let cert_id = stack.auto_register(&pem, &ca).await;
+    stack
+        .ddb
+        .put_item()
+        .table_name(&stack.tables.registry)
+        .item("pk", AttributeValue::S(format!("CERT#{cert_id}")))
+        .item("sk", AttributeValue::S("CERT".into()))
+        .item("certificate_id", AttributeValue::S(cert_id.clone()))
+        .item("serial", AttributeValue::S(serial.to_string()))
+        .item("denied", AttributeValue::Bool(true))
+        .item(
+            "updated_at",
+            AttributeValue::S("2026-01-01T00:00:00.000000000Z".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::CertificateRevoked)
+    );
+    assert_eq!(stack.certificate_status(&cert_id).await, "REVOKED");
+    assert!(!stack.thing_exists(serial.as_str()).await);
+}
+
+#[tokio::test]
+async fn unknown_or_inactive_ca_is_refused() {
+    let (stack, ca, _ca_id, serial) = setup().await;
+    let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let unknown_ca = "0".repeat(64);
+    let d = provisioner(&stack)
+        .handle_jitr(jitr_event(&cert_id, &unknown_ca), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::CaUnknown)
+    );
+    assert_eq!(stack.certificate_status(&cert_id).await, "REVOKED");
+}
+
+#[tokio::test]
+async fn malformed_events_are_rejected_and_change_nothing() {
+    let (stack, _ca, ca_id, _serial) = setup().await;
+    let p = provisioner(&stack);
+    let registry_before = stack.count(&stack.tables.registry).await;
+    for event in [
+        serde_json::json!(null),
+        serde_json::json!("certificateId"),
+        serde_json::json!({}),
+        serde_json::json!({"certificateId": 7, "caCertificateId": ca_id}),
+        serde_json::json!({"certificateId": "../../etc", "caCertificateId": ca_id}),
+        serde_json::json!({"certificateId": "A".repeat(64), "caCertificateId": ca_id}),
+        serde_json::json!({"certificateId": "a".repeat(100_000), "caCertificateId": ca_id}),
+    ] {
+        let d = p
+            .handle_jitr(event, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Rejected, Reason::MalformedEvent)
+        );
+    }
+    // A well-formed id of a certificate that does not exist.
+    let d = p
+        .handle_jitr(
+            jitr_event(&"f".repeat(64), &ca_id),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::CertificateNotFound);
+    assert_eq!(stack.count(&stack.tables.registry).await, registry_before);
+    // Only audit entries were written.
+    assert_eq!(stack.count(&stack.tables.audit).await, 8);
+}
+
+#[tokio::test]
+async fn fault_after_thing_creation_then_replay_converges() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let p = provisioner(&stack);
+    // AttachPolicy (the step right after CreateThing) fails on every retry of this invocation.
+    stack.emulator.inject_fault(
+        "iot:PUT /target-policies/{id}",
+        &stack.fleet_policy,
+        1,
+        3,
+        500,
+    );
+    let err = p
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .expect_err("injected fault surfaces as an error so the invocation is retried");
+    assert!(err.to_string().contains("AttachPolicy"), "{err}");
+    // Half-way: the thing exists but the certificate is still not active, and no mapping exists.
+    assert!(stack.thing_exists(serial.as_str()).await);
+    assert_eq!(
+        stack.certificate_status(&cert_id).await,
+        "PENDING_ACTIVATION"
+    );
+    assert_eq!(
+        stack
+            .registry()
+            .get_device(&serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeviceStatus::Manufactured
+    );
+
+    // AWS retries the asynchronous invocation: the replay finishes the job.
+    let d = p
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    assert_provisioned(&stack, &serial, &cert_id).await;
+    let entries = stack.audit().for_serial(serial.as_str(), 10).await.unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one decision audited, not one per attempt"
+    );
+}
+
+#[tokio::test]
+async fn pre_provisioning_hook_allows_only_allow_listed_serials() {
+    let (stack, ca, _ca_id, serial) = setup().await;
+    let registry = stack.registry();
+    let audit = stack.audit();
+    let pem = ca.issue(serial.as_str());
+    let cert_id = certificate_id_of(&pem);
+    let request = |pem: &str, cert_id: &str, params: serde_json::Value| {
+        serde_json::json!({
+            "claimCertificateId": "1".repeat(64),
+            "certificateId": cert_id,
+            "certificatePem": pem,
+            "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/fleet",
+            "clientId": "claim-client",
+            "parameters": params
+        })
+    };
+    let now = OffsetDateTime::now_utc();
+    let allowed = pre_provisioning_hook(
+        &registry,
+        &audit,
+        request(
+            &pem,
+            &cert_id,
+            serde_json::json!({"SerialNumber": serial.as_str()}),
+        ),
+        now,
+    )
+    .await;
+    assert!(allowed.allow_provisioning);
+    assert_eq!(
+        allowed
+            .parameter_overrides
+            .get("SerialNumber")
+            .map(String::as_str),
+        Some(serial.as_str())
+    );
+    assert_eq!(
+        registry
+            .get_device(&serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .certificate_id
+            .unwrap()
+            .as_str(),
+        cert_id
+    );
+
+    let stranger = ca.issue(&unique("SN"));
+    let denied = pre_provisioning_hook(
+        &registry,
+        &audit,
+        request(
+            &stranger,
+            &certificate_id_of(&stranger),
+            serde_json::json!({}),
+        ),
+        now,
+    )
+    .await;
+    assert!(!denied.allow_provisioning);
+
+    // Claimed serial differs from the certificate's.
+    let other = ca.issue(serial.as_str());
+    let mismatch = pre_provisioning_hook(
+        &registry,
+        &audit,
+        request(
+            &other,
+            &certificate_id_of(&other),
+            serde_json::json!({"SerialNumber": "SN-other"}),
+        ),
+        now,
+    )
+    .await;
+    assert!(!mismatch.allow_provisioning);
+
+    // Certificate id that is not the hash of the PEM; malformed PEM; garbage event.
+    for bad in [
+        request(&pem, &"a".repeat(64), serde_json::json!({})),
+        request(
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            &cert_id,
+            serde_json::json!({}),
+        ),
+        request("not a pem", &cert_id, serde_json::json!({})),
+        serde_json::json!({"certificatePem": 1}),
+        serde_json::json!([]),
+    ] {
+        let r = pre_provisioning_hook(&registry, &audit, bad, now).await;
+        assert!(!r.allow_provisioning);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"allowProvisioning": false})
+        );
+    }
+}

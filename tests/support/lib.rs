@@ -1,0 +1,443 @@
+//! Test harness: starts the project's AWS emulator (moto in server mode, `scripts/emulator.py`) on
+//! 127.0.0.1, builds real AWS SDK clients against it, creates isolated stacks (unique table and policy
+//! names per test, so tests run in parallel without resets), and generates test CAs and device
+//! certificates at run time (no key is ever committed).
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use fleetguard::adapters::dynamodb::{self, DynamoAudit, DynamoRegistry};
+use fleetguard::adapters::iot::IotControlAdapter;
+use fleetguard::config::Tables;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+pub const REGION: &str = "us-east-1";
+
+/// Root of the workspace.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A running emulator. One per test binary; it exits with the test process (`--watch-parent`).
+pub struct Emulator {
+    pub endpoint: String,
+    port: u16,
+    _child: Option<Child>,
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+
+impl Emulator {
+    /// The emulator for this test process: `FLEETGUARD_TEST_ENDPOINT` if set (an emulator you run
+    /// yourself), else a new one started from the project's venv.
+    pub fn shared() -> &'static Emulator {
+        EMULATOR.get_or_init(|| {
+            if let Ok(endpoint) = std::env::var("FLEETGUARD_TEST_ENDPOINT") {
+                let port = endpoint
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.trim_end_matches('/').parse().ok())
+                    .expect("FLEETGUARD_TEST_ENDPOINT must be http://127.0.0.1:<port>");
+                return Emulator {
+                    endpoint,
+                    port,
+                    _child: None,
+                };
+            }
+            Self::start()
+        })
+    }
+
+    fn start() -> Emulator {
+        let root = workspace_root();
+        let python = std::env::var("FLEETGUARD_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join(".venv/bin/python"));
+        assert!(
+            python.exists(),
+            "{} not found: run scripts/setup.sh first (it installs the pinned emulator)",
+            python.display()
+        );
+        let port = free_port();
+        let child = Command::new(python)
+            .arg(root.join("scripts/emulator.py"))
+            .args(["--port", &port.to_string(), "--watch-parent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start emulator");
+        let emulator = Emulator {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            _child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while emulator.control("GET", "/_fleetguard/health", "").is_err() {
+            assert!(Instant::now() < deadline, "emulator did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        emulator
+    }
+
+    /// A plain HTTP/1.1 call to the emulator's control endpoints (`/_fleetguard/...`).
+    pub fn control(&self, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other("bad HTTP response"))?;
+        if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+            return Err(std::io::Error::other(head.to_owned()));
+        }
+        Ok(body.to_owned())
+    }
+
+    fn control_json(&self, path: &str) -> serde_json::Value {
+        serde_json::from_str(
+            &self
+                .control("GET", path, "")
+                .expect("emulator control call"),
+        )
+        .expect("control JSON")
+    }
+
+    /// Messages published through the IoT data plane: (topic, payload).
+    pub fn published(&self) -> Vec<(String, Vec<u8>)> {
+        use base64::Engine;
+        self.control_json("/_fleetguard/published")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let payload = base64::engine::general_purpose::STANDARD
+                    .decode(m["payload_b64"].as_str().unwrap_or(""))
+                    .unwrap_or_default();
+                (m["topic"].as_str().unwrap_or("").to_owned(), payload)
+            })
+            .collect()
+    }
+
+    /// Client ids disconnected through the IoT data plane's DeleteConnection.
+    pub fn disconnects(&self) -> Vec<String> {
+        self.control_json("/_fleetguard/disconnects")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|d| d["client_id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// AWS API calls per operation since start.
+    pub fn calls(&self) -> serde_json::Value {
+        self.control_json("/_fleetguard/calls")
+    }
+
+    /// Fails calls of `operation` (as counted by `calls()`, e.g. `iot:PUT /target-policies/{id}`)
+    /// `times` times in a row, starting with the `nth` next one, with HTTP `status`.
+    /// Only requests whose path contains `path_contains` count (scope a fault to one test's resources).
+    pub fn inject_fault(
+        &self,
+        operation: &str,
+        path_contains: &str,
+        nth: u32,
+        times: u32,
+        status: u16,
+    ) {
+        let body = serde_json::json!({"operation": operation, "path_contains": path_contains,
+            "nth": nth, "times": times, "status": status});
+        self.control("POST", "/_fleetguard/faults", &body.to_string())
+            .expect("inject fault");
+    }
+
+    /// SDK configuration pointing at the emulator, with dummy credentials and quick retries.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "fleetguard-tests",
+            ))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(Duration::from_millis(5)),
+            )
+            .load()
+            .await
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Unique name for per-test isolation.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// The fleet device policy the project deploys (kept in infra/).
+pub fn fleet_policy_document() -> String {
+    std::fs::read_to_string(workspace_root().join("infra/policies/fleet-device-policy.json"))
+        .expect("infra/policies/fleet-device-policy.json")
+}
+
+/// An isolated fleetguard stack inside the shared emulator.
+pub struct Stack {
+    pub emulator: &'static Emulator,
+    pub sdk: SdkConfig,
+    pub tables: Tables,
+    pub fleet_policy: String,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub iot: aws_sdk_iot::Client,
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        let emulator = Emulator::shared();
+        let sdk = emulator.sdk_config().await;
+        let prefix = unique("fg");
+        let tables = Tables::with_prefix(&prefix);
+        let ddb = dynamodb::client(&sdk);
+        dynamodb::create_tables(&ddb, &tables)
+            .await
+            .expect("create tables");
+        let iot = aws_sdk_iot::Client::new(&sdk);
+        let fleet_policy = format!("{prefix}-fleet-device");
+        iot.create_policy()
+            .policy_name(&fleet_policy)
+            .policy_document(fleet_policy_document())
+            .send()
+            .await
+            .expect("create fleet policy");
+        Stack {
+            emulator,
+            sdk,
+            tables,
+            fleet_policy,
+            ddb,
+            iot,
+        }
+    }
+
+    pub fn registry(&self) -> DynamoRegistry {
+        DynamoRegistry::new(self.ddb.clone(), &self.tables.registry)
+    }
+
+    pub fn audit(&self) -> DynamoAudit {
+        DynamoAudit::new(self.ddb.clone(), &self.tables.audit, 30)
+    }
+
+    pub fn control(&self) -> IotControlAdapter {
+        IotControlAdapter::new(&self.sdk)
+    }
+
+    /// Registers a CA with AWS IoT (ACTIVE, auto-registration on). Returns its certificate id.
+    pub async fn register_ca(&self, ca: &TestCa) -> String {
+        self.iot
+            .register_ca_certificate()
+            .ca_certificate(ca.pem())
+            .set_as_active(true)
+            .allow_auto_registration(true)
+            .send()
+            .await
+            .expect("register CA")
+            .certificate_id
+            .expect("CA id")
+    }
+
+    /// Registers a device certificate PENDING_ACTIVATION, as JITR's auto-registration does on first
+    /// connect. Returns the certificate id (SHA-256 of the DER with the emulator's valid-cert mode).
+    pub async fn auto_register(&self, device_pem: &str, ca: &TestCa) -> String {
+        self.iot
+            .register_certificate()
+            .certificate_pem(device_pem)
+            .ca_certificate_pem(ca.pem())
+            .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
+            .send()
+            .await
+            .expect("register certificate")
+            .certificate_id
+            .expect("certificate id")
+    }
+
+    pub async fn certificate_status(&self, id: &str) -> String {
+        self.iot
+            .describe_certificate()
+            .certificate_id(id)
+            .send()
+            .await
+            .expect("describe certificate")
+            .certificate_description
+            .and_then(|d| d.status)
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    pub async fn certificate_arn(&self, id: &str) -> String {
+        self.iot
+            .describe_certificate()
+            .certificate_id(id)
+            .send()
+            .await
+            .expect("describe certificate")
+            .certificate_description
+            .and_then(|d| d.certificate_arn)
+            .unwrap_or_default()
+    }
+
+    pub async fn thing_exists(&self, name: &str) -> bool {
+        self.iot
+            .describe_thing()
+            .thing_name(name)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    pub async fn thing_principals(&self, name: &str) -> Vec<String> {
+        self.iot
+            .list_thing_principals()
+            .thing_name(name)
+            .send()
+            .await
+            .map(|o| o.principals.unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    pub async fn principal_policies(&self, cert_arn: &str) -> Vec<String> {
+        self.iot
+            .list_attached_policies()
+            .target(cert_arn)
+            .send()
+            .await
+            .map(|o| {
+                o.policies
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.policy_name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Number of items in a table (small test tables only).
+    pub async fn count(&self, table: &str) -> usize {
+        self.ddb
+            .scan()
+            .table_name(table)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default()
+            .len()
+    }
+}
+
+/// A test certificate authority, generated at run time.
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "fleetguard tests");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().expect("CA key");
+        TestCa {
+            issuer: CertifiedIssuer::self_signed(params, key).expect("self-signed CA"),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A device certificate with `serial` in the subject's serialNumber attribute (and CN).
+    pub fn issue(&self, serial: &str) -> String {
+        self.issue_with(
+            serial,
+            OffsetDateTime::now_utc() - time::Duration::hours(1),
+            OffsetDateTime::now_utc() + time::Duration::days(365),
+            true,
+        )
+    }
+
+    pub fn issue_with(
+        &self,
+        serial: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        serial_attribute: bool,
+    ) -> String {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        if serial_attribute {
+            params
+                .distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 5]), serial);
+        }
+        params.distinguished_name.push(DnType::CommonName, serial);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let key = KeyPair::generate().expect("device key");
+        params
+            .signed_by(&key, &self.issuer)
+            .expect("sign device")
+            .pem()
+    }
+}
+
+/// The certificate id AWS computes: SHA-256 over the DER.
+pub fn certificate_id_of(pem: &str) -> String {
+    let der = fleetguard::x509::pem_to_der(pem).expect("PEM");
+    fleetguard::domain::CertificateId::of_der(&der).to_string()
+}
+
+/// A JITR event as AWS publishes it (developerguide/auto-register-device-cert.html).
+pub fn jitr_event(cert_id: &str, ca_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "certificateId": cert_id,
+        "caCertificateId": ca_id,
+        "timestamp": 1_700_000_000_000_i64,
+        "certificateStatus": "PENDING_ACTIVATION",
+        "awsAccountId": "123456789012",
+        "certificateRegistrationTimestamp": "1700000000000"
+    })
+}
