@@ -6,6 +6,10 @@ use fleetguard::ports::{AuditLog, Registry};
 use fleetguard::provisioning::Provisioner;
 use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
 
+fn now_ms() -> i64 {
+    (fleetguard::domain::now().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 fn step(n: u32, text: &str) {
     println!("\n[{n}] {text}");
 }
@@ -98,12 +102,80 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stack.certificate_status(&cert3).await
     );
 
-    step(7, "Audit trail (newest first)");
+    step(7, "A second device is provisioned; each device has records");
+    let (other, other_cert) = stack.provision_device(&ca, &ca_id).await;
+    stack.seed_record(&good, "rec-1").await;
+    let victim_record = stack.seed_record(&other, "rec-9").await;
+    println!("    devices {good} and {other}; records {good}/rec-1 and {other}/rec-9");
+
+    step(
+        8,
+        "The device deletes its own record: soft delete, reply on .../accepted",
+    );
+    let svc = stack.delete_service();
+    let d = svc
+        .handle(fleetguard_tests::delete_event(
+            good.as_str(),
+            "rec-1",
+            &cert,
+            now_ms(),
+        ))
+        .await?;
+    println!(
+        "    decision {} / {} version {:?} reply {:?}",
+        d.outcome.as_str(),
+        d.reason,
+        d.version,
+        d.reply_topic
+    );
+
+    step(
+        9,
+        "A hijacked device tries another serial's record: refused, security event published",
+    );
+    let d = svc
+        .handle(fleetguard_tests::delete_event(
+            other.as_str(),
+            "rec-9",
+            &cert,
+            now_ms(),
+        ))
+        .await?;
+    println!(
+        "    decision {} / {}  security event: {}",
+        d.outcome.as_str(),
+        d.reason,
+        d.security_event
+    );
+    let record = stack.record(&other, &victim_record).await.ok_or("record")?;
+    println!(
+        "    {other}/rec-9 is {}",
+        fleetguard::delete_record::describe(&record)
+    );
+    for event in stack.published_on(&stack.security_topic) {
+        println!("    {}: {event}", stack.security_topic);
+    }
+    let _ = other_cert;
+
+    step(10, "An operator restores the soft-deleted record");
+    let rid = fleetguard::domain::RecordId::parse("rec-1")?;
+    let r = fleetguard::records::restore_record(
+        &stack.records(),
+        &stack.audit(),
+        &good,
+        &rid,
+        "fleetctl:demo",
+        None,
+    )
+    .await?;
+    println!("    {r:?}");
+
+    step(11, "Audit trail (newest first)");
     let mut entries = stack.audit().for_serial(good.as_str(), 20).await?;
     entries.extend(stack.audit().for_serial("-", 20).await?);
     for e in entries {
         println!(
-            "    {}  {:<10} {:<9} {:<26} principal={}",
+            "    {}  {:<14} {:<9} {:<26} principal={}",
             e.at,
             e.action,
             e.outcome.as_str(),

@@ -4,6 +4,7 @@
 
 mod devices;
 mod policy_cmd;
+mod records;
 
 use clap::{Parser, Subcommand};
 use fleetguard::adapters::{dynamodb, sdk_config};
@@ -29,6 +30,9 @@ enum Command {
     /// Devices: the manufacturing allow-list and the registry.
     #[command(subcommand)]
     Devices(devices::DevicesCmd),
+    /// Records: restore soft deletes, show history.
+    #[command(subcommand)]
+    Records(records::RecordsCmd),
     /// IoT policies, offline: lint (`check`) and evaluate (`eval`) policy documents.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCmd),
@@ -76,6 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Policy(_) => unreachable!("handled above"),
         Command::Devices(cmd) => devices::run(&ctx, cmd).await,
+        Command::Records(cmd) => records::run(&ctx, cmd).await,
         Command::SetupLocal => {
             dynamodb::create_tables(&ctx.ddb, &ctx.tables).await?;
             println!(

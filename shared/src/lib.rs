@@ -4,6 +4,8 @@
 //! - [`domain`]: validated identifiers (`Serial`, `CertificateId`, `RecordId`), device states, audit entries.
 //! - [`ports`]: the small traits the domain talks through (registry, audit, IoT control).
 //! - [`provisioning`]: just-in-time provisioning and the fleet-provisioning pre-provisioning hook.
+//! - [`delete_record`]: the delete-record decision (principal must own the serial; soft delete).
+//! - [`records`]: restoring soft-deleted records (CLI and revocation rollback).
 //! - [`x509`]: certificate parsing and chain validation.
 //! - [`policy`]: the offline AWS IoT policy evaluator, linter and A ≠ B proof.
 //! - [`adapters`]: DynamoDB and AWS IoT implementations of the ports (the only place the AWS SDK is used).
@@ -11,11 +13,13 @@
 
 pub mod adapters;
 pub mod config;
+pub mod delete_record;
 pub mod domain;
 pub mod error;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;
+pub mod records;
 pub mod telemetry;
 pub mod x509;
 

@@ -2,7 +2,8 @@
 //! [`crate::adapters`]); unit tests use the in-memory fakes (feature `fakes`).
 
 use crate::domain::{
-    AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, Serial,
+    AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, Principal, Record,
+    RecordId, Serial,
 };
 use crate::Result;
 use std::future::Future;
@@ -28,6 +29,134 @@ pub trait Registry: Send + Sync {
         &self,
         serial: &Serial,
         cert: &CertificateId,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What the registry says about a custom-authorizer principal (item `PRINCIPAL#<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizerPrincipal {
+    Operator {
+        name: String,
+        active: bool,
+        serials: Vec<Serial>,
+    },
+    Device {
+        serial: Serial,
+    },
+}
+
+/// Who must still be entitled when a soft delete commits. Checked inside the same transaction, so a
+/// revocation racing the delete wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entitlement {
+    /// The device is active and bound to this certificate.
+    Certificate {
+        serial: Serial,
+        certificate: CertificateId,
+    },
+    /// The password device is active.
+    PasswordDevice { serial: Serial },
+    /// The operator is active and still granted the serial.
+    Operator {
+        principal_id: String,
+        serial: Serial,
+    },
+}
+
+/// A soft-delete request, already authorized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftDelete {
+    pub serial: Serial,
+    pub record_id: RecordId,
+    pub principal: String,
+    pub reason: Option<String>,
+    /// Idempotency key of the message.
+    pub request_key: String,
+    pub at: String,
+}
+
+/// What the registry knows about a principal, read together with the record in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalFacts {
+    Certificate(CertificateRecord),
+    Authorizer(AuthorizerPrincipal),
+}
+
+/// Everything the delete decision reads, in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeleteContext {
+    pub principal: Option<PrincipalFacts>,
+    pub record: Option<Record>,
+}
+
+/// What a soft-delete write came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoftDeleteResult {
+    Deleted {
+        version: u64,
+    },
+    /// The entitlement no longer held when the transaction ran (e.g. revoked meanwhile).
+    NotEntitled,
+    /// The record changed between the read and the write; read again.
+    Changed,
+}
+
+/// What a restore came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreResult {
+    Restored { version: u64 },
+    NotDeleted { version: u64 },
+    NotFound,
+}
+
+/// The records table. Deletes are soft and restorable; each write carries its audit entry in the same
+/// transaction.
+pub trait Records: Send + Sync {
+    fn get(
+        &self,
+        serial: &Serial,
+        record_id: &RecordId,
+    ) -> impl Future<Output = Result<Option<Record>>> + Send;
+
+    /// Creates or replaces a live record (seeding, tests, demo).
+    fn put(&self, record: &Record) -> impl Future<Output = Result<()>> + Send;
+
+    /// One round trip: the principal's registry facts and the record.
+    fn load_for_delete(
+        &self,
+        principal: &Principal,
+        serial: &Serial,
+        record_id: &RecordId,
+    ) -> impl Future<Output = Result<DeleteContext>> + Send;
+
+    /// One transaction: the entitlement still holds, the record is live at `expected_version`, and the
+    /// audit entry is written with it.
+    fn soft_delete(
+        &self,
+        request: &SoftDelete,
+        expected_version: u64,
+        entitlement: &Entitlement,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = Result<SoftDeleteResult>> + Send;
+
+    /// Undoes a soft delete (conditional on it being deleted). `only_if_deleted_by` restricts it to
+    /// deletes by one principal (revocation rollback).
+    fn restore(
+        &self,
+        serial: &Serial,
+        record_id: &RecordId,
+        actor: &str,
+        only_if_deleted_by: Option<&str>,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = Result<RestoreResult>> + Send;
+}
+
+/// The IoT data plane: publishes replies and security events (QoS 1).
+pub trait Publisher: Send + Sync {
+    fn publish(
+        &self,
+        topic: &str,
+        payload: &serde_json::Value,
     ) -> impl Future<Output = Result<()>> + Send;
 }
 

@@ -7,7 +7,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use fleetguard::adapters::dynamodb::{self, DynamoAudit, DynamoRegistry};
 use fleetguard::adapters::iot::IotControlAdapter;
+use fleetguard::adapters::iot_data::IotPublisher;
+use fleetguard::adapters::records::DynamoRecords;
 use fleetguard::config::Tables;
+use fleetguard::delete_record::DeleteRecordService;
+use fleetguard::domain::{CertificateStatus, Record, RecordId, Serial};
+use fleetguard::ports::{Records, Registry};
+use fleetguard::provisioning::Provisioner;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -219,6 +225,8 @@ pub struct Stack {
     pub sdk: SdkConfig,
     pub tables: Tables,
     pub fleet_policy: String,
+    pub security_topic: String,
+    pub prefix: String,
     pub ddb: aws_sdk_dynamodb::Client,
     pub iot: aws_sdk_iot::Client,
 }
@@ -246,9 +254,137 @@ impl Stack {
             sdk,
             tables,
             fleet_policy,
+            security_topic: format!("fleetguard/security/{prefix}"),
+            prefix,
             ddb,
             iot,
         }
+    }
+
+    pub fn records(&self) -> DynamoRecords {
+        DynamoRecords::new(
+            self.ddb.clone(),
+            &self.tables.records,
+            &self.tables.registry,
+            self.audit(),
+        )
+    }
+
+    pub fn publisher(&self) -> IotPublisher {
+        IotPublisher::new(&self.sdk)
+    }
+
+    pub fn provisioner(&self) -> Provisioner<DynamoRegistry, IotControlAdapter, DynamoAudit> {
+        Provisioner {
+            registry: self.registry(),
+            control: self.control(),
+            audit: self.audit(),
+            fleet_policy: self.fleet_policy.clone(),
+            refused_status: CertificateStatus::Revoked,
+        }
+    }
+
+    pub fn delete_service(&self) -> DeleteRecordService<DynamoRecords, DynamoAudit, IotPublisher> {
+        DeleteRecordService {
+            records: self.records(),
+            audit: self.audit(),
+            publisher: self.publisher(),
+            security_topic: self.security_topic.clone(),
+        }
+    }
+
+    /// Allow-lists a new serial and provisions a device for it through JITR. Returns (serial, cert id).
+    pub async fn provision_device(&self, ca: &TestCa, ca_id: &str) -> (Serial, String) {
+        let serial = Serial::parse(&unique("SN")).expect("serial");
+        self.registry()
+            .import_serial(&serial)
+            .await
+            .expect("import");
+        let cert_id = self.auto_register(&ca.issue(serial.as_str()), ca).await;
+        let d = self
+            .provisioner()
+            .handle_jitr(jitr_event(&cert_id, ca_id), OffsetDateTime::now_utc())
+            .await
+            .expect("provision");
+        assert_eq!(d.reason, fleetguard::domain::Reason::Provisioned);
+        (serial, cert_id)
+    }
+
+    /// A live record at version 1.
+    pub async fn seed_record(&self, serial: &Serial, record_id: &str) -> RecordId {
+        let record_id = RecordId::parse(record_id).expect("record id");
+        self.records()
+            .put(&Record {
+                serial: serial.clone(),
+                record_id: record_id.clone(),
+                version: 1,
+                deleted_at: None,
+                deleted_by: None,
+                delete_reason: None,
+                delete_request: None,
+                restored_at: None,
+                restored_by: None,
+                data: Some("payload".into()),
+            })
+            .await
+            .expect("seed record");
+        record_id
+    }
+
+    pub async fn record(&self, serial: &Serial, record_id: &RecordId) -> Option<Record> {
+        self.records()
+            .get(serial, record_id)
+            .await
+            .expect("get record")
+    }
+
+    /// Payloads published on exactly this topic, as JSON.
+    pub fn published_on(&self, topic: &str) -> Vec<serde_json::Value> {
+        self.emulator
+            .published()
+            .into_iter()
+            .filter(|(t, _)| t == topic)
+            .filter_map(|(_, p)| serde_json::from_slice(&p).ok())
+            .collect()
+    }
+
+    /// Puts an operator (custom-authorizer principal) into the registry.
+    pub async fn put_operator(&self, principal_id: &str, active: bool, serials: &[&Serial]) {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        self.ddb
+            .put_item()
+            .table_name(&self.tables.registry)
+            .item("pk", V::S(format!("PRINCIPAL#{principal_id}")))
+            .item("sk", V::S("PRINCIPAL".into()))
+            .item("kind", V::S("operator".into()))
+            .item("name", V::S("alice".into()))
+            .item(
+                "status",
+                V::S(if active { "active" } else { "disabled" }.into()),
+            )
+            .item(
+                "serials",
+                V::L(serials.iter().map(|s| V::S(s.to_string())).collect()),
+            )
+            .send()
+            .await
+            .expect("put operator");
+    }
+
+    /// Sets a device's registry status directly (simulates quarantine/revocation in tests).
+    pub async fn set_device_status(&self, serial: &Serial, status: &str) {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        self.ddb
+            .update_item()
+            .table_name(&self.tables.registry)
+            .key("pk", V::S(format!("DEVICE#{serial}")))
+            .key("sk", V::S("DEVICE".into()))
+            .update_expression("SET #s = :s")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":s", V::S(status.into()))
+            .send()
+            .await
+            .expect("set status");
     }
 
     pub fn registry(&self) -> DynamoRegistry {
@@ -428,6 +564,23 @@ impl TestCa {
 pub fn certificate_id_of(pem: &str) -> String {
     let der = fleetguard::x509::pem_to_der(pem).expect("PEM");
     fleetguard::domain::CertificateId::of_der(&der).to_string()
+}
+
+/// The event the delete-record rule forwards (see infra: SELECT by name, never `*`).
+pub fn delete_event(
+    serial: &str,
+    record_id: &str,
+    principal: &str,
+    received_at: i64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "serial": serial,
+        "record_id": record_id,
+        "principal": principal,
+        "client_id": serial,
+        "received_at": received_at,
+        "reason": "operator cleanup"
+    })
 }
 
 /// A JITR event as AWS publishes it (developerguide/auto-register-device-cert.html).

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -45,14 +45,14 @@ fn cert_key(id: &CertificateId) -> Item {
     ])
 }
 
-fn to_item<T: Serialize>(value: &T, key: Item) -> Result<Item> {
+pub(crate) fn to_item<T: Serialize>(value: &T, key: Item) -> Result<Item> {
     let mut item: Item =
         serde_dynamo::to_item(value).map_err(|e| Error::Corrupt(format!("serialize: {e}")))?;
     item.extend(key);
     Ok(item)
 }
 
-fn from_item<T: for<'de> Deserialize<'de>>(mut item: Item) -> Result<T> {
+pub(crate) fn from_item<T: for<'de> Deserialize<'de>>(mut item: Item) -> Result<T> {
     item.remove("pk");
     item.remove("sk");
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(format!("deserialize: {e}")))
@@ -168,51 +168,49 @@ impl Registry for DynamoRegistry {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .build()
             .map_err(|e| Error::Corrupt(e.to_string()))?;
-        transact(
-            &self.client,
-            vec![
-                TransactWriteItem::builder().put(put_cert).build(),
-                TransactWriteItem::builder().update(update_device).build(),
-            ],
-            "dynamodb:TransactWriteItems(bind)",
-        )
-        .await
+        let items = vec![
+            TransactWriteItem::builder().put(put_cert).build(),
+            TransactWriteItem::builder().update(update_device).build(),
+        ];
+        match transact_reasons(&self.client, items, "dynamodb:TransactWriteItems(bind)").await? {
+            None => Ok(()),
+            Some(_) => Err(Error::aws(
+                "dynamodb:TransactWriteItems(bind)",
+                AwsErrorKind::ConditionFailed,
+                "device or certificate binding condition failed",
+            )),
+        }
     }
 }
 
-/// Runs a transaction; a cancellation caused by a failed condition is `ConditionFailed`, any other
-/// cancellation (e.g. a conflicting transaction) stays a retryable `Other`.
-pub(crate) async fn transact(
+/// Runs a transaction. `Ok(None)` if it committed; `Ok(Some(flags))` if it was cancelled by failed
+/// conditions, with one flag per item (true = that item's condition failed); any other failure is `Err`.
+pub(crate) async fn transact_reasons(
     client: &Client,
     items: Vec<TransactWriteItem>,
     op: &'static str,
-) -> Result<()> {
+) -> Result<Option<Vec<bool>>> {
     match client
         .transact_write_items()
         .set_transact_items(Some(items))
         .send()
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(None),
         Err(e) => {
-            let condition_failed = e
-                .as_service_error()
-                .and_then(|se| match se {
-                    TransactWriteItemsError::TransactionCanceledException(tc) => Some(tc),
-                    _ => None,
-                })
-                .is_some_and(|tc| {
+            let flags = e.as_service_error().and_then(|se| match se {
+                TransactWriteItemsError::TransactionCanceledException(tc) => Some(
                     tc.cancellation_reasons()
                         .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                });
-            let mut err = aws_error(op, e);
-            if condition_failed {
-                if let Error::Aws { kind, .. } = &mut err {
-                    *kind = AwsErrorKind::ConditionFailed;
-                }
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            });
+            match flags {
+                Some(f) if f.iter().any(|x| *x) => Ok(Some(f)),
+                _ => Err(aws_error(op, e)),
             }
-            Err(err)
         }
     }
 }
@@ -243,10 +241,11 @@ impl DynamoAudit {
             "serial".into(),
             s(entry.serial.clone().unwrap_or_else(|| "-".into())),
         );
-        item.insert(
-            "sk".into(),
-            s(format!("{}#{}", entry.at, uuid::Uuid::new_v4().simple())),
-        );
+        let suffix = match &entry.dedupe {
+            Some(key) => key.clone(),
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        item.insert("sk".into(), s(format!("{}#{}", entry.at, suffix)));
         item.insert("reason".into(), s(entry.reason.as_str()));
         item.insert("outcome".into(), s(entry.outcome.as_str()));
         if self.retention_days > 0 {
@@ -264,14 +263,22 @@ impl DynamoAudit {
 
 impl AuditLog for DynamoAudit {
     async fn record(&self, entry: &AuditEntry) -> Result<()> {
-        self.client
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.item(entry)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("dynamodb:PutItem(audit)", e))
+            .set_item(Some(self.item(entry)?));
+        if entry.dedupe.is_some() {
+            // Written once per idempotency key: a replayed message does not duplicate its entry.
+            put = put.condition_expression("attribute_not_exists(sk)");
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match aws_error("dynamodb:PutItem(audit)", e) {
+                e if e.is_condition_failed() => Ok(()),
+                e => Err(e),
+            },
+        }
     }
 
     async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {

@@ -5,6 +5,8 @@
 
 pub mod dynamodb;
 pub mod iot;
+pub mod iot_data;
+pub mod records;
 
 use crate::error::{AwsErrorKind, Error};
 use aws_smithy_types::error::display::DisplayErrorContext;

@@ -65,6 +65,19 @@ reasons! {
     DeviceQuarantined => "device_quarantined",
     RegistryConflict => "registry_conflict",
     Imported => "imported",
+    // delete-record and restore
+    Deleted => "deleted",
+    AlreadyDeleted => "already_deleted",
+    NotFound => "not_found",
+    InvalidTopic => "invalid_topic",
+    InvalidPayload => "invalid_payload",
+    UnknownPrincipal => "unknown_principal",
+    PrincipalMismatch => "principal_mismatch",
+    DeviceNotActive => "device_not_active",
+    OperatorNotActive => "operator_not_active",
+    SerialNotGranted => "serial_not_granted",
+    Restored => "restored",
+    NotDeleted => "not_deleted",
     // shared
     InternalError => "internal_error",
     Timeout => "timeout",
@@ -93,9 +106,16 @@ pub struct AuditEntry {
     pub action: String,
     pub outcome: Outcome,
     pub reason: Reason,
+    /// The record concerned (delete-record, restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
     /// Short human-readable detail; never a token, password, key or whole certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Idempotency key: an entry with the same `at` and key is written once, so a replayed message does
+    /// not duplicate its audit entry. Not stored as an attribute of its own.
+    #[serde(skip)]
+    pub dedupe: Option<String>,
 }
 
 impl AuditEntry {
@@ -108,7 +128,9 @@ impl AuditEntry {
             action: action.to_owned(),
             outcome,
             reason,
+            record_id: None,
             detail: None,
+            dedupe: None,
         }
     }
     pub fn principal(mut self, p: impl Into<String>) -> Self {
@@ -117,6 +139,10 @@ impl AuditEntry {
     }
     pub fn serial(mut self, s: impl Into<String>) -> Self {
         self.serial = Some(s.into());
+        self
+    }
+    pub fn record(mut self, r: impl Into<String>) -> Self {
+        self.record_id = Some(r.into());
         self
     }
     pub fn detail(mut self, d: impl Into<String>) -> Self {

@@ -12,6 +12,8 @@ pub enum ValidationError {
     CertificateId,
     #[error("record id must match [A-Za-z0-9_.-]{{1,128}}")]
     RecordId,
+    #[error("principal must be a certificate id or a fleetguard authorizer principal")]
+    Principal,
 }
 
 fn all_chars(s: &str, max: usize, extra: &[u8]) -> bool {

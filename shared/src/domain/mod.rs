@@ -3,10 +3,14 @@
 mod audit;
 mod device;
 mod ids;
+mod principal;
+mod record;
 
 pub use audit::{AuditEntry, Outcome, Reason};
 pub use device::{CertificateRecord, CertificateStatus, Device, DeviceStatus};
 pub use ids::{CertificateId, RecordId, Serial, ValidationError};
+pub use principal::Principal;
+pub use record::Record;
 
 /// The current time (UTC).
 pub fn now() -> time::OffsetDateTime {

@@ -1,0 +1,341 @@
+//! The records table over DynamoDB ([`Records`]): soft delete and restore, each in one transaction with
+//! its registry entitlement check and its audit entry.
+
+use super::aws_error;
+use super::dynamodb::{from_item, s, to_item, transact_reasons, DynamoAudit, Item};
+use crate::domain::{CertificateRecord, Principal, Record, RecordId, Serial};
+use crate::ports::{
+    AuthorizerPrincipal, DeleteContext, Entitlement, PrincipalFacts, Records, RestoreResult,
+    SoftDelete, SoftDeleteResult,
+};
+use crate::{Error, Result};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct DynamoRecords {
+    client: Client,
+    records_table: String,
+    registry_table: String,
+    audit: DynamoAudit,
+}
+
+fn record_key(serial: &Serial, record_id: &RecordId) -> Item {
+    HashMap::from([
+        ("serial".to_owned(), s(serial.as_str())),
+        ("record_id".to_owned(), s(record_id.as_str())),
+    ])
+}
+
+fn registry_key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn principal_key(principal: &Principal) -> Item {
+    match principal {
+        Principal::Certificate(c) => registry_key(format!("CERT#{c}"), "CERT"),
+        Principal::Authorizer(p) => registry_key(format!("PRINCIPAL#{p}"), "PRINCIPAL"),
+    }
+}
+
+/// Reads a `PRINCIPAL#<id>` registry item (written by `fleetctl operators add` / `devices set-password`).
+pub fn authorizer_principal(item: &Item) -> Result<AuthorizerPrincipal> {
+    let text = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    let corrupt = |what: &str| Error::Corrupt(format!("principal item: {what}"));
+    match text("kind") {
+        Some("operator") => {
+            let serials = match item.get("serials") {
+                Some(AttributeValue::L(list)) => list
+                    .iter()
+                    .filter_map(|v| v.as_s().ok())
+                    .map(|s| Serial::parse(s).map_err(|_| corrupt("invalid serial")))
+                    .collect::<Result<Vec<_>>>()?,
+                Some(AttributeValue::Ss(set)) => set
+                    .iter()
+                    .map(|s| Serial::parse(s).map_err(|_| corrupt("invalid serial")))
+                    .collect::<Result<Vec<_>>>()?,
+                _ => Vec::new(),
+            };
+            Ok(AuthorizerPrincipal::Operator {
+                name: text("name").unwrap_or("").to_owned(),
+                active: text("status") == Some("active"),
+                serials,
+            })
+        }
+        Some("device") => Ok(AuthorizerPrincipal::Device {
+            serial: Serial::parse(text("serial").ok_or_else(|| corrupt("no serial"))?)
+                .map_err(|_| corrupt("invalid serial"))?,
+        }),
+        _ => Err(corrupt("unknown kind")),
+    }
+}
+
+impl DynamoRecords {
+    pub fn new(
+        client: Client,
+        records_table: impl Into<String>,
+        registry_table: impl Into<String>,
+        audit: DynamoAudit,
+    ) -> Self {
+        Self {
+            client,
+            records_table: records_table.into(),
+            registry_table: registry_table.into(),
+            audit,
+        }
+    }
+
+    fn audit_put(&self, entry: &crate::domain::AuditEntry) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(self.audit.table())
+            .set_item(Some(self.audit.item(entry)?))
+            .condition_expression("attribute_not_exists(sk)")
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn entitlement_check(&self, entitlement: &Entitlement) -> Result<TransactWriteItem> {
+        let b = ConditionCheck::builder()
+            .table_name(&self.registry_table)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"));
+        let b = match entitlement {
+            Entitlement::Certificate {
+                serial,
+                certificate,
+            } => b
+                .set_key(Some(registry_key(format!("DEVICE#{serial}"), "DEVICE")))
+                .condition_expression("#status = :active AND certificate_id = :cert")
+                .expression_attribute_values(":cert", s(certificate.as_str())),
+            Entitlement::PasswordDevice { serial } => b
+                .set_key(Some(registry_key(format!("DEVICE#{serial}"), "DEVICE")))
+                .condition_expression("#status = :active"),
+            Entitlement::Operator {
+                principal_id,
+                serial,
+            } => b
+                .set_key(Some(registry_key(
+                    format!("PRINCIPAL#{principal_id}"),
+                    "PRINCIPAL",
+                )))
+                .condition_expression("#status = :active AND contains(serials, :serial)")
+                .expression_attribute_values(":serial", s(serial.as_str())),
+        };
+        let check = b.build().map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    fn version_condition(expected: u64) -> &'static str {
+        if expected == 0 {
+            "(attribute_not_exists(version) OR version = :v)"
+        } else {
+            "version = :v"
+        }
+    }
+}
+
+impl Records for DynamoRecords {
+    async fn get(&self, serial: &Serial, record_id: &RecordId) -> Result<Option<Record>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.records_table)
+            .set_key(Some(record_key(serial, record_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb:GetItem(record)", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn put(&self, record: &Record) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.records_table)
+            .set_item(Some(to_item(record, HashMap::new())?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("dynamodb:PutItem(record)", e))
+    }
+
+    async fn load_for_delete(
+        &self,
+        principal: &Principal,
+        serial: &Serial,
+        record_id: &RecordId,
+    ) -> Result<DeleteContext> {
+        let keys = |key: Item| {
+            KeysAndAttributes::builder()
+                .keys(key)
+                .consistent_read(true)
+                .build()
+                .map_err(|e| Error::Corrupt(e.to_string()))
+        };
+        let mut request = HashMap::from([
+            (self.registry_table.clone(), keys(principal_key(principal))?),
+            (
+                self.records_table.clone(),
+                keys(record_key(serial, record_id))?,
+            ),
+        ]);
+        let mut found: HashMap<String, Vec<Item>> = HashMap::new();
+        // BatchGetItem may return some keys unprocessed under load: ask again for those only.
+        for _ in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| aws_error("dynamodb:BatchGetItem(delete)", e))?;
+            for (table, items) in out.responses.unwrap_or_default() {
+                found.entry(table).or_default().extend(items);
+            }
+            match out.unprocessed_keys {
+                Some(rest) if !rest.is_empty() => request = rest,
+                _ => {
+                    request = HashMap::new();
+                    break;
+                }
+            }
+        }
+        if !request.is_empty() {
+            return Err(Error::aws(
+                "dynamodb:BatchGetItem(delete)",
+                crate::error::AwsErrorKind::Throttled,
+                "keys left unprocessed",
+            ));
+        }
+        let principal_item = found.remove(&self.registry_table).and_then(|mut v| v.pop());
+        let record_item = found.remove(&self.records_table).and_then(|mut v| v.pop());
+        let principal = match (principal, principal_item) {
+            (_, None) => None,
+            (Principal::Certificate(_), Some(item)) => Some(PrincipalFacts::Certificate(
+                from_item::<CertificateRecord>(item)?,
+            )),
+            (Principal::Authorizer(_), Some(item)) => {
+                Some(PrincipalFacts::Authorizer(authorizer_principal(&item)?))
+            }
+        };
+        Ok(DeleteContext {
+            principal,
+            record: record_item.map(from_item).transpose()?,
+        })
+    }
+
+    async fn soft_delete(
+        &self,
+        request: &SoftDelete,
+        expected_version: u64,
+        entitlement: &Entitlement,
+        audit: &crate::domain::AuditEntry,
+    ) -> Result<SoftDeleteResult> {
+        let version = expected_version + 1;
+        let mut set = vec![
+            "deleted_at = :at",
+            "deleted_by = :by",
+            "delete_request = :key",
+            "version = :nv",
+        ];
+        let mut remove = vec!["restored_at", "restored_by"];
+        if request.reason.is_some() {
+            set.push("delete_reason = :reason");
+        } else {
+            remove.push("delete_reason");
+        }
+        let mut update = Update::builder()
+            .table_name(&self.records_table)
+            .set_key(Some(record_key(&request.serial, &request.record_id)))
+            .update_expression(format!(
+                "SET {} REMOVE {}",
+                set.join(", "),
+                remove.join(", ")
+            ))
+            .condition_expression(format!(
+                "attribute_exists(record_id) AND attribute_not_exists(deleted_at) AND {}",
+                Self::version_condition(expected_version)
+            ))
+            .expression_attribute_values(":at", s(&request.at))
+            .expression_attribute_values(":by", s(&request.principal))
+            .expression_attribute_values(":key", s(&request.request_key))
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .expression_attribute_values(":nv", AttributeValue::N(version.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
+        if let Some(reason) = &request.reason {
+            update = update.expression_attribute_values(":reason", s(reason));
+        }
+        let update = update.build().map_err(|e| Error::Corrupt(e.to_string()))?;
+        let items = vec![
+            self.entitlement_check(entitlement)?,
+            TransactWriteItem::builder().update(update).build(),
+            self.audit_put(audit)?,
+        ];
+        match transact_reasons(&self.client, items, "dynamodb:TransactWriteItems(delete)").await? {
+            None => Ok(SoftDeleteResult::Deleted { version }),
+            Some(failed) if failed.first() == Some(&true) => Ok(SoftDeleteResult::NotEntitled),
+            Some(_) => Ok(SoftDeleteResult::Changed),
+        }
+    }
+
+    async fn restore(
+        &self,
+        serial: &Serial,
+        record_id: &RecordId,
+        actor: &str,
+        only_if_deleted_by: Option<&str>,
+        audit: &crate::domain::AuditEntry,
+    ) -> Result<RestoreResult> {
+        // A concurrent writer makes the conditional write fail: read again, a few times.
+        for _ in 0..3 {
+            let Some(record) = self.get(serial, record_id).await? else {
+                return Ok(RestoreResult::NotFound);
+            };
+            let deleted_by_match =
+                only_if_deleted_by.is_none_or(|p| record.deleted_by.as_deref() == Some(p));
+            if !record.is_deleted() || !deleted_by_match {
+                return Ok(RestoreResult::NotDeleted {
+                    version: record.version,
+                });
+            }
+            let version = record.version + 1;
+            let update = Update::builder()
+                .table_name(&self.records_table)
+                .set_key(Some(record_key(serial, record_id)))
+                .update_expression(
+                    "SET version = :nv, restored_at = :at, restored_by = :by \
+                     REMOVE deleted_at, deleted_by, delete_reason, delete_request",
+                )
+                .condition_expression("attribute_exists(deleted_at) AND version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(record.version.to_string()))
+                .expression_attribute_values(":nv", AttributeValue::N(version.to_string()))
+                .expression_attribute_values(":at", s(&audit.at))
+                .expression_attribute_values(":by", s(actor))
+                .build()
+                .map_err(|e| Error::Corrupt(e.to_string()))?;
+            let items = vec![
+                TransactWriteItem::builder().update(update).build(),
+                self.audit_put(audit)?,
+            ];
+            if transact_reasons(&self.client, items, "dynamodb:TransactWriteItems(restore)")
+                .await?
+                .is_none()
+            {
+                return Ok(RestoreResult::Restored { version });
+            }
+        }
+        Err(Error::aws(
+            "dynamodb:TransactWriteItems(restore)",
+            crate::error::AwsErrorKind::ConditionFailed,
+            "record kept changing during restore",
+        ))
+    }
+}
