@@ -15,6 +15,8 @@ pub enum DevicesCmd {
     Import { csv: PathBuf },
     /// Shows a device's registry entry and its latest audit entries.
     Show { serial: String },
+    /// Lets a revoked serial be provisioned once more, with a new certificate.
+    ApproveReplacement { serial: String },
 }
 
 pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
@@ -22,6 +24,9 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
     let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
     match cmd {
         DevicesCmd::Import { csv } => import(&registry, &audit, &csv).await,
+        DevicesCmd::ApproveReplacement { serial } => {
+            crate::revoke::approve_replacement(ctx, &serial).await
+        }
         DevicesCmd::Show { serial } => {
             let serial = Serial::parse(&serial)?;
             let Some(device) = registry.get_device(&serial).await? else {

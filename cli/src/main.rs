@@ -5,10 +5,12 @@
 mod devices;
 mod policy_cmd;
 mod records;
+mod revoke;
 
 use clap::{Parser, Subcommand};
 use fleetguard::adapters::{dynamodb, sdk_config};
 use fleetguard::config::Tables;
+use fleetguard::revocation::Action;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -33,6 +35,37 @@ enum Command {
     /// Records: restore soft deletes, show history.
     #[command(subcommand)]
     Records(records::RecordsCmd),
+    /// Revokes a compromised device now: certificate REVOKED (final), deny-listed, disconnected,
+    /// detached, quarantine group; optionally rolls back its deletes.
+    Revoke {
+        serial: String,
+        /// Restore deletes by its certificate at or after this RFC 3339 time (implies --rollback).
+        #[arg(long)]
+        since: Option<String>,
+        /// Restore its soft deletes (default window: see README).
+        #[arg(long)]
+        rollback: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Isolates a device reversibly (certificate INACTIVE).
+    Quarantine {
+        serial: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Ends a quarantine (never a revocation).
+    Release {
+        serial: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The audit trail of a serial, or of a principal, newest first.
+    Audit {
+        serial: Option<String>,
+        #[arg(long, conflicts_with = "serial")]
+        principal: Option<String>,
+    },
     /// IoT policies, offline: lint (`check`) and evaluate (`eval`) policy documents.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCmd),
@@ -42,6 +75,7 @@ enum Command {
 
 /// Shared context of every command: clients built once.
 pub struct Ctx {
+    pub sdk: fleetguard::adapters::SdkConfig,
     pub tables: Tables,
     pub ddb: dynamodb::Client,
 }
@@ -74,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let sdk = sdk_config().await;
     let ctx = Ctx {
+        sdk: sdk.clone(),
         tables: tables(cli.stack.as_deref())?,
         ddb: dynamodb::client(&sdk),
     };
@@ -81,6 +116,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(_) => unreachable!("handled above"),
         Command::Devices(cmd) => devices::run(&ctx, cmd).await,
         Command::Records(cmd) => records::run(&ctx, cmd).await,
+        Command::Revoke {
+            serial,
+            since,
+            rollback,
+            reason,
+        } => {
+            let rollback = rollback || since.is_some();
+            revoke::run_action(&ctx, Action::Revoke, serial, since, rollback, reason).await
+        }
+        Command::Quarantine { serial, reason } => {
+            revoke::run_action(&ctx, Action::Quarantine, serial, None, false, reason).await
+        }
+        Command::Release { serial, reason } => {
+            revoke::run_action(&ctx, Action::Release, serial, None, false, reason).await
+        }
+        Command::Audit { serial, principal } => revoke::audit(&ctx, serial, principal).await,
         Command::SetupLocal => {
             dynamodb::create_tables(&ctx.ddb, &ctx.tables).await?;
             println!(

@@ -19,11 +19,14 @@ pub enum RecordsCmd {
 }
 
 /// Who acts, for the audit trail: `FLEETGUARD_OPERATOR`, else the login name.
-fn actor() -> String {
-    let who = std::env::var("FLEETGUARD_OPERATOR")
+pub fn operator() -> String {
+    std::env::var("FLEETGUARD_OPERATOR")
         .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("fleetctl:{who}")
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn actor() -> String {
+    format!("fleetctl:{}", operator())
 }
 
 pub async fn run(ctx: &Ctx, cmd: RecordsCmd) -> anyhow::Result<ExitCode> {

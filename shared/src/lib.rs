@@ -6,6 +6,7 @@
 //! - [`provisioning`]: just-in-time provisioning and the fleet-provisioning pre-provisioning hook.
 //! - [`delete_record`]: the delete-record decision (principal must own the serial; soft delete).
 //! - [`records`]: restoring soft-deleted records (CLI and revocation rollback).
+//! - [`revocation`]: revoke / quarantine / release, triggers, rollback of a compromised device's deletes.
 //! - [`x509`]: certificate parsing and chain validation.
 //! - [`policy`]: the offline AWS IoT policy evaluator, linter and A ≠ B proof.
 //! - [`adapters`]: DynamoDB and AWS IoT implementations of the ports (the only place the AWS SDK is used).
@@ -20,6 +21,7 @@ pub mod policy;
 pub mod ports;
 pub mod provisioning;
 pub mod records;
+pub mod revocation;
 pub mod telemetry;
 pub mod x509;
 

@@ -2,8 +2,8 @@
 //! [`crate::adapters`]); unit tests use the in-memory fakes (feature `fakes`).
 
 use crate::domain::{
-    AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, Principal, Record,
-    RecordId, Serial,
+    AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
+    Principal, Record, RecordId, Serial,
 };
 use crate::Result;
 use std::future::Future;
@@ -30,6 +30,24 @@ pub trait Registry: Send + Sync {
         serial: &Serial,
         cert: &CertificateId,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Moves a device to `to` if its status is one of `from`. Returns whether it changed.
+    fn transition(
+        &self,
+        serial: &Serial,
+        from: &[DeviceStatus],
+        to: DeviceStatus,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Puts a certificate on the deny-list (idempotent). Provisioning and the authorizer refuse it forever.
+    fn deny_certificate(
+        &self,
+        cert: &CertificateId,
+        serial: &Serial,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Lets a revoked serial be provisioned once more with a new certificate. False if not revoked.
+    fn approve_replacement(&self, serial: &Serial) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// What the registry says about a custom-authorizer principal (item `PRINCIPAL#<id>`).
@@ -170,6 +188,13 @@ pub trait AuditLog: Send + Sync {
         serial: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+
+    /// Entries about a principal at or after `since` (RFC 3339), oldest first.
+    fn for_principal(
+        &self,
+        principal: &str,
+        since: &str,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
 }
 
 /// A certificate as the AWS IoT control plane describes it.
@@ -214,4 +239,32 @@ pub trait IotControl: Send + Sync {
         id: &CertificateId,
         status: CertificateStatus,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Detaches a policy; "not attached" counts as done (replays converge).
+    fn detach_policy(
+        &self,
+        policy: &str,
+        cert_arn: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Detaches the certificate from the thing; "not attached" counts as done.
+    fn detach_thing_principal(
+        &self,
+        thing: &Serial,
+        cert_arn: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds (`true`) or removes (`false`) the thing from a thing group, creating the group if missing.
+    fn set_group_membership(
+        &self,
+        group: &str,
+        thing: &Serial,
+        member: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Live MQTT sessions (IoT data plane).
+pub trait Connections: Send + Sync {
+    /// Force-disconnects a client id; a client that is not connected counts as done.
+    fn disconnect(&self, client_id: &str) -> impl Future<Output = Result<()>> + Send;
 }

@@ -293,6 +293,42 @@ impl Stack {
         }
     }
 
+    pub fn revoker(
+        &self,
+    ) -> fleetguard::revocation::Revoker<
+        DynamoRegistry,
+        IotControlAdapter,
+        IotPublisher,
+        DynamoRecords,
+        DynamoAudit,
+    > {
+        fleetguard::revocation::Revoker {
+            registry: self.registry(),
+            control: self.control(),
+            connections: self.publisher(),
+            records: self.records(),
+            audit: self.audit(),
+            config: fleetguard::revocation::RevocationConfig {
+                fleet_policy: self.fleet_policy.clone(),
+                quarantine_group: format!("{}-quarantine", self.prefix),
+                defender_action: fleetguard::revocation::Action::Quarantine,
+                violation_threshold: 1,
+                violation_window: time::Duration::hours(1),
+                rollback_lookback: time::Duration::hours(24),
+            },
+        }
+    }
+
+    pub async fn group_members(&self, group: &str) -> Vec<String> {
+        self.iot
+            .list_things_in_thing_group()
+            .thing_group_name(group)
+            .send()
+            .await
+            .map(|o| o.things.unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// Allow-lists a new serial and provisions a device for it through JITR. Returns (serial, cert id).
     pub async fn provision_device(&self, ca: &TestCa, ca_id: &str) -> (Serial, String) {
         let serial = Serial::parse(&unique("SN")).expect("serial");

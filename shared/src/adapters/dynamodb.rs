@@ -181,6 +181,90 @@ impl Registry for DynamoRegistry {
             )),
         }
     }
+
+    async fn transition(
+        &self,
+        serial: &Serial,
+        from: &[DeviceStatus],
+        to: DeviceStatus,
+    ) -> Result<bool> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(device_key(serial)))
+            .update_expression("SET #status = :to, updated_at = :now ADD version :one")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":now", s(crate::domain::now_rfc3339()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let mut alternatives = Vec::new();
+        for (i, status) in from.iter().enumerate() {
+            alternatives.push(format!("#status = :from{i}"));
+            req = req.expression_attribute_values(format!(":from{i}"), s(status.as_str()));
+        }
+        if alternatives.is_empty() {
+            return Ok(false);
+        }
+        match req
+            .condition_expression(format!(
+                "attribute_exists(pk) AND ({})",
+                alternatives.join(" OR ")
+            ))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_error("dynamodb:UpdateItem(device status)", e) {
+                e if e.is_condition_failed() => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn deny_certificate(&self, cert: &CertificateId, serial: &Serial) -> Result<()> {
+        // Unconditional: denying is monotonic, and a certificate refused at provisioning (never bound)
+        // gets its deny entry too.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(cert_key(cert)))
+            .update_expression(
+                "SET denied = :true, updated_at = :now, certificate_id = :cert, \
+                 serial = if_not_exists(serial, :serial)",
+            )
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(crate::domain::now_rfc3339()))
+            .expression_attribute_values(":cert", s(cert.as_str()))
+            .expression_attribute_values(":serial", s(serial.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("dynamodb:UpdateItem(deny)", e))
+    }
+
+    async fn approve_replacement(&self, serial: &Serial) -> Result<bool> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(device_key(serial)))
+            .update_expression("SET replacement_approved = :true, updated_at = :now")
+            .condition_expression("#status = :revoked")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":revoked", s("revoked"))
+            .expression_attribute_values(":now", s(crate::domain::now_rfc3339()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_error("dynamodb:UpdateItem(approve)", e) {
+                e if e.is_condition_failed() => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
 }
 
 /// Runs a transaction. `Ok(None)` if it committed; `Ok(Some(flags))` if it was cancelled by failed
@@ -281,6 +365,33 @@ impl AuditLog for DynamoAudit {
         }
     }
 
+    async fn for_principal(&self, principal: &str, since: &str) -> Result<Vec<AuditEntry>> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by_principal")
+                .key_condition_expression("principal = :p AND sk >= :since")
+                .expression_attribute_values(":p", s(principal))
+                .expression_attribute_values(":since", s(since))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| aws_error("dynamodb:Query(audit by principal)", e))?;
+            for item in out.items.unwrap_or_default() {
+                entries.push(audit_entry(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(entries)
+    }
+
     async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {
         let out = self
             .client
@@ -296,17 +407,18 @@ impl AuditLog for DynamoAudit {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(|mut item| {
-                item.remove("sk");
-                item.remove("expires_at");
-                if item.get("serial") == Some(&s("-")) {
-                    item.remove("serial");
-                }
-                serde_dynamo::from_item(item)
-                    .map_err(|e| Error::Corrupt(format!("audit item: {e}")))
-            })
+            .map(audit_entry)
             .collect()
     }
+}
+
+fn audit_entry(mut item: Item) -> Result<AuditEntry> {
+    item.remove("sk");
+    item.remove("expires_at");
+    if item.get("serial") == Some(&s("-")) {
+        item.remove("serial");
+    }
+    serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(format!("audit item: {e}")))
 }
 
 /// Creates the three tables if they do not exist (local emulator, LocalStack, tests). On AWS the SAM

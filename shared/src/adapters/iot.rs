@@ -161,6 +161,85 @@ impl IotControl for IotControlAdapter {
             .map_err(|e| aws_error("iot:AttachThingPrincipal", e))
     }
 
+    async fn detach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
+        match self
+            .client
+            .detach_policy()
+            .policy_name(policy)
+            .target(cert_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(aws_error("iot:DetachPolicy", e)),
+        }
+    }
+
+    async fn detach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
+        match self
+            .client
+            .detach_thing_principal()
+            .thing_name(thing.as_str())
+            .principal(cert_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(aws_error("iot:DetachThingPrincipal", e)),
+        }
+    }
+
+    async fn set_group_membership(&self, group: &str, thing: &Serial, member: bool) -> Result<()> {
+        // Look up before create: creating an existing group fails on the emulator where AWS returns it.
+        match self
+            .client
+            .describe_thing_group()
+            .thing_group_name(group)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) && !member => return Ok(()),
+            Err(e) if is_not_found(&e) => match self
+                .client
+                .create_thing_group()
+                .thing_group_name(group)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("ResourceAlreadyExistsException") => {}
+                Err(e) => return Err(aws_error("iot:CreateThingGroup", e)),
+            },
+            Err(e) => return Err(aws_error("iot:DescribeThingGroup", e)),
+        }
+        if member {
+            return self
+                .client
+                .add_thing_to_thing_group()
+                .thing_group_name(group)
+                .thing_name(thing.as_str())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("iot:AddThingToThingGroup", e));
+        }
+        match self
+            .client
+            .remove_thing_from_thing_group()
+            .thing_group_name(group)
+            .thing_name(thing.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(aws_error("iot:RemoveThingFromThingGroup", e)),
+        }
+    }
+
     async fn set_certificate_status(
         &self,
         id: &CertificateId,

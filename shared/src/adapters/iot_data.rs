@@ -4,9 +4,10 @@
 //! iot:Data-ATS`): set `FLEETGUARD_IOT_DATA_ENDPOINT`, or `AWS_ENDPOINT_URL_IOT_DATA_PLANE`.
 
 use super::aws_error;
-use crate::ports::Publisher;
+use crate::ports::{Connections, Publisher};
 use crate::{Error, Result};
 use aws_sdk_iotdataplane::primitives::Blob;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 #[derive(Clone, Debug)]
 pub struct IotPublisher {
@@ -60,6 +61,25 @@ impl Publisher for IotPublisher {
             .await
             .map(|_| ())
             .map_err(|e| aws_error("iot-data:Publish", e))
+    }
+}
+
+impl Connections for IotPublisher {
+    async fn disconnect(&self, client_id: &str) -> Result<()> {
+        match self
+            .client
+            .delete_connection()
+            .client_id(client_id)
+            .clean_session(true)
+            .prevent_will_message(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Not connected right now: nothing to cut.
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(aws_error("iot-data:DeleteConnection", e)),
+        }
     }
 }
 

@@ -12,6 +12,8 @@ use crate::error::{AwsErrorKind, Error};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use aws_config::SdkConfig;
+
 /// Loads the shared AWS configuration (region, credentials, endpoint) from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

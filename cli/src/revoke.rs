@@ -1,0 +1,107 @@
+//! `fleetctl revoke|quarantine|release|audit` and `devices approve-replacement`: the revoker's operator
+//! commands, run through the same shared domain the revoker Lambda uses.
+
+use crate::Ctx;
+use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
+use fleetguard::adapters::{
+    iot::IotControlAdapter, iot_data::IotPublisher, records::DynamoRecords,
+};
+use fleetguard::domain::{AuditEntry, Outcome, Reason, Serial};
+use fleetguard::ports::{AuditLog, Registry};
+use fleetguard::revocation::{Action, Command, RevocationConfig, Revoker};
+use std::process::ExitCode;
+
+pub async fn run_action(
+    ctx: &Ctx,
+    action: Action,
+    serial: String,
+    since: Option<String>,
+    rollback: bool,
+    reason: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let config = RevocationConfig::from_env().map_err(|e| {
+        anyhow::anyhow!("{e} (set FLEETGUARD_FLEET_POLICY and FLEETGUARD_QUARANTINE_GROUP)")
+    })?;
+    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
+    let revoker = Revoker {
+        registry: DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry),
+        control: IotControlAdapter::new(&ctx.sdk),
+        connections: IotPublisher::new(&ctx.sdk),
+        records: DynamoRecords::new(
+            ctx.ddb.clone(),
+            &ctx.tables.records,
+            &ctx.tables.registry,
+            audit.clone(),
+        ),
+        audit,
+        config,
+    };
+    let command = Command {
+        action,
+        serial: Some(serial),
+        certificate_id: None,
+        reason,
+        compromised_since: since,
+        rollback,
+        actor: Some(crate::records::operator()),
+    };
+    let report = revoker.command(command, fleetguard::domain::now()).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if report.outcome == Outcome::Rejected {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub async fn approve_replacement(ctx: &Ctx, serial: &str) -> anyhow::Result<ExitCode> {
+    let serial = Serial::parse(serial)?;
+    let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
+    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
+    if !registry.approve_replacement(&serial).await? {
+        eprintln!("{serial}: not revoked; nothing to approve");
+        return Ok(ExitCode::from(1));
+    }
+    let entry = AuditEntry::new(
+        &format!("fleetctl:{}", crate::records::operator()),
+        "approve_replacement",
+        Outcome::Accepted,
+        Reason::ReplacementApproved,
+    )
+    .serial(serial.as_str());
+    audit.record(&entry).await?;
+    println!("{serial}: one replacement certificate will be accepted at its next first connect");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit(
+    ctx: &Ctx,
+    serial: Option<String>,
+    principal: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
+    let mut entries = match (serial, principal) {
+        (Some(s), None) => audit.for_serial(Serial::parse(&s)?.as_str(), 1000).await?,
+        (None, Some(p)) => audit.for_principal(&p, "0").await?,
+        _ => anyhow::bail!("give a serial or --principal <id>"),
+    };
+    entries.sort_by(|a, b| b.at.cmp(&a.at));
+    println!(
+        "{:<31} {:<20} {:<9} {:<34} {:<14} {:<12} record",
+        "at", "action", "outcome", "reason", "serial", "principal"
+    );
+    for e in entries {
+        let principal = e.principal.as_deref().unwrap_or("-");
+        println!(
+            "{:<31} {:<20} {:<9} {:<34} {:<14} {:<12} {}",
+            e.at,
+            e.action,
+            e.outcome.as_str(),
+            e.reason.as_str(),
+            e.serial.as_deref().unwrap_or("-"),
+            &principal[..principal.len().min(12)],
+            e.record_id.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

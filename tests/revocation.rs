@@ -1,0 +1,435 @@
+//! Revocation through the real adapters against the emulator: stop a compromised device now, keep it
+//! out, undo what it did.
+
+use fleetguard::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_tests::{delete_event, jitr_event, Stack, TestCa};
+use time::OffsetDateTime;
+
+struct Fleet {
+    stack: Stack,
+    ca: TestCa,
+    ca_id: String,
+    a: (Serial, String),
+    b: (Serial, String),
+}
+
+async fn fleet() -> Fleet {
+    let stack = Stack::new().await;
+    let ca = TestCa::new("fleetguard test CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let a = stack.provision_device(&ca, &ca_id).await;
+    let b = stack.provision_device(&ca, &ca_id).await;
+    Fleet {
+        stack,
+        ca,
+        ca_id,
+        a,
+        b,
+    }
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl Fleet {
+    fn group(&self) -> String {
+        format!("{}-quarantine", self.stack.prefix)
+    }
+
+    async fn assert_isolated(
+        &self,
+        serial: &Serial,
+        cert: &str,
+        cert_status: &str,
+        device: DeviceStatus,
+    ) {
+        let s = &self.stack;
+        assert_eq!(s.certificate_status(cert).await, cert_status);
+        let arn = s.certificate_arn(cert).await;
+        assert!(
+            s.principal_policies(&arn).await.is_empty(),
+            "fleet policy detached"
+        );
+        assert!(
+            s.thing_principals(serial.as_str()).await.is_empty(),
+            "thing principal detached"
+        );
+        assert!(s
+            .group_members(&self.group())
+            .await
+            .contains(&serial.to_string()));
+        assert!(
+            s.emulator.disconnects().contains(&serial.to_string()),
+            "live session cut"
+        );
+        assert_eq!(
+            s.registry()
+                .get_device(serial)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            device
+        );
+    }
+}
+
+fn command(action: &str, serial: &Serial) -> serde_json::Value {
+    serde_json::json!({"action": action, "serial": serial.as_str(), "reason": "stolen key", "actor": "alice"})
+}
+
+#[tokio::test]
+async fn revoke_isolates_the_device_and_replays_converge() {
+    let f = fleet().await;
+    let (serial, cert) = &f.a;
+    let r = f.stack.revoker();
+    let reports = r
+        .handle(command("revoke", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (reports[0].outcome, reports[0].reason),
+        (Outcome::Accepted, Reason::Revoked)
+    );
+    f.assert_isolated(serial, cert, "REVOKED", DeviceStatus::Revoked)
+        .await;
+    let deny = f
+        .stack
+        .registry()
+        .get_certificate(&CertificateId::parse(cert).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(deny.denied, "certificate on the deny-list");
+    let audit = f
+        .stack
+        .audit()
+        .for_serial(serial.as_str(), 20)
+        .await
+        .unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "revoke" && e.actor == "operator:alice"));
+
+    // Replay: no error, same state.
+    let again = r
+        .handle(command("revoke", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again[0].outcome, again[0].reason),
+        (Outcome::Noop, Reason::Revoked)
+    );
+    f.assert_isolated(serial, cert, "REVOKED", DeviceStatus::Revoked)
+        .await;
+    // The other device is untouched.
+    let (other, other_cert) = &f.b;
+    assert_eq!(f.stack.certificate_status(other_cert).await, "ACTIVE");
+    assert_eq!(
+        f.stack
+            .registry()
+            .get_device(other)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeviceStatus::Active
+    );
+    // Quarantine and release never soften a revocation.
+    let q = r
+        .handle(command("quarantine", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(q[0].reason, Reason::RevokedIsFinal);
+    let rel = r
+        .handle(command("release", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (rel[0].outcome, rel[0].reason),
+        (Outcome::Rejected, Reason::RevokedIsFinal)
+    );
+    assert_eq!(f.stack.certificate_status(cert).await, "REVOKED");
+}
+
+#[tokio::test]
+async fn fault_after_certificate_update_then_replay_converges() {
+    let f = fleet().await;
+    let (serial, cert) = &f.a;
+    // The step after UpdateCertificate is the forced disconnect: make it fail on every retry.
+    f.stack
+        .emulator
+        .inject_fault("DELETE /connections/{id}", serial.as_str(), 1, 3, 500);
+    let r = f.stack.revoker();
+    let err = r
+        .handle(command("revoke", serial), OffsetDateTime::now_utc())
+        .await;
+    assert!(err.is_err());
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        "REVOKED",
+        "certificate already stopped"
+    );
+    let reports = r
+        .handle(command("revoke", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(reports[0].reason, Reason::Revoked);
+    f.assert_isolated(serial, cert, "REVOKED", DeviceStatus::Revoked)
+        .await;
+}
+
+#[tokio::test]
+async fn rollback_restores_exactly_the_principals_deletes_since_t() {
+    let f = fleet().await;
+    let (serial, cert) = &f.a;
+    let s = &f.stack;
+    let now = OffsetDateTime::now_utc();
+    let before = now - time::Duration::hours(3);
+    let after = now - time::Duration::hours(1);
+    let since = now - time::Duration::hours(2);
+    let old = s.seed_record(serial, "old").await;
+    let recent = s.seed_record(serial, "recent").await;
+    let by_operator = s.seed_record(serial, "by-operator").await;
+    let svc = s.delete_service();
+    svc.handle(delete_event(serial.as_str(), "old", cert, ms(before)))
+        .await
+        .unwrap();
+    svc.handle(delete_event(serial.as_str(), "recent", cert, ms(after)))
+        .await
+        .unwrap();
+    let op = format!("op{}", "ef".repeat(20));
+    s.put_operator(&op, true, &[serial]).await;
+    svc.handle(delete_event(serial.as_str(), "by-operator", &op, ms(after)))
+        .await
+        .unwrap();
+
+    let mut cmd = command("revoke", serial);
+    cmd["rollback"] = true.into();
+    cmd["compromised_since"] = fleetguard::domain::rfc3339(since).into();
+    let reports = f.stack.revoker().handle(cmd.clone(), now).await.unwrap();
+    assert_eq!(reports[0].restored, 1);
+    assert!(
+        !s.record(serial, &recent).await.unwrap().is_deleted(),
+        "deleted by the principal after T: restored"
+    );
+    assert!(
+        s.record(serial, &old).await.unwrap().is_deleted(),
+        "before T: left alone"
+    );
+    assert!(
+        s.record(serial, &by_operator).await.unwrap().is_deleted(),
+        "another principal's delete: left alone"
+    );
+    // Replay restores nothing more.
+    let again = f.stack.revoker().handle(cmd, now).await.unwrap();
+    assert_eq!(again[0].restored, 0);
+}
+
+#[tokio::test]
+async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
+    let f = fleet().await;
+    let (serial, cert) = &f.a;
+    let sns = |kind: &str| {
+        let message = serde_json::json!({
+            "violationId": "v-1", "thingName": serial.as_str(), "securityProfileName": "fleet",
+            "behavior": {"name": "msgs", "metric": "aws:num-messages-sent", "criteria": {}},
+            "metricValue": {"count": 5000}, "violationEventType": kind, "violationEventTime": 1700000000000_i64
+        });
+        serde_json::json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": message.to_string()}}]})
+    };
+    let r = f.stack.revoker();
+    let cleared = r
+        .handle(sns("alarm-cleared"), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (cleared[0].outcome, cleared[0].reason),
+        (Outcome::Noop, Reason::DefenderAlarmCleared)
+    );
+    assert_eq!(f.stack.certificate_status(cert).await, "ACTIVE");
+
+    let alarm = r
+        .handle(sns("in-alarm"), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (alarm[0].outcome, alarm[0].reason),
+        (Outcome::Accepted, Reason::Quarantined)
+    );
+    f.assert_isolated(serial, cert, "INACTIVE", DeviceStatus::Quarantined)
+        .await;
+    // A later alarm-cleared does not release it either.
+    r.handle(sns("alarm-cleared"), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(f.stack.certificate_status(cert).await, "INACTIVE");
+
+    // Release (operator) restores access.
+    let rel = r
+        .handle(command("release", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(rel[0].reason, Reason::Released);
+    assert_eq!(f.stack.certificate_status(cert).await, "ACTIVE");
+    let arn = f.stack.certificate_arn(cert).await;
+    assert_eq!(
+        f.stack.principal_policies(&arn).await,
+        vec![f.stack.fleet_policy.clone()]
+    );
+    assert!(!f
+        .stack
+        .group_members(&f.group())
+        .await
+        .contains(&serial.to_string()));
+    assert_eq!(
+        f.stack
+            .registry()
+            .get_device(serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeviceStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn tamper_only_from_the_devices_own_certificate() {
+    let f = fleet().await;
+    let (serial, cert) = &f.a;
+    let (_, other_cert) = &f.b;
+    let tamper = |principal: &str| serde_json::json!({"trigger": "tamper", "serial": serial.as_str(), "principal": principal, "received_at": 1});
+    let r = f.stack.revoker();
+    let forged = r
+        .handle(tamper(other_cert), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (forged[0].outcome, forged[0].reason),
+        (Outcome::Rejected, Reason::PrincipalMismatch)
+    );
+    assert_eq!(f.stack.certificate_status(cert).await, "ACTIVE");
+    let own = r
+        .handle(tamper(cert), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(own[0].reason, Reason::Quarantined);
+    assert_eq!(f.stack.certificate_status(cert).await, "INACTIVE");
+}
+
+#[tokio::test]
+async fn tripwire_quarantines_a_device_guessing_serials() {
+    let f = fleet().await;
+    let (victim, _) = &f.a;
+    let (attacker, attacker_cert) = &f.b;
+    f.stack.seed_record(victim, "rec-1").await;
+    f.stack
+        .delete_service()
+        .handle(delete_event(
+            victim.as_str(),
+            "rec-1",
+            attacker_cert,
+            1_763_900_000_000,
+        ))
+        .await
+        .unwrap();
+    let event = f
+        .stack
+        .published_on(&f.stack.security_topic)
+        .pop()
+        .expect("security event");
+    let r = f.stack.revoker();
+    let reports = r
+        .handle(event.clone(), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (reports[0].outcome, reports[0].reason),
+        (Outcome::Accepted, Reason::Quarantined)
+    );
+    assert_eq!(reports[0].serial.as_deref(), Some(attacker.as_str()));
+    f.assert_isolated(
+        attacker,
+        attacker_cert,
+        "INACTIVE",
+        DeviceStatus::Quarantined,
+    )
+    .await;
+    // Redelivery of the same event: counted once, state unchanged.
+    let again = r.handle(event, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(again[0].outcome, Outcome::Noop);
+}
+
+#[tokio::test]
+async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved() {
+    let f = fleet().await;
+    let (serial, cert) = &f.a;
+    let s = &f.stack;
+    s.revoker()
+        .handle(command("revoke", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let p = s.provisioner();
+    // The old certificate's registration event replayed: nothing re-activates it.
+    let old = p
+        .handle_jitr(jitr_event(cert, &f.ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(old.outcome, Outcome::Noop);
+    assert_eq!(s.certificate_status(cert).await, "REVOKED");
+    // A new certificate for the revoked serial: refused.
+    let new1 = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    let d = p
+        .handle_jitr(jitr_event(&new1, &f.ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::SerialRevoked);
+    // An operator approves one replacement.
+    assert!(s.registry().approve_replacement(serial).await.unwrap());
+    let new2 = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    let d = p
+        .handle_jitr(jitr_event(&new2, &f.ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    assert_eq!(s.certificate_status(&new2).await, "ACTIVE");
+    let device = s.registry().get_device(serial).await.unwrap().unwrap();
+    assert_eq!(
+        (device.status, device.certificate_id.unwrap().to_string()),
+        (DeviceStatus::Active, new2.clone())
+    );
+    // Only once.
+    let new3 = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    let d = p
+        .handle_jitr(jitr_event(&new3, &f.ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::SerialBoundToOtherCertificate);
+    let audit = s.audit().for_serial(serial.as_str(), 50).await.unwrap();
+    assert!(audit.iter().any(|e| e.reason == Reason::SerialRevoked));
+}
+
+#[tokio::test]
+async fn malformed_triggers_are_refused() {
+    let f = fleet().await;
+    let r = f.stack.revoker();
+    for event in [
+        serde_json::json!(null),
+        serde_json::json!({"action": "explode", "serial": "SN1"}),
+        serde_json::json!({"action": "revoke", "serial": "SN1", "compromised_since": "yesterday"}),
+        serde_json::json!({"action": "revoke", "serial": "+"}),
+        serde_json::json!({"Records": [{"Sns": {"Message": "not json"}}]}),
+        serde_json::json!({"kind": "cross_serial_attempt"}),
+        serde_json::json!({"trigger": "tamper"}),
+    ] {
+        let reports = r
+            .handle(event.clone(), OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!(reports[0].outcome, Outcome::Rejected, "{event}");
+    }
+    assert_eq!(f.stack.certificate_status(&f.a.1).await, "ACTIVE");
+}
