@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     step(
         9,
-        "A hijacked device tries another serial's record: refused, security event published",
+        "The device is hijacked: it tries another serial's record. Refused, security event published",
     );
     let d = svc
         .handle(fleetguard_tests::delete_event(
@@ -157,22 +157,51 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = other_cert;
 
-    step(10, "An operator restores the soft-deleted record");
-    let rid = fleetguard::domain::RecordId::parse("rec-1")?;
-    let r = fleetguard::records::restore_record(
-        &stack.records(),
-        &stack.audit(),
-        &good,
-        &rid,
-        "fleetctl:demo",
-        None,
-    )
-    .await?;
-    println!("    {r:?}");
+    step(10, "The tripwire: the security event reaches the revoker, which quarantines the hijacked device");
+    let revoker = stack.revoker();
+    if let Some(event) = stack.published_on(&stack.security_topic).pop() {
+        for r in revoker.handle(event, fleetguard::domain::now()).await? {
+            println!(
+                "    {} / {} serial {:?}",
+                r.outcome.as_str(),
+                r.reason,
+                r.serial
+            );
+        }
+    }
+    println!(
+        "    certificate {}  disconnected: {:?}",
+        stack.certificate_status(&cert).await,
+        stack.emulator.disconnects()
+    );
 
-    step(11, "Audit trail (newest first)");
-    let mut entries = stack.audit().for_serial(good.as_str(), 20).await?;
+    step(
+        11,
+        "An operator revokes it for good and rolls back its deletes",
+    );
+    let cmd = serde_json::json!({"action": "revoke", "serial": good.as_str(), "rollback": true,
+        "reason": "key extracted", "actor": "demo-operator"});
+    for r in revoker.handle(cmd, fleetguard::domain::now()).await? {
+        println!(
+            "    {} / {}  restored {} record(s) deleted since {:?}",
+            r.outcome.as_str(),
+            r.reason,
+            r.restored,
+            r.rolled_back_since
+        );
+    }
+    let rid = fleetguard::domain::RecordId::parse("rec-1")?;
+    let record = stack.record(&good, &rid).await.ok_or("record")?;
+    println!(
+        "    {good}/rec-1 is {}; certificate {}",
+        fleetguard::delete_record::describe(&record),
+        stack.certificate_status(&cert).await
+    );
+
+    step(12, "Audit trail (newest first)");
+    let mut entries = stack.audit().for_serial(good.as_str(), 50).await?;
     entries.extend(stack.audit().for_serial("-", 20).await?);
+    entries.sort_by(|a, b| b.at.cmp(&a.at));
     for e in entries {
         println!(
             "    {}  {:<14} {:<9} {:<26} principal={}",
