@@ -9,6 +9,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "==> cfn-lint infra/template.yaml"
+AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} .venv/bin/cfn-lint infra/template.yaml
 echo "==> cargo test"
 cargo test --workspace
 echo "==> all tests passed"

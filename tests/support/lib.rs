@@ -213,10 +213,49 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// The fleet device policy the project deploys (kept in infra/).
+/// The fleet device policy exactly as `infra/template.yaml` deploys it, with `Fn::Sub` resolved for
+/// `region` and `account` (and `${!...}` unescaped to the IoT policy variable it stands for). Loaded from
+/// the template itself, so what the tests prove is what gets deployed.
+pub fn template_fleet_policy(region: &str, account: &str) -> String {
+    let text = std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
+        .expect("infra/template.yaml");
+    let template: serde_json::Value =
+        serde_norway::from_str(&text).expect("template is plain YAML");
+    let mut doc =
+        template["Resources"]["FleetDevicePolicy"]["Properties"]["PolicyDocument"].clone();
+    assert!(doc.is_object(), "FleetDevicePolicy.PolicyDocument missing");
+    resolve_sub(&mut doc, region, account);
+    doc.to_string()
+}
+
+fn resolve_sub(v: &mut serde_json::Value, region: &str, account: &str) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
+            let text = map["Fn::Sub"]
+                .as_str()
+                .expect("Fn::Sub with a string")
+                .to_owned();
+            let resolved = text
+                .replace("${AWS::Partition}", "aws")
+                .replace("${AWS::Region}", region)
+                .replace("${AWS::AccountId}", account)
+                .replace("${!", "${");
+            *v = Value::String(resolved);
+        }
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|x| resolve_sub(x, region, account)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|x| resolve_sub(x, region, account)),
+        _ => {}
+    }
+}
+
+/// The fleet policy for the emulator's default account.
 pub fn fleet_policy_document() -> String {
-    std::fs::read_to_string(workspace_root().join("infra/policies/fleet-device-policy.json"))
-        .expect("infra/policies/fleet-device-policy.json")
+    template_fleet_policy(REGION, "123456789012")
 }
 
 /// An isolated fleetguard stack inside the shared emulator.
