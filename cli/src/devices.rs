@@ -15,6 +15,9 @@ pub enum DevicesCmd {
     Import { csv: PathBuf },
     /// Shows a device's registry entry and its latest audit entries.
     Show { serial: String },
+    /// Sets the MQTT password of a certificate-less device (read from stdin; only the argon2id hash is
+    /// stored).
+    SetPassword { serial: String },
     /// Lets a revoked serial be provisioned once more, with a new certificate.
     ApproveReplacement { serial: String },
 }
@@ -24,6 +27,7 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
     let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
     match cmd {
         DevicesCmd::Import { csv } => import(&registry, &audit, &csv).await,
+        DevicesCmd::SetPassword { serial } => crate::operators::set_password(ctx, &serial).await,
         DevicesCmd::ApproveReplacement { serial } => {
             crate::revoke::approve_replacement(ctx, &serial).await
         }

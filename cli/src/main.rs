@@ -3,6 +3,7 @@
 //! `--stack <prefix>` (tables `<prefix>-registry`, ...). `AWS_ENDPOINT_URL` points it at an emulator.
 
 mod devices;
+mod operators;
 mod policy_cmd;
 mod records;
 mod revoke;
@@ -32,6 +33,9 @@ enum Command {
     /// Devices: the manufacturing allow-list and the registry.
     #[command(subcommand)]
     Devices(devices::DevicesCmd),
+    /// Operators who sign in over MQTT with their own login (custom authorizer).
+    #[command(subcommand)]
+    Operators(operators::OperatorsCmd),
     /// Records: restore soft deletes, show history.
     #[command(subcommand)]
     Records(records::RecordsCmd),
@@ -116,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(_) => unreachable!("handled above"),
         Command::Devices(cmd) => devices::run(&ctx, cmd).await,
         Command::Records(cmd) => records::run(&ctx, cmd).await,
+        Command::Operators(cmd) => operators::run(&ctx, cmd).await,
         Command::Revoke {
             serial,
             since,

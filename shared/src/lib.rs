@@ -3,6 +3,7 @@
 //! Where to find a capability:
 //! - [`domain`]: validated identifiers (`Serial`, `CertificateId`, `RecordId`), device states, audit entries.
 //! - [`ports`]: the small traits the domain talks through (registry, audit, IoT control).
+//! - [`authorizer`]: the AWS IoT custom authorizer (operators by JWT, password devices), scoped policies.
 //! - [`provisioning`]: just-in-time provisioning and the fleet-provisioning pre-provisioning hook.
 //! - [`delete_record`]: the delete-record decision (principal must own the serial; soft delete).
 //! - [`records`]: restoring soft-deleted records (CLI and revocation rollback).
@@ -13,6 +14,7 @@
 //! - [`config`], [`telemetry`], [`error`]: cold-start configuration, JSON logs, typed errors.
 
 pub mod adapters;
+pub mod authorizer;
 pub mod config;
 pub mod delete_record;
 pub mod domain;

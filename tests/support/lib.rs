@@ -432,7 +432,7 @@ impl Stack {
             .item("pk", V::S(format!("PRINCIPAL#{principal_id}")))
             .item("sk", V::S("PRINCIPAL".into()))
             .item("kind", V::S("operator".into()))
-            .item("name", V::S("alice".into()))
+            .item("operator_id", V::S("alice".into()))
             .item(
                 "status",
                 V::S(if active { "active" } else { "disabled" }.into()),

@@ -88,6 +88,32 @@ impl DynamoRegistry {
     }
 }
 
+impl DynamoRegistry {
+    /// A password device's identity item carries its status so the authorizer decides with one read;
+    /// keep it in step with the device (no-op when the device has no password identity).
+    async fn mirror_to_password_identity(&self, serial: &Serial, to: DeviceStatus) -> Result<()> {
+        let pid = crate::authorizer::device_principal(serial);
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::identities::principal_item_key(pid.as_str())))
+            .update_expression("SET #status = :to")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match aws_error("dynamodb:UpdateItem(identity status)", e) {
+                e if e.is_condition_failed() => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+}
+
 impl Registry for DynamoRegistry {
     async fn get_device(&self, serial: &Serial) -> Result<Option<Device>> {
         self.get(device_key(serial), "dynamodb:GetItem(device)")
@@ -214,7 +240,10 @@ impl Registry for DynamoRegistry {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.mirror_to_password_identity(serial, to).await?;
+                Ok(true)
+            }
             Err(e) => match aws_error("dynamodb:UpdateItem(device status)", e) {
                 e if e.is_condition_failed() => Ok(false),
                 e => Err(e),

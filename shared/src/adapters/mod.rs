@@ -4,6 +4,7 @@
 //! (moto, see `scripts/emulator.py`) or LocalStack.
 
 pub mod dynamodb;
+pub mod identities;
 pub mod iot;
 pub mod iot_data;
 pub mod records;

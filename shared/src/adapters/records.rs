@@ -64,7 +64,7 @@ pub fn authorizer_principal(item: &Item) -> Result<AuthorizerPrincipal> {
                 _ => Vec::new(),
             };
             Ok(AuthorizerPrincipal::Operator {
-                name: text("name").unwrap_or("").to_owned(),
+                name: text("operator_id").unwrap_or("").to_owned(),
                 active: text("status") == Some("active"),
                 serials,
             })

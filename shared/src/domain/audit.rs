@@ -37,6 +37,10 @@ macro_rules! reasons {
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $code),+ }
             }
+            /// The reason with this code, if any.
+            pub fn from_code(code: &str) -> Option<Reason> {
+                match code { $($code => Some(Self::$variant),)+ _ => None }
+            }
         }
     };
 }
@@ -91,6 +95,28 @@ reasons! {
     SecurityViolation => "security_violation",
     BelowThreshold => "below_threshold",
     ReplacementApproved => "replacement_approved",
+    // custom authorizer (the same codes as authorizer::AuthReason)
+    Authorized => "authorized",
+    MalformedToken => "malformed_token",
+    UnsupportedAlgorithm => "unsupported_algorithm",
+    UnknownKey => "unknown_key",
+    BadSignature => "bad_signature",
+    WrongIssuer => "wrong_issuer",
+    WrongAudience => "wrong_audience",
+    TokenExpired => "token_expired",
+    TokenNotYetValid => "token_not_yet_valid",
+    TokenExpiring => "token_expiring",
+    MalformedRequest => "malformed_request",
+    WildcardInjection => "wildcard_injection",
+    ClientIdMismatch => "client_id_mismatch",
+    UnknownIdentity => "unknown_identity",
+    IdentityDisabled => "identity_disabled",
+    BadPassword => "bad_password",
+    LockedOut => "locked_out",
+    PolicyTooLarge => "policy_too_large",
+    OperatorAdded => "operator_added",
+    OperatorDisabled => "operator_disabled",
+    PasswordSet => "password_set",
     // shared
     InternalError => "internal_error",
     Timeout => "timeout",

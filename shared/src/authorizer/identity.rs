@@ -1,0 +1,419 @@
+//! Who may authenticate through the custom authorizer: operators (JWT) and password devices, the
+//! deterministic principal ids that key them, the one-read store port and password hashing.
+
+use crate::domain::{DeviceStatus, Serial};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::future::Future;
+use time::{Duration, OffsetDateTime};
+
+/// Why a principal id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("principal id must match [A-Za-z0-9]{{1,128}}")]
+pub struct InvalidPrincipalId;
+
+/// A custom-authorizer principal id: `[A-Za-z0-9]{1,128}` (the AWS contract). It is also the
+/// client id an operator must connect with and what the rules engine's `principal()` returns, so
+/// it never contains a character that means something in a topic or a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PrincipalId(String);
+
+impl PrincipalId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(s: &str) -> std::result::Result<Self, InvalidPrincipalId> {
+        if !s.is_empty() && s.len() <= Self::MAX_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidPrincipalId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Which kind of identity the id was derived for, from its prefix.
+    pub fn kind(&self) -> Option<IdentityKindTag> {
+        if self.0.len() != 42 || !self.0[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        match &self.0[..2] {
+            "op" => Some(IdentityKindTag::Operator),
+            "dv" => Some(IdentityKindTag::Device),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PrincipalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for PrincipalId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PrincipalId {
+    type Error = InvalidPrincipalId;
+    fn try_from(s: String) -> std::result::Result<Self, InvalidPrincipalId> {
+        Self::parse(&s)
+    }
+}
+
+impl From<PrincipalId> for String {
+    fn from(p: PrincipalId) -> String {
+        p.0
+    }
+}
+
+/// The two kinds of principal ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKindTag {
+    Operator,
+    Device,
+}
+
+fn derived(prefix: &str, input: &[u8]) -> PrincipalId {
+    let digest = hex::encode(Sha256::digest(input));
+    // 40 lowercase hex characters after a two-letter prefix: always within the grammar.
+    PrincipalId(format!("{prefix}{}", &digest[..40]))
+}
+
+/// The principal id of an operator: `op` + the first 40 hex characters of
+/// SHA-256(`issuer` + "\n" + `sub`). Deterministic, so a handler holding `principal()` can find the
+/// operator with one read; the issuer is part of it so two IdPs cannot collide on a `sub`.
+pub fn operator_principal(issuer: &str, sub: &str) -> PrincipalId {
+    let mut input = Vec::with_capacity(issuer.len() + sub.len() + 1);
+    input.extend_from_slice(issuer.as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(sub.as_bytes());
+    derived("op", &input)
+}
+
+/// The principal id of a password device: `dv` + the first 40 hex characters of SHA-256(serial).
+pub fn device_principal(serial: &Serial) -> PrincipalId {
+    derived("dv", serial.as_str().as_bytes())
+}
+
+/// Whether an operator may still sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorStatus {
+    Active,
+    Disabled,
+}
+
+/// What an identity is. The password hash is redacted from `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// A human operator (or an operator service) signing in with a JWT from the IdP.
+    Operator {
+        /// Display name, for audit and `fleetctl`; never placed in a policy.
+        operator_id: String,
+        /// The serials the operator may act on (delete records of).
+        serials: Vec<Serial>,
+        status: OperatorStatus,
+    },
+    /// A device or service without a certificate, signing in with MQTT username = serial and a password.
+    Device {
+        serial: Serial,
+        /// PHC string, argon2id.
+        password_hash: String,
+        /// Mirrors the registry: only `Active` may connect.
+        status: DeviceStatus,
+    },
+}
+
+impl fmt::Debug for IdentityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Operator {
+                operator_id,
+                serials,
+                status,
+            } => f
+                .debug_struct("Operator")
+                .field("operator_id", operator_id)
+                .field("serials", &serials.len())
+                .field("status", status)
+                .finish(),
+            Self::Device { serial, status, .. } => f
+                .debug_struct("Device")
+                .field("serial", serial)
+                .field("password_hash", &"<redacted>")
+                .field("status", status)
+                .finish(),
+        }
+    }
+}
+
+/// One identity as stored under its principal id, with its lockout state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub principal_id: PrincipalId,
+    #[serde(flatten)]
+    pub kind: IdentityKind,
+    /// Failed password attempts in the current window.
+    #[serde(default)]
+    pub failed_attempts: u32,
+    /// RFC 3339 start of the current failure window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_started_at: Option<String>,
+}
+
+impl Identity {
+    /// An active operator.
+    pub fn operator(issuer: &str, sub: &str, operator_id: &str, serials: Vec<Serial>) -> Self {
+        Self {
+            principal_id: operator_principal(issuer, sub),
+            kind: IdentityKind::Operator {
+                operator_id: operator_id.to_owned(),
+                serials,
+                status: OperatorStatus::Active,
+            },
+            failed_attempts: 0,
+            window_started_at: None,
+        }
+    }
+
+    /// An active password device.
+    pub fn device(serial: Serial, password_hash: String) -> Self {
+        Self {
+            principal_id: device_principal(&serial),
+            kind: IdentityKind::Device {
+                serial,
+                password_hash,
+                status: DeviceStatus::Active,
+            },
+            failed_attempts: 0,
+            window_started_at: None,
+        }
+    }
+
+    /// Whether the identity is locked out at `now`: `max_failures` or more failures in a window
+    /// that has not yet passed. An unreadable window start with enough failures counts as locked.
+    pub fn is_locked(&self, now: OffsetDateTime, max_failures: u32, window: Duration) -> bool {
+        if self.failed_attempts < max_failures {
+            return false;
+        }
+        match self.window_started_at.as_deref().map(parse_rfc3339) {
+            // A window end past the representable range is in the future.
+            Some(Some(start)) => start.checked_add(window).is_none_or(|end| now < end),
+            // Failures without a (readable) window: fail closed.
+            _ => true,
+        }
+    }
+}
+
+pub(crate) fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// The identity store (the registry table): one read per uncached decision, plus the lockout
+/// counter.
+pub trait IdentityStore: Send + Sync {
+    /// One read: the identity stored under this principal id.
+    fn get_identity(
+        &self,
+        principal_id: &PrincipalId,
+    ) -> impl Future<Output = Result<Option<Identity>>> + Send;
+
+    /// Conditional increment of the failure counter (starting a new window when the old one
+    /// expired); returns the new count.
+    fn record_failure(
+        &self,
+        principal_id: &PrincipalId,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> impl Future<Output = Result<u32>> + Send;
+
+    /// Clears the failure counter and window.
+    fn reset_failures(&self, principal_id: &PrincipalId)
+        -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Longest password accepted (bytes). Longer ones are refused before any hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Hashes a device password with argon2id (default parameters: 19 MiB, 2 passes, 1 lane) and a
+/// random salt, as a PHC string. For `fleetctl devices set-password`.
+pub fn hash_password(pw: &str) -> Result<String> {
+    hash_password_with(pw.as_bytes(), argon2::Params::default())
+}
+
+pub(crate) fn hash_password_with(pw: &[u8], params: argon2::Params) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    if pw.is_empty() || pw.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::Config(format!(
+            "password must be 1..={MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(pw, &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| Error::Config("password hashing failed".to_owned()))
+}
+
+/// Upper bounds on the parameters of a stored hash, so a planted hash cannot make one
+/// verification eat the Lambda's memory or time.
+const MAX_M_COST_KIB: u32 = 256 * 1024;
+const MAX_T_COST: u32 = 16;
+const MAX_P_COST: u32 = 8;
+
+/// Outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordCheck {
+    Match,
+    Mismatch,
+    /// The stored hash is not an argon2id PHC string within bounds.
+    BadHash,
+}
+
+/// Checks `pw` against an argon2id PHC string. CPU-bound: run it off the async executor.
+pub(crate) fn verify_password(pw: &[u8], phc: &str) -> PasswordCheck {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return PasswordCheck::BadHash;
+    };
+    if hash.algorithm != argon2::Algorithm::Argon2id.ident() {
+        return PasswordCheck::BadHash;
+    }
+    let Ok(params) = argon2::Params::try_from(&hash) else {
+        return PasswordCheck::BadHash;
+    };
+    if params.m_cost() > MAX_M_COST_KIB
+        || params.t_cost() > MAX_T_COST
+        || params.p_cost() > MAX_P_COST
+    {
+        return PasswordCheck::BadHash;
+    }
+    match argon2::Argon2::default().verify_password(pw, &hash) {
+        Ok(()) => PasswordCheck::Match,
+        Err(argon2::password_hash::Error::Password) => PasswordCheck::Mismatch,
+        Err(_) => PasswordCheck::BadHash,
+    }
+}
+
+#[cfg(any(test, feature = "fakes"))]
+pub use fake::InMemoryIdentityStore;
+
+#[cfg(any(test, feature = "fakes"))]
+mod fake {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// In-memory [`IdentityStore`] with call counters, for tests.
+    #[derive(Default)]
+    pub struct InMemoryIdentityStore {
+        items: Mutex<HashMap<PrincipalId, Identity>>,
+        /// Number of `get_identity` calls.
+        pub reads: AtomicUsize,
+        /// Number of `record_failure` calls.
+        pub failures_recorded: AtomicUsize,
+        /// Number of `reset_failures` calls.
+        pub resets: AtomicUsize,
+        /// When set, every call fails (simulates DynamoDB being unreachable).
+        pub fail: std::sync::atomic::AtomicBool,
+        /// When set, every read first sleeps this long (simulates a slow store).
+        pub delay: Mutex<Option<std::time::Duration>>,
+    }
+
+    impl InMemoryIdentityStore {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        fn map(&self) -> std::sync::MutexGuard<'_, HashMap<PrincipalId, Identity>> {
+            self.items.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        pub fn put(&self, identity: Identity) {
+            self.map().insert(identity.principal_id.clone(), identity);
+        }
+
+        pub fn get(&self, p: &PrincipalId) -> Option<Identity> {
+            self.map().get(p).cloned()
+        }
+
+        pub fn reads(&self) -> usize {
+            self.reads.load(Ordering::SeqCst)
+        }
+
+        fn check(&self, operation: &'static str) -> Result<()> {
+            if self.fail.load(Ordering::SeqCst) {
+                Err(Error::aws(
+                    operation,
+                    crate::error::AwsErrorKind::Other,
+                    "store unavailable (fake)",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl IdentityStore for InMemoryIdentityStore {
+        async fn get_identity(&self, principal_id: &PrincipalId) -> Result<Option<Identity>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let delay = *self.delay.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            self.check("GetItem")?;
+            Ok(self.get(principal_id))
+        }
+
+        async fn record_failure(
+            &self,
+            principal_id: &PrincipalId,
+            now: OffsetDateTime,
+            window: Duration,
+        ) -> Result<u32> {
+            self.failures_recorded.fetch_add(1, Ordering::SeqCst);
+            self.check("UpdateItem")?;
+            let mut map = self.map();
+            let Some(item) = map.get_mut(principal_id) else {
+                return Err(Error::aws(
+                    "UpdateItem",
+                    crate::error::AwsErrorKind::ConditionFailed,
+                    "no such identity",
+                ));
+            };
+            let current = item
+                .window_started_at
+                .as_deref()
+                .and_then(parse_rfc3339)
+                .filter(|start| start.checked_add(window).is_none_or(|end| now < end));
+            if current.is_some() {
+                item.failed_attempts = item.failed_attempts.saturating_add(1);
+            } else {
+                item.failed_attempts = 1;
+                item.window_started_at = Some(crate::domain::rfc3339(now));
+            }
+            Ok(item.failed_attempts)
+        }
+
+        async fn reset_failures(&self, principal_id: &PrincipalId) -> Result<()> {
+            self.resets.fetch_add(1, Ordering::SeqCst);
+            self.check("UpdateItem")?;
+            if let Some(item) = self.map().get_mut(principal_id) {
+                item.failed_attempts = 0;
+                item.window_started_at = None;
+            }
+            Ok(())
+        }
+    }
+}

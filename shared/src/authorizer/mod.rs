@@ -1,0 +1,627 @@
+//! The AWS IoT Core custom authorizer: who may connect without a device certificate, and with
+//! which policy.
+//!
+//! Two kinds of callers (see [`identity`]):
+//! * **Operators** present a JWT from the IdP (in `token`, an `Authorization: Bearer` header, or
+//!   the MQTT password). It is verified against the JWKS ([`jwt`]: RS256/ES256 only, `kid`
+//!   selects the key, issuer, audience, `exp`, `nbf`, `iat`), then the operator is read with one
+//!   `get_identity(operator_principal(iss, sub))`. The policy ([`render::operator_policy`]) lets
+//!   it connect only with its principal id as client id and use only
+//!   `P/<serial>/deleterecords/*` of the serials the registry lists for it. The connection never
+//!   outlives the token (`disconnectAfterInSeconds` = min(86400, exp − now), at least 300).
+//! * **Password devices/services** present MQTT username = serial (an SDK's `?SDK=...` suffix is
+//!   dropped) and a password checked with argon2id against the stored hash, with a lockout after
+//!   repeated failures. The policy ([`render::device_policy`]) is the fleet policy's scope made
+//!   concrete for that serial.
+//!
+//! Every decision is a [`Decision`] with a stable [`AuthReason`]; everything else (malformed
+//! input, store errors, the [`AuthorizerConfig::deadline`] passing) is a deny. Secrets (token,
+//! password, hash) never appear in a reason, a detail or a `Debug` output.
+//!
+//! Caching: operator identities that are found active are cached per principal id for
+//! [`AuthorizerConfig::cache_ttl`] (bounded by [`AuthorizerConfig::cache_capacity`]), so a
+//! reconnect storm costs at most one read per uncached decision. Password-device identities are
+//! never cached: their lockout counter lives in the store and another Lambda instance may have
+//! locked the identity since any cached copy was read, so each device decision reads it fresh.
+//!
+//! The module refers to the rest of the crate only through `crate::` paths and to its own
+//! submodules through `super::`.
+
+pub mod identity;
+pub mod jwt;
+pub mod render;
+pub mod request;
+pub mod response;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_prop;
+
+#[cfg(any(test, feature = "fakes"))]
+pub use identity::InMemoryIdentityStore;
+pub use identity::{
+    device_principal, hash_password, operator_principal, Identity, IdentityKind, IdentityStore,
+    OperatorStatus, PrincipalId,
+};
+pub use jwt::{Jwks, TokenRules, VerifiedToken};
+pub use render::ArnScope;
+pub use request::{strip_sdk_suffix, AuthorizerRequest, Credential};
+pub use response::{validate_response, AuthorizerResponse};
+
+use crate::domain::{DeviceStatus, Serial};
+use crate::{Error, Result};
+use identity::{verify_password, PasswordCheck, MAX_PASSWORD_BYTES};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::{Duration, OffsetDateTime};
+
+macro_rules! auth_reasons {
+    ($($variant:ident => $code:literal),+ $(,)?) => {
+        /// Stable reason codes of authorizer decisions (to be merged into
+        /// `crate::domain::Reason`). The text form is an interface: never renamed, only added.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum AuthReason { $($variant),+ }
+
+        impl AuthReason {
+            pub const ALL: &'static [AuthReason] = &[$(AuthReason::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $code),+ }
+            }
+        }
+    };
+}
+
+auth_reasons! {
+    Authorized => "authorized",
+    // token
+    MalformedToken => "malformed_token",
+    UnsupportedAlgorithm => "unsupported_algorithm",
+    UnknownKey => "unknown_key",
+    BadSignature => "bad_signature",
+    WrongIssuer => "wrong_issuer",
+    WrongAudience => "wrong_audience",
+    TokenExpired => "token_expired",
+    TokenNotYetValid => "token_not_yet_valid",
+    TokenExpiring => "token_expiring",
+    // request and identity
+    MalformedRequest => "malformed_request",
+    InvalidSerial => "invalid_serial",
+    WildcardInjection => "wildcard_injection",
+    ClientIdMismatch => "client_id_mismatch",
+    UnknownIdentity => "unknown_identity",
+    IdentityDisabled => "identity_disabled",
+    DeviceNotActive => "device_not_active",
+    BadPassword => "bad_password",
+    LockedOut => "locked_out",
+    // response
+    PolicyTooLarge => "policy_too_large",
+    // shared
+    InternalError => "internal_error",
+    Timeout => "timeout",
+}
+
+impl std::fmt::Display for AuthReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Authorizer settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct AuthorizerConfig {
+    /// Region and account of every ARN in rendered policies.
+    pub scope: ArnScope,
+    /// The only accepted `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values (a token must name at least one).
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `nbf`/`iat`, seconds (default 30).
+    pub leeway_secs: i64,
+    /// `refreshAfterInSeconds` (default 300; capped by the disconnect time).
+    pub refresh_after_secs: u32,
+    /// `disconnectAfterInSeconds` of password devices (default 86400).
+    pub device_disconnect_after_secs: u32,
+    /// Failed passwords within [`Self::lockout_window`] that lock an identity (default 5).
+    pub max_failures: u32,
+    /// Lockout window (default 15 minutes).
+    pub lockout_window: Duration,
+    /// How long an operator identity read is reused (default 30 s; zero disables the cache).
+    pub cache_ttl: Duration,
+    /// Most cached identities (default 1024).
+    pub cache_capacity: usize,
+    /// Deadline of a whole decision (default 3 s, under AWS's 5 s Lambda limit).
+    pub deadline: std::time::Duration,
+}
+
+impl AuthorizerConfig {
+    /// Defaults for a region, account, issuer and audiences.
+    pub fn new(region: &str, account: &str, issuer: &str, audiences: &[&str]) -> Result<Self> {
+        let config = Self {
+            scope: ArnScope::new(region, account).map_err(Error::Config)?,
+            issuer: issuer.to_owned(),
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            leeway_secs: 30,
+            refresh_after_secs: 300,
+            device_disconnect_after_secs: 86_400,
+            max_failures: 5,
+            lockout_window: Duration::minutes(15),
+            cache_ttl: Duration::seconds(30),
+            cache_capacity: 1024,
+            deadline: std::time::Duration::from_secs(3),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// From the environment: `AWS_REGION`, `FLEETGUARD_ACCOUNT_ID`, `FLEETGUARD_JWT_ISSUER`,
+    /// `FLEETGUARD_JWT_AUDIENCE` (comma-separated), and optionally
+    /// `FLEETGUARD_AUTH_REFRESH_SECONDS`, `FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS`,
+    /// `FLEETGUARD_AUTH_MAX_FAILURES`, `FLEETGUARD_AUTH_LOCKOUT_SECONDS`,
+    /// `FLEETGUARD_AUTH_CACHE_SECONDS`, `FLEETGUARD_AUTH_CACHE_ENTRIES`,
+    /// `FLEETGUARD_AUTH_DEADLINE_MS`.
+    pub fn from_env() -> Result<Self> {
+        use crate::config::{opt_u32, var};
+        let audiences = var("FLEETGUARD_JWT_AUDIENCE")?;
+        let audiences: Vec<&str> = audiences
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect();
+        let mut c = Self::new(
+            &var("AWS_REGION")?,
+            &var("FLEETGUARD_ACCOUNT_ID")?,
+            &var("FLEETGUARD_JWT_ISSUER")?,
+            &audiences,
+        )?;
+        c.refresh_after_secs = opt_u32("FLEETGUARD_AUTH_REFRESH_SECONDS", c.refresh_after_secs)?;
+        c.device_disconnect_after_secs = opt_u32(
+            "FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS",
+            c.device_disconnect_after_secs,
+        )?;
+        c.max_failures = opt_u32("FLEETGUARD_AUTH_MAX_FAILURES", c.max_failures)?;
+        c.lockout_window =
+            Duration::seconds(opt_u32("FLEETGUARD_AUTH_LOCKOUT_SECONDS", 900)?.into());
+        c.cache_ttl = Duration::seconds(opt_u32("FLEETGUARD_AUTH_CACHE_SECONDS", 30)?.into());
+        c.cache_capacity = opt_u32("FLEETGUARD_AUTH_CACHE_ENTRIES", 1024)? as usize;
+        c.deadline =
+            std::time::Duration::from_millis(opt_u32("FLEETGUARD_AUTH_DEADLINE_MS", 3000)?.into());
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks the settings are within the AWS contract and sane.
+    pub fn validate(&self) -> Result<()> {
+        let range = response::MIN_DURATION_SECS..=response::MAX_DURATION_SECS;
+        let mut bad = Vec::new();
+        if self.issuer.is_empty() {
+            bad.push("issuer is empty");
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            bad.push("audiences must be non-empty");
+        }
+        if !(0..=300).contains(&self.leeway_secs) {
+            bad.push("leeway must be 0..=300 seconds");
+        }
+        if !range.contains(&self.refresh_after_secs) {
+            bad.push("refresh must be 300..=86400 seconds");
+        }
+        if !range.contains(&self.device_disconnect_after_secs) {
+            bad.push("device disconnect must be 300..=86400 seconds");
+        }
+        if self.max_failures == 0 {
+            bad.push("max failures must be at least 1");
+        }
+        if self.lockout_window <= Duration::ZERO {
+            bad.push("lockout window must be positive");
+        }
+        if self.cache_ttl < Duration::ZERO || self.cache_ttl > Duration::minutes(5) {
+            bad.push("cache TTL must be 0..=300 seconds");
+        }
+        if self.cache_capacity > 100_000 {
+            bad.push("cache capacity must be at most 100000");
+        }
+        if self.deadline.is_zero() || self.deadline > std::time::Duration::from_millis(4500) {
+            bad.push("deadline must be 1..=4500 ms");
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(format!("authorizer: {}", bad.join(", "))))
+        }
+    }
+}
+
+/// Cached identity reads, per principal id, for a short TTL. Time is the decision's `now`, so a
+/// clock that goes backwards expires entries rather than keeping them.
+struct IdentityCache {
+    ttl: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<PrincipalId, (OffsetDateTime, Arc<Identity>)>>,
+}
+
+impl IdentityCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PrincipalId, (OffsetDateTime, Arc<Identity>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh(&self, at: OffsetDateTime, now: OffsetDateTime) -> bool {
+        at <= now && at.checked_add(self.ttl).is_some_and(|end| now < end)
+    }
+
+    fn get(&self, p: &PrincipalId, now: OffsetDateTime) -> Option<Arc<Identity>> {
+        let mut map = self.lock();
+        match map.get(p) {
+            Some((at, identity)) if self.fresh(*at, now) => Some(identity.clone()),
+            Some(_) => {
+                map.remove(p);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, identity: Arc<Identity>, now: OffsetDateTime) {
+        if self.capacity == 0 || self.ttl <= Duration::ZERO {
+            return;
+        }
+        let mut map = self.lock();
+        if map.len() >= self.capacity && !map.contains_key(&identity.principal_id) {
+            map.retain(|_, (at, _)| self.fresh(*at, now));
+            if map.len() >= self.capacity {
+                let oldest = map
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    map.remove(&k);
+                }
+            }
+        }
+        map.insert(identity.principal_id.clone(), (now, identity));
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The authorizer engine: configuration, JWKS and the identity cache. Built once per Lambda
+/// instance and shared by every invocation.
+pub struct Authorizer {
+    config: AuthorizerConfig,
+    jwks: Jwks,
+    rules: TokenRules,
+    cache: IdentityCache,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("config", &self.config)
+            .field("jwks", &self.jwks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authorizer {
+    pub fn new(config: AuthorizerConfig, jwks: Jwks) -> Result<Self> {
+        config.validate()?;
+        let rules = TokenRules {
+            issuer: config.issuer.clone(),
+            audiences: config.audiences.clone(),
+            leeway_secs: config.leeway_secs,
+        };
+        let cache = IdentityCache {
+            ttl: config.cache_ttl,
+            capacity: config.cache_capacity,
+            entries: Mutex::new(HashMap::new()),
+        };
+        Ok(Self {
+            config,
+            jwks,
+            rules,
+            cache,
+        })
+    }
+
+    /// Configuration and JWKS from the environment (see [`AuthorizerConfig::from_env`] and
+    /// [`Jwks::from_env`]).
+    pub fn from_env() -> Result<Self> {
+        Self::new(AuthorizerConfig::from_env()?, Jwks::from_env()?)
+    }
+
+    pub fn config(&self) -> &AuthorizerConfig {
+        &self.config
+    }
+
+    /// Number of identities currently cached.
+    pub fn cached_identities(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// One decision, for the Lambda to return (`response`) and audit (the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub response: AuthorizerResponse,
+    pub reason: AuthReason,
+    /// The principal the decision is about, once known (a verified operator, or the device
+    /// principal of a valid serial).
+    pub principal_id: Option<String>,
+    /// The serial of a password device, when valid.
+    pub serial: Option<String>,
+    /// Short detail for the audit (internal errors); never a token, password or hash.
+    pub detail: Option<String>,
+}
+
+impl Decision {
+    pub fn is_authenticated(&self) -> bool {
+        self.response.is_authenticated
+    }
+}
+
+#[derive(Default)]
+struct Trace {
+    principal_id: Option<String>,
+    serial: Option<String>,
+    detail: Option<String>,
+}
+
+impl Trace {
+    fn internal(&mut self, what: &str, e: &Error) -> AuthReason {
+        let mut d = format!("{what}: {e}");
+        if d.len() > 256 {
+            let mut cut = 256;
+            while !d.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            d.truncate(cut);
+        }
+        self.detail = Some(d);
+        AuthReason::InternalError
+    }
+}
+
+struct Grant {
+    principal_id: PrincipalId,
+    disconnect_after: u32,
+    refresh_after: u32,
+    policies: Vec<String>,
+}
+
+/// Decides one authorizer request. Never fails and never panics on input: anything that is not a
+/// clean allow is a deny with its reason. The whole decision runs under the configured deadline,
+/// so it must be called inside a Tokio runtime with the time driver enabled (the Lambda
+/// runtime's is).
+pub async fn authorize<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    raw: serde_json::Value,
+    now: OffsetDateTime,
+) -> Decision {
+    let mut trace = Trace::default();
+    let result = tokio::time::timeout(
+        engine.config.deadline,
+        decide(engine, store, raw, now, &mut trace),
+    )
+    .await
+    .unwrap_or(Err(AuthReason::Timeout));
+    let (response, reason) = match result {
+        Ok(grant) => {
+            let response = AuthorizerResponse {
+                is_authenticated: true,
+                principal_id: grant.principal_id.to_string(),
+                disconnect_after_in_seconds: grant.disconnect_after,
+                refresh_after_in_seconds: grant.refresh_after,
+                policy_documents: grant.policies,
+            };
+            // Last line of defence: a response outside the contract is a deny.
+            match response::check_response(&response, false) {
+                Ok(()) => (response, AuthReason::Authorized),
+                Err(problem) => {
+                    trace.detail = Some(format!("response rejected: {problem}"));
+                    (AuthorizerResponse::deny(), AuthReason::InternalError)
+                }
+            }
+        }
+        Err(reason) => (AuthorizerResponse::deny(), reason),
+    };
+    Decision {
+        response,
+        reason,
+        principal_id: trace.principal_id,
+        serial: trace.serial,
+        detail: trace.detail,
+    }
+}
+
+fn has_forbidden(s: &str) -> bool {
+    s.contains(render::FORBIDDEN)
+}
+
+/// A client id other than `expected`: injection when it carries metacharacters, else a mismatch.
+fn check_client_id(
+    request: &AuthorizerRequest,
+    expected: &str,
+) -> std::result::Result<(), AuthReason> {
+    match request.client_id() {
+        Some(c) if c != expected => Err(if has_forbidden(c) {
+            AuthReason::WildcardInjection
+        } else {
+            AuthReason::ClientIdMismatch
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn decide<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    raw: serde_json::Value,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, AuthReason> {
+    let request = AuthorizerRequest::parse(raw)?;
+    match request.credential()? {
+        Credential::Jwt(token) => {
+            decide_operator(engine, store, &request, &token, now, trace).await
+        }
+        Credential::Password { username, password } => {
+            decide_device(engine, store, &request, &username, password, now, trace).await
+        }
+    }
+}
+
+async fn decide_operator<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    request: &AuthorizerRequest,
+    token: &str,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, AuthReason> {
+    let verified = jwt::verify(&engine.jwks, &engine.rules, token, now)?;
+    let principal = operator_principal(&verified.issuer, &verified.sub);
+    trace.principal_id = Some(principal.to_string());
+    check_client_id(request, principal.as_str())?;
+
+    // The connection never outlives the token, and must last the minimum AWS accepts.
+    let remaining = verified.expires_at.saturating_sub(now.unix_timestamp());
+    let disconnect_after = remaining.min(i64::from(response::MAX_DURATION_SECS));
+    if disconnect_after < i64::from(response::MIN_DURATION_SECS) {
+        return Err(AuthReason::TokenExpiring);
+    }
+    let disconnect_after =
+        u32::try_from(disconnect_after).map_err(|_| AuthReason::InternalError)?;
+
+    let identity = match engine.cache.get(&principal, now) {
+        Some(hit) => hit,
+        None => {
+            let read = store
+                .get_identity(&principal)
+                .await
+                .map_err(|e| trace.internal("get_identity", &e))?;
+            let Some(identity) = read else {
+                return Err(AuthReason::UnknownIdentity);
+            };
+            let identity = Arc::new(identity);
+            if matches!(
+                identity.kind,
+                IdentityKind::Operator {
+                    status: OperatorStatus::Active,
+                    ..
+                }
+            ) && identity.principal_id == principal
+            {
+                engine.cache.put(identity.clone(), now);
+            }
+            identity
+        }
+    };
+    if identity.principal_id != principal {
+        trace.detail = Some("store returned another principal".to_owned());
+        return Err(AuthReason::InternalError);
+    }
+    let IdentityKind::Operator {
+        serials, status, ..
+    } = &identity.kind
+    else {
+        return Err(AuthReason::UnknownIdentity);
+    };
+    if *status != OperatorStatus::Active {
+        return Err(AuthReason::IdentityDisabled);
+    }
+    let policies = render::operator_policy(&engine.config.scope, principal.as_str(), serials)?;
+    Ok(Grant {
+        principal_id: principal,
+        disconnect_after,
+        refresh_after: engine.config.refresh_after_secs.min(disconnect_after),
+        policies,
+    })
+}
+
+async fn decide_device<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    request: &AuthorizerRequest,
+    username: &str,
+    password: Vec<u8>,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, AuthReason> {
+    if has_forbidden(username) {
+        return Err(AuthReason::WildcardInjection);
+    }
+    let serial = Serial::parse(username).map_err(|_| AuthReason::InvalidSerial)?;
+    let principal = device_principal(&serial);
+    trace.serial = Some(serial.to_string());
+    trace.principal_id = Some(principal.to_string());
+    check_client_id(request, serial.as_str())?;
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AuthReason::MalformedRequest);
+    }
+
+    // Never cached: the lockout state must be the store's, not an older copy.
+    let identity = store
+        .get_identity(&principal)
+        .await
+        .map_err(|e| trace.internal("get_identity", &e))?
+        .ok_or(AuthReason::UnknownIdentity)?;
+    let IdentityKind::Device {
+        serial: stored_serial,
+        password_hash,
+        status,
+    } = &identity.kind
+    else {
+        return Err(AuthReason::UnknownIdentity);
+    };
+    if identity.principal_id != principal || *stored_serial != serial {
+        trace.detail = Some("store returned another identity".to_owned());
+        return Err(AuthReason::InternalError);
+    }
+    if *status != DeviceStatus::Active {
+        return Err(AuthReason::DeviceNotActive);
+    }
+    let cfg = &engine.config;
+    if identity.is_locked(now, cfg.max_failures, cfg.lockout_window) {
+        return Err(AuthReason::LockedOut);
+    }
+
+    // argon2 is CPU-bound (tens of ms): off the executor, so the deadline still applies.
+    let hash = password_hash.clone();
+    let check = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|_| AuthReason::InternalError)?;
+    match check {
+        PasswordCheck::Match => {}
+        PasswordCheck::Mismatch => {
+            store
+                .record_failure(&principal, now, cfg.lockout_window)
+                .await
+                .map_err(|e| trace.internal("record_failure", &e))?;
+            return Err(AuthReason::BadPassword);
+        }
+        PasswordCheck::BadHash => {
+            trace.detail = Some("stored password hash is not an accepted argon2id hash".to_owned());
+            return Err(AuthReason::InternalError);
+        }
+    }
+    if identity.failed_attempts > 0 || identity.window_started_at.is_some() {
+        store
+            .reset_failures(&principal)
+            .await
+            .map_err(|e| trace.internal("reset_failures", &e))?;
+    }
+    let policies = render::device_policy(&cfg.scope, &serial)?;
+    Ok(Grant {
+        principal_id: principal,
+        disconnect_after: cfg.device_disconnect_after_secs,
+        refresh_after: cfg.refresh_after_secs.min(cfg.device_disconnect_after_secs),
+        policies,
+    })
+}

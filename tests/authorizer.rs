@@ -1,0 +1,229 @@
+//! The custom authorizer with the real DynamoDB identity store against the emulator, end to end with
+//! delete-record: what the authorizer admits is exactly what delete-record then accepts.
+
+use base64::Engine;
+use fleetguard::adapters::identities::DynamoIdentityStore;
+use fleetguard::authorizer::{
+    authorize, hash_password, validate_response, Authorizer, AuthorizerConfig, Identity,
+    IdentityStore, Jwks,
+};
+use fleetguard::domain::{DeviceStatus, Outcome, Reason, Serial};
+use fleetguard::ports::Registry;
+use fleetguard_tests::{delete_event, unique, Stack};
+use time::OffsetDateTime;
+
+const ISSUER: &str = "https://login.example.test";
+const AUDIENCE: &str = "fleetguard";
+const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+struct Idp {
+    key: jsonwebtoken::EncodingKey,
+    jwks: String,
+}
+
+/// An identity provider with an ES256 key generated now (nothing committed).
+fn idp() -> Idp {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let point = key.public_key_raw(); // 0x04 || x || y
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+        "x": B64URL.encode(&point[1..33]), "y": B64URL.encode(&point[33..65])
+    }]})
+    .to_string();
+    Idp {
+        key: jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+        jwks,
+    }
+}
+
+impl Idp {
+    fn token(&self, sub: &str, lifetime_s: i64) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let claims = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub,
+            "iat": now, "nbf": now, "exp": now + lifetime_s});
+        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
+    }
+}
+
+fn engine(idp: &Idp) -> Authorizer {
+    let config = AuthorizerConfig::new("us-east-1", "123456789012", ISSUER, &[AUDIENCE]).unwrap();
+    Authorizer::new(config, Jwks::from_json(&idp.jwks).unwrap()).unwrap()
+}
+
+fn mqtt(username: &str, password: &[u8], client_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "signatureVerified": false,
+        "protocols": ["tls", "mqtt"],
+        "protocolData": {
+            "tls": {"serverName": "example-ats.iot.us-east-1.amazonaws.com"},
+            "mqtt": {"username": username,
+                     "password": base64::engine::general_purpose::STANDARD.encode(password),
+                     "clientId": client_id}
+        },
+        "connectionMetadata": {"id": "e56f08c3-c559-490f-aa9f-7e8427d0f57b"}
+    })
+}
+
+#[tokio::test]
+async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agrees() {
+    let stack = Stack::new().await;
+    let idp = idp();
+    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let granted = Serial::parse(&unique("SN")).unwrap();
+    let other = Serial::parse(&unique("SN")).unwrap();
+    let sub = unique("alice");
+    let identity = Identity::operator(ISSUER, &sub, "alice", vec![granted.clone()]);
+    store.put_identity(&identity).await.unwrap();
+    // serde_dynamo round trip of the tagged, flattened identity.
+    assert_eq!(
+        store.get_identity(&identity.principal_id).await.unwrap(),
+        Some(identity.clone())
+    );
+
+    let pid = identity.principal_id.as_str().to_owned();
+    let token = idp.token(&sub, 3600);
+    let d = authorize(
+        &engine(&idp),
+        &store,
+        mqtt("alice?SDK=Java&Version=1.2", token.as_bytes(), &pid),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert!(d.response.is_authenticated, "{:?}", d.reason);
+    assert_eq!(d.response.principal_id, pid);
+    validate_response(&d.response).unwrap();
+    let docs: Vec<&str> = d
+        .response
+        .policy_documents
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let ctx = fleetguard::policy::ConnectionContext {
+        client_id: Some(pid.clone()),
+        ..Default::default()
+    }
+    .in_account("us-east-1", "123456789012");
+    let allowed = |topic: &str| {
+        let req = fleetguard::policy::Request::for_target("iot:Publish", topic, &ctx).unwrap();
+        fleetguard::policy::evaluate(&docs, &req, &ctx)
+            .unwrap()
+            .is_allowed()
+    };
+    assert!(allowed(&format!("P/{granted}/deleterecords/rec-1")));
+    assert!(!allowed(&format!("P/{other}/deleterecords/rec-1")));
+
+    // The same principal id through the IoT rule: delete-record reads the same registry item.
+    stack.seed_record(&granted, "rec-1").await;
+    stack.seed_record(&other, "rec-1").await;
+    let svc = stack.delete_service();
+    let ok = svc
+        .handle(delete_event(
+            granted.as_str(),
+            "rec-1",
+            &pid,
+            1_763_900_000_000,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.outcome, ok.reason),
+        (Outcome::Accepted, Reason::Deleted)
+    );
+    let no = svc
+        .handle(delete_event(
+            other.as_str(),
+            "rec-1",
+            &pid,
+            1_763_900_000_001,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(no.reason, Reason::SerialNotGranted);
+
+    // Expired token: denied, fail closed, response still within AWS's limits.
+    let expired = idp.token(&sub, -60);
+    let d = authorize(
+        &engine(&idp),
+        &store,
+        mqtt("alice", expired.as_bytes(), &pid),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert!(!d.response.is_authenticated);
+    validate_response(&d.response).unwrap();
+}
+
+#[tokio::test]
+async fn password_device_lockout_is_kept_in_dynamodb_and_revocation_reaches_it() {
+    let stack = Stack::new().await;
+    let idp = idp();
+    let engine = engine(&idp);
+    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    let registry = stack.registry();
+    registry.import_serial(&serial).await.unwrap();
+    registry
+        .transition(&serial, &[DeviceStatus::Manufactured], DeviceStatus::Active)
+        .await
+        .unwrap();
+    let identity = Identity::device(serial.clone(), hash_password("correct horse").unwrap());
+    store.put_identity(&identity).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let user = format!("{serial}?SDK=Python&Version=1.0");
+
+    let ok = authorize(
+        &engine,
+        &store,
+        mqtt(&user, b"correct horse", serial.as_str()),
+        now,
+    )
+    .await;
+    assert!(ok.response.is_authenticated, "{:?}", ok.reason);
+    validate_response(&ok.response).unwrap();
+
+    for _ in 0..5 {
+        let bad = authorize(&engine, &store, mqtt(&user, b"wrong", serial.as_str()), now).await;
+        assert!(!bad.response.is_authenticated);
+    }
+    let stored = store
+        .get_identity(&identity.principal_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.failed_attempts, 5);
+    let locked = authorize(
+        &engine,
+        &store,
+        mqtt(&user, b"correct horse", serial.as_str()),
+        now,
+    )
+    .await;
+    assert_eq!(locked.reason.as_str(), "locked_out");
+    // After the window, the right password works again and the counter resets.
+    let later = now + time::Duration::minutes(16);
+    let back = authorize(
+        &engine,
+        &store,
+        mqtt(&user, b"correct horse", serial.as_str()),
+        later,
+    )
+    .await;
+    assert!(back.response.is_authenticated, "{:?}", back.reason);
+
+    // Revoking the device in the registry reaches its password identity (one read decides).
+    registry
+        .transition(&serial, &[DeviceStatus::Active], DeviceStatus::Revoked)
+        .await
+        .unwrap();
+    let revoked = authorize(
+        &engine,
+        &store,
+        mqtt(&user, b"correct horse", serial.as_str()),
+        later,
+    )
+    .await;
+    assert!(!revoked.response.is_authenticated);
+    assert_eq!(revoked.reason.as_str(), "device_not_active");
+}
