@@ -1,9 +1,8 @@
 //! The local demo: the whole fleetguard story against the local emulator, printed step by step.
 //! Run with `scripts/demo.sh` (it sets up the emulator first).
 
-use fleetguard::domain::{CertificateStatus, Serial};
+use fleetguard::domain::Serial;
 use fleetguard::ports::{AuditLog, Registry};
-use fleetguard::provisioning::Provisioner;
 use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
 
 fn now_ms() -> i64 {
@@ -43,13 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     stack.registry().import_serial(&good).await?;
     println!("    allow-listed serial {good}");
 
-    let provisioner = Provisioner {
-        registry: stack.registry(),
-        control: stack.control(),
-        audit: stack.audit(),
-        fleet_policy: stack.fleet_policy.clone(),
-        refused_status: CertificateStatus::Revoked,
-    };
+    let provisioner = stack.provisioner();
 
     step(
         4,

@@ -2,28 +2,13 @@
 //! SDK against the local emulator.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use fleetguard::adapters::{
-    dynamodb::{DynamoAudit, DynamoRegistry},
-    iot::IotControlAdapter,
-};
+use fleetguard::adapters::dynamodb::DynamoAudit;
 use fleetguard::domain::CertificateStatus;
 use fleetguard::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard::ports::{AuditLog, Registry};
-use fleetguard::provisioning::{pre_provisioning_hook, Provisioner};
+use fleetguard::provisioning::pre_provisioning_hook;
 use fleetguard_tests::{certificate_id_of, jitr_event, unique, Stack, TestCa};
 use time::{Duration, OffsetDateTime};
-
-type Prov = Provisioner<DynamoRegistry, IotControlAdapter, DynamoAudit>;
-
-fn provisioner(stack: &Stack) -> Prov {
-    Provisioner {
-        registry: stack.registry(),
-        control: stack.control(),
-        audit: stack.audit(),
-        fleet_policy: stack.fleet_policy.clone(),
-        refused_status: CertificateStatus::Revoked,
-    }
-}
 
 fn serial() -> Serial {
     Serial::parse(&unique("SN")).unwrap()
@@ -81,7 +66,7 @@ async fn assert_refused(stack: &Stack, serial: &Serial, cert_id: &str, reason: R
         .unwrap()
         .is_none_or(|b| b.certificate_id.as_str() != cert_id || b.denied));
     let audit = stack.audit();
-    let entries = audit_for(&audit, stack, serial).await;
+    let entries = audit_for(&audit, serial).await;
     assert!(
         entries
             .iter()
@@ -90,11 +75,7 @@ async fn assert_refused(stack: &Stack, serial: &Serial, cert_id: &str, reason: R
     );
 }
 
-async fn audit_for(
-    audit: &DynamoAudit,
-    _stack: &Stack,
-    serial: &Serial,
-) -> Vec<fleetguard::domain::AuditEntry> {
+async fn audit_for(audit: &DynamoAudit, serial: &Serial) -> Vec<fleetguard::domain::AuditEntry> {
     let mut entries = audit.for_serial(serial.as_str(), 50).await.unwrap();
     // Refusals before the serial is known are filed under "-".
     entries.extend(audit.for_serial("-", 50).await.unwrap());
@@ -113,7 +94,8 @@ async fn accepted_device_is_provisioned_and_activated_last() {
         "PENDING_ACTIVATION"
     );
 
-    let decision = provisioner(&stack)
+    let decision = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -133,7 +115,7 @@ async fn replayed_event_changes_nothing() {
     let (stack, ca, ca_id, serial) = setup().await;
     let pem = ca.issue(serial.as_str());
     let cert_id = stack.auto_register(&pem, &ca).await;
-    let p = provisioner(&stack);
+    let p = stack.provisioner();
     let event = jitr_event(&cert_id, &ca_id);
     p.handle_jitr(event.clone(), OffsetDateTime::now_utc())
         .await
@@ -157,7 +139,8 @@ async fn unknown_serial_is_refused_and_revoked() {
     let stranger = serial();
     let pem = ca.issue(stranger.as_str());
     let cert_id = stack.auto_register(&pem, &ca).await;
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -173,7 +156,7 @@ async fn refused_certificate_can_be_set_inactive_instead() {
     let (stack, ca, ca_id, _) = setup().await;
     let stranger = serial();
     let cert_id = stack.auto_register(&ca.issue(stranger.as_str()), &ca).await;
-    let mut p = provisioner(&stack);
+    let mut p = stack.provisioner();
     p.refused_status = CertificateStatus::Inactive;
     let d = p
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
@@ -200,7 +183,8 @@ async fn certificate_signed_by_another_ca_is_refused() {
     let pem = rogue.issue(serial.as_str());
     // The emulator accepts a certificate "under" a CA that did not sign it (AWS would not): we verify.
     let cert_id = stack.auto_register(&pem, &ca).await;
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -224,7 +208,8 @@ async fn expired_and_not_yet_valid_certificates_are_refused() {
         true,
     );
     let cert_id = stack.auto_register(&expired, &ca).await;
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), now)
         .await
         .unwrap();
@@ -241,7 +226,8 @@ async fn expired_and_not_yet_valid_certificates_are_refused() {
         true,
     );
     let cert_id = stack.auto_register(&future, &ca).await;
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), now)
         .await
         .unwrap();
@@ -260,7 +246,8 @@ async fn serial_from_common_name_when_no_serial_number_attribute() {
         false,
     );
     let cert_id = stack.auto_register(&pem, &ca).await;
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), now)
         .await
         .unwrap();
@@ -271,7 +258,7 @@ async fn serial_from_common_name_when_no_serial_number_attribute() {
 #[tokio::test]
 async fn serial_already_bound_to_an_active_certificate_is_refused() {
     let (stack, ca, ca_id, serial) = setup().await;
-    let p = provisioner(&stack);
+    let p = stack.provisioner();
     let first = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
     p.handle_jitr(jitr_event(&first, &ca_id), OffsetDateTime::now_utc())
         .await
@@ -292,27 +279,13 @@ async fn serial_already_bound_to_an_active_certificate_is_refused() {
     assert_provisioned(&stack, &serial, &first).await;
 }
 
-async fn set_device_status(stack: &Stack, serial: &Serial, status: &str) {
-    stack
-        .ddb
-        .update_item()
-        .table_name(&stack.tables.registry)
-        .key("pk", AttributeValue::S(format!("DEVICE#{serial}")))
-        .key("sk", AttributeValue::S("DEVICE".into()))
-        .update_expression("SET #s = :s")
-        .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":s", AttributeValue::S(status.into()))
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn revoked_and_quarantined_serials_are_refused() {
     let (stack, ca, ca_id, serial) = setup().await;
-    set_device_status(&stack, &serial, "revoked").await;
+    stack.set_device_status(&serial, "revoked").await;
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -322,9 +295,10 @@ async fn revoked_and_quarantined_serials_are_refused() {
     );
     assert_refused(&stack, &serial, &cert_id, Reason::SerialRevoked).await;
 
-    set_device_status(&stack, &serial, "quarantined").await;
+    stack.set_device_status(&serial, "quarantined").await;
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -352,7 +326,8 @@ async fn deny_listed_certificate_is_refused_even_with_a_valid_chain() {
         .send()
         .await
         .unwrap();
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -369,7 +344,8 @@ async fn unknown_or_inactive_ca_is_refused() {
     let (stack, ca, _ca_id, serial) = setup().await;
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
     let unknown_ca = "0".repeat(64);
-    let d = provisioner(&stack)
+    let d = stack
+        .provisioner()
         .handle_jitr(jitr_event(&cert_id, &unknown_ca), OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -383,7 +359,7 @@ async fn unknown_or_inactive_ca_is_refused() {
 #[tokio::test]
 async fn malformed_events_are_rejected_and_change_nothing() {
     let (stack, _ca, ca_id, _serial) = setup().await;
-    let p = provisioner(&stack);
+    let p = stack.provisioner();
     let registry_before = stack.count(&stack.tables.registry).await;
     for event in [
         serde_json::json!(null),
@@ -421,7 +397,7 @@ async fn malformed_events_are_rejected_and_change_nothing() {
 async fn fault_after_thing_creation_then_replay_converges() {
     let (stack, ca, ca_id, serial) = setup().await;
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
-    let p = provisioner(&stack);
+    let p = stack.provisioner();
     // AttachPolicy (the step right after CreateThing) fails on every retry of this invocation.
     stack.emulator.inject_fault(
         "iot:PUT /target-policies/{id}",

@@ -168,7 +168,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         }
         let serial = device_cert.serial;
 
-        if let Some(reason) = self.serial_refusal(&serial, &cert_id).await? {
+        if let Some(reason) = serial_refusal(&self.registry, &serial, &cert_id).await? {
             return self
                 .refuse(
                     &cert_id,
@@ -225,15 +225,6 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
             "thing, policy, mapping and activation done",
         )
         .await
-    }
-
-    /// Registry rules for a serial presenting `cert_id`: `None` if it may be provisioned with it.
-    async fn serial_refusal(
-        &self,
-        serial: &Serial,
-        cert_id: &CertificateId,
-    ) -> Result<Option<Reason>> {
-        serial_refusal(&self.registry, serial, cert_id).await
     }
 
     async fn refuse(

@@ -95,12 +95,7 @@ pub fn parse_device_certificate(
     let der = pem_to_der(pem)?;
     let cert = parse_der(&der)?;
     check_validity(&cert, now)?;
-    Ok(DeviceCertificate {
-        id: CertificateId::of_der(&der),
-        serial: subject_serial(cert.subject())?,
-        not_before: cert.validity().not_before.to_datetime(),
-        not_after: cert.validity().not_after.to_datetime(),
-    })
+    device_certificate(&der, &cert)
 }
 
 /// Validates a device certificate against the CA it was registered under: it parses, its issuer is the
@@ -144,8 +139,15 @@ pub fn validate_device_certificate(
         ));
     }
     check_validity(&cert, now)?;
+    device_certificate(&der, &cert)
+}
+
+fn device_certificate(
+    der: &[u8],
+    cert: &X509Certificate<'_>,
+) -> Result<DeviceCertificate, CertError> {
     Ok(DeviceCertificate {
-        id: CertificateId::of_der(&der),
+        id: CertificateId::of_der(der),
         serial: subject_serial(cert.subject())?,
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),

@@ -625,3 +625,19 @@ async fn decide_device<S: IdentityStore>(
         policies,
     })
 }
+
+#[cfg(test)]
+mod reason_codes {
+    /// Every authorizer reason is also an audit reason, so the Lambda never audits a decision under a
+    /// fallback code.
+    #[test]
+    fn every_auth_reason_is_an_audit_reason() {
+        for r in super::AuthReason::ALL {
+            assert!(
+                crate::domain::Reason::from_code(r.as_str()).is_some(),
+                "{}",
+                r.as_str()
+            );
+        }
+    }
+}
