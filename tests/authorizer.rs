@@ -227,3 +227,113 @@ async fn password_device_lockout_is_kept_in_dynamodb_and_revocation_reaches_it()
     assert!(!revoked.response.is_authenticated);
     assert_eq!(revoked.reason.as_str(), "device_not_active");
 }
+
+/// A one-route HTTP server on loopback answering every request with `status` and `body`, counting
+/// requests. Test-only: just enough HTTP/1.1 for the JWKS fetch.
+async fn serve(
+    status: u16,
+    body: String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body.as_bytes()).await;
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn jwks_is_fetched_over_http_once_per_cold_start() {
+    use fleetguard::adapters::{http::HttpClient, jwks::HttpJwks};
+    use fleetguard::authorizer::{KeyRing, KeySource};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let stack = Stack::new().await;
+    let idp = idp();
+    let (url, hits) = serve(200, idp.jwks.clone()).await;
+    let client = HttpClient::new().unwrap();
+    let source: Arc<dyn KeySource> =
+        Arc::new(HttpJwks::new(client.clone(), &url, Duration::from_secs(2)).unwrap());
+    let now = OffsetDateTime::now_utc();
+    let ring = KeyRing::fetched(source, time::Duration::minutes(10), now)
+        .await
+        .unwrap();
+    let config = AuthorizerConfig::new("us-east-1", "123456789012", ISSUER, &[AUDIENCE]).unwrap();
+    let engine = Authorizer::with_keys(config, ring).unwrap();
+
+    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let sub = unique("bob");
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    store
+        .put_identity(&Identity::operator(ISSUER, &sub, "bob", vec![serial]))
+        .await
+        .unwrap();
+    let token = idp.token(&sub, 3600);
+    let principal = fleetguard::authorizer::operator_principal(ISSUER, &sub);
+    for _ in 0..5 {
+        let d = authorize(
+            &engine,
+            &store,
+            mqtt("bob", token.as_bytes(), principal.as_str()),
+            OffsetDateTime::now_utc(),
+        )
+        .await;
+        assert!(d.is_authenticated(), "{d:?}");
+    }
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one fetch, reused"
+    );
+
+    // An IdP answering an error, a body that is not a JWKS, or an oversized body: no authorizer.
+    for (status, body) in [
+        (500, "{}".to_owned()),
+        (200, "<html>".to_owned()),
+        (
+            200,
+            format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(100_000)),
+        ),
+    ] {
+        let (url, _) = serve(status, body).await;
+        let source: Arc<dyn KeySource> =
+            Arc::new(HttpJwks::new(client.clone(), &url, Duration::from_secs(2)).unwrap());
+        assert!(KeyRing::fetched(source, time::Duration::minutes(10), now)
+            .await
+            .is_err());
+    }
+    // Plain http is refused anywhere but loopback.
+    assert!(HttpJwks::new(
+        client.clone(),
+        "http://idp.example.test/jwks",
+        Duration::from_secs(2)
+    )
+    .is_err());
+    assert!(HttpJwks::new(client, "ftp://127.0.0.1/jwks", Duration::from_secs(2)).is_err());
+}

@@ -30,6 +30,9 @@ pub enum Error {
     Corrupt(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// A plain HTTP call (JWKS fetch, local invoke) failed or timed out.
+    #[error("HTTP {0}")]
+    Http(String),
 }
 
 impl Error {

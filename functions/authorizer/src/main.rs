@@ -2,8 +2,8 @@
 //! password; both get least-privilege policies ([`fleetguard::authorizer`]). Fail closed: every error,
 //! including a failed audit write, is `isAuthenticated: false`.
 
-use fleetguard::adapters::{dynamodb, identities::DynamoIdentityStore, sdk_config};
-use fleetguard::authorizer::{authorize, Authorizer, AuthorizerResponse};
+use fleetguard::adapters::{dynamodb, identities::DynamoIdentityStore, jwks::HttpJwks, sdk_config};
+use fleetguard::authorizer::{authorize, Authorizer, AuthorizerResponse, KeySource};
 use fleetguard::config::{opt_u32, Tables};
 use fleetguard::domain::{AuditEntry, Outcome, Reason};
 use fleetguard::ports::AuditLog;
@@ -13,9 +13,12 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     fleetguard::telemetry::init();
-    // Keys (JWKS), config and clients once per cold start.
+    // Keys (JWKS), config and clients once per cold start. A JWKS URL is fetched now: an instance
+    // that cannot get keys fails its init and never allows anyone.
     let tables = Tables::from_env()?;
-    let authorizer = Authorizer::from_env()?;
+    let jwks_url = HttpJwks::from_env(std::time::Duration::from_secs(2))?
+        .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn KeySource>);
+    let authorizer = Authorizer::from_env(jwks_url, fleetguard::domain::now()).await?;
     let retention = opt_u32("FLEETGUARD_AUDIT_RETENTION_DAYS", 400)?;
     let sdk = sdk_config().await;
     let ddb = dynamodb::client(&sdk);

@@ -4,9 +4,11 @@
 //! (moto, see `scripts/emulator.py`) or LocalStack.
 
 pub mod dynamodb;
+pub mod http;
 pub mod identities;
 pub mod iot;
 pub mod iot_data;
+pub mod jwks;
 pub mod records;
 
 use crate::error::{AwsErrorKind, Error};

@@ -2,9 +2,10 @@
 //! which policy.
 //!
 //! Two kinds of callers (see [`identity`]):
-//! * **Operators** present a JWT from the IdP (in `token`, an `Authorization: Bearer` header, or
-//!   the MQTT password). It is verified against the JWKS ([`jwt`]: RS256/ES256 only, `kid`
-//!   selects the key, issuer, audience, `exp`, `nbf`, `iat`), then the operator is read with one
+//! * **Operators** present a JWT from the IdP (in `token`, an `Authorization: Bearer` header, the
+//!   HTTP query string's `token` parameter, or the MQTT password). It is verified against the
+//!   JWKS ([`jwt`]: RS256/ES256 only, `kid` selects the key, issuer, audience, `exp`, `nbf`,
+//!   `iat`; [`keys`]: a JWKS from a URL is cached and refreshed), then the operator is read with one
 //!   `get_identity(operator_principal(iss, sub))`. The policy ([`render::operator_policy`]) lets
 //!   it connect only with its principal id as client id and use only
 //!   `P/<serial>/deleterecords/*` of the serials the registry lists for it. The connection never
@@ -29,6 +30,7 @@
 
 pub mod identity;
 pub mod jwt;
+pub mod keys;
 pub mod render;
 pub mod request;
 pub mod response;
@@ -45,6 +47,7 @@ pub use identity::{
     OperatorStatus, PrincipalId,
 };
 pub use jwt::{Jwks, TokenRules, VerifiedToken};
+pub use keys::{KeyRing, KeySource, RefetchCause};
 pub use render::ArnScope;
 pub use request::{strip_sdk_suffix, AuthorizerRequest, Credential};
 pub use response::{validate_response, AuthorizerResponse};
@@ -294,7 +297,7 @@ impl IdentityCache {
 /// instance and shared by every invocation.
 pub struct Authorizer {
     config: AuthorizerConfig,
-    jwks: Jwks,
+    keys: KeyRing,
     rules: TokenRules,
     cache: IdentityCache,
 }
@@ -303,13 +306,19 @@ impl std::fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authorizer")
             .field("config", &self.config)
-            .field("jwks", &self.jwks)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
 
 impl Authorizer {
+    /// An authorizer with fixed keys.
     pub fn new(config: AuthorizerConfig, jwks: Jwks) -> Result<Self> {
+        Self::with_keys(config, KeyRing::fixed(jwks))
+    }
+
+    /// An authorizer with the given key ring (e.g. [`KeyRing::fetched`] from a URL).
+    pub fn with_keys(config: AuthorizerConfig, keys: KeyRing) -> Result<Self> {
         config.validate()?;
         let rules = TokenRules {
             issuer: config.issuer.clone(),
@@ -323,16 +332,30 @@ impl Authorizer {
         };
         Ok(Self {
             config,
-            jwks,
+            keys,
             rules,
             cache,
         })
     }
 
     /// Configuration and JWKS from the environment (see [`AuthorizerConfig::from_env`] and
-    /// [`Jwks::from_env`]).
-    pub fn from_env() -> Result<Self> {
-        Self::new(AuthorizerConfig::from_env()?, Jwks::from_env()?)
+    /// [`Jwks::from_env`]); `source`, when given (the JWKS URL), replaces the file/inline JWKS and
+    /// is fetched now, refreshed every `FLEETGUARD_JWKS_TTL_SECONDS` (default 600).
+    pub async fn from_env(source: Option<Arc<dyn KeySource>>, now: OffsetDateTime) -> Result<Self> {
+        let config = AuthorizerConfig::from_env()?;
+        let keys = match source {
+            Some(source) => {
+                let ttl = crate::config::opt_u32("FLEETGUARD_JWKS_TTL_SECONDS", 600)?;
+                KeyRing::fetched(source, Duration::seconds(ttl.into()), now).await?
+            }
+            None => KeyRing::fixed(Jwks::from_env()?),
+        };
+        Self::with_keys(config, keys)
+    }
+
+    /// The keys operator tokens are verified with.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     pub fn config(&self) -> &AuthorizerConfig {
@@ -485,7 +508,17 @@ async fn decide_operator<S: IdentityStore>(
     now: OffsetDateTime,
     trace: &mut Trace,
 ) -> std::result::Result<Grant, AuthReason> {
-    let verified = jwt::verify(&engine.jwks, &engine.rules, token, now)?;
+    let jwks = engine.keys.for_decision(now).await;
+    let verified = match jwt::verify(&jwks, &engine.rules, token, now) {
+        // The IdP may have rotated keys since we fetched them: refetch (rate-limited) and retry once.
+        Err(AuthReason::UnknownKey) => {
+            match engine.keys.refetch(now, RefetchCause::UnknownKid).await {
+                Some(fresh) => jwt::verify(&fresh, &engine.rules, token, now)?,
+                None => return Err(AuthReason::UnknownKey),
+            }
+        }
+        other => other?,
+    };
     let principal = operator_principal(&verified.issuer, &verified.sub);
     trace.principal_id = Some(principal.to_string());
     check_client_id(request, principal.as_str())?;

@@ -114,6 +114,9 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// The query-string parameter that may carry an operator token.
+pub const QUERY_TOKEN_PARAM: &str = "token";
+
 /// The MQTT username without what AWS device SDKs append (`?SDK=...&Version=...`): everything
 /// from the first `?` is dropped.
 pub fn strip_sdk_suffix(username: &str) -> &str {
@@ -154,8 +157,28 @@ impl AuthorizerRequest {
             .filter(|t| !t.is_empty())
     }
 
-    /// The credential, in order of precedence: `token`, `Authorization: Bearer`, then the MQTT
-    /// password, which is a JWT when it has the JWS compact shape and a device password
+    /// A JWT in the HTTP query string's `token` parameter (MQTT over WebSocket or HTTPS with token
+    /// signing off, where AWS passes the query string as sent). A JWT is base64url and dots, so
+    /// the value is taken as is: anything percent-encoded is not a JWT and is ignored.
+    fn query_token(&self) -> Option<&str> {
+        let query = self
+            .protocol_data
+            .as_ref()?
+            .http
+            .as_ref()?
+            .query_string
+            .as_deref()?;
+        query
+            .trim_start_matches('?')
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == QUERY_TOKEN_PARAM)
+            .map(|(_, v)| v)
+            .filter(|v| looks_like_jwt(v))
+    }
+
+    /// The credential, in order of precedence: `token`, `Authorization: Bearer`, the query
+    /// string's `token`, then the MQTT password, which is a JWT when it has the JWS compact shape and a device password
     /// otherwise (with the username as the serial).
     pub fn credential(&self) -> Result<Credential, AuthReason> {
         use base64::Engine;
@@ -163,6 +186,9 @@ impl AuthorizerRequest {
             return Ok(Credential::Jwt(t.to_owned()));
         }
         if let Some(t) = self.bearer() {
+            return Ok(Credential::Jwt(t.to_owned()));
+        }
+        if let Some(t) = self.query_token() {
             return Ok(Credential::Jwt(t.to_owned()));
         }
         let Some(mqtt) = self.mqtt() else {

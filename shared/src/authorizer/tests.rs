@@ -1285,3 +1285,197 @@ fn packing_handles_serials_of_every_length() {
     assert_eq!(rendered.concat().matches(":topic/P/").count(), owned.len());
     assert_lint_clean(&docs);
 }
+
+#[tokio::test]
+async fn operator_token_from_the_http_query_string() {
+    let fx = fx();
+    fx.store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    let token = sign(&fx.key, &claims("alice", 3600));
+    for query in [
+        format!("?token={token}"),
+        format!("x-amz-customauthorizer-name=fleetguard&token={token}&SDK=js"),
+    ] {
+        let raw = json!({"protocols": ["tls", "http"], "protocolData": {"http": {"headers": {}, "queryString": query}}});
+        let d = run(&fx, raw).await;
+        assert_eq!(d.reason, AuthReason::Authorized, "{d:?}");
+    }
+    // Not a JWT, an empty value, another parameter's value: no credential at all.
+    for query in [
+        "?token=",
+        "?token=abc",
+        &format!("?tok={token}"),
+        &format!("?token={token}%00"),
+    ] {
+        let raw = json!({"protocolData": {"http": {"queryString": query}}});
+        let d = run(&fx, raw).await;
+        assert_deny(&d, AuthReason::MalformedRequest);
+    }
+    // A forged token in the query string is still verified.
+    let other = ec_key("k1");
+    let forged = sign(&other, &claims("alice", 3600));
+    let raw = json!({"protocolData": {"http": {"queryString": format!("token={forged}")}}});
+    assert_deny(&run(&fx, raw).await, AuthReason::BadSignature);
+}
+
+/// A key source serving whatever JWKS the test sets, counting fetches; `None` fails.
+struct FakeSource {
+    doc: Mutex<Option<String>>,
+    fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl FakeSource {
+    fn new(doc: Option<String>) -> Arc<Self> {
+        Arc::new(Self {
+            doc: Mutex::new(doc),
+            fetches: Default::default(),
+        })
+    }
+    fn set(&self, doc: Option<String>) {
+        *self.doc.lock().unwrap() = doc;
+    }
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl KeySource for FakeSource {
+    fn fetch(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + Send + '_>> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let doc = self.doc.lock().unwrap().clone();
+        Box::pin(async move { doc.ok_or_else(|| Error::Http("IdP down".to_owned())) })
+    }
+}
+
+#[tokio::test]
+async fn jwks_from_a_source_is_fetched_once_and_cold_start_fails_closed() {
+    let down = FakeSource::new(None);
+    assert!(KeyRing::fetched(down.clone(), Duration::minutes(10), NOW)
+        .await
+        .is_err());
+    let garbage = FakeSource::new(Some("{\"keys\": []}".to_owned()));
+    assert!(KeyRing::fetched(garbage, Duration::minutes(10), NOW)
+        .await
+        .is_err());
+
+    let k1 = ec_key("k1");
+    let source = FakeSource::new(Some(jwks_json(&[&k1])));
+    let ring = KeyRing::fetched(source.clone(), Duration::minutes(10), NOW)
+        .await
+        .expect("ring");
+    let engine = Authorizer::with_keys(config(), ring).expect("engine");
+    let store = InMemoryIdentityStore::new();
+    store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    let token = sign(&k1, &claims("alice", 3600));
+    for _ in 0..20 {
+        let d = authorize(&engine, &store, token_request(&token), NOW).await;
+        assert_eq!(d.reason, AuthReason::Authorized);
+    }
+    assert_eq!(source.fetches(), 1, "cached across invocations");
+}
+
+#[tokio::test]
+async fn rotated_keys_are_picked_up_on_an_unknown_kid_at_most_once_a_minute() {
+    let k1 = ec_key("k1");
+    let k2 = ec_key("k2");
+    let source = FakeSource::new(Some(jwks_json(&[&k1])));
+    let ring = KeyRing::fetched(source.clone(), Duration::hours(1), NOW)
+        .await
+        .expect("ring");
+    let engine = Authorizer::with_keys(config(), ring).expect("engine");
+    let store = InMemoryIdentityStore::new();
+    store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    let new_token = sign(&k2, &claims("alice", 3600));
+
+    // Too soon after the cold-start fetch: no refetch, unknown key.
+    let at = NOW + Duration::seconds(10);
+    let d = authorize(&engine, &store, token_request(&new_token), at).await;
+    assert_deny(&d, AuthReason::UnknownKey);
+    assert_eq!(source.fetches(), 1);
+
+    // The IdP rotated: after the minimum interval the unknown kid triggers one refetch.
+    source.set(Some(jwks_json(&[&k1, &k2])));
+    let at = NOW + Duration::seconds(61);
+    let d = authorize(&engine, &store, token_request(&new_token), at).await;
+    assert_eq!(d.reason, AuthReason::Authorized, "{d:?}");
+    assert_eq!(source.fetches(), 2);
+
+    // A flood of garbage kids costs no fetch within the interval.
+    let stranger = ec_key("zzz");
+    let junk = sign(&stranger, &claims("alice", 3600));
+    for s in 0..50 {
+        let d = authorize(
+            &engine,
+            &store,
+            token_request(&junk),
+            at + Duration::seconds(s % 59),
+        )
+        .await;
+        assert_deny(&d, AuthReason::UnknownKey);
+    }
+    assert_eq!(source.fetches(), 2);
+}
+
+#[tokio::test]
+async fn expired_jwks_is_refreshed_and_an_idp_outage_keeps_the_current_keys() {
+    let k1 = ec_key("k1");
+    let source = FakeSource::new(Some(jwks_json(&[&k1])));
+    let ring = KeyRing::fetched(source.clone(), Duration::minutes(10), NOW)
+        .await
+        .expect("ring");
+    let engine = Authorizer::with_keys(config(), ring).expect("engine");
+    let store = InMemoryIdentityStore::new();
+    store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    let token = sign(&k1, &claims("alice", 3600));
+
+    // Past the TTL with the IdP down: one failed attempt, the old keys still verify.
+    source.set(None);
+    let at = NOW + Duration::minutes(11);
+    let d = authorize(&engine, &store, token_request(&token), at).await;
+    assert_eq!(d.reason, AuthReason::Authorized, "{d:?}");
+    assert_eq!(source.fetches(), 2);
+    // Retried only after the minimum interval.
+    let _ = authorize(
+        &engine,
+        &store,
+        token_request(&token),
+        at + Duration::seconds(30),
+    )
+    .await;
+    assert_eq!(source.fetches(), 2);
+
+    // The IdP is back and has retired k1: the refresh drops it and its tokens are denied.
+    let k3 = ec_key("k3");
+    source.set(Some(jwks_json(&[&k3])));
+    let d = authorize(
+        &engine,
+        &store,
+        token_request(&token),
+        at + Duration::seconds(61),
+    )
+    .await;
+    assert_deny(&d, AuthReason::UnknownKey);
+    assert_eq!(source.fetches(), 3);
+    assert_eq!(engine.keys().current().len(), 1);
+}
