@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up the local stack (pinned emulator in .venv) and runs the fleetguard story against it, step by step.
+# Sets up the local stack (pinned emulator and cargo-lambda in .venv) and runs the fleetguard story, step by
+# step, through the real functions served by `cargo lambda watch` (the Lambda runtime API).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -1,7 +1,6 @@
 //! The custom authorizer with the real DynamoDB identity store against the emulator, end to end with
 //! delete-record: what the authorizer admits is exactly what delete-record then accepts.
 
-use base64::Engine;
 use fleetguard::adapters::identities::DynamoIdentityStore;
 use fleetguard::authorizer::{
     authorize, hash_password, validate_response, Authorizer, AuthorizerConfig, Identity,
@@ -9,61 +8,19 @@ use fleetguard::authorizer::{
 };
 use fleetguard::domain::{DeviceStatus, Outcome, Reason, Serial};
 use fleetguard::ports::Registry;
-use fleetguard_tests::{delete_event, unique, Stack};
+use fleetguard_tests::{delete_event, mqtt_connect as mqtt, unique, Stack, TestIdp};
 use time::OffsetDateTime;
 
 const ISSUER: &str = "https://login.example.test";
 const AUDIENCE: &str = "fleetguard";
-const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-struct Idp {
-    key: jsonwebtoken::EncodingKey,
-    jwks: String,
+fn idp() -> TestIdp {
+    TestIdp::new(ISSUER, AUDIENCE)
 }
 
-/// An identity provider with an ES256 key generated now (nothing committed).
-fn idp() -> Idp {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let point = key.public_key_raw(); // 0x04 || x || y
-    let jwks = serde_json::json!({"keys": [{
-        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-        "x": B64URL.encode(&point[1..33]), "y": B64URL.encode(&point[33..65])
-    }]})
-    .to_string();
-    Idp {
-        key: jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
-        jwks,
-    }
-}
-
-impl Idp {
-    fn token(&self, sub: &str, lifetime_s: i64) -> String {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some("k1".into());
-        let claims = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub,
-            "iat": now, "nbf": now, "exp": now + lifetime_s});
-        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
-    }
-}
-
-fn engine(idp: &Idp) -> Authorizer {
+fn engine(idp: &TestIdp) -> Authorizer {
     let config = AuthorizerConfig::new("us-east-1", "123456789012", ISSUER, &[AUDIENCE]).unwrap();
     Authorizer::new(config, Jwks::from_json(&idp.jwks).unwrap()).unwrap()
-}
-
-fn mqtt(username: &str, password: &[u8], client_id: &str) -> serde_json::Value {
-    serde_json::json!({
-        "signatureVerified": false,
-        "protocols": ["tls", "mqtt"],
-        "protocolData": {
-            "tls": {"serverName": "example-ats.iot.us-east-1.amazonaws.com"},
-            "mqtt": {"username": username,
-                     "password": base64::engine::general_purpose::STANDARD.encode(password),
-                     "clientId": client_id}
-        },
-        "connectionMetadata": {"id": "e56f08c3-c559-490f-aa9f-7e8427d0f57b"}
-    })
 }
 
 #[tokio::test]

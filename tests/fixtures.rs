@@ -35,3 +35,35 @@ fn delete_record_fixture_parses() {
     );
     assert!(fleetguard::domain::Principal::parse(&e.principal).is_ok());
 }
+
+#[test]
+fn authorizer_fixtures_parse() {
+    use fleetguard::authorizer::{AuthorizerRequest, Credential};
+    let mqtt = AuthorizerRequest::parse(fixture("authorizer-mqtt.json")).unwrap();
+    assert_eq!(mqtt.client_id(), Some("SN0001"));
+    match mqtt.credential().unwrap() {
+        Credential::Password { username, .. } => assert_eq!(username, "SN0001"),
+        other => panic!("{other:?}"),
+    }
+    let http = AuthorizerRequest::parse(fixture("authorizer-http.json")).unwrap();
+    assert!(matches!(http.credential().unwrap(), Credential::Jwt(_)));
+}
+
+#[test]
+fn revoker_fixtures_parse() {
+    use fleetguard::delete_record::SecurityEvent;
+    use fleetguard::revocation::{Command, TamperReport, ViolationEvent};
+    let e: SecurityEvent = serde_json::from_value(fixture("security-event.json")).unwrap();
+    assert_eq!(e.kind, "cross_serial_attempt");
+    let t: TamperReport = serde_json::from_value(fixture("tamper.json")).unwrap();
+    assert_eq!(t.trigger, "tamper");
+    let c: Command = serde_json::from_value(fixture("revoke-command.json")).unwrap();
+    assert!(c.rollback);
+    let sns = fixture("defender-violation-sns.json");
+    let message = sns
+        .pointer("/Records/0/Sns/Message")
+        .and_then(|m| m.as_str())
+        .unwrap();
+    let v: ViolationEvent = serde_json::from_str(message).unwrap();
+    assert_eq!(v.violation_event_type, "in-alarm");
+}

@@ -17,6 +17,10 @@ use fleetguard::provisioning::Provisioner;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
+pub mod local_lambda;
+pub mod story;
+
+use base64::Engine as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -198,7 +202,7 @@ impl Emulator {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -667,5 +671,61 @@ pub fn jitr_event(cert_id: &str, ca_id: &str) -> serde_json::Value {
         "certificateStatus": "PENDING_ACTIVATION",
         "awsAccountId": "123456789012",
         "certificateRegistrationTimestamp": "1700000000000"
+    })
+}
+
+/// An identity provider for operator tokens, with an ES256 key generated at run time (nothing
+/// committed).
+pub struct TestIdp {
+    pub issuer: String,
+    pub audience: String,
+    key: jsonwebtoken::EncodingKey,
+    /// The public JWKS (`{"keys": [...]}`), as the IdP publishes it.
+    pub jwks: String,
+}
+
+impl TestIdp {
+    pub fn new(issuer: &str, audience: &str) -> TestIdp {
+        const B64URL: base64::engine::GeneralPurpose =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
+        let point = key.public_key_raw(); // 0x04 || x || y
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+            "x": B64URL.encode(&point[1..33]), "y": B64URL.encode(&point[33..65])
+        }]})
+        .to_string();
+        TestIdp {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            key: jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
+                .expect("ec pem"),
+            jwks,
+        }
+    }
+
+    /// A token for `sub`, valid from now for `lifetime_s` seconds.
+    pub fn token(&self, sub: &str, lifetime_s: i64) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k1".into());
+        let claims = serde_json::json!({"iss": self.issuer, "aud": self.audience, "sub": sub,
+            "iat": now, "nbf": now, "exp": now + lifetime_s});
+        jsonwebtoken::encode(&header, &claims, &self.key).expect("sign")
+    }
+}
+
+/// An authorizer request as AWS IoT Core sends it for an MQTT CONNECT (custom-auth-lambda).
+pub fn mqtt_connect(username: &str, password: &[u8], client_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "signatureVerified": false,
+        "protocols": ["tls", "mqtt"],
+        "protocolData": {
+            "tls": {"serverName": "example-ats.iot.us-east-1.amazonaws.com"},
+            "mqtt": {"username": username,
+                     "password": base64::engine::general_purpose::STANDARD.encode(password),
+                     "clientId": client_id}
+        },
+        "connectionMetadata": {"id": "e56f08c3-c559-490f-aa9f-7e8427d0f57b"}
     })
 }

@@ -1,0 +1,185 @@
+//! The functions served locally through the Lambda runtime API by `cargo lambda watch` (installed
+//! in the project's venv by `scripts/setup.sh`), invoked over its Invoke API exactly as
+//! `cargo lambda invoke` does. Each function is the real binary, built by cargo, with its real
+//! cold start (config from the environment, SDK clients built once) against the emulator.
+
+use crate::{free_port, workspace_root, Stack, REGION};
+use fleetguard::adapters::http::HttpClient;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Every function of the workspace, by the name `cargo lambda` serves it under (the binary name).
+pub const FUNCTIONS: [&str; 5] = [
+    "provisioner",
+    "provisioning-hook",
+    "delete-record",
+    "revoker",
+    "authorizer",
+];
+
+/// Every event fixture in `tests/fixtures/` and the function it is for.
+pub const FIXTURES: [(&str, &str); 9] = [
+    ("jitr-registered.json", "provisioner"),
+    ("pre-provisioning-hook.json", "provisioning-hook"),
+    ("delete-record.json", "delete-record"),
+    ("authorizer-mqtt.json", "authorizer"),
+    ("authorizer-http.json", "authorizer"),
+    ("security-event.json", "revoker"),
+    ("tamper.json", "revoker"),
+    ("defender-violation-sns.json", "revoker"),
+    ("revoke-command.json", "revoker"),
+];
+
+/// The variables of the caller's environment passed to `cargo lambda watch` (besides `RUSTUP_*`
+/// and `LC_*`).
+const KEEP_ENV: [&str; 8] = [
+    "HOME",
+    "USER",
+    "LANG",
+    "TERM",
+    "TMPDIR",
+    "CARGO_HOME",
+    "CARGO_TARGET_DIR",
+    "SSL_CERT_FILE",
+];
+
+/// `cargo lambda watch` running in its own process group (killed with everything it started).
+pub struct LocalLambda {
+    child: Child,
+    pub endpoint: String,
+    pub log: PathBuf,
+    client: HttpClient,
+}
+
+/// The environment the functions get for `stack`, as the SAM template sets it in AWS.
+pub fn function_env(stack: &Stack, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", stack.emulator.endpoint.as_str()),
+        ("AWS_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("FLEETGUARD_REGISTRY_TABLE", stack.tables.registry.as_str()),
+        ("FLEETGUARD_AUDIT_TABLE", stack.tables.audit.as_str()),
+        ("FLEETGUARD_RECORDS_TABLE", stack.tables.records.as_str()),
+        ("FLEETGUARD_FLEET_POLICY", stack.fleet_policy.as_str()),
+        ("FLEETGUARD_SECURITY_TOPIC", stack.security_topic.as_str()),
+        ("FLEETGUARD_ACCOUNT_ID", "123456789012"),
+        ("FLEETGUARD_DEFENDER_ACTION", "quarantine"),
+        ("RUST_LOG", "info"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    env.push((
+        "FLEETGUARD_QUARANTINE_GROUP".to_owned(),
+        format!("{}-quarantine", stack.prefix),
+    ));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+impl LocalLambda {
+    /// Starts `cargo lambda watch` on a free loopback port with `env` for the functions, and
+    /// waits until it listens. Functions are built (debug) on their first invoke.
+    pub fn start(env: &[(String, String)]) -> LocalLambda {
+        let root = workspace_root();
+        let venv_bin = root.join(".venv/bin");
+        assert!(
+            venv_bin.join("cargo-lambda").exists(),
+            "cargo-lambda not found in .venv: run scripts/setup.sh first"
+        );
+        let port = free_port();
+        let log = root.join(format!("target/cargo-lambda-{port}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let path = format!(
+            "{}:{}",
+            venv_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("cargo");
+        // A clean environment: under `cargo test`/`cargo run` this process carries CARGO_*,
+        // OUT_DIR and friends, and a cargo started with them sees every fingerprint as changed
+        // and rebuilds the world. Only what a shell would have is passed on.
+        cmd.env_clear();
+        for (k, v) in std::env::vars() {
+            if KEEP_ENV.contains(&k.as_str()) || k.starts_with("RUSTUP_") || k.starts_with("LC_") {
+                cmd.env(k, v);
+            }
+        }
+        cmd.current_dir(&root)
+            .env("PATH", path)
+            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            // Its own group, so Drop stops cargo, the watcher and every function it started.
+            .process_group(0);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start cargo lambda watch");
+        let lambda = LocalLambda {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+            client: HttpClient::new().expect("http client"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not start; see {}",
+                lambda.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        lambda
+    }
+
+    /// Invokes `function` with `payload` through the Invoke API and returns its response, or
+    /// the function's error (`errorType: errorMessage`). The first invoke of a function builds it,
+    /// hence the long timeout.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.endpoint
+        );
+        let response = self
+            .client
+            .post_json(&url, payload, Duration::from_secs(900), 1 << 20)
+            .await
+            .map_err(|e| format!("{function}: {e}; see {}", self.log.display()))?;
+        let body: serde_json::Value = serde_json::from_slice(&response.body).map_err(|_| {
+            format!(
+                "{function}: HTTP {} {}",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            )
+        })?;
+        if response.status != 200 || body.get("errorType").is_some() {
+            return Err(format!("{function}: HTTP {} {body}", response.status));
+        }
+        Ok(body)
+    }
+}
+
+impl Drop for LocalLambda {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,363 @@
+//! The fleetguard story, step by step, through the real functions served by `cargo lambda watch`
+//! (the Lambda runtime API) against the emulator. The demo prints it; the end-to-end test runs it
+//! and asserts every check. Setup that is not a Lambda in AWS either (registering the CA, importing
+//! the allow-list, adding an operator) is done the way `fleetctl` does it.
+
+use crate::local_lambda::LocalLambda;
+use crate::{jitr_event, mqtt_connect, unique, Stack, TestCa, TestIdp};
+use fleetguard::adapters::identities::DynamoIdentityStore;
+use fleetguard::authorizer::{operator_principal, validate_response, AuthorizerResponse, Identity};
+use fleetguard::domain::{RecordId, Serial};
+use fleetguard::policy::{evaluate, ConnectionContext, Request};
+use fleetguard::ports::{AuditLog, Registry};
+use serde_json::{json, Value};
+
+pub const ISSUER: &str = "https://login.fleetguard.test";
+pub const AUDIENCE: &str = "fleetguard";
+
+/// One expectation of the story and whether it held.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+}
+
+/// Runs the story. `print` shows it as it goes (the demo); the checks are returned either way.
+pub struct Story<'a> {
+    stack: &'a Stack,
+    lambda: &'a LocalLambda,
+    print: bool,
+    pub checks: Vec<Check>,
+}
+
+type StepResult = Result<(), String>;
+
+impl<'a> Story<'a> {
+    pub fn new(stack: &'a Stack, lambda: &'a LocalLambda, print: bool) -> Self {
+        Story {
+            stack,
+            lambda,
+            print,
+            checks: Vec::new(),
+        }
+    }
+
+    fn step(&self, n: u32, text: &str) {
+        if self.print {
+            println!("\n[{n}] {text}");
+        }
+    }
+
+    fn say(&self, text: impl AsRef<str>) {
+        if self.print {
+            println!("    {}", text.as_ref());
+        }
+    }
+
+    fn check(&mut self, what: impl Into<String>, ok: bool) {
+        let what = what.into();
+        if self.print {
+            println!("    {} {what}", if ok { "ok  " } else { "FAIL" });
+        }
+        self.checks.push(Check { what, ok });
+    }
+
+    async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, String> {
+        self.say(format!(
+            "-> invoke {function} (Lambda runtime API, cargo lambda)"
+        ));
+        let out = self.lambda.invoke(function, payload).await?;
+        self.say(format!("<- {out}"));
+        Ok(out)
+    }
+
+    /// The whole story; an `Err` is a step that could not run at all (a function error).
+    pub async fn run(&mut self, idp: &TestIdp) -> StepResult {
+        let stack = self.stack;
+        self.step(
+            1,
+            "Register our device CA with AWS IoT (auto-registration on)",
+        );
+        let ca = TestCa::new("fleetguard demo CA");
+        let ca_id = stack.register_ca(&ca).await;
+        self.say(format!("CA certificate id {ca_id}"));
+
+        self.step(
+            2,
+            "Import the manufacturing allow-list (fleetctl devices import)",
+        );
+        let good = Serial::parse(&unique("SN")).map_err(|e| e.to_string())?;
+        let other = Serial::parse(&unique("SN")).map_err(|e| e.to_string())?;
+        for s in [&good, &other] {
+            stack
+                .registry()
+                .import_serial(s)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.say(format!("allow-listed {good} and {other}"));
+
+        self.step(
+            3,
+            "A device connects for the first time (JITR event -> provisioner)",
+        );
+        let cert = stack.auto_register(&ca.issue(good.as_str()), &ca).await;
+        let d = self
+            .invoke("provisioner", &jitr_event(&cert, &ca_id))
+            .await?;
+        self.check(
+            "provisioner accepted the allow-listed device",
+            d["outcome"] == "accepted",
+        );
+        let status = stack.certificate_status(&cert).await;
+        self.check(
+            format!("its certificate is ACTIVE (is {status})"),
+            status == "ACTIVE",
+        );
+        self.check("its thing exists", stack.thing_exists(good.as_str()).await);
+        let other_cert = stack.auto_register(&ca.issue(other.as_str()), &ca).await;
+        let d = self
+            .invoke("provisioner", &jitr_event(&other_cert, &ca_id))
+            .await?;
+        self.check("a second device is provisioned", d["outcome"] == "accepted");
+
+        self.step(
+            4,
+            "A device whose serial is not on the allow-list connects: refused",
+        );
+        let stranger = unique("SN");
+        let cert2 = stack.auto_register(&ca.issue(&stranger), &ca).await;
+        let d = self
+            .invoke("provisioner", &jitr_event(&cert2, &ca_id))
+            .await?;
+        self.check(
+            "provisioner refused the stranger",
+            d["outcome"] == "rejected",
+        );
+        let status = stack.certificate_status(&cert2).await;
+        self.check(
+            format!("the stranger's certificate is REVOKED (is {status})"),
+            status == "REVOKED",
+        );
+
+        self.step(
+            5,
+            "An operator logs in over MQTT through the custom authorizer",
+        );
+        let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+        let sub = unique("alice");
+        store
+            .put_identity(&Identity::operator(
+                ISSUER,
+                &sub,
+                "alice",
+                vec![good.clone(), other.clone()],
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        let principal = operator_principal(ISSUER, &sub);
+        let token = idp.token(&sub, 3600);
+        let request = mqtt_connect(
+            "alice?SDK=Rust&Version=1.0",
+            token.as_bytes(),
+            principal.as_str(),
+        );
+        self.say(format!(
+            "operator alice, client id {principal} (token not shown)"
+        ));
+        let r = self.lambda.invoke("authorizer", &request).await?;
+        self.check(
+            "the authorizer authenticated the operator",
+            r["isAuthenticated"] == true,
+        );
+        self.check(
+            "the response is within AWS's limits",
+            serde_json::from_value::<AuthorizerResponse>(r.clone())
+                .is_ok_and(|resp| validate_response(&resp).is_ok()),
+        );
+        let docs: Vec<String> = r["policyDocuments"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ctx = ConnectionContext {
+            client_id: Some(principal.to_string()),
+            principal_id: Some(principal.to_string()),
+            ..ConnectionContext::default()
+        }
+        .in_account(crate::REGION, "123456789012");
+        let may = |topic: &str| {
+            let docs: Vec<&str> = docs.iter().map(String::as_str).collect();
+            Request::for_target("iot:Publish", topic, &ctx)
+                .ok()
+                .and_then(|req| evaluate(&docs, &req, &ctx).ok())
+                .is_some_and(|d| d.is_allowed())
+        };
+        self.say(format!(
+            "{} policy document(s), scoped to {good} and {other}",
+            docs.len()
+        ));
+        self.check(
+            format!("the policy lets the operator delete on P/{good}/deleterecords/..."),
+            may(&format!("P/{good}/deleterecords/rec-1")),
+        );
+        self.check(
+            "and not on a serial it was not granted",
+            !may(&format!("P/{stranger}/deleterecords/rec-1")),
+        );
+        let bad = mqtt_connect("alice", b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.x", "x");
+        let r = self.lambda.invoke("authorizer", &bad).await?;
+        self.check("a forged token is denied", r["isAuthenticated"] == false);
+
+        self.step(6, "Each device has records");
+        stack.seed_record(&good, "rec-1").await;
+        let victim = stack.seed_record(&other, "rec-9").await;
+        self.say(format!("{good}/rec-1 and {other}/rec-9"));
+
+        self.step(
+            7,
+            "The device deletes its own record (soft delete, versioned, audited)",
+        );
+        let d = self
+            .invoke(
+                "delete-record",
+                &crate::delete_event(good.as_str(), "rec-1", &cert, now_ms()),
+            )
+            .await?;
+        self.check(
+            "delete-record accepted the owner's delete",
+            d["outcome"] == "accepted",
+        );
+        let rid = RecordId::parse("rec-1").map_err(|e| e.to_string())?;
+        let record = stack.record(&good, &rid).await.ok_or("record missing")?;
+        self.check(
+            format!(
+                "{good}/rec-1 is soft-deleted, not gone ({})",
+                fleetguard::delete_record::describe(&record)
+            ),
+            record.is_deleted(),
+        );
+
+        self.step(
+            8,
+            "The device is hijacked: it tries another serial's record",
+        );
+        let d = self
+            .invoke(
+                "delete-record",
+                &crate::delete_event(other.as_str(), "rec-9", &cert, now_ms()),
+            )
+            .await?;
+        self.check(
+            "delete-record refused the cross-serial delete",
+            d["outcome"] == "rejected",
+        );
+        self.check("and raised a security event", d["security_event"] == true);
+        let record = stack
+            .record(&other, &victim)
+            .await
+            .ok_or("record missing")?;
+        self.check(format!("{other}/rec-9 is untouched"), !record.is_deleted());
+        let events = stack.published_on(&stack.security_topic);
+        self.check(
+            format!("the event is on {}", stack.security_topic),
+            !events.is_empty(),
+        );
+
+        self.step(
+            9,
+            "The tripwire: the security rule delivers the event to the revoker, which quarantines",
+        );
+        let event = events.last().cloned().ok_or("no security event")?;
+        let r = self.invoke("revoker", &event).await?;
+        self.check(
+            "the revoker quarantined the hijacked device",
+            r.as_array()
+                .is_some_and(|a| a.iter().any(|x| x["outcome"] == "accepted")),
+        );
+        let status = stack.certificate_status(&cert).await;
+        self.check(
+            format!("its certificate is INACTIVE (is {status})"),
+            status == "INACTIVE",
+        );
+        self.check(
+            "its MQTT connection was closed",
+            stack
+                .emulator
+                .disconnects()
+                .iter()
+                .any(|c| c == good.as_str()),
+        );
+
+        self.step(
+            10,
+            "An operator revokes it for good and rolls back what it deleted",
+        );
+        let cmd = json!({"action": "revoke", "serial": good.as_str(), "rollback": true,
+            "reason": "key extracted", "actor": "alice"});
+        let r = self.invoke("revoker", &cmd).await?;
+        let restored: u64 = r
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["restored"].as_u64()).sum())
+            .unwrap_or(0);
+        self.check(
+            format!("the rollback restored {restored} record(s)"),
+            restored >= 1,
+        );
+        let record = stack.record(&good, &rid).await.ok_or("record missing")?;
+        self.check(format!("{good}/rec-1 is live again"), !record.is_deleted());
+        let status = stack.certificate_status(&cert).await;
+        self.check(
+            format!("the certificate is REVOKED (is {status})"),
+            status == "REVOKED",
+        );
+        let r = self
+            .invoke(
+                "delete-record",
+                &crate::delete_event(good.as_str(), "rec-1", &cert, now_ms()),
+            )
+            .await?;
+        self.check(
+            "the revoked certificate can delete nothing",
+            r["outcome"] == "rejected",
+        );
+
+        self.step(11, "The audit trail of the device (newest first)");
+        let mut entries = stack
+            .audit()
+            .for_serial(good.as_str(), 50)
+            .await
+            .map_err(|e| e.to_string())?;
+        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        for e in &entries {
+            self.say(format!(
+                "{}  {:<12} {:<14} {:<9} {}",
+                e.at,
+                e.actor,
+                e.action,
+                e.outcome.as_str(),
+                e.reason.as_str()
+            ));
+        }
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        self.check(
+            "the trail holds the provisioning, the deletes, the quarantine, the revocation and the restore",
+            ["provision", "delete_record", "quarantine", "revoke", "restore_record"]
+                .iter()
+                .all(|a| actions.contains(a)),
+        );
+        Ok(())
+    }
+
+    /// The checks that failed.
+    pub fn failures(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| !c.ok).collect()
+    }
+}
+
+fn now_ms() -> i64 {
+    (fleetguard::domain::now().unix_timestamp_nanos() / 1_000_000) as i64
+}
