@@ -33,6 +33,43 @@ async fn the_story_and_every_fixture_through_the_lambda_runtime_api() {
     assert!(story.checks.len() >= 25, "{} checks", story.checks.len());
 
     every_fixture_can_be_invoked(&lambda).await;
+    every_hostile_event_gets_an_answer(&lambda).await;
+
+    // Every line the five functions logged during all of the above: no token (a JWT always
+    // starts `eyJ`), no key, no certificate body, no password.
+    // (The functions log JSON lines; cargo lambda's own lines are not theirs.)
+    let log = std::fs::read_to_string(&lambda.log).unwrap();
+    let ours: Vec<&str> = log.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(ours.len() > 20, "the functions logged their decisions");
+    for secret in [
+        "eyJ",
+        "PRIVATE KEY",
+        "BEGIN CERTIFICATE",
+        "cGFzc3dvcmQ",
+        "bm90LWEtcmVhbC1wYXNzd29yZA",
+        "not-a-real-password",
+    ] {
+        let hit = ours.iter().find(|l| l.contains(secret));
+        assert!(hit.is_none(), "a function logged {secret:?}: {hit:?}");
+    }
+}
+
+/// The hostile corpus through every function's runtime loop: an answer (decision or clean
+/// function error) each time, never a crash or a hang; the authorizer denies all of it.
+async fn every_hostile_event_gets_an_answer(lambda: &LocalLambda) {
+    let path = fleetguard_tests::workspace_root().join("tests/corpus/events.json");
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for function in FUNCTIONS {
+        for event in &events {
+            let answer = lambda.invoke(function, event).await;
+            match (function, answer) {
+                ("authorizer", Ok(r)) => assert_eq!(r["isAuthenticated"], false, "{event}"),
+                (_, Ok(_)) => {}
+                (_, Err(e)) => assert!(e.contains("errorType"), "{function} {event}: {e}"),
+            }
+        }
+    }
 }
 
 /// Every fixture in tests/fixtures goes through its function's runtime loop (as

@@ -19,6 +19,8 @@ pub mod config;
 pub mod delete_record;
 pub mod domain;
 pub mod error;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;

@@ -39,7 +39,9 @@ pub struct DeviceCertificate {
 /// Upper bound on the PEM text we parse: a device certificate is a few KB; anything far larger is hostile.
 pub const MAX_PEM_LEN: usize = 16 * 1024;
 
-/// Decodes the first `CERTIFICATE` block of a PEM text into DER bytes.
+/// Decodes the one `CERTIFICATE` block of a PEM text into DER bytes. Anything after it but
+/// whitespace (a second certificate, a key) is refused: we are given one certificate, and a
+/// parser that silently reads the first of several is how a chain gets mistaken for a leaf.
 pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, CertError> {
     if pem.len() > MAX_PEM_LEN {
         return Err(CertError::new(
@@ -47,8 +49,14 @@ pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, CertError> {
             "PEM too large",
         ));
     }
-    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+    let (rest, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
         .map_err(|_| CertError::new(Reason::MalformedCertificate, "not a PEM document"))?;
+    if !rest.iter().all(u8::is_ascii_whitespace) {
+        return Err(CertError::new(
+            Reason::MalformedCertificate,
+            "more than one PEM block",
+        ));
+    }
     if block.label != "CERTIFICATE" {
         return Err(CertError::new(
             Reason::MalformedCertificate,

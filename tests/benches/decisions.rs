@@ -1,0 +1,112 @@
+//! Criterion benchmarks of the in-process decisions (no network): policy evaluation of the deployed
+//! fleet policy, device-certificate validation against its CA, and a delete-record decision over
+//! the in-memory ports. `cargo bench -p fleetguard-tests --bench decisions`; the authorizer's are in
+//! `shared/benches/authorizer.rs`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use fleetguard::delete_record::DeleteRecordService;
+use fleetguard::domain::{CertificateId, CertificateRecord, Principal, Record, Serial};
+use fleetguard::fakes::{InMemoryAudit, InMemoryRecords, RecordingPublisher};
+use fleetguard::policy::{evaluate, ConnectionContext, PolicySet, Request};
+use fleetguard::ports::{PrincipalFacts, Records};
+use fleetguard_tests::{certificate_id_of, fleet_policy_document, TestCa};
+use serde_json::json;
+use std::hint::black_box;
+
+fn policy(c: &mut Criterion) {
+    let doc = fleet_policy_document();
+    let ctx = ConnectionContext::device("SN0001", true).in_account("us-east-1", "123456789012");
+    let own = Request::for_target("iot:Publish", "P/SN0001/deleterecords/rec-1", &ctx).unwrap();
+    let other = Request::for_target("iot:Publish", "P/SN0002/deleterecords/rec-1", &ctx).unwrap();
+    let mut g = c.benchmark_group("policy");
+    g.bench_function("parse+evaluate fleet policy (own topic)", |b| {
+        b.iter(|| evaluate(&[black_box(doc.as_str())], &own, &ctx).unwrap())
+    });
+    let set = PolicySet::parse(&[doc.as_str()]).unwrap();
+    g.bench_function("evaluate parsed fleet policy (other serial)", |b| {
+        b.iter(|| set.evaluate(black_box(&other), &ctx).unwrap())
+    });
+    g.finish();
+}
+
+fn certificates(c: &mut Criterion) {
+    let ca = TestCa::new("bench CA");
+    let device = ca.issue("SN0001");
+    let ca_pem = ca.pem();
+    let now = fleetguard::domain::now();
+    let mut g = c.benchmark_group("x509");
+    g.bench_function(
+        "validate device certificate against CA (ECDSA P-256)",
+        |b| {
+            b.iter(|| {
+                fleetguard::x509::validate_device_certificate(black_box(&device), &ca_pem, now)
+                    .unwrap()
+            })
+        },
+    );
+    g.bench_function("parse device certificate", |b| {
+        b.iter(|| fleetguard::x509::parse_device_certificate(black_box(&device), now).unwrap())
+    });
+    g.finish();
+}
+
+fn delete_record(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ca = TestCa::new("bench CA");
+    let cert = certificate_id_of(&ca.issue("SN0001"));
+    let audit = InMemoryAudit::default();
+    let records = InMemoryRecords::new(audit.clone());
+    let principal = Principal::parse(&cert).unwrap();
+    records.set_facts(
+        &principal,
+        PrincipalFacts::Certificate(CertificateRecord {
+            certificate_id: CertificateId::parse(&cert).unwrap(),
+            serial: Serial::parse("SN0001").unwrap(),
+            denied: false,
+            updated_at: "2026-01-01T00:00:00Z".into(),
+        }),
+    );
+    let n = 200_000;
+    rt.block_on(async {
+        for i in 0..n {
+            let r: Record = serde_json::from_value(
+                json!({"serial": "SN0001", "record_id": format!("rec-{i}"), "version": 1}),
+            )
+            .unwrap();
+            records.put(&r).await.unwrap();
+        }
+    });
+    let service = DeleteRecordService {
+        records,
+        audit,
+        publisher: RecordingPublisher::default(),
+        security_topic: "fleetguard/security".into(),
+    };
+    let mut g = c.benchmark_group("delete_record");
+    let mut i = 0u64;
+    g.bench_function(
+        "accepted soft delete (validate, entitle, delete, audit, reply)",
+        |b| {
+            b.iter(|| {
+                i += 1;
+                let event = json!({"serial": "SN0001", "record_id": format!("rec-{}", i % n),
+                "principal": cert, "received_at": i, "request_id": format!("r{i}")});
+                rt.block_on(service.handle(black_box(event))).unwrap()
+            })
+        },
+    );
+    g.bench_function("refused cross-serial attempt (security event)", |b| {
+        b.iter(|| {
+            i += 1;
+            let event = json!({"serial": "SN0002", "record_id": "rec-1",
+                "principal": cert, "received_at": i});
+            rt.block_on(service.handle(black_box(event))).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, policy, certificates, delete_record);
+criterion_main!(benches);
