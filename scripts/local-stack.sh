@@ -1,9 +1,11 @@
 # Sourced by scripts/dev.sh and scripts/bench.sh (needs `fleetctl` as an array holding the command to run
 # fleetctl): starts the pinned emulator on 127.0.0.1:$FLEETGUARD_EMULATOR_PORT (5000), creates the local
-# tables and the fleet policy (from infra/template.yaml), and exports what the functions read.
+# tables and the fleet policy (from infra/template.yaml), and exports what the functions read. The emulator
+# logs to target/emulator-<port>.log.
 port=${FLEETGUARD_EMULATOR_PORT:-5000}
 stack=${FLEETGUARD_STACK:-fleetguard-local}
-.venv/bin/python scripts/emulator.py --port "$port" --watch-parent &
+mkdir -p target
+.venv/bin/python scripts/emulator.py --port "$port" --watch-parent > "target/emulator-$port.log" 2>&1 &
 emulator=$!
 trap 'kill "$emulator" 2>/dev/null || true' EXIT
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
