@@ -3,8 +3,7 @@
 
 use fleetguard::adapters::identities::DynamoIdentityStore;
 use fleetguard::authorizer::{
-    authorize, hash_password, validate_response, Authorizer, AuthorizerConfig, Identity,
-    IdentityStore, Jwks,
+    authorize, hash_password, validate_response, Authorizer, Identity, IdentityStore,
 };
 use fleetguard::domain::{DeviceStatus, Outcome, Reason, Serial};
 use fleetguard::ports::Registry;
@@ -16,11 +15,6 @@ const AUDIENCE: &str = "fleetguard";
 
 fn idp() -> TestIdp {
     TestIdp::new(ISSUER, AUDIENCE)
-}
-
-fn engine(idp: &TestIdp) -> Authorizer {
-    let config = AuthorizerConfig::new("us-east-1", "123456789012", ISSUER, &[AUDIENCE]).unwrap();
-    Authorizer::new(config, Jwks::from_json(&idp.jwks).unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -42,7 +36,7 @@ async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agr
     let pid = identity.principal_id.as_str().to_owned();
     let token = idp.token(&sub, 3600);
     let d = authorize(
-        &engine(&idp),
+        &idp.authorizer(),
         &store,
         mqtt("alice?SDK=Java&Version=1.2", token.as_bytes(), &pid),
         OffsetDateTime::now_utc(),
@@ -102,7 +96,7 @@ async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agr
     // Expired token: denied, fail closed, response still within AWS's limits.
     let expired = idp.token(&sub, -60);
     let d = authorize(
-        &engine(&idp),
+        &idp.authorizer(),
         &store,
         mqtt("alice", expired.as_bytes(), &pid),
         OffsetDateTime::now_utc(),
@@ -116,7 +110,7 @@ async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agr
 async fn password_device_lockout_is_kept_in_dynamodb_and_revocation_reaches_it() {
     let stack = Stack::new().await;
     let idp = idp();
-    let engine = engine(&idp);
+    let engine = idp.authorizer();
     let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
     let serial = Serial::parse(&unique("SN")).unwrap();
     let registry = stack.registry();
@@ -241,8 +235,7 @@ async fn jwks_is_fetched_over_http_once_per_cold_start() {
     let ring = KeyRing::fetched(source, time::Duration::minutes(10), now)
         .await
         .unwrap();
-    let config = AuthorizerConfig::new("us-east-1", "123456789012", ISSUER, &[AUDIENCE]).unwrap();
-    let engine = Authorizer::with_keys(config, ring).unwrap();
+    let engine = Authorizer::with_keys(idp.config(), ring).unwrap();
 
     let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
     let sub = unique("bob");

@@ -5,22 +5,7 @@ use fleetguard::delete_record::SecurityEvent;
 use fleetguard::domain::{Outcome, Reason, Serial};
 use fleetguard::ports::{AuditLog, RestoreResult};
 use fleetguard::records::restore_record;
-use fleetguard_tests::{delete_event, Stack, TestCa};
-
-struct Fleet {
-    stack: Stack,
-    a: (Serial, String),
-    b: (Serial, String),
-}
-
-async fn fleet() -> Fleet {
-    let stack = Stack::new().await;
-    let ca = TestCa::new("fleetguard test CA");
-    let ca_id = stack.register_ca(&ca).await;
-    let a = stack.provision_device(&ca, &ca_id).await;
-    let b = stack.provision_device(&ca, &ca_id).await;
-    Fleet { stack, a, b }
-}
+use fleetguard_tests::{delete_event, Fleet};
 
 fn topic(serial: &Serial, record: &str, suffix: &str) -> String {
     format!("P/{serial}/deleterecords/{record}/{suffix}")
@@ -28,7 +13,7 @@ fn topic(serial: &Serial, record: &str, suffix: &str) -> String {
 
 #[tokio::test]
 async fn own_serial_is_soft_deleted_and_accepted() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let rid = f.stack.seed_record(serial, "rec-1").await;
     let d = f
@@ -75,7 +60,7 @@ async fn own_serial_is_soft_deleted_and_accepted() {
 
 #[tokio::test]
 async fn another_devices_serial_is_refused_and_reported() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (victim, _) = &f.a;
     let (attacker, attacker_cert) = &f.b;
     let rid = f.stack.seed_record(victim, "rec-1").await;
@@ -118,7 +103,7 @@ async fn another_devices_serial_is_refused_and_reported() {
 
 #[tokio::test]
 async fn unknown_principal_is_refused() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, _) = &f.a;
     let rid = f.stack.seed_record(serial, "rec-1").await;
     for principal in [
@@ -150,7 +135,7 @@ async fn unknown_principal_is_refused() {
 
 #[tokio::test]
 async fn quarantined_or_revoked_device_cannot_delete() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let rid = f.stack.seed_record(serial, "rec-1").await;
     for (i, status) in ["quarantined", "revoked"].into_iter().enumerate() {
@@ -178,7 +163,7 @@ async fn quarantined_or_revoked_device_cannot_delete() {
 
 #[tokio::test]
 async fn operator_may_delete_only_granted_serials() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (granted, _) = &f.a;
     let (other, _) = &f.b;
     let op = format!("op{}", "ab".repeat(20));
@@ -235,7 +220,7 @@ async fn operator_may_delete_only_granted_serials() {
 
 #[tokio::test]
 async fn replay_changes_nothing_and_gives_the_same_answer() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let rid = f.stack.seed_record(serial, "rec-1").await;
     let svc = f.stack.delete_service();
@@ -266,7 +251,7 @@ async fn replay_changes_nothing_and_gives_the_same_answer() {
 
 #[tokio::test]
 async fn already_deleted_and_missing_records_are_outcomes() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     f.stack.seed_record(serial, "rec-1").await;
     let svc = f.stack.delete_service();
@@ -318,7 +303,7 @@ async fn already_deleted_and_missing_records_are_outcomes() {
 
 #[tokio::test]
 async fn malformed_events_change_nothing_and_get_no_reply() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let rid = f.stack.seed_record(serial, "rec-1").await;
     let svc = f.stack.delete_service();
@@ -388,7 +373,7 @@ async fn malformed_events_change_nothing_and_get_no_reply() {
 
 #[tokio::test]
 async fn restore_undoes_a_soft_delete_once() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let rid = f.stack.seed_record(serial, "rec-1").await;
     f.stack

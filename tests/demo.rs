@@ -2,7 +2,7 @@
 //! `cargo lambda watch` (Lambda runtime API) against the local emulator. Run with `scripts/demo.sh`
 //! (it sets up the emulator and cargo-lambda first).
 
-use fleetguard_tests::local_lambda::{function_env, LocalLambda};
+use fleetguard_tests::local_lambda::LocalLambda;
 use fleetguard_tests::story::{Story, AUDIENCE, ISSUER};
 use fleetguard_tests::{Stack, TestIdp};
 
@@ -19,15 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stack.fleet_policy
     );
     let idp = TestIdp::new(ISSUER, AUDIENCE);
-    let env = function_env(
-        &stack,
-        &[
-            ("FLEETGUARD_JWT_ISSUER", ISSUER),
-            ("FLEETGUARD_JWT_AUDIENCE", AUDIENCE),
-            ("FLEETGUARD_JWKS", &idp.jwks),
-        ],
-    );
-    let lambda = LocalLambda::start(&env);
+    let lambda = LocalLambda::for_stack(&stack, &idp);
     println!(
         "    cargo lambda watch on {} (functions build on first invoke; log {})",
         lambda.endpoint,

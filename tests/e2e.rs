@@ -2,7 +2,7 @@
 //! served by `cargo lambda watch` (the Lambda runtime API), against the emulator. One `cargo lambda
 //! watch` for both phases: each function is built once on its first invoke.
 
-use fleetguard_tests::local_lambda::{function_env, LocalLambda, FIXTURES, FUNCTIONS};
+use fleetguard_tests::local_lambda::{LocalLambda, FIXTURES, FUNCTIONS};
 use fleetguard_tests::story::{Story, AUDIENCE, ISSUER};
 use fleetguard_tests::{Stack, TestIdp};
 
@@ -10,15 +10,7 @@ use fleetguard_tests::{Stack, TestIdp};
 async fn the_story_and_every_fixture_through_the_lambda_runtime_api() {
     let stack = Stack::new().await;
     let idp = TestIdp::new(ISSUER, AUDIENCE);
-    let env = function_env(
-        &stack,
-        &[
-            ("FLEETGUARD_JWT_ISSUER", ISSUER),
-            ("FLEETGUARD_JWT_AUDIENCE", AUDIENCE),
-            ("FLEETGUARD_JWKS", &idp.jwks),
-        ],
-    );
-    let lambda = LocalLambda::start(&env);
+    let lambda = LocalLambda::for_stack(&stack, &idp);
 
     // The story: every outcome asserted.
     let mut story = Story::new(&stack, &lambda, false);
@@ -57,9 +49,7 @@ async fn the_story_and_every_fixture_through_the_lambda_runtime_api() {
 /// The hostile corpus through every function's runtime loop: an answer (decision or clean
 /// function error) each time, never a crash or a hang; the authorizer denies all of it.
 async fn every_hostile_event_gets_an_answer(lambda: &LocalLambda) {
-    let path = fleetguard_tests::workspace_root().join("tests/corpus/events.json");
-    let events: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let events = fleetguard_tests::corpus_json("events.json");
     for function in FUNCTIONS {
         for event in &events {
             let answer = lambda.invoke(function, event).await;

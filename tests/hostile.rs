@@ -2,25 +2,15 @@
 //! handler answers garbage with a clean error or deny, writes nothing but audit entries (and a
 //! `rejected` reply on the event's own topic), and never panics.
 
-use fleetguard::authorizer::{
-    authorize, Authorizer, AuthorizerConfig, InMemoryIdentityStore, Jwks,
-};
+use fleetguard::authorizer::{authorize, InMemoryIdentityStore};
 use fleetguard::delete_record::DeleteRecordService;
 use fleetguard::domain::{
     CertificateId, CertificateRecord, Outcome, Principal, Record, RecordId, Serial,
 };
 use fleetguard::fakes::{InMemoryAudit, InMemoryRecords, RecordingPublisher};
 use fleetguard::ports::{PrincipalFacts, Records};
-use fleetguard_tests::{workspace_root, TestIdp};
+use fleetguard_tests::{corpus, corpus_json, TestIdp};
 use serde_json::{json, Value};
-
-fn corpus(name: &str) -> String {
-    std::fs::read_to_string(workspace_root().join("tests/corpus").join(name)).expect(name)
-}
-
-fn corpus_json(name: &str) -> Vec<Value> {
-    serde_json::from_str(&corpus(name)).expect("corpus is a JSON array")
-}
 
 /// Bigger-than-allowed and structurally odd variants of every corpus event.
 fn derived(events: &[Value]) -> Vec<Value> {
@@ -49,16 +39,10 @@ fn derived(events: &[Value]) -> Vec<Value> {
 
 const CERT: &str = "a906a7fb5acc1f81d510846a59086c87c0f346ebf5a14293a71ebf9bff206404";
 
-fn authorizer(idp: &TestIdp) -> Authorizer {
-    let config =
-        AuthorizerConfig::new("us-east-1", "123456789012", &idp.issuer, &[&idp.audience]).unwrap();
-    Authorizer::new(config, Jwks::from_json(&idp.jwks).unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn the_authorizer_denies_every_hostile_request() {
     let idp = TestIdp::new("https://login.example.test", "fleetguard");
-    let engine = authorizer(&idp);
+    let engine = idp.authorizer();
     let store = InMemoryIdentityStore::new();
     let now = fleetguard::domain::now();
     let mut requests = derived(&corpus_json("authorizer.json"));

@@ -3,77 +3,54 @@
 
 use fleetguard::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard::ports::{AuditLog, Registry};
-use fleetguard_tests::{delete_event, jitr_event, Stack, TestCa};
+use fleetguard_tests::{delete_event, jitr_event, Fleet};
 use time::OffsetDateTime;
-
-struct Fleet {
-    stack: Stack,
-    ca: TestCa,
-    ca_id: String,
-    a: (Serial, String),
-    b: (Serial, String),
-}
-
-async fn fleet() -> Fleet {
-    let stack = Stack::new().await;
-    let ca = TestCa::new("fleetguard test CA");
-    let ca_id = stack.register_ca(&ca).await;
-    let a = stack.provision_device(&ca, &ca_id).await;
-    let b = stack.provision_device(&ca, &ca_id).await;
-    Fleet {
-        stack,
-        ca,
-        ca_id,
-        a,
-        b,
-    }
-}
 
 fn ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-impl Fleet {
-    fn group(&self) -> String {
-        format!("{}-quarantine", self.stack.prefix)
-    }
+fn group(f: &Fleet) -> String {
+    format!("{}-quarantine", f.stack.prefix)
+}
 
-    async fn assert_isolated(
-        &self,
-        serial: &Serial,
-        cert: &str,
-        cert_status: &str,
-        device: DeviceStatus,
-    ) {
-        let s = &self.stack;
-        assert_eq!(s.certificate_status(cert).await, cert_status);
-        let arn = s.certificate_arn(cert).await;
-        assert!(
-            s.principal_policies(&arn).await.is_empty(),
-            "fleet policy detached"
-        );
-        assert!(
-            s.thing_principals(serial.as_str()).await.is_empty(),
-            "thing principal detached"
-        );
-        assert!(s
-            .group_members(&self.group())
+/// The device is cut off: certificate status, policy and thing detached, in the quarantine group,
+/// session closed, registry status.
+async fn assert_isolated(
+    f: &Fleet,
+    serial: &Serial,
+    cert: &str,
+    cert_status: &str,
+    device: DeviceStatus,
+) {
+    let s = &f.stack;
+    assert_eq!(s.certificate_status(cert).await, cert_status);
+    let arn = s.certificate_arn(cert).await;
+    assert!(
+        s.principal_policies(&arn).await.is_empty(),
+        "fleet policy detached"
+    );
+    assert!(
+        s.thing_principals(serial.as_str()).await.is_empty(),
+        "thing principal detached"
+    );
+    assert!(s
+        .group_members(&group(f))
+        .await
+        .contains(&serial.to_string()));
+    assert!(
+        s.emulator.disconnects().contains(&serial.to_string()),
+        "live session cut"
+    );
+    assert_eq!(
+        s.registry()
+            .get_device(serial)
             .await
-            .contains(&serial.to_string()));
-        assert!(
-            s.emulator.disconnects().contains(&serial.to_string()),
-            "live session cut"
-        );
-        assert_eq!(
-            s.registry()
-                .get_device(serial)
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            device
-        );
-    }
+            .unwrap()
+            .unwrap()
+            .status,
+        device
+    );
 }
 
 fn command(action: &str, serial: &Serial) -> serde_json::Value {
@@ -82,7 +59,7 @@ fn command(action: &str, serial: &Serial) -> serde_json::Value {
 
 #[tokio::test]
 async fn revoke_isolates_the_device_and_replays_converge() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let r = f.stack.revoker();
     let reports = r
@@ -93,8 +70,7 @@ async fn revoke_isolates_the_device_and_replays_converge() {
         (reports[0].outcome, reports[0].reason),
         (Outcome::Accepted, Reason::Revoked)
     );
-    f.assert_isolated(serial, cert, "REVOKED", DeviceStatus::Revoked)
-        .await;
+    assert_isolated(&f, serial, cert, "REVOKED", DeviceStatus::Revoked).await;
     let deny = f
         .stack
         .registry()
@@ -122,8 +98,7 @@ async fn revoke_isolates_the_device_and_replays_converge() {
         (again[0].outcome, again[0].reason),
         (Outcome::Noop, Reason::Revoked)
     );
-    f.assert_isolated(serial, cert, "REVOKED", DeviceStatus::Revoked)
-        .await;
+    assert_isolated(&f, serial, cert, "REVOKED", DeviceStatus::Revoked).await;
     // The other device is untouched.
     let (other, other_cert) = &f.b;
     assert_eq!(f.stack.certificate_status(other_cert).await, "ACTIVE");
@@ -156,7 +131,7 @@ async fn revoke_isolates_the_device_and_replays_converge() {
 
 #[tokio::test]
 async fn fault_after_certificate_update_then_replay_converges() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     // The step after UpdateCertificate is the forced disconnect: make it fail on every retry.
     f.stack
@@ -177,13 +152,12 @@ async fn fault_after_certificate_update_then_replay_converges() {
         .await
         .unwrap();
     assert_eq!(reports[0].reason, Reason::Revoked);
-    f.assert_isolated(serial, cert, "REVOKED", DeviceStatus::Revoked)
-        .await;
+    assert_isolated(&f, serial, cert, "REVOKED", DeviceStatus::Revoked).await;
 }
 
 #[tokio::test]
 async fn rollback_restores_exactly_the_principals_deletes_since_t() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let s = &f.stack;
     let now = OffsetDateTime::now_utc();
@@ -230,7 +204,7 @@ async fn rollback_restores_exactly_the_principals_deletes_since_t() {
 
 #[tokio::test]
 async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let sns = |kind: &str| {
         let message = serde_json::json!({
@@ -259,8 +233,7 @@ async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
         (alarm[0].outcome, alarm[0].reason),
         (Outcome::Accepted, Reason::Quarantined)
     );
-    f.assert_isolated(serial, cert, "INACTIVE", DeviceStatus::Quarantined)
-        .await;
+    assert_isolated(&f, serial, cert, "INACTIVE", DeviceStatus::Quarantined).await;
     // A later alarm-cleared does not release it either.
     r.handle(sns("alarm-cleared"), OffsetDateTime::now_utc())
         .await
@@ -281,7 +254,7 @@ async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
     );
     assert!(!f
         .stack
-        .group_members(&f.group())
+        .group_members(&group(&f))
         .await
         .contains(&serial.to_string()));
     assert_eq!(
@@ -298,7 +271,7 @@ async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
 
 #[tokio::test]
 async fn tamper_only_from_the_devices_own_certificate() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let (_, other_cert) = &f.b;
     let tamper = |principal: &str| serde_json::json!({"trigger": "tamper", "serial": serial.as_str(), "principal": principal, "received_at": 1});
@@ -322,7 +295,7 @@ async fn tamper_only_from_the_devices_own_certificate() {
 
 #[tokio::test]
 async fn tripwire_quarantines_a_device_guessing_serials() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (victim, _) = &f.a;
     let (attacker, attacker_cert) = &f.b;
     f.stack.seed_record(victim, "rec-1").await;
@@ -351,7 +324,8 @@ async fn tripwire_quarantines_a_device_guessing_serials() {
         (Outcome::Accepted, Reason::Quarantined)
     );
     assert_eq!(reports[0].serial.as_deref(), Some(attacker.as_str()));
-    f.assert_isolated(
+    assert_isolated(
+        &f,
         attacker,
         attacker_cert,
         "INACTIVE",
@@ -365,7 +339,7 @@ async fn tripwire_quarantines_a_device_guessing_serials() {
 
 #[tokio::test]
 async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let s = &f.stack;
     s.revoker()
@@ -414,7 +388,7 @@ async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved
 
 #[tokio::test]
 async fn malformed_triggers_are_refused() {
-    let f = fleet().await;
+    let f = Fleet::new().await;
     let r = f.stack.revoker();
     for event in [
         serde_json::json!(null),

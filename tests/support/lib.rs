@@ -209,6 +209,16 @@ pub(crate) fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A file of the hostile-input corpus (`tests/corpus/`).
+pub fn corpus(name: &str) -> String {
+    std::fs::read_to_string(workspace_root().join("tests/corpus").join(name)).expect(name)
+}
+
+/// A JSON-array file of the hostile-input corpus.
+pub fn corpus_json(name: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str(&corpus(name)).expect("corpus is a JSON array")
+}
+
 /// Unique name for per-test isolation.
 pub fn unique(prefix: &str) -> String {
     format!(
@@ -674,6 +684,32 @@ pub fn jitr_event(cert_id: &str, ca_id: &str) -> serde_json::Value {
     })
 }
 
+/// A stack with a registered CA and two provisioned devices `a` and `b` (serial, certificate id).
+pub struct Fleet {
+    pub stack: Stack,
+    pub ca: TestCa,
+    pub ca_id: String,
+    pub a: (Serial, String),
+    pub b: (Serial, String),
+}
+
+impl Fleet {
+    pub async fn new() -> Fleet {
+        let stack = Stack::new().await;
+        let ca = TestCa::new("fleetguard test CA");
+        let ca_id = stack.register_ca(&ca).await;
+        let a = stack.provision_device(&ca, &ca_id).await;
+        let b = stack.provision_device(&ca, &ca_id).await;
+        Fleet {
+            stack,
+            ca,
+            ca_id,
+            a,
+            b,
+        }
+    }
+}
+
 /// An identity provider for operator tokens, with an ES256 key generated at run time (nothing
 /// committed).
 pub struct TestIdp {
@@ -702,6 +738,23 @@ impl TestIdp {
                 .expect("ec pem"),
             jwks,
         }
+    }
+
+    /// Authorizer settings trusting this IdP (the emulator's region and account).
+    pub fn config(&self) -> fleetguard::authorizer::AuthorizerConfig {
+        fleetguard::authorizer::AuthorizerConfig::new(
+            REGION,
+            "123456789012",
+            &self.issuer,
+            &[&self.audience],
+        )
+        .expect("authorizer config")
+    }
+
+    /// An authorizer with this IdP's keys, fixed.
+    pub fn authorizer(&self) -> fleetguard::authorizer::Authorizer {
+        let jwks = fleetguard::authorizer::Jwks::from_json(&self.jwks).expect("jwks");
+        fleetguard::authorizer::Authorizer::new(self.config(), jwks).expect("authorizer")
     }
 
     /// A token for `sub`, valid from now for `lifetime_s` seconds.

@@ -145,6 +145,18 @@ impl LocalLambda {
         lambda
     }
 
+    /// The functions of `stack`, with operator tokens from `idp` trusted by the authorizer.
+    pub fn for_stack(stack: &Stack, idp: &crate::TestIdp) -> LocalLambda {
+        Self::start(&function_env(
+            stack,
+            &[
+                ("FLEETGUARD_JWT_ISSUER", &idp.issuer),
+                ("FLEETGUARD_JWT_AUDIENCE", &idp.audience),
+                ("FLEETGUARD_JWKS", &idp.jwks),
+            ],
+        ))
+    }
+
     /// Invokes `function` with `payload` through the Invoke API and returns its response, or
     /// the function's error (`errorType: errorMessage`). The first invoke of a function builds it,
     /// hence the long timeout.
