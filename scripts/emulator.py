@@ -11,7 +11,10 @@ What this launcher adds on top of plain `moto_server`:
                                     "status": 500}: starting with the Nth next call of that operation, fail
                                     `times` calls in a row (fault injection for tests; operation names are
                                     those `/_fleetguard/calls` reports).
+  * `DELETE /_fleetguard/faults`    drops faults not yet spent.
   * `POST /_fleetguard/reset`       moto's reset plus ours.
+  * CreateThing behaves as on AWS: the same name and configuration return the existing thing, a different
+    configuration is ResourceAlreadyExistsException (moto replaces the thing, wiping its attributes).
   * exits when its parent process dies, so a test run never leaves an emulator behind.
 
 Usage: emulator.py [--host 127.0.0.1] [--port 5000] [--watch-parent]
@@ -38,7 +41,28 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
     create_backend_app,
 )
+from moto.iot.exceptions import ResourceAlreadyExistsException  # noqa: E402
+from moto.iot.models import IoTBackend  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
+
+_moto_create_thing = IoTBackend.create_thing
+
+
+def _create_thing_as_aws(self, thing_name, thing_type_name, attribute_payload, billing_group_name=None):
+    """API_CreateThing: "If this call is made multiple times using the same thing name and configuration,
+    the call will succeed. If this call is made with the same thing name but different configuration a
+    ResourceAlreadyExistsException is thrown." """
+    existing = next((t for t in self.things.values() if t.thing_name == thing_name), None)
+    if existing is None:
+        return _moto_create_thing(self, thing_name, thing_type_name, attribute_payload, billing_group_name)
+    attributes = (attribute_payload or {}).get("attributes") or {}
+    existing_type = existing.thing_type.thing_type_name if existing.thing_type else None
+    if attributes == existing.attributes and (thing_type_name or None) == existing_type:
+        return existing
+    raise ResourceAlreadyExistsException("thing already exists", thing_name, existing.arn)
+
+
+IoTBackend.create_thing = _create_thing_as_aws
 
 _lock = threading.Lock()
 _disconnects: list = []
@@ -155,6 +179,10 @@ class Launcher:
                         "status": int(spec.get("status", 500)),
                     }
                 )
+            return _json(start_response, "200 OK", {"ok": True})
+        if path == "/_fleetguard/faults" and method == "DELETE":
+            with _lock:
+                _faults.clear()
             return _json(start_response, "200 OK", {"ok": True})
         if path == "/_fleetguard/reset" and method == "POST":
             moto_api_backend.reset()

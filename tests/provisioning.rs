@@ -541,3 +541,84 @@ async fn pre_provisioning_hook_allows_only_allow_listed_serials() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_instance_reuses_the_active_ca_description_and_a_fresh_one_looks_it_up() {
+    let (stack, ca, ca_id, first) = setup().await;
+    let p = stack.provisioner();
+    let cert = stack.auto_register(&ca.issue(first.as_str()), &ca).await;
+    p.handle_jitr(jitr_event(&cert, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    // DescribeCACertificate now fails: the warm instance does not need it, a cold one does.
+    stack
+        .emulator
+        .inject_fault("iot:GET /cacertificate/{id}", &ca_id, 1, 100, 500);
+    let second = serial();
+    stack.registry().import_serial(&second).await.unwrap();
+    let cert2 = stack.auto_register(&ca.issue(second.as_str()), &ca).await;
+    let d = p
+        .handle_jitr(jitr_event(&cert2, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    assert_provisioned(&stack, &second, &cert2).await;
+
+    let third = serial();
+    stack.registry().import_serial(&third).await.unwrap();
+    let cert3 = stack.auto_register(&ca.issue(third.as_str()), &ca).await;
+    let err = stack
+        .provisioner()
+        .handle_jitr(jitr_event(&cert3, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .expect_err("a cold instance must describe the CA");
+    assert!(err.to_string().contains("DescribeCACertificate"), "{err}");
+    let err = stack
+        .provisioner()
+        .with_ca_cache(std::time::Duration::ZERO)
+        .handle_jitr(jitr_event(&cert3, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .expect_err("no cache: looked up every time");
+    assert!(err.to_string().contains("DescribeCACertificate"), "{err}");
+    assert_eq!(stack.certificate_status(&cert3).await, "PENDING_ACTIVATION");
+}
+
+#[tokio::test]
+async fn ensuring_an_existing_thing_keeps_it_as_it_is() {
+    use fleetguard::ports::IotControl;
+    let stack = Stack::new().await;
+    let name = serial();
+    let control = stack.control();
+    control.ensure_thing(&name).await.unwrap();
+    let iot = control.client();
+    let before = iot
+        .describe_thing()
+        .thing_name(name.as_str())
+        .send()
+        .await
+        .unwrap();
+    // An operator labels the thing; a replayed provisioning must neither wipe nor replace it.
+    iot.update_thing()
+        .thing_name(name.as_str())
+        .attribute_payload(
+            aws_sdk_iot::types::AttributePayload::builder()
+                .attributes("site", "plant-7")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    control.ensure_thing(&name).await.unwrap();
+    control.ensure_thing(&name).await.unwrap();
+    let after = iot
+        .describe_thing()
+        .thing_name(name.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.thing_id(), before.thing_id());
+    assert_eq!(
+        after.attributes().and_then(|a| a.get("site")),
+        Some(&"plant-7".to_string())
+    );
+}

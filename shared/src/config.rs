@@ -42,6 +42,8 @@ pub struct ProvisioningConfig {
     pub refused_status: CertificateStatus,
     /// `FLEETGUARD_AUDIT_RETENTION_DAYS`: audit items expire after this many days (DynamoDB TTL); 0 keeps them.
     pub audit_retention_days: u32,
+    /// `FLEETGUARD_CA_CACHE_SECONDS`: how long an ACTIVE CA's description is reused (default 60; 0: never).
+    pub ca_cache: std::time::Duration,
 }
 
 impl ProvisioningConfig {
@@ -58,6 +60,10 @@ impl ProvisioningConfig {
                 }
             },
             audit_retention_days: opt_u32("FLEETGUARD_AUDIT_RETENTION_DAYS", 400)?,
+            ca_cache: std::time::Duration::from_secs(u64::from(opt_u32(
+                "FLEETGUARD_CA_CACHE_SECONDS",
+                60,
+            )?)),
         })
     }
 }

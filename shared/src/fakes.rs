@@ -166,14 +166,15 @@ struct AuditState {
 }
 
 impl InMemoryAudit {
-    fn push(&self, entry: AuditEntry) {
+    fn push(&self, entry: AuditEntry) -> bool {
         let mut state = lock(&self.entries);
         if let Some(d) = &entry.dedupe {
             if !state.keys.insert((entry.serial.clone(), d.clone())) {
-                return;
+                return false;
             }
         }
         state.entries.push(entry);
+        true
     }
 
     /// Every entry written, oldest first.
@@ -183,9 +184,8 @@ impl InMemoryAudit {
 }
 
 impl AuditLog for InMemoryAudit {
-    async fn record(&self, entry: &AuditEntry) -> Result<()> {
-        self.push(entry.clone());
-        Ok(())
+    async fn record(&self, entry: &AuditEntry) -> Result<bool> {
+        Ok(self.push(entry.clone()))
     }
 
     async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {

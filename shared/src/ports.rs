@@ -180,7 +180,8 @@ pub trait Publisher: Send + Sync {
 
 /// The append-only audit log.
 pub trait AuditLog: Send + Sync {
-    fn record(&self, entry: &AuditEntry) -> impl Future<Output = Result<()>> + Send;
+    /// `Ok(false)` when an entry with the same idempotency key was already written (nothing written).
+    fn record(&self, entry: &AuditEntry) -> impl Future<Output = Result<bool>> + Send;
 
     /// Entries for a serial, newest first.
     fn for_serial(

@@ -7,10 +7,14 @@
 use crate::domain::{
     AuditEntry, CertificateId, CertificateStatus, DeviceStatus, Outcome, Reason, Serial,
 };
+use crate::ports::IotCertificate;
 use crate::ports::{AuditLog, IotControl, Registry};
 use crate::x509::{self, CertError};
 use crate::Result;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// The JITR registration event, as published on `$aws/events/certificates/registered/<caCertificateId>`
@@ -52,6 +56,37 @@ pub struct Provisioner<R, C, A> {
     pub fleet_policy: String,
     /// Status given to a refused certificate so it stops re-firing JITR (REVOKED or INACTIVE).
     pub refused_status: CertificateStatus,
+    /// How long an ACTIVE CA's description is reused by this instance (0: looked up every time).
+    pub ca_cache_ttl: Duration,
+    ca_cache: Mutex<HashMap<CertificateId, (Instant, IotCertificate)>>,
+}
+
+/// Default for `FLEETGUARD_CA_CACHE_SECONDS`.
+pub const DEFAULT_CA_CACHE: Duration = Duration::from_secs(60);
+
+impl<R, C, A> Provisioner<R, C, A> {
+    pub fn new(
+        registry: R,
+        control: C,
+        audit: A,
+        fleet_policy: String,
+        refused_status: CertificateStatus,
+    ) -> Self {
+        Self {
+            registry,
+            control,
+            audit,
+            fleet_policy,
+            refused_status,
+            ca_cache_ttl: DEFAULT_CA_CACHE,
+            ca_cache: Mutex::default(),
+        }
+    }
+
+    pub fn with_ca_cache(mut self, ttl: Duration) -> Self {
+        self.ca_cache_ttl = ttl;
+        self
+    }
 }
 
 impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
@@ -94,10 +129,16 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
             }
         };
 
+        // One audit entry per registration event, however often it is retried.
+        let ev = EventKey {
+            cert_id: cert_id.clone(),
+            at: event.timestamp.and_then(event_time),
+        };
+
         let Some(cert) = self.control.describe_certificate(&cert_id).await? else {
             return self
                 .finish(
-                    Some(&cert_id),
+                    Some(&ev),
                     None,
                     Outcome::Rejected,
                     Reason::CertificateNotFound,
@@ -111,7 +152,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
             other => {
                 return self
                     .finish(
-                        Some(&cert_id),
+                        Some(&ev),
                         None,
                         Outcome::Noop,
                         Reason::CertificateNotPending,
@@ -126,7 +167,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
             if record.denied {
                 return self
                     .refuse(
-                        &cert_id,
+                        &ev,
                         Some(record.serial.as_str()),
                         Reason::CertificateRevoked,
                         "certificate is on the deny-list",
@@ -135,16 +176,16 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
             }
         }
 
-        let ca = match self.control.describe_ca_certificate(&ca_id).await? {
+        let ca = match self.ca(&ca_id).await? {
             Some(ca) if ca.status == CertificateStatus::Active => ca,
             Some(_) => {
                 return self
-                    .refuse(&cert_id, None, Reason::CaInactive, "CA is not ACTIVE")
+                    .refuse(&ev, None, Reason::CaInactive, "CA is not ACTIVE")
                     .await
             }
             None => {
                 return self
-                    .refuse(&cert_id, None, Reason::CaUnknown, "CA is not registered")
+                    .refuse(&ev, None, Reason::CaUnknown, "CA is not registered")
                     .await
             }
         };
@@ -152,14 +193,14 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         let device_cert = match x509::validate_device_certificate(&cert.pem, &ca.pem, now) {
             Ok(d) => d,
             Err(CertError { reason, detail }) => {
-                return self.refuse(&cert_id, None, reason, detail).await
+                return self.refuse(&ev, None, reason, detail).await
             }
         };
         // The id AWS gave the certificate must be the hash of what we validated (principal() relies on it).
         if device_cert.id != cert_id {
             return self
                 .refuse(
-                    &cert_id,
+                    &ev,
                     None,
                     Reason::CertificateIdMismatch,
                     "certificate id is not SHA-256 of its DER",
@@ -171,7 +212,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         if let Some(reason) = serial_refusal(&self.registry, &serial, &cert_id).await? {
             return self
                 .refuse(
-                    &cert_id,
+                    &ev,
                     Some(serial.as_str()),
                     reason,
                     "registry refused the serial",
@@ -179,16 +220,22 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
                 .await;
         }
         if cert.status == CertificateStatus::Active {
-            // Activated earlier by us: everything before activation already succeeded.
-            return self
-                .finish(
-                    Some(&cert_id),
+            // Activated earlier by us: everything before activation already succeeded. A retry of the
+            // same event re-records its acceptance (written only if a fault lost it after activation).
+            let (outcome, reason) = match ev.at {
+                Some(_) => (Outcome::Accepted, Reason::Provisioned),
+                None => (Outcome::Noop, Reason::AlreadyProvisioned),
+            };
+            let entry = self
+                .record(
+                    Some(&ev),
                     Some(serial.as_str()),
-                    Outcome::Noop,
-                    Reason::AlreadyProvisioned,
+                    outcome,
+                    reason,
                     "certificate already active",
                 )
-                .await;
+                .await?;
+            return Ok(decision(&entry, Outcome::Noop, Reason::AlreadyProvisioned));
         }
 
         // Accept. Each call is idempotent; the order matters: activation comes last.
@@ -205,7 +252,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
                 // Someone else bound the serial (or denied the certificate) between our read and write.
                 return self
                     .refuse(
-                        &cert_id,
+                        &ev,
                         Some(serial.as_str()),
                         Reason::RegistryConflict,
                         "registry changed during provisioning",
@@ -218,7 +265,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
             .set_certificate_status(&cert_id, CertificateStatus::Active)
             .await?;
         self.finish(
-            Some(&cert_id),
+            Some(&ev),
             Some(serial.as_str()),
             Outcome::Accepted,
             Reason::Provisioned,
@@ -227,44 +274,111 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         .await
     }
 
+    /// The CA's description, reused while fresh. A fleet's events name a handful of CAs, so this saves
+    /// a control-plane call on almost every provisioning. Only ACTIVE descriptions are kept (a refusal
+    /// is always looked up again), and AWS raises JITR only for an ACTIVE CA with auto-registration on,
+    /// so a minute of staleness after a CA is deactivated admits nothing AWS had not already registered.
+    async fn ca(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
+        if let Some((at, ca)) = self.cache().get(id) {
+            if at.elapsed() < self.ca_cache_ttl {
+                return Ok(Some(ca.clone()));
+            }
+        }
+        let ca = self.control.describe_ca_certificate(id).await?;
+        match &ca {
+            Some(c) if c.status == CertificateStatus::Active && !self.ca_cache_ttl.is_zero() => {
+                self.cache().insert(id.clone(), (Instant::now(), c.clone()));
+            }
+            _ => {
+                self.cache().remove(id);
+            }
+        }
+        Ok(ca)
+    }
+
+    fn cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<CertificateId, (Instant, IotCertificate)>> {
+        // A poisoned lock only means another invocation panicked mid-insert: the map is still valid.
+        self.ca_cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     async fn refuse(
         &self,
-        cert_id: &CertificateId,
+        ev: &EventKey,
         serial: Option<&str>,
         reason: Reason,
         detail: impl Into<String>,
     ) -> Result<Decision> {
+        // Audit first: a retry after a failed status change re-derives the same refusal and its
+        // entry is written once, whereas a lost entry after REVOKED could never be written again.
+        let entry = self
+            .record(Some(ev), serial, Outcome::Rejected, reason, detail)
+            .await?;
         // Stop the certificate from re-firing JITR on every connect attempt. REVOKED is final on AWS.
         self.control
-            .set_certificate_status(cert_id, self.refused_status)
+            .set_certificate_status(&ev.cert_id, self.refused_status)
             .await?;
-        self.finish(Some(cert_id), serial, Outcome::Rejected, reason, detail)
-            .await
+        Ok(decision(&entry, entry.outcome, entry.reason))
     }
 
     async fn finish(
         &self,
-        cert_id: Option<&CertificateId>,
+        ev: Option<&EventKey>,
         serial: Option<&str>,
         outcome: Outcome,
         reason: Reason,
         detail: impl Into<String>,
     ) -> Result<Decision> {
+        let entry = self.record(ev, serial, outcome, reason, detail).await?;
+        Ok(decision(&entry, outcome, reason))
+    }
+
+    async fn record(
+        &self,
+        ev: Option<&EventKey>,
+        serial: Option<&str>,
+        outcome: Outcome,
+        reason: Reason,
+        detail: impl Into<String>,
+    ) -> Result<AuditEntry> {
         let mut entry = AuditEntry::new(ACTOR, ACTION, outcome, reason).detail(detail);
-        if let Some(c) = cert_id {
-            entry = entry.principal(c.as_str());
+        if let Some(ev) = ev {
+            entry = entry.principal(ev.cert_id.as_str());
+            if let Some(at) = &ev.at {
+                entry.at = at.clone();
+                entry.dedupe = Some(format!("jitr:{}", ev.cert_id.as_str()));
+            }
         }
         if let Some(s) = serial {
             entry = entry.serial(s);
         }
         self.audit.record(&entry).await?;
         log_decision(&entry);
-        Ok(Decision {
-            outcome,
-            reason,
-            serial: serial.map(str::to_owned),
-            certificate_id: cert_id.map(|c| c.as_str().to_owned()),
-        })
+        Ok(entry)
+    }
+}
+
+/// The registration event's identity: its certificate and, when the event carries one, its time.
+struct EventKey {
+    cert_id: CertificateId,
+    at: Option<String>,
+}
+
+/// JITR `timestamp` (ms since the epoch) as the audit time; out of range is treated as absent.
+fn event_time(ms: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .filter(|_| ms > 0)
+        .map(crate::domain::rfc3339)
+}
+
+fn decision(entry: &AuditEntry, outcome: Outcome, reason: Reason) -> Decision {
+    Decision {
+        outcome,
+        reason,
+        serial: entry.serial.clone(),
+        certificate_id: entry.principal.clone(),
     }
 }
 

@@ -504,18 +504,31 @@ where
         } else {
             ("quarantine", Reason::Quarantined)
         };
-        let outcome = if changed {
-            Outcome::Accepted
-        } else {
-            Outcome::Noop
-        };
-        let mut entry = AuditEntry::new(actor, name, outcome, reason)
+        let mut entry = AuditEntry::new(actor, name, Outcome::Accepted, reason)
             .serial(t.serial.as_str())
             .detail(detail);
         if let Some(c) = &t.cert {
             entry = entry.principal(c.as_str());
         }
-        self.audit.record(&entry).await?;
+        // Keyed by the state change, so the isolation is recorded exactly once: by this call, or by
+        // its retry when a fault stopped it after the registry changed (then `changed` is false).
+        let keyed = match device.as_ref().filter(|d| d.status == to) {
+            Some(d) => {
+                entry.at = d.updated_at.clone();
+                entry.dedupe = Some(format!("{name}:v{}", d.version));
+                true
+            }
+            None => false,
+        };
+        let recorded = (keyed || changed) && self.audit.record(&entry).await?;
+        if !recorded {
+            // Nothing left to do: recorded as this caller's no-op.
+            entry.outcome = Outcome::Noop;
+            entry.at = crate::domain::now_rfc3339();
+            entry.dedupe = None;
+            self.audit.record(&entry).await?;
+        }
+        let outcome = entry.outcome;
         tracing::warn!(action = name, outcome = outcome.as_str(), reason = reason.as_str(), serial = %t.serial, "device isolated");
         Ok(report(&entry, t.cert.as_ref()))
     }

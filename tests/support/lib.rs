@@ -180,6 +180,12 @@ impl Emulator {
             .expect("inject fault");
     }
 
+    /// Drops the faults not yet spent.
+    pub fn clear_faults(&self) {
+        self.control("DELETE", "/_fleetguard/faults", "")
+            .expect("clear faults");
+    }
+
     /// SDK configuration pointing at the emulator, with dummy credentials and quick retries.
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
@@ -328,13 +334,13 @@ impl Stack {
     }
 
     pub fn provisioner(&self) -> Provisioner<DynamoRegistry, IotControlAdapter, DynamoAudit> {
-        Provisioner {
-            registry: self.registry(),
-            control: self.control(),
-            audit: self.audit(),
-            fleet_policy: self.fleet_policy.clone(),
-            refused_status: CertificateStatus::Revoked,
-        }
+        Provisioner::new(
+            self.registry(),
+            self.control(),
+            self.audit(),
+            self.fleet_policy.clone(),
+            CertificateStatus::Revoked,
+        )
     }
 
     pub fn delete_service(&self) -> DeleteRecordService<DynamoRecords, DynamoAudit, IotPublisher> {

@@ -15,13 +15,14 @@ async fn main() -> Result<(), Error> {
     let config = ProvisioningConfig::from_env()?;
     let sdk = sdk_config().await;
     let ddb = dynamodb::client(&sdk);
-    let provisioner = Provisioner {
-        registry: dynamodb::DynamoRegistry::new(ddb.clone(), tables.registry),
-        control: iot::IotControlAdapter::new(&sdk),
-        audit: dynamodb::DynamoAudit::new(ddb, tables.audit, config.audit_retention_days),
-        fleet_policy: config.fleet_policy,
-        refused_status: config.refused_status,
-    };
+    let provisioner = Provisioner::new(
+        dynamodb::DynamoRegistry::new(ddb.clone(), tables.registry),
+        iot::IotControlAdapter::new(&sdk),
+        dynamodb::DynamoAudit::new(ddb, tables.audit, config.audit_retention_days),
+        config.fleet_policy,
+        config.refused_status,
+    )
+    .with_ca_cache(config.ca_cache);
     let provisioner = &provisioner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // An Err fails the invocation; the IoT rule's asynchronous invoke retries it, and every step is

@@ -245,7 +245,18 @@ impl Registry for DynamoRegistry {
                 Ok(true)
             }
             Err(e) => match aws_error("dynamodb:UpdateItem(device status)", e) {
-                e if e.is_condition_failed() => Ok(false),
+                e if e.is_condition_failed() => {
+                    // Already there (a replay after a fault between the two writes): the mirror
+                    // must still happen, or a password device would keep connecting.
+                    if self
+                        .get_device(serial)
+                        .await?
+                        .is_some_and(|d| d.status == to)
+                    {
+                        self.mirror_to_password_identity(serial, to).await?;
+                    }
+                    Ok(false)
+                }
                 e => Err(e),
             },
         }
@@ -375,7 +386,7 @@ impl DynamoAudit {
 }
 
 impl AuditLog for DynamoAudit {
-    async fn record(&self, entry: &AuditEntry) -> Result<()> {
+    async fn record(&self, entry: &AuditEntry) -> Result<bool> {
         let mut put = self
             .client
             .put_item()
@@ -386,9 +397,9 @@ impl AuditLog for DynamoAudit {
             put = put.condition_expression("attribute_not_exists(sk)");
         }
         match put.send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) => match aws_error("dynamodb:PutItem(audit)", e) {
-                e if e.is_condition_failed() => Ok(()),
+                e if e.is_condition_failed() => Ok(false),
                 e => Err(e),
             },
         }

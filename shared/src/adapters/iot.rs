@@ -113,18 +113,8 @@ impl IotControl for IotControlAdapter {
     }
 
     async fn ensure_thing(&self, name: &Serial) -> Result<()> {
-        // Look up before create: the emulator silently replaces an existing thing on CreateThing.
-        match self
-            .client
-            .describe_thing()
-            .thing_name(name.as_str())
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(aws_error("iot:DescribeThing", e)),
-        }
+        // One call: CreateThing with the same name and configuration returns the existing thing, and a
+        // thing an operator has since given attributes answers ResourceAlreadyExists (API_CreateThing).
         match self
             .client
             .create_thing()
@@ -133,7 +123,6 @@ impl IotControl for IotControlAdapter {
             .await
         {
             Ok(_) => Ok(()),
-            // A concurrent replay created it first: same end state.
             Err(e) if e.code() == Some("ResourceAlreadyExistsException") => Ok(()),
             Err(e) => Err(aws_error("iot:CreateThing", e)),
         }
