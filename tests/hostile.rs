@@ -195,3 +195,33 @@ fn hostile_policy_documents_never_panic_the_evaluator() {
         }
     }
 }
+
+/// The fuzz targets' seeds (`fuzz/corpus/<target>/`), every event fixture and the corpus above, through
+/// the entry points the fuzzer calls (`fleetguard::fuzzing`): on stable, in every run, so the targets
+/// and their invariants cannot rot while nobody fuzzes.
+#[test]
+fn the_fuzz_targets_hold_their_invariants_over_the_seeds() {
+    let root = fleetguard_tests::workspace_root();
+    let mut extra: Vec<Vec<u8>> = Vec::new();
+    for entry in std::fs::read_dir(root.join("tests/fixtures")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            extra.push(std::fs::read(path).unwrap());
+        }
+    }
+    for name in ["ids.txt", "tokens.txt"] {
+        extra.extend(corpus(name).lines().map(|l| l.as_bytes().to_vec()));
+    }
+    for (name, target) in fleetguard::fuzzing::TARGETS {
+        let dir = root.join("fuzz/corpus").join(name);
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
+            target(&std::fs::read(entry.unwrap().path()).unwrap());
+            seeds += 1;
+        }
+        assert!(seeds > 0, "{name} has no seeds");
+        for input in &extra {
+            target(input);
+        }
+    }
+}

@@ -1,13 +1,18 @@
-//! In-memory fakes of the records, audit and publisher ports (feature `fakes`), for unit tests,
-//! the hostile-input corpus and the benchmarks. They keep AWS's semantics where the domain relies
-//! on them: the soft delete is conditional on the version and the entitlement, all or nothing.
+//! In-memory fakes of every port (feature `fakes`), for unit tests, the hostile-input corpus, the
+//! fuzz targets and the benchmarks. They keep AWS's semantics where the domain relies on them: the
+//! soft delete is conditional on the version and the entitlement, all or nothing; the certificate
+//! binding is conditional as the DynamoDB transaction is; REVOKED is final.
 
-use crate::domain::{AuditEntry, Principal, Record, RecordId, Serial};
-use crate::ports::{
-    AuditLog, DeleteContext, Entitlement, PrincipalFacts, Publisher, Records, RestoreResult,
-    SoftDelete, SoftDeleteResult,
+use crate::domain::{
+    AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
+    Principal, Record, RecordId, Serial,
 };
-use crate::Result;
+use crate::error::AwsErrorKind;
+use crate::ports::{
+    AuditLog, Connections, DeleteContext, Entitlement, IotCertificate, IotControl, PrincipalFacts,
+    Publisher, Records, Registry, RestoreResult, SoftDelete, SoftDeleteResult,
+};
+use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -225,6 +230,292 @@ impl RecordingPublisher {
 impl Publisher for RecordingPublisher {
     async fn publish(&self, topic: &str, payload: &serde_json::Value) -> Result<()> {
         lock(&self.published).push((topic.to_owned(), payload.clone()));
+        Ok(())
+    }
+}
+
+/// The device registry.
+#[derive(Default)]
+pub struct InMemoryRegistry {
+    devices: Mutex<HashMap<Serial, Device>>,
+    certificates: Mutex<HashMap<CertificateId, CertificateRecord>>,
+}
+
+impl Registry for InMemoryRegistry {
+    async fn get_device(&self, serial: &Serial) -> Result<Option<Device>> {
+        Ok(lock(&self.devices).get(serial).cloned())
+    }
+
+    async fn get_certificate(&self, id: &CertificateId) -> Result<Option<CertificateRecord>> {
+        Ok(lock(&self.certificates).get(id).cloned())
+    }
+
+    async fn import_serial(&self, serial: &Serial) -> Result<bool> {
+        let mut devices = lock(&self.devices);
+        if devices.contains_key(serial) {
+            return Ok(false);
+        }
+        devices.insert(
+            serial.clone(),
+            Device {
+                serial: serial.clone(),
+                status: DeviceStatus::Manufactured,
+                certificate_id: None,
+                replacement_approved: false,
+                updated_at: crate::domain::now_rfc3339(),
+                version: 1,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn bind_certificate(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
+        // Both locks for the whole check-and-set: all or nothing, like the transaction.
+        let mut devices = lock(&self.devices);
+        let mut certificates = lock(&self.certificates);
+        let cert_ok = certificates
+            .get(cert)
+            .is_none_or(|c| &c.serial == serial && !c.denied);
+        let device_ok = devices.get(serial).is_some_and(|d| {
+            d.status == DeviceStatus::Manufactured
+                || (d.status == DeviceStatus::Active && d.certificate_id.as_ref() == Some(cert))
+                || d.replacement_approved
+        });
+        if !(cert_ok && device_ok) {
+            return Err(Error::aws(
+                "bind",
+                AwsErrorKind::ConditionFailed,
+                "device or certificate binding condition failed",
+            ));
+        }
+        let now = crate::domain::now_rfc3339();
+        certificates.insert(
+            cert.clone(),
+            CertificateRecord {
+                certificate_id: cert.clone(),
+                serial: serial.clone(),
+                denied: false,
+                updated_at: now.clone(),
+            },
+        );
+        if let Some(d) = devices.get_mut(serial) {
+            d.status = DeviceStatus::Active;
+            d.certificate_id = Some(cert.clone());
+            d.replacement_approved = false;
+            d.updated_at = now;
+            d.version += 1;
+        }
+        Ok(())
+    }
+
+    async fn transition(
+        &self,
+        serial: &Serial,
+        from: &[DeviceStatus],
+        to: DeviceStatus,
+    ) -> Result<bool> {
+        Ok(match lock(&self.devices).get_mut(serial) {
+            Some(d) if from.contains(&d.status) => {
+                d.status = to;
+                d.updated_at = crate::domain::now_rfc3339();
+                d.version += 1;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn deny_certificate(&self, cert: &CertificateId, serial: &Serial) -> Result<()> {
+        let mut certificates = lock(&self.certificates);
+        let entry = certificates
+            .entry(cert.clone())
+            .or_insert_with(|| CertificateRecord {
+                certificate_id: cert.clone(),
+                serial: serial.clone(),
+                denied: true,
+                updated_at: String::new(),
+            });
+        entry.denied = true;
+        entry.updated_at = crate::domain::now_rfc3339();
+        Ok(())
+    }
+
+    async fn approve_replacement(&self, serial: &Serial) -> Result<bool> {
+        Ok(match lock(&self.devices).get_mut(serial) {
+            Some(d) if d.status == DeviceStatus::Revoked => {
+                d.replacement_approved = true;
+                true
+            }
+            _ => false,
+        })
+    }
+}
+
+/// The AWS IoT control plane: registered certificates and CAs, things, attachments, groups.
+#[derive(Default)]
+pub struct InMemoryIot {
+    certificates: Mutex<HashMap<CertificateId, IotCertificate>>,
+    cas: Mutex<HashMap<CertificateId, IotCertificate>>,
+    /// Thing name → attached certificate ARNs.
+    things: Mutex<HashMap<String, Vec<String>>>,
+    /// Certificate ARN → attached policies.
+    policies: Mutex<HashMap<String, Vec<String>>>,
+    groups: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl InMemoryIot {
+    /// Registers a CA (ACTIVE) and returns its id (SHA-256 of its DER, as AWS names it).
+    pub fn register_ca(&self, pem: &str) -> Result<CertificateId> {
+        let id = pem_id(pem)?;
+        lock(&self.cas).insert(
+            id.clone(),
+            iot_certificate(&id, pem, CertificateStatus::Active),
+        );
+        Ok(id)
+    }
+
+    /// Registers a device certificate as auto-registration does (PENDING_ACTIVATION).
+    pub fn register_certificate(&self, pem: &str) -> Result<CertificateId> {
+        let id = pem_id(pem)?;
+        lock(&self.certificates).insert(
+            id.clone(),
+            iot_certificate(&id, pem, CertificateStatus::PendingActivation),
+        );
+        Ok(id)
+    }
+
+    pub fn status(&self, id: &CertificateId) -> Option<CertificateStatus> {
+        lock(&self.certificates).get(id).map(|c| c.status)
+    }
+
+    pub fn thing_principals(&self, thing: &str) -> Vec<String> {
+        lock(&self.things).get(thing).cloned().unwrap_or_default()
+    }
+
+    pub fn group_members(&self, group: &str) -> Vec<String> {
+        lock(&self.groups).get(group).cloned().unwrap_or_default()
+    }
+}
+
+fn pem_id(pem: &str) -> Result<CertificateId> {
+    let der = crate::x509::pem_to_der(pem).map_err(|e| Error::Config(e.detail))?;
+    Ok(CertificateId::of_der(&der))
+}
+
+fn iot_certificate(id: &CertificateId, pem: &str, status: CertificateStatus) -> IotCertificate {
+    IotCertificate {
+        id: id.clone(),
+        arn: format!("arn:aws:iot:us-east-1:123456789012:cert/{id}"),
+        status,
+        pem: pem.to_owned(),
+    }
+}
+
+fn add(list: &mut Vec<String>, item: &str) {
+    if !list.iter().any(|x| x == item) {
+        list.push(item.to_owned());
+    }
+}
+
+impl IotControl for InMemoryIot {
+    async fn describe_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
+        Ok(lock(&self.certificates).get(id).cloned())
+    }
+
+    async fn describe_ca_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
+        Ok(lock(&self.cas).get(id).cloned())
+    }
+
+    async fn ensure_thing(&self, name: &Serial) -> Result<()> {
+        lock(&self.things).entry(name.to_string()).or_default();
+        Ok(())
+    }
+
+    async fn attach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
+        add(
+            lock(&self.policies).entry(cert_arn.to_owned()).or_default(),
+            policy,
+        );
+        Ok(())
+    }
+
+    async fn attach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
+        match lock(&self.things).get_mut(thing.as_str()) {
+            Some(principals) => {
+                add(principals, cert_arn);
+                Ok(())
+            }
+            None => Err(Error::aws(
+                "iot:AttachThingPrincipal",
+                AwsErrorKind::NotFound,
+                "no such thing",
+            )),
+        }
+    }
+
+    async fn set_certificate_status(
+        &self,
+        id: &CertificateId,
+        status: CertificateStatus,
+    ) -> Result<()> {
+        match lock(&self.certificates).get_mut(id) {
+            // AWS refuses to leave REVOKED.
+            Some(c) if c.status == CertificateStatus::Revoked && status != c.status => Err(
+                Error::aws("iot:UpdateCertificate", AwsErrorKind::Other, "revoked"),
+            ),
+            Some(c) => {
+                c.status = status;
+                Ok(())
+            }
+            None => Err(Error::aws(
+                "iot:UpdateCertificate",
+                AwsErrorKind::NotFound,
+                "no such certificate",
+            )),
+        }
+    }
+
+    async fn detach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
+        if let Some(list) = lock(&self.policies).get_mut(cert_arn) {
+            list.retain(|p| p != policy);
+        }
+        Ok(())
+    }
+
+    async fn detach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
+        if let Some(list) = lock(&self.things).get_mut(thing.as_str()) {
+            list.retain(|p| p != cert_arn);
+        }
+        Ok(())
+    }
+
+    async fn set_group_membership(&self, group: &str, thing: &Serial, member: bool) -> Result<()> {
+        let mut groups = lock(&self.groups);
+        let list = groups.entry(group.to_owned()).or_default();
+        if member {
+            add(list, thing.as_str());
+        } else {
+            list.retain(|t| t != thing.as_str());
+        }
+        Ok(())
+    }
+}
+
+/// Live sessions: records every forced disconnect.
+#[derive(Default, Clone)]
+pub struct RecordingConnections {
+    disconnected: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl RecordingConnections {
+    pub fn disconnected(&self) -> Vec<String> {
+        lock(&self.disconnected).clone()
+    }
+}
+
+impl Connections for RecordingConnections {
+    async fn disconnect(&self, client_id: &str) -> Result<()> {
+        lock(&self.disconnected).push(client_id.to_owned());
         Ok(())
     }
 }

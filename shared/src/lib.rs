@@ -13,6 +13,7 @@
 //! - [`adapters`]: DynamoDB and AWS IoT implementations of the ports (the only place the AWS SDK is used).
 //! - [`config`], [`telemetry`], [`error`]: cold-start configuration, JSON logs, typed errors.
 
+#[cfg(feature = "aws")]
 pub mod adapters;
 pub mod authorizer;
 pub mod config;
@@ -21,6 +22,8 @@ pub mod domain;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;

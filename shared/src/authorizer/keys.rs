@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};
 
 /// Where a JWKS document comes from (the port; the HTTP adapter is
-/// [`crate::adapters::jwks::HttpJwks`]). Object-safe: fetches are rare, a boxed future is fine.
+/// `adapters::jwks::HttpJwks`). Object-safe: fetches are rare, a boxed future is fine.
 pub trait KeySource: Send + Sync {
     /// The JWKS document text. Names where it came from in errors, never anything secret.
     fn fetch(&self) -> Pin<Box<dyn Future<Output = Result<String>> + Send + '_>>;

@@ -1,0 +1,375 @@
+//! Entry points of the fuzz targets (`fuzz/`, cargo-fuzz), also replayed over the committed fuzz
+//! corpus by the normal test suite (`tests/hostile.rs`), so a target cannot rot unnoticed.
+//!
+//! Each takes raw bytes, runs one parser or one whole handler over in-memory fakes, and panics only
+//! when an invariant breaks (a panic inside fleetguard is a finding too). Handlers run against a small
+//! world: a CA, devices `SN0001` and `SN0002` with their certificates, a record each. The certificate
+//! and CA ids of the event fixtures (`tests/fixtures/`) are rewritten to the world's, so the fixtures
+//! are good seeds that reach past the "unknown certificate" refusal.
+
+use crate::authorizer::{authorize, Authorizer, AuthorizerConfig, InMemoryIdentityStore, Jwks};
+use crate::delete_record::DeleteRecordService;
+use crate::domain::{
+    CertificateId, CertificateRecord, CertificateStatus, DeviceStatus, Principal, Record, RecordId,
+    Serial,
+};
+use crate::fakes::{
+    InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, RecordingConnections,
+    RecordingPublisher,
+};
+use crate::ports::{PrincipalFacts, Records, Registry};
+use crate::provisioning::{pre_provisioning_hook, Provisioner};
+use crate::revocation::{Action, RevocationConfig, Revoker};
+use std::sync::OnceLock;
+use time::OffsetDateTime;
+
+/// The ids the committed fixtures use; rewritten to the world's before parsing.
+const FIXTURE_CERT: &str = "2d7a94e4ab2c5a7b8b2b3f7e1b62f2c1b1b9c7f3a8a4c2e9f3b4a5c6d7e8f901";
+const FIXTURE_CA: &str = "8c2a3f1b5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708";
+const FLEET_POLICY: &str = "fleetguard-fleet";
+const GROUP: &str = "fleetguard-quarantine";
+
+struct World {
+    ca_pem: String,
+    ca_id: CertificateId,
+    /// (serial, PEM, id) of SN0001 and SN0002.
+    devices: Vec<(Serial, String, CertificateId)>,
+    jwks: String,
+    now: OffsetDateTime,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "fuzz CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+        let now = OffsetDateTime::now_utc();
+        let devices = ["SN0001", "SN0002"]
+            .iter()
+            .map(|serial| {
+                let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+                p.distinguished_name
+                    .push(DnType::CustomDnType(vec![2, 5, 4, 5]), *serial);
+                p.distinguished_name.push(DnType::CommonName, *serial);
+                p.not_before = now - time::Duration::hours(1);
+                p.not_after = now + time::Duration::days(30);
+                let pem = p
+                    .signed_by(&KeyPair::generate().expect("key"), &ca)
+                    .expect("device")
+                    .pem();
+                let id = CertificateId::of_der(&crate::x509::pem_to_der(&pem).expect("der"));
+                (Serial::parse(serial).expect("serial"), pem, id)
+            })
+            .collect();
+        // A JWKS whose private key is dropped at once: no input can carry a valid signature.
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let point = key.public_key_raw();
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "alg": "ES256", "use": "sig", "x": b64.encode(&point[1..33]),
+            "y": b64.encode(&point[33..65])}]})
+        .to_string();
+        World {
+            ca_id: CertificateId::of_der(&crate::x509::pem_to_der(&ca.pem()).expect("der")),
+            ca_pem: ca.pem(),
+            devices,
+            jwks,
+            now,
+        }
+    })
+}
+
+/// The input as JSON (fixture ids rewritten), or as a JSON string when it is not JSON.
+fn json(data: &[u8]) -> serde_json::Value {
+    let w = world();
+    let text = String::from_utf8_lossy(data)
+        .replace(FIXTURE_CERT, w.devices[0].2.as_str())
+        .replace(FIXTURE_CA, w.ca_id.as_str());
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// Both devices allow-listed; with `provisioned`, bound and active with their certificates.
+async fn registry_and_iot(provisioned: bool) -> (InMemoryRegistry, InMemoryIot) {
+    let w = world();
+    let (registry, iot) = (InMemoryRegistry::default(), InMemoryIot::default());
+    iot.register_ca(&w.ca_pem).expect("CA");
+    for (serial, pem, id) in &w.devices {
+        registry.import_serial(serial).await.expect("import");
+        iot.register_certificate(pem).expect("certificate");
+        if provisioned {
+            registry.bind_certificate(serial, id).await.expect("bind");
+            use crate::ports::IotControl;
+            iot.set_certificate_status(id, CertificateStatus::Active)
+                .await
+                .expect("activate");
+        }
+    }
+    (registry, iot)
+}
+
+/// JITR registration event → provisioning. Only a world certificate can become active, and only
+/// bound to the serial in its own subject; every decision is audited.
+pub fn jitr_event(data: &[u8]) {
+    let w = world();
+    block_on(async {
+        let (registry, iot) = registry_and_iot(false).await;
+        let audit = InMemoryAudit::default();
+        let p = Provisioner::new(
+            registry,
+            iot,
+            audit.clone(),
+            FLEET_POLICY.into(),
+            CertificateStatus::Revoked,
+        );
+        let d = p
+            .handle_jitr(json(data), w.now)
+            .await
+            .expect("fakes never fail");
+        assert!(!audit.entries().is_empty(), "decision not audited: {d:?}");
+        for (serial, _, id) in &w.devices {
+            if p.control.status(id) == Some(CertificateStatus::Active) {
+                let device = p.registry.get_device(serial).await.unwrap().unwrap();
+                assert_eq!(device.certificate_id.as_ref(), Some(id));
+                assert_eq!(device.status, DeviceStatus::Active);
+            }
+        }
+    })
+}
+
+/// Fleet-provisioning pre-provisioning hook: allows only an allow-listed serial, answers always.
+pub fn hook_request(data: &[u8]) {
+    let w = world();
+    block_on(async {
+        let (registry, _) = registry_and_iot(false).await;
+        let audit = InMemoryAudit::default();
+        let r = pre_provisioning_hook(&registry, &audit, json(data), w.now).await;
+        if r.allow_provisioning {
+            let serial = r.parameter_overrides.values().next().cloned();
+            assert!(
+                serial.is_some_and(|s| w.devices.iter().any(|d| d.0.as_str() == s)),
+                "allowed without an allow-listed serial: {r:?}"
+            );
+        }
+        assert!(!audit.entries().is_empty());
+    })
+}
+
+/// Custom-authorizer request: nothing the fuzzer can write carries a valid token or a known password,
+/// so every answer is a deny without policies, and every answer is a well-formed response.
+pub fn authorizer_request(data: &[u8]) {
+    let w = world();
+    block_on(async {
+        let config = AuthorizerConfig::new(
+            "us-east-1",
+            "123456789012",
+            "https://login.example.test",
+            &["fleetguard"],
+        )
+        .expect("config");
+        let engine =
+            Authorizer::new(config, Jwks::from_json(&w.jwks).expect("jwks")).expect("authorizer");
+        let store = InMemoryIdentityStore::new();
+        let d = authorize(&engine, &store, json(data), w.now).await;
+        assert!(!d.is_authenticated(), "allowed");
+        assert!(d.response.policy_documents.is_empty());
+        crate::authorizer::validate_response(&d.response).expect("well-formed response");
+    })
+}
+
+/// A JWT on its own: never verifies (no input is signed by the world's key), never panics.
+pub fn jwt(data: &[u8]) {
+    let w = world();
+    let token = String::from_utf8_lossy(data);
+    let rules = crate::authorizer::TokenRules {
+        issuer: "https://login.example.test".into(),
+        audiences: vec!["fleetguard".into()],
+        leeway_secs: 30,
+    };
+    let jwks = Jwks::from_json(&w.jwks).expect("jwks");
+    let _ = crate::authorizer::jwt::looks_like_jwt(&token);
+    assert!(crate::authorizer::jwt::verify(&jwks, &rules, &token, w.now).is_err());
+    let _ = Jwks::from_json(&token);
+}
+
+/// Topic-rule payload → delete-record. SN0002's record is never touched by SN0001's certificate
+/// (or anything else the fuzzer can name), and every decision is audited.
+pub fn delete_record_event(data: &[u8]) {
+    let w = world();
+    block_on(async {
+        let audit = InMemoryAudit::default();
+        let records = InMemoryRecords::new(audit.clone());
+        for (serial, _, id) in &w.devices {
+            records.set_facts(
+                &Principal::Certificate(id.clone()),
+                PrincipalFacts::Certificate(CertificateRecord {
+                    certificate_id: id.clone(),
+                    serial: serial.clone(),
+                    denied: false,
+                    updated_at: "2026-01-01T00:00:00Z".into(),
+                }),
+            );
+            for rec in ["rec-42", "rec-9"] {
+                let record: Record = serde_json::from_value(serde_json::json!({
+                    "serial": serial.as_str(), "record_id": rec, "version": 1, "data": "x"}))
+                .expect("record");
+                records.put(&record).await.expect("put");
+            }
+        }
+        let service = DeleteRecordService {
+            records,
+            audit: audit.clone(),
+            publisher: RecordingPublisher::default(),
+            security_topic: "fleetguard/security".into(),
+        };
+        let _ = service.handle(json(data)).await.expect("fakes never fail");
+        for r in service.records.snapshot() {
+            if r.serial == w.devices[1].0 {
+                assert!(!r.is_deleted(), "SN0002 lost a record to another principal");
+            }
+        }
+        assert!(!audit.entries().is_empty(), "decision not audited");
+    })
+}
+
+/// Revoker triggers (operator command, Defender via SNS, tamper report, cross-serial security event).
+/// Never an error over the fakes; a device is only isolated by a command naming it or by a signal
+/// from or about it, and a REVOKED certificate stays revoked.
+pub fn revoker_event(data: &[u8]) {
+    let w = world();
+    block_on(async {
+        let (registry, iot) = registry_and_iot(true).await;
+        let audit = InMemoryAudit::default();
+        let revoker = Revoker {
+            registry,
+            control: iot,
+            connections: RecordingConnections::default(),
+            records: InMemoryRecords::new(audit.clone()),
+            audit: audit.clone(),
+            config: RevocationConfig {
+                fleet_policy: FLEET_POLICY.into(),
+                quarantine_group: GROUP.into(),
+                defender_action: Action::Quarantine,
+                violation_threshold: 1,
+                violation_window: time::Duration::hours(1),
+                rollback_lookback: time::Duration::hours(24),
+            },
+        };
+        let raw = json(data);
+        let text = raw.to_string();
+        let reports = revoker.handle(raw, w.now).await.expect("fakes never fail");
+        assert!(!reports.is_empty() || text.contains("Records"));
+        for (serial, _, id) in &w.devices {
+            let isolated = revoker.control.status(id) != Some(CertificateStatus::Active);
+            if isolated {
+                assert!(
+                    text.contains(serial.as_str()) || text.contains(id.as_str()),
+                    "{serial} isolated by an event that names neither it nor its certificate"
+                );
+            }
+        }
+    })
+}
+
+/// PEM/DER certificates: parsing never panics; only the world's own certificates validate.
+pub fn certificate(data: &[u8]) {
+    let w = world();
+    let text = String::from_utf8_lossy(data);
+    let _ = crate::x509::pem_to_der(&text);
+    let _ = crate::x509::parse_device_certificate(&text, w.now);
+    if crate::x509::validate_device_certificate(&text, &w.ca_pem, w.now).is_ok() {
+        let der = crate::x509::pem_to_der(&text).expect("validated");
+        let id = CertificateId::of_der(&der);
+        assert!(w.devices.iter().any(|d| d.2 == id), "validated a stranger");
+    }
+    // Raw DER, wrapped as PEM.
+    use base64::Engine;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD.encode(data)
+    );
+    let _ = crate::x509::parse_device_certificate(&pem, w.now);
+    assert!(
+        crate::x509::validate_device_certificate(&pem, &w.ca_pem, w.now).is_err()
+            || w.devices.iter().any(|d| d.2 == CertificateId::of_der(data)),
+        "validated a stranger's DER"
+    );
+}
+
+/// Identifier and topic validators: what they accept has the documented shape.
+pub fn identifiers(data: &[u8]) {
+    let s = String::from_utf8_lossy(data);
+    if let Ok(serial) = Serial::parse(&s) {
+        assert_eq!(serial.as_str(), s);
+        assert!(s.len() <= 64 && !s.is_empty());
+        assert!(s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+    if let Ok(id) = RecordId::parse(&s) {
+        assert_eq!(id.as_str(), s);
+        assert!(!s.contains(['/', '+', '#', '\0']));
+    }
+    if let Ok(id) = CertificateId::parse(&s) {
+        assert_eq!(id.as_str().len(), 64);
+        assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    if let Ok(p) = Principal::parse(&s) {
+        assert_eq!(p.as_str(), s);
+    }
+    let _ = crate::authorizer::strip_sdk_suffix(&s);
+    let _ = crate::authorizer::identity::PrincipalId::parse(&s);
+}
+
+/// Policy documents: parse, lint and evaluate never panic; a document that parses evaluates.
+pub fn policy(data: &[u8]) {
+    use crate::policy::{evaluate, lint, ConnectionContext, Request};
+    let doc = String::from_utf8_lossy(data);
+    let _ = lint(&[doc.as_ref()]);
+    let ctx = ConnectionContext::device("SN0001", true).in_account("us-east-1", "123456789012");
+    for (action, target) in [
+        ("iot:Publish", "P/SN0001/deleterecords/r1"),
+        ("iot:Publish", "P/SN0002/deleterecords/r1"),
+        ("iot:Connect", "SN0001"),
+        ("iot:Subscribe", "P/#"),
+        ("iot:Receive", "P/SN0001/x"),
+    ] {
+        if let Ok(req) = Request::for_target(action, target, &ctx) {
+            let _ = evaluate(&[doc.as_ref()], &req, &ctx);
+        }
+    }
+}
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target by name, for the corpus replay and the fuzz crate.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("jitr_event", jitr_event),
+    ("hook_request", hook_request),
+    ("authorizer_request", authorizer_request),
+    ("jwt", jwt),
+    ("delete_record_event", delete_record_event),
+    ("revoker_event", revoker_event),
+    ("certificate", certificate),
+    ("identifiers", identifiers),
+    ("policy", policy),
+];
