@@ -12,8 +12,11 @@ scripts/setup.sh
 COLD=${COLD:-7}
 WARM=${WARM:-2000}
 functions=(provisioner provisioning-hook delete-record revoker authorizer)
-echo "==> cargo build --release (${functions[*]} fleetctl)"
-cargo build --release --quiet $(printf -- '-p %s ' "${functions[@]}") -p fleetctl
+# The functions in one build and fleetctl in another, as `sam build` builds each function: fleetctl
+# turns on aws-config's SSO providers, and a shared build would link them into every function.
+echo "==> cargo build --release (${functions[*]}; then fleetctl)"
+cargo build --release --quiet $(printf -- '-p %s ' "${functions[@]}")
+cargo build --release --quiet -p fleetctl
 fleetctl=("$root/target/release/fleetctl")
 # shellcheck source=scripts/local-stack.sh
 source scripts/local-stack.sh

@@ -125,6 +125,23 @@ async fn provisioning(stack: &Stack, ca: &TestCa, ca_id: &str) {
     let all = steps(&ops);
     eprintln!("{} steps: {all:?}", all.len());
     assert!(all.len() >= 9, "{all:?}");
+    // A warm instance (CA description cached): 5 control-plane calls per accepted device
+    // (DescribeCertificate, CreateThing, AttachPolicy, AttachThingPrincipal, UpdateCertificate).
+    let warm = stack.provisioner();
+    for round in 0..2 {
+        let (serial, cert) = pending_device(stack, ca).await;
+        let before = stack.emulator.calls();
+        warm.handle_jitr(jitr_event(&cert, ca_id), OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        let control: u64 = diff(&before, &stack.emulator.calls())
+            .iter()
+            .filter(|(op, _)| op.starts_with("iot:"))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(control, if round == 0 { 6 } else { 5 }, "round {round}");
+        assert_provisioned(stack, &serial, &cert, "warm").await;
+    }
 
     for (op, nth) in all {
         let step = format!("provision {op} #{nth}");
