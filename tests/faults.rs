@@ -31,7 +31,14 @@ fn steps(ops: &BTreeMap<String, u64>) -> Vec<(String, u32)> {
         .collect()
 }
 
-async fn accepted_entries(stack: &Stack, serial: &Serial, record: &str, action: &str) -> usize {
+/// Audit entries of `serial` for `action` with `outcome` (and, if given, for one record).
+async fn entries(
+    stack: &Stack,
+    serial: &Serial,
+    action: &str,
+    outcome: Outcome,
+    record: Option<&str>,
+) -> usize {
     stack
         .audit()
         .for_serial(serial.as_str(), 1000)
@@ -39,21 +46,10 @@ async fn accepted_entries(stack: &Stack, serial: &Serial, record: &str, action: 
         .unwrap()
         .iter()
         .filter(|e| {
-            e.record_id.as_deref() == Some(record)
-                && e.action == action
-                && e.outcome == Outcome::Accepted
+            e.action == action
+                && e.outcome == outcome
+                && record.is_none_or(|r| e.record_id.as_deref() == Some(r))
         })
-        .count()
-}
-
-async fn entries(stack: &Stack, serial: &Serial, action: &str, outcome: Outcome) -> usize {
-    stack
-        .audit()
-        .for_serial(serial.as_str(), 1000)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.action == action && e.outcome == outcome)
         .count()
 }
 
@@ -231,7 +227,14 @@ async fn delete_and_restore(stack: &Stack, ca: &TestCa, ca_id: &str) {
             "{op}: {record:?}"
         );
         assert_eq!(
-            accepted_entries(stack, &serial, &id, "delete_record").await,
+            entries(
+                stack,
+                &serial,
+                "delete_record",
+                Outcome::Accepted,
+                Some(&id)
+            )
+            .await,
             1,
             "{op}"
         );
@@ -256,7 +259,14 @@ async fn delete_and_restore(stack: &Stack, ca: &TestCa, ca_id: &str) {
             .unwrap();
         assert_eq!(done, RestoreResult::Restored { version: 3 }, "{op}");
         assert_eq!(
-            accepted_entries(stack, &serial, &id, "restore_record").await,
+            entries(
+                stack,
+                &serial,
+                "restore_record",
+                Outcome::Accepted,
+                Some(&id)
+            )
+            .await,
             1,
             "{op}"
         );
@@ -319,7 +329,7 @@ async fn assert_revoked(stack: &Stack, serial: &Serial, cert: &str, rid: &Record
     assert_eq!(record.version, 3, "{step}: restored once");
     for (action, n) in [("revoke", 1), ("restore_record", 1), ("rollback", 1)] {
         assert_eq!(
-            entries(stack, serial, action, Outcome::Accepted).await,
+            entries(stack, serial, action, Outcome::Accepted, None).await,
             n,
             "{step}: {action}"
         );

@@ -42,7 +42,8 @@ fn serials(n: usize) -> Vec<Serial> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
+/// A fresh ES256 key: its JWKS text, a token for alice valid for an hour, and the time it was signed.
+fn signed_token() -> (String, String, OffsetDateTime) {
     let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
     let enc = EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).expect("pem");
     let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::ES256).expect("jwk");
@@ -57,6 +58,11 @@ fn bench(c: &mut Criterion) {
         "iat": now.unix_timestamp(), "exp": now.unix_timestamp() + 3600,
     });
     let token = jsonwebtoken::encode(&header, &claims, &enc).expect("sign");
+    (jwks_text, token, now)
+}
+
+fn bench(c: &mut Criterion) {
+    let (jwks_text, token, now) = signed_token();
     let event = json!({
         "token": token,
         "signatureVerified": false,
@@ -112,17 +118,7 @@ fn bench(c: &mut Criterion) {
 /// The target is a p99, which criterion does not report: time 20,000 cached decisions (20 serials)
 /// one by one and print p50 / p99 / max. Printed, never asserted.
 fn tail_latency() {
-    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
-    let enc = EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).expect("pem");
-    let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::ES256).expect("jwk");
-    jwk.common.key_id = Some("k1".to_owned());
-    let jwks = serde_json::to_string(&JwkSet { keys: vec![jwk] }).expect("jwks");
-    let now = OffsetDateTime::now_utc();
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some("k1".to_owned());
-    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice",
-        "iat": now.unix_timestamp(), "exp": now.unix_timestamp() + 3600});
-    let token = jsonwebtoken::encode(&header, &claims, &enc).expect("sign");
+    let (jwks, token, now) = signed_token();
     let config =
         AuthorizerConfig::new("eu-west-1", "123456789012", ISSUER, &[AUDIENCE]).expect("config");
     let engine = Authorizer::new(config, Jwks::from_json(&jwks).expect("jwks")).expect("engine");
