@@ -6,7 +6,8 @@ What this launcher adds on top of plain `moto_server`:
   * `GET  /_fleetguard/published`   every message published through the IoT data plane (for assertions only).
   * `GET  /_fleetguard/disconnects` every DeleteConnection call (moto answers those with HTTP 500; we record
                                     and acknowledge them, as AWS would for a connected client).
-  * `GET  /_fleetguard/calls`       a count of AWS API calls per operation since the last reset.
+  * `GET  /_fleetguard/calls`       a count of AWS API calls per operation since the last reset
+                                    (`?contains=S`: only the recent calls whose path or body contains S).
   * `POST /_fleetguard/faults`      {"operation": "iot:PUT /target-policies/{id}", "nth": 1, "times": 3,
                                     "status": 500}: starting with the Nth next call of that operation, fail
                                     `times` calls in a row (fault injection for tests; operation names are
@@ -22,11 +23,14 @@ Usage: emulator.py [--host 127.0.0.1] [--port 5000] [--watch-parent]
 
 import argparse
 import base64
+import collections
+import io
 import json
 import os
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 
 from moto.core.config import default_user_config
@@ -67,6 +71,8 @@ IoTBackend.create_thing = _create_thing_as_aws
 _lock = threading.Lock()
 _disconnects: list = []
 _calls: Counter = Counter()
+# The latest requests as (operation, path + body), for counts scoped to one test's resources.
+_requests: collections.deque = collections.deque(maxlen=50_000)
 _faults: list = []  # [{"operation", "skip", "times", "status"}]
 
 
@@ -131,8 +137,14 @@ class Launcher:
         if path.startswith("/_fleetguard/"):
             return self.control(path, method, environ, start_response)
         op = _operation(environ)
+        # Keep what identifies the request's resources (path and body), so a test sharing the emulator
+        # can count only its own calls (`/_fleetguard/calls?contains=<its table prefix or id>`).
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(size) if size > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
         with _lock:
             _calls[op] += 1
+            _requests.append((op, path + "\n" + body[:65536].decode("utf-8", "replace")))
             for fault in list(_faults):
                 if fault["operation"] in (op, op.split(":", 1)[-1]) and fault["path_contains"] in path:
                     fault["skip"] -= 1
@@ -163,7 +175,12 @@ class Launcher:
             with _lock:
                 return _json(start_response, "200 OK", list(_disconnects))
         if path == "/_fleetguard/calls":
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             with _lock:
+                if "contains" in query:
+                    needle = query["contains"][0]
+                    scoped = Counter(op for op, text in _requests if needle in text)
+                    return _json(start_response, "200 OK", dict(scoped))
                 return _json(start_response, "200 OK", dict(_calls))
         if path == "/_fleetguard/faults" and method == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
@@ -189,6 +206,7 @@ class Launcher:
             with _lock:
                 _disconnects.clear()
                 _calls.clear()
+                _requests.clear()
                 _faults.clear()
             return _json(start_response, "200 OK", {"ok": True})
         return _json(start_response, "404 Not Found", {"error": "unknown control path"})

@@ -14,14 +14,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 fn diff(before: &serde_json::Value, after: &serde_json::Value) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for (op, n) in after.as_object().unwrap() {
-        let d = n.as_u64().unwrap() - before.get(op).and_then(|b| b.as_u64()).unwrap_or(0);
-        if d > 0 {
-            out.insert(op.clone(), d);
-        }
-    }
-    out
+    fleetguard_tests::call_diff(before, after)
 }
 
 /// Every call of a run as (operation, n-th call of it).

@@ -2,7 +2,8 @@
 //! gets the expected decision.
 
 use fleetguard::delete_record::DeleteRecordEvent;
-use fleetguard::provisioning::{HookRequest, JitrEvent};
+use fleetguard::fleet_provisioning::HookRequest;
+use fleetguard::provisioning::JitrEvent;
 use fleetguard_tests::workspace_root;
 
 fn fixture(name: &str) -> serde_json::Value {

@@ -166,7 +166,7 @@ fn garbage_certificates_are_errors() {
     }
     for pem in &inputs {
         // Parsing never panics; anything but the real certificate fails chain validation.
-        let _ = fleetguard::x509::parse_device_certificate(pem, now);
+        let _ = fleetguard::x509::issued_certificate_id(pem, now);
         if pem != &good {
             assert!(
                 fleetguard::x509::validate_device_certificate(pem, &ca.pem(), now).is_err(),
@@ -193,6 +193,17 @@ fn hostile_policy_documents_never_panic_the_evaluator() {
                 let _ = evaluate(&[doc.as_str()], &req, &ctx);
             }
         }
+    }
+}
+
+/// Pre-provisioning hook parameters: each refused (the fuzz body asserts no allow, nothing bound, one
+/// audit entry), as is every derived variant.
+#[test]
+fn hostile_hook_parameters_are_refused_and_bind_nothing() {
+    let cases = corpus_json("hook-parameters.json");
+    assert!(cases.len() >= 20);
+    for case in derived(&cases) {
+        fleetguard::fuzzing::hook_parameters(case.to_string().as_bytes());
     }
 }
 

@@ -1,14 +1,16 @@
-//! Just-in-time provisioning and the pre-provisioning hook, through the real adapters and the real AWS
-//! SDK against the local emulator.
+//! Just-in-time provisioning, through the real adapters and the real AWS SDK against the local emulator.
+//! (Fleet provisioning by claim: `tests/claim_provisioning.rs`.)
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use fleetguard::adapters::dynamodb::DynamoAudit;
 use fleetguard::domain::CertificateStatus;
 use fleetguard::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard::ports::{AuditLog, Registry};
-use fleetguard::provisioning::pre_provisioning_hook;
 use fleetguard_tests::{certificate_id_of, jitr_event, unique, Stack, TestCa};
 use time::{Duration, OffsetDateTime};
+
+#[path = "claim_provisioning.rs"]
+mod claim_provisioning;
 
 fn serial() -> Serial {
     Serial::parse(&unique("SN")).unwrap()
@@ -441,105 +443,6 @@ async fn fault_after_thing_creation_then_replay_converges() {
         1,
         "one decision audited, not one per attempt"
     );
-}
-
-#[tokio::test]
-async fn pre_provisioning_hook_allows_only_allow_listed_serials() {
-    let (stack, ca, _ca_id, serial) = setup().await;
-    let registry = stack.registry();
-    let audit = stack.audit();
-    let pem = ca.issue(serial.as_str());
-    let cert_id = certificate_id_of(&pem);
-    let request = |pem: &str, cert_id: &str, params: serde_json::Value| {
-        serde_json::json!({
-            "claimCertificateId": "1".repeat(64),
-            "certificateId": cert_id,
-            "certificatePem": pem,
-            "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/fleet",
-            "clientId": "claim-client",
-            "parameters": params
-        })
-    };
-    let now = OffsetDateTime::now_utc();
-    let allowed = pre_provisioning_hook(
-        &registry,
-        &audit,
-        request(
-            &pem,
-            &cert_id,
-            serde_json::json!({"SerialNumber": serial.as_str()}),
-        ),
-        now,
-    )
-    .await;
-    assert!(allowed.allow_provisioning);
-    assert_eq!(
-        allowed
-            .parameter_overrides
-            .get("SerialNumber")
-            .map(String::as_str),
-        Some(serial.as_str())
-    );
-    assert_eq!(
-        registry
-            .get_device(&serial)
-            .await
-            .unwrap()
-            .unwrap()
-            .certificate_id
-            .unwrap()
-            .as_str(),
-        cert_id
-    );
-
-    let stranger = ca.issue(&unique("SN"));
-    let denied = pre_provisioning_hook(
-        &registry,
-        &audit,
-        request(
-            &stranger,
-            &certificate_id_of(&stranger),
-            serde_json::json!({}),
-        ),
-        now,
-    )
-    .await;
-    assert!(!denied.allow_provisioning);
-
-    // Claimed serial differs from the certificate's.
-    let other = ca.issue(serial.as_str());
-    let mismatch = pre_provisioning_hook(
-        &registry,
-        &audit,
-        request(
-            &other,
-            &certificate_id_of(&other),
-            serde_json::json!({"SerialNumber": "SN-other"}),
-        ),
-        now,
-    )
-    .await;
-    assert!(!mismatch.allow_provisioning);
-
-    // Certificate id that is not the hash of the PEM; malformed PEM; garbage event.
-    for bad in [
-        request(&pem, &"a".repeat(64), serde_json::json!({})),
-        request(
-            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-            &cert_id,
-            serde_json::json!({}),
-        ),
-        request("not a pem", &cert_id, serde_json::json!({})),
-        serde_json::json!({"certificatePem": 1}),
-        serde_json::json!([]),
-    ] {
-        let r = pre_provisioning_hook(&registry, &audit, bad, now).await;
-        assert!(!r.allow_provisioning);
-        assert_eq!(
-            serde_json::to_value(&r).unwrap(),
-            serde_json::json!({"allowProvisioning": false})
-        );
-    }
 }
 
 #[tokio::test]

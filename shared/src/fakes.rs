@@ -9,12 +9,13 @@ use crate::domain::{
 };
 use crate::error::AwsErrorKind;
 use crate::ports::{
-    AuditLog, Connections, DeleteContext, Entitlement, IotCertificate, IotControl, PrincipalFacts,
-    Publisher, Records, Registry, RestoreResult, SoftDelete, SoftDeleteResult,
+    AuditLog, Connections, DeleteContext, EnrollmentContext, Enrollments, Entitlement,
+    IotCertificate, IotControl, PendingBinding, PrincipalFacts, ProofSpend, Publisher, Records,
+    Registry, RestoreResult, SoftDelete, SoftDeleteResult,
 };
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -234,11 +235,57 @@ impl Publisher for RecordingPublisher {
     }
 }
 
-/// The device registry.
-#[derive(Default)]
+/// The device registry. Clones share one registry.
+#[derive(Default, Clone)]
 pub struct InMemoryRegistry {
-    devices: Mutex<HashMap<Serial, Device>>,
-    certificates: Mutex<HashMap<CertificateId, CertificateRecord>>,
+    devices: Arc<Mutex<HashMap<Serial, Device>>>,
+    certificates: Arc<Mutex<HashMap<CertificateId, CertificateRecord>>>,
+}
+
+/// Binding conditions, as the DynamoDB transaction states them: the certificate is new or already this
+/// serial's and not denied.
+fn certificate_bindable(
+    certificates: &HashMap<CertificateId, CertificateRecord>,
+    serial: &Serial,
+    cert: &CertificateId,
+) -> bool {
+    certificates
+        .get(cert)
+        .is_none_or(|c| &c.serial == serial && !c.denied)
+}
+
+fn bound_record(serial: &Serial, cert: &CertificateId, now: &str) -> CertificateRecord {
+    CertificateRecord {
+        certificate_id: cert.clone(),
+        serial: serial.clone(),
+        denied: false,
+        updated_at: now.to_owned(),
+    }
+}
+
+fn deny_in(
+    certificates: &mut HashMap<CertificateId, CertificateRecord>,
+    cert: &CertificateId,
+    serial: &Serial,
+) {
+    let entry = certificates
+        .entry(cert.clone())
+        .or_insert_with(|| CertificateRecord {
+            certificate_id: cert.clone(),
+            serial: serial.clone(),
+            denied: true,
+            updated_at: String::new(),
+        });
+    entry.denied = true;
+    entry.updated_at = crate::domain::now_rfc3339();
+}
+
+fn condition_failed(op: &'static str) -> Error {
+    Error::aws(
+        op,
+        AwsErrorKind::ConditionFailed,
+        "device or certificate binding condition failed",
+    )
 }
 
 impl Registry for InMemoryRegistry {
@@ -250,60 +297,57 @@ impl Registry for InMemoryRegistry {
         Ok(lock(&self.certificates).get(id).cloned())
     }
 
-    async fn import_serial(&self, serial: &Serial) -> Result<bool> {
+    async fn import_device(&self, device: &Device) -> Result<bool> {
         let mut devices = lock(&self.devices);
-        if devices.contains_key(serial) {
+        if devices.contains_key(&device.serial) {
             return Ok(false);
         }
-        devices.insert(
-            serial.clone(),
-            Device {
-                serial: serial.clone(),
-                status: DeviceStatus::Manufactured,
-                certificate_id: None,
-                replacement_approved: false,
-                updated_at: crate::domain::now_rfc3339(),
-                version: 1,
-            },
-        );
+        devices.insert(device.serial.clone(), device.clone());
         Ok(true)
     }
 
-    async fn bind_certificate(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
+    async fn bind_certificate(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+        replaces: Option<&CertificateId>,
+    ) -> Result<()> {
         // Both locks for the whole check-and-set: all or nothing, like the transaction.
         let mut devices = lock(&self.devices);
         let mut certificates = lock(&self.certificates);
-        let cert_ok = certificates
-            .get(cert)
-            .is_none_or(|c| &c.serial == serial && !c.denied);
         let device_ok = devices.get(serial).is_some_and(|d| {
             d.status == DeviceStatus::Manufactured
                 || (d.status == DeviceStatus::Active && d.certificate_id.as_ref() == Some(cert))
                 || d.replacement_approved
+                || (replaces.is_some()
+                    && d.status == DeviceStatus::Active
+                    && d.certificate_id.as_ref() == replaces
+                    && d.binding_pending)
         });
-        if !(cert_ok && device_ok) {
-            return Err(Error::aws(
-                "bind",
-                AwsErrorKind::ConditionFailed,
-                "device or certificate binding condition failed",
-            ));
+        if !(certificate_bindable(&certificates, serial, cert) && device_ok) {
+            return Err(condition_failed("bind"));
         }
         let now = crate::domain::now_rfc3339();
-        certificates.insert(
-            cert.clone(),
-            CertificateRecord {
-                certificate_id: cert.clone(),
-                serial: serial.clone(),
-                denied: false,
-                updated_at: now.clone(),
-            },
-        );
+        certificates.insert(cert.clone(), bound_record(serial, cert, &now));
+        if let Some(stale) = replaces {
+            deny_in(&mut certificates, stale, serial);
+        }
         if let Some(d) = devices.get_mut(serial) {
             d.status = DeviceStatus::Active;
             d.certificate_id = Some(cert.clone());
             d.replacement_approved = false;
+            d.binding_pending = false;
             d.updated_at = now;
             d.version += 1;
+        }
+        Ok(())
+    }
+
+    async fn confirm_binding(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
+        if let Some(d) = lock(&self.devices).get_mut(serial) {
+            if d.certificate_id.as_ref() == Some(cert) {
+                d.binding_pending = false;
+            }
         }
         Ok(())
     }
@@ -326,17 +370,7 @@ impl Registry for InMemoryRegistry {
     }
 
     async fn deny_certificate(&self, cert: &CertificateId, serial: &Serial) -> Result<()> {
-        let mut certificates = lock(&self.certificates);
-        let entry = certificates
-            .entry(cert.clone())
-            .or_insert_with(|| CertificateRecord {
-                certificate_id: cert.clone(),
-                serial: serial.clone(),
-                denied: true,
-                updated_at: String::new(),
-            });
-        entry.denied = true;
-        entry.updated_at = crate::domain::now_rfc3339();
+        deny_in(&mut lock(&self.certificates), cert, serial);
         Ok(())
     }
 
@@ -348,6 +382,69 @@ impl Registry for InMemoryRegistry {
             }
             _ => false,
         })
+    }
+}
+
+/// The registry as the pre-provisioning hook uses it: shares its state with an [`InMemoryRegistry`],
+/// and writes the accepted decision's audit entry in the same step, as the transaction does.
+#[derive(Default, Clone)]
+pub struct InMemoryEnrollments {
+    pub registry: InMemoryRegistry,
+    pub audit: InMemoryAudit,
+}
+
+impl Enrollments for InMemoryEnrollments {
+    async fn load(&self, serial: &Serial, cert: &CertificateId) -> Result<EnrollmentContext> {
+        Ok(EnrollmentContext {
+            device: lock(&self.registry.devices).get(serial).cloned(),
+            certificate: lock(&self.registry.certificates).get(cert).cloned(),
+        })
+    }
+
+    async fn bind_pending(&self, b: &PendingBinding, audit: &AuditEntry) -> Result<bool> {
+        let mut devices = lock(&self.registry.devices);
+        let mut certificates = lock(&self.registry.certificates);
+        let Some(d) = devices.get_mut(&b.serial) else {
+            return Ok(false);
+        };
+        let e = &d.enrollment;
+        let unspent = match &b.spend {
+            ProofSpend::FactoryKey { timestamp } => e.proof_last_ts.is_none_or(|t| t < *timestamp),
+            ProofSpend::Secret { hash } => {
+                e.secret_sha256.as_ref() == Some(hash)
+                    && (e.secret_used_by.is_none() || e.secret_used_by == b.replaces)
+            }
+        };
+        if d.version != b.expected_version
+            || !unspent
+            || !certificate_bindable(&certificates, &b.serial, &b.certificate)
+        {
+            return Ok(false);
+        }
+        let now = crate::domain::now_rfc3339();
+        certificates.insert(
+            b.certificate.clone(),
+            bound_record(&b.serial, &b.certificate, &now),
+        );
+        if let Some(stale) = &b.replaces {
+            deny_in(&mut certificates, stale, &b.serial);
+        }
+        match &b.spend {
+            ProofSpend::FactoryKey { timestamp } => d.enrollment.proof_last_ts = Some(*timestamp),
+            ProofSpend::Secret { .. } => d.enrollment.secret_used_by = Some(b.certificate.clone()),
+        }
+        d.status = DeviceStatus::Active;
+        d.certificate_id = Some(b.certificate.clone());
+        d.binding_pending = true;
+        d.replacement_approved = false;
+        d.updated_at = now;
+        d.version += 1;
+        self.audit.push(audit.clone());
+        Ok(true)
+    }
+
+    async fn confirm(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
+        self.registry.confirm_binding(serial, cert).await
     }
 }
 

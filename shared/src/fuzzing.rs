@@ -14,11 +14,12 @@ use crate::domain::{
     Serial,
 };
 use crate::fakes::{
-    InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, RecordingConnections,
-    RecordingPublisher,
+    InMemoryAudit, InMemoryEnrollments, InMemoryIot, InMemoryRecords, InMemoryRegistry,
+    RecordingConnections, RecordingPublisher,
 };
+use crate::fleet_provisioning::ClaimHook;
 use crate::ports::{PrincipalFacts, Records, Registry};
-use crate::provisioning::{pre_provisioning_hook, Provisioner};
+use crate::provisioning::Provisioner;
 use crate::revocation::{Action, RevocationConfig, Revoker};
 use std::sync::OnceLock;
 use time::OffsetDateTime;
@@ -35,6 +36,8 @@ struct World {
     /// (serial, PEM, id) of SN0001 and SN0002.
     devices: Vec<(Serial, String, CertificateId)>,
     jwks: String,
+    /// SN0001's factory attestation key (its private half dropped) and SN0002's secret hash.
+    enrollments: Vec<crate::domain::Enrollment>,
     now: OffsetDateTime,
 }
 
@@ -80,7 +83,23 @@ fn world() -> &'static World {
             "alg": "ES256", "use": "sig", "x": b64.encode(&point[1..33]),
             "y": b64.encode(&point[33..65])}]})
         .to_string();
+        // Enrollment material whose private halves nobody has: no input can carry a valid proof.
+        let attestation = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let std_b64 = base64::engine::general_purpose::STANDARD;
+        let factory = crate::enrollment::enrollment_from_columns(
+            &std_b64.encode(attestation.public_key_raw()),
+            "",
+            "",
+        )
+        .expect("factory key");
+        let secret = crate::enrollment::enrollment_from_columns(
+            "",
+            &crate::enrollment::secret_hash(uuid::Uuid::new_v4().as_bytes()),
+            "",
+        )
+        .expect("secret");
         World {
+            enrollments: vec![factory, secret],
             ca_id: CertificateId::of_der(&crate::x509::pem_to_der(&ca.pem()).expect("der")),
             ca_pem: ca.pem(),
             devices,
@@ -115,11 +134,19 @@ async fn registry_and_iot(provisioned: bool) -> (InMemoryRegistry, InMemoryIot) 
     let w = world();
     let (registry, iot) = (InMemoryRegistry::default(), InMemoryIot::default());
     iot.register_ca(&w.ca_pem).expect("CA");
-    for (serial, pem, id) in &w.devices {
-        registry.import_serial(serial).await.expect("import");
+    for ((serial, pem, id), enrollment) in w.devices.iter().zip(&w.enrollments) {
+        let device = crate::domain::Device::manufactured(
+            serial.clone(),
+            enrollment.clone(),
+            crate::domain::now_rfc3339(),
+        );
+        registry.import_device(&device).await.expect("import");
         iot.register_certificate(pem).expect("certificate");
         if provisioned {
-            registry.bind_certificate(serial, id).await.expect("bind");
+            registry
+                .bind_certificate(serial, id, None)
+                .await
+                .expect("bind");
             use crate::ports::IotControl;
             iot.set_certificate_status(id, CertificateStatus::Active)
                 .await
@@ -158,22 +185,81 @@ pub fn jitr_event(data: &[u8]) {
     })
 }
 
-/// Fleet-provisioning pre-provisioning hook: allows only an allow-listed serial, answers always.
-pub fn hook_request(data: &[u8]) {
+/// Runs the pre-provisioning hook over the world (SN0001 with a factory key, SN0002 with a one-time
+/// secret, neither provisioned). Nobody holds their proofs, so nothing may be allowed, nothing bound,
+/// and every refusal audited.
+fn run_hook(request: serde_json::Value) {
     let w = world();
     block_on(async {
-        let (registry, _) = registry_and_iot(false).await;
+        let (registry, iot) = registry_and_iot(false).await;
         let audit = InMemoryAudit::default();
-        let r = pre_provisioning_hook(&registry, &audit, json(data), w.now).await;
-        if r.allow_provisioning {
-            let serial = r.parameter_overrides.values().next().cloned();
-            assert!(
-                serial.is_some_and(|s| w.devices.iter().any(|d| d.0.as_str() == s)),
-                "allowed without an allow-listed serial: {r:?}"
+        let hook = ClaimHook::new(
+            InMemoryEnrollments {
+                registry: registry.clone(),
+                audit: audit.clone(),
+            },
+            iot,
+            audit.clone(),
+            crate::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS,
+        );
+        let r = hook.handle(request, w.now).await;
+        assert!(!r.allow_provisioning, "allowed without a proof: {r:?}");
+        assert_eq!(
+            serde_json::to_value(&r).expect("json"),
+            serde_json::json!({"allowProvisioning": false})
+        );
+        for (serial, _, _) in &w.devices {
+            let d = registry
+                .get_device(serial)
+                .await
+                .expect("fake")
+                .expect("device");
+            assert_eq!(
+                d.status,
+                DeviceStatus::Manufactured,
+                "bound without a proof"
             );
         }
-        assert!(!audit.entries().is_empty());
+        assert_eq!(audit.entries().len(), 1, "one refusal, audited once");
     })
+}
+
+/// Fleet-provisioning pre-provisioning hook, whole requests.
+pub fn hook_request(data: &[u8]) {
+    run_hook(json(data));
+}
+
+/// The hook's `parameters`: a well-formed request for SN0001's own certificate whose parameters are
+/// the input (a JSON object, or `serial\ntimestamp\nsignature\nsecret` lines).
+pub fn hook_parameters(data: &[u8]) {
+    let w = world();
+    let parameters = match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            let text = String::from_utf8_lossy(data);
+            let mut lines = text.split('\n');
+            let mut p = serde_json::Map::new();
+            for name in [
+                "SerialNumber",
+                "ProofTimestamp",
+                "ProofSignature",
+                "EnrollmentSecret",
+            ] {
+                if let Some(v) = lines.next() {
+                    p.insert(name.into(), v.into());
+                }
+            }
+            serde_json::Value::Object(p)
+        }
+    };
+    run_hook(serde_json::json!({
+        "claimCertificateId": "1".repeat(64),
+        "certificateId": w.devices[0].2.as_str(),
+        "certificatePem": w.devices[0].1,
+        "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/fleetguard",
+        "clientId": "SN0001",
+        "parameters": parameters,
+    }));
 }
 
 /// Custom-authorizer request: nothing the fuzzer can write carries a valid token or a known password,
@@ -297,7 +383,7 @@ pub fn certificate(data: &[u8]) {
     let w = world();
     let text = String::from_utf8_lossy(data);
     let _ = crate::x509::pem_to_der(&text);
-    let _ = crate::x509::parse_device_certificate(&text, w.now);
+    let _ = crate::x509::issued_certificate_id(&text, w.now);
     if crate::x509::validate_device_certificate(&text, &w.ca_pem, w.now).is_ok() {
         let der = crate::x509::pem_to_der(&text).expect("validated");
         let id = CertificateId::of_der(&der);
@@ -309,7 +395,7 @@ pub fn certificate(data: &[u8]) {
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         base64::engine::general_purpose::STANDARD.encode(data)
     );
-    let _ = crate::x509::parse_device_certificate(&pem, w.now);
+    let _ = crate::x509::issued_certificate_id(&pem, w.now);
     assert!(
         crate::x509::validate_device_certificate(&pem, &w.ca_pem, w.now).is_err()
             || w.devices.iter().any(|d| d.2 == CertificateId::of_der(data)),
@@ -368,6 +454,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("jitr_event", jitr_event),
     ("hook_request", hook_request),
+    ("hook_parameters", hook_parameters),
     ("authorizer_request", authorizer_request),
     ("jwt", jwt),
     ("delete_record_event", delete_record_event),

@@ -4,7 +4,9 @@
 //! - [`domain`]: validated identifiers (`Serial`, `CertificateId`, `RecordId`), device states, audit entries.
 //! - [`ports`]: the small traits the domain talks through (registry, audit, IoT control).
 //! - [`authorizer`]: the AWS IoT custom authorizer (operators by JWT, password devices), scoped policies.
-//! - [`provisioning`]: just-in-time provisioning and the fleet-provisioning pre-provisioning hook.
+//! - [`provisioning`]: just-in-time provisioning, and the validator it shares with claim provisioning.
+//! - [`fleet_provisioning`]: fleet provisioning by claim (the pre-provisioning hook).
+//! - [`enrollment`]: enrollment proofs (factory key, one-time secret): parsing and verification.
 //! - [`delete_record`]: the delete-record decision (principal must own the serial; soft delete).
 //! - [`records`]: restoring soft-deleted records (CLI and revocation rollback).
 //! - [`revocation`]: revoke / quarantine / release, triggers, rollback of a compromised device's deletes.
@@ -19,9 +21,11 @@ pub mod authorizer;
 pub mod config;
 pub mod delete_record;
 pub mod domain;
+pub mod enrollment;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod fleet_provisioning;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod policy;

@@ -3,7 +3,7 @@
 
 use crate::domain::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
-    Principal, Record, RecordId, Serial,
+    Enrollment, Principal, Record, RecordId, Serial,
 };
 use crate::Result;
 use std::future::Future;
@@ -17,15 +17,35 @@ pub trait Registry: Send + Sync {
         id: &CertificateId,
     ) -> impl Future<Output = Result<Option<CertificateRecord>>> + Send;
 
-    /// Adds a serial to the allow-list (status `manufactured`) unless it already exists.
-    /// Returns whether it was added.
-    fn import_serial(&self, serial: &Serial) -> impl Future<Output = Result<bool>> + Send;
+    /// Adds a serial without enrollment material to the allow-list (JITR and password devices).
+    fn import_serial(&self, serial: &Serial) -> impl Future<Output = Result<bool>> + Send {
+        let device = Device::manufactured(
+            serial.clone(),
+            Enrollment::default(),
+            crate::domain::now_rfc3339(),
+        );
+        async move { self.import_device(&device).await }
+    }
 
-    /// Atomically binds `cert` to `serial` and marks the device active. Conditional: the device exists
-    /// and is `manufactured`, or already active with this certificate, or has a replacement approved;
-    /// the certificate is not denied and not bound to another serial. A failed condition is
-    /// `Error::Aws { kind: ConditionFailed, .. }`.
+    /// Adds a device to the allow-list (status `manufactured`) with its enrollment material, unless the
+    /// serial already exists. Returns whether it was added.
+    fn import_device(&self, device: &Device) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Atomically binds `cert` to `serial` and marks the device active, the binding confirmed.
+    /// Conditional: the device exists and is `manufactured`, or already active with this certificate,
+    /// or has a replacement approved, or (with `replaces`) is still bound, pending, to that stale
+    /// certificate, which is then denied in the same transaction; the certificate is not denied and not
+    /// bound to another serial. A failed condition is `Error::Aws { kind: ConditionFailed, .. }`.
     fn bind_certificate(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+        replaces: Option<&CertificateId>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Marks a pending binding confirmed: its certificate was seen ACTIVE. No-op if the serial is
+    /// bound to another certificate by now.
+    fn confirm_binding(
         &self,
         serial: &Serial,
         cert: &CertificateId,
@@ -48,6 +68,60 @@ pub trait Registry: Send + Sync {
 
     /// Lets a revoked serial be provisioned once more with a new certificate. False if not revoked.
     fn approve_replacement(&self, serial: &Serial) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// What the pre-provisioning hook reads, in one round trip: the serial's entry and the new
+/// certificate's record (deny-list).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnrollmentContext {
+    pub device: Option<Device>,
+    pub certificate: Option<CertificateRecord>,
+}
+
+/// The proof a pending binding spends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofSpend {
+    /// A factory-key statement of this time: only newer ones are accepted afterwards.
+    FactoryKey { timestamp: i64 },
+    /// The one-time secret with this hash, now spent on the new certificate.
+    Secret { hash: String },
+}
+
+/// A binding the pre-provisioning hook commits: pending until its certificate is seen ACTIVE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingBinding {
+    pub serial: Serial,
+    pub certificate: CertificateId,
+    /// The device's version when the decision was made: the commit holds only if nothing changed.
+    pub expected_version: u64,
+    pub spend: ProofSpend,
+    /// A stale pending certificate (never became ACTIVE) that this binding replaces and denies.
+    pub replaces: Option<CertificateId>,
+}
+
+/// The registry as fleet provisioning by claim uses it.
+pub trait Enrollments: Send + Sync {
+    fn load(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+    ) -> impl Future<Output = Result<EnrollmentContext>> + Send;
+
+    /// One transaction: the device (at `expected_version`, proof unspent) becomes active and bound,
+    /// pending, to the certificate; the proof is spent; a replaced stale certificate is denied; the
+    /// audit entry is written with it. `Ok(false)` when a condition failed (another writer won).
+    fn bind_pending(
+        &self,
+        binding: &PendingBinding,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// As [`Registry::confirm_binding`].
+    fn confirm(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// What the registry says about a custom-authorizer principal (item `PRINCIPAL#<id>`).

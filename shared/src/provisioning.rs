@@ -1,11 +1,12 @@
-//! Just-in-time provisioning (JITR) and the fleet-provisioning pre-provisioning hook.
+//! Just-in-time provisioning (JITR), and the validator it shares with fleet provisioning by claim
+//! ([`crate::fleet_provisioning`]): everything after the proof (allow-list, deny-list, state, binding).
 //!
 //! JITR ordering: every step checks current state first, and the certificate is activated LAST, so a
 //! crash or throttle anywhere leaves an inactive certificate that a replay of the same event finishes.
 //! A device can never be active without its thing, policy and registry mapping.
 
 use crate::domain::{
-    AuditEntry, CertificateId, CertificateStatus, DeviceStatus, Outcome, Reason, Serial,
+    AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome, Reason,
 };
 use crate::ports::IotCertificate;
 use crate::ports::{AuditLog, IotControl, Registry};
@@ -209,16 +210,23 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         }
         let serial = device_cert.serial;
 
-        if let Some(reason) = serial_refusal(&self.registry, &serial, &cert_id).await? {
-            return self
-                .refuse(
-                    &ev,
-                    Some(serial.as_str()),
-                    reason,
-                    "registry refused the serial",
-                )
-                .await;
-        }
+        let device = self.registry.get_device(&serial).await?;
+        let replaces = match check_serial(&self.control, device.as_ref(), &cert_id).await? {
+            SerialVerdict::Allow { replaces } => replaces,
+            SerialVerdict::Refuse { reason, live } => {
+                if let Some(live) = live {
+                    self.registry.confirm_binding(&serial, &live).await?;
+                }
+                return self
+                    .refuse(
+                        &ev,
+                        Some(serial.as_str()),
+                        reason,
+                        "registry refused the serial",
+                    )
+                    .await;
+            }
+        };
         if cert.status == CertificateStatus::Active {
             // Activated earlier by us: everything before activation already succeeded. A retry of the
             // same event re-records its acceptance (written only if a fault lost it after activation).
@@ -239,6 +247,9 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         }
 
         // Accept. Each call is idempotent; the order matters: activation comes last.
+        if let Some(stale) = &replaces {
+            retire_stale(&self.control, stale).await?;
+        }
         self.control.ensure_thing(&serial).await?;
         self.control
             .attach_policy(&self.fleet_policy, &cert.arn)
@@ -246,7 +257,11 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         self.control
             .attach_thing_principal(&serial, &cert.arn)
             .await?;
-        match self.registry.bind_certificate(&serial, &cert_id).await {
+        match self
+            .registry
+            .bind_certificate(&serial, &cert_id, replaces.as_ref())
+            .await
+        {
             Ok(()) => {}
             Err(e) if e.is_condition_failed() => {
                 // Someone else bound the serial (or denied the certificate) between our read and write.
@@ -382,28 +397,79 @@ fn decision(entry: &AuditEntry, outcome: Outcome, reason: Reason) -> Decision {
     }
 }
 
-/// The registry's verdict on provisioning `serial` with `cert_id` (shared by JITR and the hook).
-pub async fn serial_refusal<R: Registry>(
-    registry: &R,
-    serial: &Serial,
+/// The registry's verdict on binding a serial to a certificate, once the flow has checked its own proof
+/// (JITR: the CA's signature; claim: the factory key or one-time secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerialVerdict {
+    /// Bind; `replaces` is a stale pending certificate (never became ACTIVE) to deny and revoke.
+    Allow { replaces: Option<CertificateId> },
+    /// Refuse; `live` is a pending certificate just seen ACTIVE (the caller records that).
+    Refuse {
+        reason: Reason,
+        live: Option<CertificateId>,
+    },
+}
+
+fn refuse(reason: Reason) -> SerialVerdict {
+    SerialVerdict::Refuse { reason, live: None }
+}
+
+/// The one validator after the proof, shared by JITR and the pre-provisioning hook: allow-list, state,
+/// and the binding. A serial bound, pending, to a certificate that never became ACTIVE can be taken by a
+/// new proven certificate; a serial whose certificate is live never can (without an operator's approval).
+pub async fn check_serial<C: IotControl>(
+    control: &C,
+    device: Option<&Device>,
     cert_id: &CertificateId,
-) -> Result<Option<Reason>> {
-    let Some(device) = registry.get_device(serial).await? else {
-        return Ok(Some(Reason::SerialNotAllowed));
+) -> Result<SerialVerdict> {
+    let Some(device) = device else {
+        return Ok(refuse(Reason::SerialNotAllowed));
     };
-    let bound_to_other = device.certificate_id.as_ref().is_some_and(|c| c != cert_id);
+    let bound_to_other = device.certificate_id.as_ref().filter(|c| *c != cert_id);
     Ok(match device.status {
-        DeviceStatus::Revoked if !device.replacement_approved => Some(Reason::SerialRevoked),
-        DeviceStatus::Revoked => None,
-        DeviceStatus::Quarantined => Some(Reason::DeviceQuarantined),
-        DeviceStatus::Active if bound_to_other && !device.replacement_approved => {
-            Some(Reason::SerialBoundToOtherCertificate)
+        DeviceStatus::Revoked if !device.replacement_approved => refuse(Reason::SerialRevoked),
+        DeviceStatus::Quarantined => refuse(Reason::DeviceQuarantined),
+        DeviceStatus::Revoked | DeviceStatus::Manufactured => {
+            SerialVerdict::Allow { replaces: None }
         }
-        DeviceStatus::Active | DeviceStatus::Manufactured => None,
+        DeviceStatus::Active => match bound_to_other {
+            None => SerialVerdict::Allow { replaces: None },
+            Some(_) if device.replacement_approved => SerialVerdict::Allow { replaces: None },
+            Some(other) if device.binding_pending => {
+                let live = control
+                    .describe_certificate(other)
+                    .await?
+                    .is_some_and(|c| c.status == CertificateStatus::Active);
+                if live {
+                    SerialVerdict::Refuse {
+                        reason: Reason::SerialBoundToOtherCertificate,
+                        live: Some(other.clone()),
+                    }
+                } else {
+                    SerialVerdict::Allow {
+                        replaces: Some(other.clone()),
+                    }
+                }
+            }
+            Some(_) => refuse(Reason::SerialBoundToOtherCertificate),
+        },
     })
 }
 
-fn log_decision(entry: &AuditEntry) {
+/// Makes a replaced stale certificate unusable at AWS too (REVOKED is final there), so a provisioning
+/// that was still in flight for it can never activate it. A certificate AWS never created is done.
+pub async fn retire_stale<C: IotControl>(control: &C, stale: &CertificateId) -> Result<()> {
+    match control.describe_certificate(stale).await? {
+        Some(c) if c.status != CertificateStatus::Revoked => {
+            control
+                .set_certificate_status(stale, CertificateStatus::Revoked)
+                .await
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn log_decision(entry: &AuditEntry) {
     let principal = entry.principal.as_deref().unwrap_or("-");
     let serial = entry.serial.as_deref().unwrap_or("-");
     match entry.outcome {
@@ -415,154 +481,5 @@ fn log_decision(entry: &AuditEntry) {
             action = %entry.action, outcome = entry.outcome.as_str(), reason = entry.reason.as_str(),
             principal, serial, detail = entry.detail.as_deref().unwrap_or(""), "decision"
         ),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Fleet provisioning pre-provisioning hook (AWS IoT developer guide, pre-provisioning-hook).
-
-/// Request to a pre-provisioning hook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HookRequest {
-    pub claim_certificate_id: String,
-    pub certificate_id: String,
-    pub certificate_pem: String,
-    pub template_arn: String,
-    pub client_id: String,
-    #[serde(default)]
-    pub parameters: std::collections::BTreeMap<String, String>,
-}
-
-/// Response of a pre-provisioning hook. Any failure on AWS's side is ACCESS_DENIED as well.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HookResponse {
-    pub allow_provisioning: bool,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub parameter_overrides: std::collections::BTreeMap<String, String>,
-}
-
-impl HookResponse {
-    pub fn deny() -> Self {
-        Self {
-            allow_provisioning: false,
-            parameter_overrides: Default::default(),
-        }
-    }
-}
-
-/// Decides a pre-provisioning hook request. Fails closed: any error is a deny (audited).
-pub async fn pre_provisioning_hook<R: Registry, A: AuditLog>(
-    registry: &R,
-    audit: &A,
-    raw: serde_json::Value,
-    now: OffsetDateTime,
-) -> HookResponse {
-    let (reason, principal, serial, allow) = match hook_decision(registry, raw, now).await {
-        Ok(HookVerdict {
-            reason,
-            cert,
-            serial,
-        }) => (reason, cert, serial, reason == Reason::Provisioned),
-        Err(e) => {
-            tracing::error!(error = %e, "pre-provisioning hook failed; denying");
-            (Reason::InternalError, None, None, false)
-        }
-    };
-    let outcome = if allow {
-        Outcome::Accepted
-    } else {
-        Outcome::Rejected
-    };
-    let mut entry = AuditEntry::new("provisioning-hook", "pre_provision", outcome, reason);
-    if let Some(p) = principal {
-        entry = entry.principal(p);
-    }
-    if let Some(s) = &serial {
-        entry = entry.serial(s.clone());
-    }
-    if let Err(e) = audit.record(&entry).await {
-        // Fail closed: an allow we cannot audit is a deny.
-        tracing::error!(error = %e, "audit write failed; denying");
-        return HookResponse::deny();
-    }
-    log_decision(&entry);
-    if !allow {
-        return HookResponse::deny();
-    }
-    let mut overrides = std::collections::BTreeMap::new();
-    if let Some(s) = serial {
-        // The template names the thing after the serial from the certificate, never from the request.
-        overrides.insert("SerialNumber".to_owned(), s);
-    }
-    HookResponse {
-        allow_provisioning: true,
-        parameter_overrides: overrides,
-    }
-}
-
-struct HookVerdict {
-    reason: Reason,
-    cert: Option<String>,
-    serial: Option<String>,
-}
-
-async fn hook_decision<R: Registry>(
-    registry: &R,
-    raw: serde_json::Value,
-    now: OffsetDateTime,
-) -> Result<HookVerdict> {
-    let verdict = |reason, cert: Option<&CertificateId>, serial: Option<&Serial>| HookVerdict {
-        reason,
-        cert: cert.map(|c| c.as_str().to_owned()),
-        serial: serial.map(|s| s.as_str().to_owned()),
-    };
-    let Ok(req) = serde_json::from_value::<HookRequest>(raw) else {
-        return Ok(verdict(Reason::MalformedEvent, None, None));
-    };
-    let Ok(cert_id) = CertificateId::parse(&req.certificate_id) else {
-        return Ok(verdict(Reason::MalformedEvent, None, None));
-    };
-    let device = match x509::parse_device_certificate(&req.certificate_pem, now) {
-        Ok(d) => d,
-        Err(e) => return Ok(verdict(e.reason, Some(&cert_id), None)),
-    };
-    if device.id != cert_id {
-        return Ok(verdict(Reason::CertificateIdMismatch, Some(&cert_id), None));
-    }
-    let serial = device.serial;
-    // If the template passes a serial or the client id names one, it must be the certificate's.
-    let claimed = req.parameters.get("SerialNumber").map(String::as_str);
-    if claimed.is_some_and(|c| c != serial.as_str()) {
-        return Ok(verdict(
-            Reason::SerialMismatch,
-            Some(&cert_id),
-            Some(&serial),
-        ));
-    }
-    if let Some(rec) = registry.get_certificate(&cert_id).await? {
-        if rec.denied {
-            return Ok(verdict(
-                Reason::CertificateRevoked,
-                Some(&cert_id),
-                Some(&serial),
-            ));
-        }
-    }
-    if let Some(reason) = serial_refusal(registry, &serial, &cert_id).await? {
-        return Ok(verdict(reason, Some(&cert_id), Some(&serial)));
-    }
-    // Bind before allowing, so the delete-record handler can map this certificate's principal() the
-    // moment the device connects. If AWS then fails the provisioning, the binding names a certificate
-    // that never becomes active: harmless.
-    match registry.bind_certificate(&serial, &cert_id).await {
-        Ok(()) => Ok(verdict(Reason::Provisioned, Some(&cert_id), Some(&serial))),
-        Err(e) if e.is_condition_failed() => Ok(verdict(
-            Reason::RegistryConflict,
-            Some(&cert_id),
-            Some(&serial),
-        )),
-        Err(e) => Err(e),
     }
 }

@@ -95,15 +95,14 @@ pub fn subject_serial(name: &X509Name<'_>) -> Result<Serial, CertError> {
     Serial::parse(text).map_err(|e| CertError::new(Reason::InvalidSerial, e.to_string()))
 }
 
-/// Parses a device certificate without any chain check (the fleet-provisioning hook: AWS issued it).
-pub fn parse_device_certificate(
-    pem: &str,
-    now: OffsetDateTime,
-) -> Result<DeviceCertificate, CertError> {
+/// The id of a certificate AWS issued in fleet provisioning by claim: it parses, is within its validity
+/// window, and its id is SHA-256 of its DER. Its subject is deliberately not read: with
+/// CreateCertificateFromCsr the device wrote it, so it proves nothing.
+pub fn issued_certificate_id(pem: &str, now: OffsetDateTime) -> Result<CertificateId, CertError> {
     let der = pem_to_der(pem)?;
     let cert = parse_der(&der)?;
     check_validity(&cert, now)?;
-    device_certificate(&der, &cert)
+    Ok(CertificateId::of_der(&der))
 }
 
 /// Validates a device certificate against the CA it was registered under: it parses, its issuer is the

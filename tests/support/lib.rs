@@ -163,6 +163,12 @@ impl Emulator {
         self.control_json("/_fleetguard/calls")
     }
 
+    /// Recent AWS API calls per operation whose path or body contains `needle` (one test's tables or
+    /// resources, while other tests share the emulator).
+    pub fn calls_matching(&self, needle: &str) -> serde_json::Value {
+        self.control_json(&format!("/_fleetguard/calls?contains={needle}"))
+    }
+
     /// Fails calls of `operation` (as counted by `calls()`, e.g. `iot:PUT /target-policies/{id}`)
     /// `times` times in a row, starting with the `nth` next one, with HTTP `status`.
     /// Only requests whose path contains `path_contains` count (scope a fault to one test's resources).
@@ -494,6 +500,90 @@ impl Stack {
         IotControlAdapter::new(&self.sdk)
     }
 
+    pub fn claim_hook(
+        &self,
+    ) -> fleetguard::fleet_provisioning::ClaimHook<
+        fleetguard::adapters::enrollments::DynamoEnrollments,
+        IotControlAdapter,
+        DynamoAudit,
+    > {
+        fleetguard::fleet_provisioning::ClaimHook::new(
+            fleetguard::adapters::enrollments::DynamoEnrollments::new(
+                self.registry(),
+                self.audit(),
+            ),
+            self.control(),
+            self.audit(),
+            fleetguard::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS,
+        )
+    }
+
+    /// Allow-lists a serial with enrollment material (`fleetctl devices import` columns).
+    pub async fn import_enrolled(
+        &self,
+        serial: &Serial,
+        key: &str,
+        secret_hash: &str,
+        claims: &str,
+    ) {
+        let enrollment = fleetguard::enrollment::enrollment_from_columns(key, secret_hash, claims)
+            .expect("columns");
+        let device = fleetguard::domain::Device::manufactured(
+            serial.clone(),
+            enrollment,
+            fleetguard::domain::now_rfc3339(),
+        );
+        assert!(self
+            .registry()
+            .import_device(&device)
+            .await
+            .expect("import"));
+    }
+
+    /// A certificate as AWS issues it to a claim device (CreateKeysAndCertificate or
+    /// CreateCertificateFromCsr with `subject` in the CSR): registered, not yet active.
+    /// Returns (PEM, certificate id).
+    pub async fn issue_by_aws(&self, issuer: &TestCa, subject: &str) -> (String, String) {
+        let pem = issuer.issue(subject);
+        let id = self
+            .iot
+            .register_certificate()
+            .certificate_pem(&pem)
+            .ca_certificate_pem(issuer.pem())
+            .status(aws_sdk_iot::types::CertificateStatus::Inactive)
+            .send()
+            .await
+            .expect("register certificate")
+            .certificate_id
+            .expect("certificate id");
+        assert_eq!(id, certificate_id_of(&pem));
+        (pem, id)
+    }
+
+    /// What RegisterThing does after the hook allowed: the thing named by the serial, the fleet
+    /// policy and the thing attached to the certificate, the certificate ACTIVE.
+    pub async fn register_thing(&self, serial: &Serial, cert_id: &str) {
+        use fleetguard::ports::IotControl;
+        let control = self.control();
+        let arn = self.certificate_arn(cert_id).await;
+        control.ensure_thing(serial).await.expect("thing");
+        control
+            .attach_policy(&self.fleet_policy, &arn)
+            .await
+            .expect("policy");
+        control
+            .attach_thing_principal(serial, &arn)
+            .await
+            .expect("principal");
+        control
+            .set_certificate_status(
+                &fleetguard::domain::CertificateId::parse(cert_id).expect("id"),
+                CertificateStatus::Active,
+            )
+            .await
+            .expect("activate");
+    }
+
     /// Registers a CA with AWS IoT (ACTIVE, auto-registration on). Returns its certificate id.
     pub async fn register_ca(&self, ca: &TestCa) -> String {
         self.iot
@@ -595,6 +685,105 @@ impl Stack {
             .unwrap_or_default()
             .len()
     }
+}
+
+/// AWS API calls made between two `Emulator::calls()` snapshots, by operation.
+pub fn call_diff(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for (op, n) in after.as_object().expect("calls") {
+        let d = n.as_u64().unwrap_or(0) - before.get(op).and_then(|b| b.as_u64()).unwrap_or(0);
+        if d > 0 {
+            out.insert(op.clone(), d);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fleet provisioning by claim.
+
+/// A device's factory attestation key (P-256), generated at test time: what a secure element holds.
+pub struct FactoryKey(aws_lc_rs::signature::EcdsaKeyPair);
+
+impl Default for FactoryKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FactoryKey {
+    pub fn new() -> FactoryKey {
+        FactoryKey(
+            aws_lc_rs::signature::EcdsaKeyPair::generate(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            )
+            .expect("P-256 key"),
+        )
+    }
+
+    /// The public key as manufacturing exports it (base64 SubjectPublicKeyInfo DER).
+    pub fn public_b64(&self) -> String {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::KeyPair as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(self.0.public_key().as_der().expect("SPKI").as_ref())
+    }
+
+    /// The template parameters a device sends: its serial and a statement signed for `cert_id` at `ts`.
+    pub fn prove(&self, serial: &str, cert_id: &str, ts: i64) -> serde_json::Value {
+        let serial_v = Serial::parse(serial).expect("serial");
+        let cert = fleetguard::domain::CertificateId::parse(cert_id).expect("cert id");
+        let statement = fleetguard::enrollment::statement(&serial_v, &cert, ts);
+        let sig = self
+            .0
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), statement.as_bytes())
+            .expect("sign");
+        serde_json::json!({
+            "SerialNumber": serial,
+            "ProofTimestamp": ts.to_string(),
+            "ProofSignature": base64::engine::general_purpose::STANDARD.encode(sig.as_ref()),
+        })
+    }
+
+    /// A fresh proof, timestamped now.
+    pub fn prove_now(&self, serial: &str, cert_id: &str) -> serde_json::Value {
+        self.prove(serial, cert_id, OffsetDateTime::now_utc().unix_timestamp())
+    }
+}
+
+/// A one-time enrollment secret (128 random bits) and the parameters that present it.
+pub fn enrollment_secret() -> Vec<u8> {
+    uuid::Uuid::new_v4().as_bytes().to_vec()
+}
+
+pub fn secret_parameters(serial: &str, secret: &[u8]) -> serde_json::Value {
+    serde_json::json!({
+        "SerialNumber": serial,
+        "EnrollmentSecret": base64::engine::general_purpose::STANDARD.encode(secret),
+    })
+}
+
+/// A pre-provisioning hook request as AWS sends it (developerguide/pre-provisioning-hook.html).
+pub fn hook_request(
+    claim: &str,
+    pem: &str,
+    client_id: Option<&str>,
+    parameters: serde_json::Value,
+) -> serde_json::Value {
+    let mut request = serde_json::json!({
+        "claimCertificateId": claim,
+        "certificateId": certificate_id_of(pem),
+        "certificatePem": pem,
+        "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/fleetguard-claim",
+        "parameters": parameters,
+    });
+    if let Some(c) = client_id {
+        request["clientId"] = c.into();
+    }
+    request
 }
 
 /// A test certificate authority, generated at run time.

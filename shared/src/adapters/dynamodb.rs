@@ -2,7 +2,8 @@
 //! local stacks (on AWS the SAM template owns the tables).
 //!
 //! Registry table (single table, keys `pk`/`sk`, both S):
-//! - `DEVICE#<serial>` / `DEVICE`: serial, status, certificate_id, replacement_approved, updated_at, version
+//! - `DEVICE#<serial>` / `DEVICE`: serial, status, certificate_id, replacement_approved, updated_at, version,
+//!   binding_pending, enrollment (map: attestation_key, secret_sha256, secret_used_by, proof_last_ts, claims)
 //! - `CERT#<certificate id>` / `CERT`: certificate_id, serial, denied, updated_at
 //!
 //! Audit table: `serial` (S, `-` when unknown) / `sk` (S, `<RFC 3339>#<uuid>`); GSI `by_principal`
@@ -19,7 +20,8 @@ use crate::{Error, Result};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType,
+    TransactWriteItem, Update,
 };
 pub use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
@@ -27,18 +29,22 @@ use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Puts a certificate on the deny-list; the serial is kept if the record has one.
+const DENY: &str = "SET denied = :true, updated_at = :now, certificate_id = :cert, \
+                    serial = if_not_exists(serial, :serial)";
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn device_key(serial: &Serial) -> Item {
+pub(crate) fn device_key(serial: &Serial) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(format!("DEVICE#{serial}"))),
         ("sk".to_owned(), s("DEVICE")),
     ])
 }
 
-fn cert_key(id: &CertificateId) -> Item {
+pub(crate) fn cert_key(id: &CertificateId) -> Item {
     HashMap::from([
         ("pk".to_owned(), s(format!("CERT#{id}"))),
         ("sk".to_owned(), s("CERT")),
@@ -89,6 +95,60 @@ impl DynamoRegistry {
 }
 
 impl DynamoRegistry {
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The certificate → serial record of a binding: new, or already this serial's and not denied.
+    pub(crate) fn put_binding(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+        now: &str,
+    ) -> Result<TransactWriteItem> {
+        let record = CertificateRecord {
+            certificate_id: cert.clone(),
+            serial: serial.clone(),
+            denied: false,
+            updated_at: now.to_owned(),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record, cert_key(cert))?))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (serial = :serial AND denied = :false)",
+            )
+            .expression_attribute_values(":serial", s(serial.as_str()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Denies a certificate inside a transaction (monotonic, unconditional).
+    pub(crate) fn deny_item(
+        &self,
+        cert: &CertificateId,
+        serial: &Serial,
+        now: &str,
+    ) -> Result<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(cert_key(cert)))
+            .update_expression(DENY)
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":cert", s(cert.as_str()))
+            .expression_attribute_values(":serial", s(serial.as_str()))
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// A password device's identity item carries its status so the authorizer decides with one read;
     /// keep it in step with the device (no-op when the device has no password identity).
     async fn mirror_to_password_identity(&self, serial: &Serial, to: DeviceStatus) -> Result<()> {
@@ -129,20 +189,12 @@ impl Registry for DynamoRegistry {
             .transpose()
     }
 
-    async fn import_serial(&self, serial: &Serial) -> Result<bool> {
-        let device = Device {
-            serial: serial.clone(),
-            status: DeviceStatus::Manufactured,
-            certificate_id: None,
-            replacement_approved: false,
-            updated_at: crate::domain::now_rfc3339(),
-            version: 1,
-        };
+    async fn import_device(&self, device: &Device) -> Result<bool> {
         match self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(&device, device_key(serial))?))
+            .set_item(Some(to_item(device, device_key(&device.serial))?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -155,34 +207,20 @@ impl Registry for DynamoRegistry {
         }
     }
 
-    async fn bind_certificate(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
+    async fn bind_certificate(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+        replaces: Option<&CertificateId>,
+    ) -> Result<()> {
         let now = crate::domain::now_rfc3339();
-        let record = CertificateRecord {
-            certificate_id: cert.clone(),
-            serial: serial.clone(),
-            denied: false,
-            updated_at: now.clone(),
-        };
-        let put_cert = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&record, cert_key(cert))?))
-            .condition_expression(
-                "attribute_not_exists(pk) OR (serial = :serial AND denied = :false)",
-            )
-            .expression_attribute_values(":serial", s(serial.as_str()))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .build()
-            .map_err(|e| Error::Corrupt(e.to_string()))?;
-        let update_device = Update::builder()
+        let mut items = vec![self.put_binding(serial, cert, &now)?];
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(device_key(serial)))
             .update_expression(
                 "SET #status = :active, certificate_id = :cert, replacement_approved = :false, \
-                 updated_at = :now ADD version :one",
-            )
-            .condition_expression(
-                "attribute_exists(pk) AND (#status = :manufactured \
-                 OR (#status = :active AND certificate_id = :cert) OR replacement_approved = :true)",
+                 updated_at = :now REMOVE binding_pending ADD version :one",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s("active"))
@@ -190,14 +228,24 @@ impl Registry for DynamoRegistry {
             .expression_attribute_values(":cert", s(cert.as_str()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", s(&now))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let mut condition = "attribute_exists(pk) AND (#status = :manufactured \
+             OR (#status = :active AND certificate_id = :cert) OR replacement_approved = :true"
+            .to_owned();
+        if let Some(stale) = replaces {
+            condition.push_str(
+                " OR (#status = :active AND certificate_id = :stale AND binding_pending = :true)",
+            );
+            update = update.expression_attribute_values(":stale", s(stale.as_str()));
+            items.push(self.deny_item(stale, serial, &now)?);
+        }
+        condition.push(')');
+        let update = update
+            .condition_expression(condition)
             .build()
             .map_err(|e| Error::Corrupt(e.to_string()))?;
-        let items = vec![
-            TransactWriteItem::builder().put(put_cert).build(),
-            TransactWriteItem::builder().update(update_device).build(),
-        ];
+        items.insert(1, TransactWriteItem::builder().update(update).build());
         match transact_reasons(&self.client, items, "dynamodb:TransactWriteItems(bind)").await? {
             None => Ok(()),
             Some(_) => Err(Error::aws(
@@ -205,6 +253,26 @@ impl Registry for DynamoRegistry {
                 AwsErrorKind::ConditionFailed,
                 "device or certificate binding condition failed",
             )),
+        }
+    }
+
+    async fn confirm_binding(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(device_key(serial)))
+            .update_expression("REMOVE binding_pending")
+            .condition_expression("certificate_id = :cert")
+            .expression_attribute_values(":cert", s(cert.as_str()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match aws_error("dynamodb:UpdateItem(confirm binding)", e) {
+                e if e.is_condition_failed() => Ok(()),
+                e => Err(e),
+            },
         }
     }
 
@@ -269,10 +337,7 @@ impl Registry for DynamoRegistry {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(cert_key(cert)))
-            .update_expression(
-                "SET denied = :true, updated_at = :now, certificate_id = :cert, \
-                 serial = if_not_exists(serial, :serial)",
-            )
+            .update_expression(DENY)
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":now", s(crate::domain::now_rfc3339()))
             .expression_attribute_values(":cert", s(cert.as_str()))
@@ -305,6 +370,45 @@ impl Registry for DynamoRegistry {
             },
         }
     }
+}
+
+/// Reads items from several tables in one round trip (consistent reads), asking again for keys DynamoDB
+/// left unprocessed under load. Returns the items found, by table.
+pub(crate) async fn batch_get(
+    client: &Client,
+    keys: Vec<(&str, Vec<Item>)>,
+    op: &'static str,
+) -> Result<HashMap<String, Vec<Item>>> {
+    let mut request = HashMap::new();
+    for (table, keys) in keys {
+        let k = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        request.insert(table.to_owned(), k);
+    }
+    let mut found: HashMap<String, Vec<Item>> = HashMap::new();
+    for _ in 0..5 {
+        let out = client
+            .batch_get_item()
+            .set_request_items(Some(request))
+            .send()
+            .await
+            .map_err(|e| aws_error(op, e))?;
+        for (table, items) in out.responses.unwrap_or_default() {
+            found.entry(table).or_default().extend(items);
+        }
+        match out.unprocessed_keys {
+            Some(rest) if !rest.is_empty() => request = rest,
+            _ => return Ok(found),
+        }
+    }
+    Err(Error::aws(
+        op,
+        AwsErrorKind::Throttled,
+        "keys left unprocessed",
+    ))
 }
 
 /// Runs a transaction. `Ok(None)` if it committed; `Ok(Some(flags))` if it was cancelled by failed
@@ -382,6 +486,17 @@ impl DynamoAudit {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The entry as one item of another table's transaction (written once: its key is new).
+    pub(crate) fn transact_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.item(entry)?))
+            .condition_expression("attribute_not_exists(sk)")
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 }
 

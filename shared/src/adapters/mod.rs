@@ -4,6 +4,7 @@
 //! (moto, see `scripts/emulator.py`) or LocalStack.
 
 pub mod dynamodb;
+pub mod enrollments;
 pub mod http;
 pub mod identities;
 pub mod iot;

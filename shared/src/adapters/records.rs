@@ -2,7 +2,7 @@
 //! its registry entitlement check and its audit entry.
 
 use super::aws_error;
-use super::dynamodb::{from_item, s, to_item, transact_reasons, DynamoAudit, Item};
+use super::dynamodb::{batch_get, from_item, s, to_item, transact_reasons, DynamoAudit, Item};
 use crate::domain::{CertificateRecord, Principal, Record, RecordId, Serial};
 use crate::ports::{
     AuthorizerPrincipal, DeleteContext, Entitlement, PrincipalFacts, Records, RestoreResult,
@@ -10,8 +10,7 @@ use crate::ports::{
 };
 use crate::{Error, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
@@ -93,13 +92,7 @@ impl DynamoRecords {
     }
 
     fn audit_put(&self, entry: &crate::domain::AuditEntry) -> Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(self.audit.table())
-            .set_item(Some(self.audit.item(entry)?))
-            .condition_expression("attribute_not_exists(sk)")
-            .build()
-            .map_err(|e| Error::Corrupt(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        self.audit.transact_put(entry)
     }
 
     fn entitlement_check(&self, entitlement: &Entitlement) -> Result<TransactWriteItem> {
@@ -173,48 +166,18 @@ impl Records for DynamoRecords {
         serial: &Serial,
         record_id: &RecordId,
     ) -> Result<DeleteContext> {
-        let keys = |key: Item| {
-            KeysAndAttributes::builder()
-                .keys(key)
-                .consistent_read(true)
-                .build()
-                .map_err(|e| Error::Corrupt(e.to_string()))
-        };
-        let mut request = HashMap::from([
-            (self.registry_table.clone(), keys(principal_key(principal))?),
-            (
-                self.records_table.clone(),
-                keys(record_key(serial, record_id))?,
-            ),
-        ]);
-        let mut found: HashMap<String, Vec<Item>> = HashMap::new();
-        // BatchGetItem may return some keys unprocessed under load: ask again for those only.
-        for _ in 0..5 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(|e| aws_error("dynamodb:BatchGetItem(delete)", e))?;
-            for (table, items) in out.responses.unwrap_or_default() {
-                found.entry(table).or_default().extend(items);
-            }
-            match out.unprocessed_keys {
-                Some(rest) if !rest.is_empty() => request = rest,
-                _ => {
-                    request = HashMap::new();
-                    break;
-                }
-            }
-        }
-        if !request.is_empty() {
-            return Err(Error::aws(
-                "dynamodb:BatchGetItem(delete)",
-                crate::error::AwsErrorKind::Throttled,
-                "keys left unprocessed",
-            ));
-        }
+        let mut found = batch_get(
+            &self.client,
+            vec![
+                (self.registry_table.as_str(), vec![principal_key(principal)]),
+                (
+                    self.records_table.as_str(),
+                    vec![record_key(serial, record_id)],
+                ),
+            ],
+            "dynamodb:BatchGetItem(delete)",
+        )
+        .await?;
         let principal_item = found.remove(&self.registry_table).and_then(|mut v| v.pop());
         let record_item = found.remove(&self.records_table).and_then(|mut v| v.pop());
         let principal = match (principal, principal_item) {

@@ -69,6 +69,15 @@ reasons! {
     DeviceQuarantined => "device_quarantined",
     RegistryConflict => "registry_conflict",
     Imported => "imported",
+    // fleet provisioning by claim (pre-provisioning hook)
+    ProofMissing => "proof_missing",
+    MalformedProof => "malformed_proof",
+    ProofInvalid => "proof_invalid",
+    ProofReplayed => "proof_replayed",
+    ProofExpired => "proof_expired",
+    ProofKindMismatch => "proof_kind_mismatch",
+    NoEnrollmentProof => "no_enrollment_proof",
+    ClaimNotAllowed => "claim_not_allowed",
     // delete-record and restore
     Deleted => "deleted",
     AlreadyDeleted => "already_deleted",

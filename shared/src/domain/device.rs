@@ -39,6 +39,79 @@ pub struct Device {
     pub updated_at: String,
     #[serde(default)]
     pub version: u64,
+    /// The binding was made by the pre-provisioning hook and its certificate has not yet been seen
+    /// ACTIVE: if it never becomes active, the serial can be provisioned again with a fresh proof.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binding_pending: bool,
+    /// Fleet provisioning by claim: how the device proves who it is, and what it has used (a map
+    /// attribute `enrollment`; absent for devices without proof material).
+    #[serde(default, skip_serializing_if = "Enrollment::is_empty")]
+    pub enrollment: Enrollment,
+}
+
+impl Device {
+    /// A new allow-list entry.
+    pub fn manufactured(serial: Serial, enrollment: Enrollment, now: String) -> Self {
+        Self {
+            serial,
+            status: DeviceStatus::Manufactured,
+            certificate_id: None,
+            replacement_approved: false,
+            updated_at: now,
+            version: 1,
+            binding_pending: false,
+            enrollment,
+        }
+    }
+}
+
+/// A device's enrollment material for fleet provisioning by claim (from manufacturing), and what of it
+/// has been spent. Never a secret: the one-time secret is kept only as its SHA-256.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// Factory attestation public key (P-256), base64 of its SubjectPublicKeyInfo DER.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation_key: Option<String>,
+    /// SHA-256 (hex) of the one-time enrollment secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_sha256: Option<String>,
+    /// The certificate the one-time secret was spent on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_used_by: Option<CertificateId>,
+    /// Timestamp (Unix seconds) of the last accepted factory-key statement: only newer ones are fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_last_ts: Option<i64>,
+    /// Claim certificates allowed to provision this device (its batch's); empty: any claim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<CertificateId>,
+}
+
+/// Which kind of proof an allow-list entry expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofKind {
+    FactoryKey,
+    OneTimeSecret,
+    None,
+}
+
+impl Enrollment {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn kind(&self) -> ProofKind {
+        match (&self.attestation_key, &self.secret_sha256) {
+            (Some(_), _) => ProofKind::FactoryKey,
+            (None, Some(_)) => ProofKind::OneTimeSecret,
+            (None, None) => ProofKind::None,
+        }
+    }
+
+    /// Whether the proof was spent (a secret consumed, or a factory statement accepted).
+    pub fn used(&self) -> bool {
+        self.secret_used_by.is_some() || self.proof_last_ts.is_some()
+    }
 }
 
 /// A certificate the registry has seen. `denied` puts it on the deny-list that provisioning and the

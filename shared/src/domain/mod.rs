@@ -7,7 +7,9 @@ mod principal;
 mod record;
 
 pub use audit::{AuditEntry, Outcome, Reason};
-pub use device::{CertificateRecord, CertificateStatus, Device, DeviceStatus};
+pub use device::{
+    CertificateRecord, CertificateStatus, Device, DeviceStatus, Enrollment, ProofKind,
+};
 pub use ids::{CertificateId, RecordId, Serial, ValidationError};
 pub use principal::Principal;
 pub use record::Record;

@@ -1,0 +1,650 @@
+//! Fleet provisioning by claim: the pre-provisioning hook through the real adapters (DynamoDB, AWS IoT)
+//! against the local emulator. Requests are shaped as developerguide/pre-provisioning-hook.html shows;
+//! the certificates are issued the way AWS issues them to a claim device (its subject chosen by whoever
+//! wrote the CSR), and RegisterThing's work after an allow is done by `Stack::register_thing`.
+//! Compiled into the `provisioning` test binary (one emulator, one link).
+
+use fleetguard::domain::{AuditEntry, CertificateId, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard::enrollment::secret_hash;
+use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_tests::{
+    call_diff, delete_event, enrollment_secret, hook_request, secret_parameters, unique,
+    FactoryKey, Stack, TestCa,
+};
+use time::OffsetDateTime;
+
+/// The batch's claim certificate id (the claim's own certificate is AWS's business, not the hook's).
+const CLAIM: &str = "c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1";
+const OTHER_BATCH: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+
+struct Claim {
+    stack: Stack,
+    /// Stands in for AWS's own issuer of claim-provisioned certificates.
+    aws: TestCa,
+}
+
+async fn claim() -> Claim {
+    let stack = Stack::new().await;
+    let aws = TestCa::new("AWS IoT issuer (test)");
+    stack.register_ca(&aws).await;
+    Claim { stack, aws }
+}
+
+fn serial() -> Serial {
+    Serial::parse(&unique("SN")).unwrap()
+}
+
+impl Claim {
+    async fn factory_device(&self, claims: &str) -> (Serial, FactoryKey) {
+        let (serial, key) = (serial(), FactoryKey::new());
+        self.stack
+            .import_enrolled(&serial, &key.public_b64(), "", claims)
+            .await;
+        (serial, key)
+    }
+
+    async fn secret_device(&self) -> (Serial, Vec<u8>) {
+        let (serial, secret) = (serial(), enrollment_secret());
+        self.stack
+            .import_enrolled(&serial, "", &secret_hash(&secret), "")
+            .await;
+        (serial, secret)
+    }
+
+    async fn ask(&self, request: serde_json::Value) -> Option<String> {
+        let r = self
+            .stack
+            .claim_hook()
+            .handle(request, OffsetDateTime::now_utc())
+            .await;
+        if r.allow_provisioning {
+            Some(r.parameter_overrides["SerialNumber"].clone())
+        } else {
+            assert_eq!(
+                serde_json::to_value(&r).unwrap(),
+                serde_json::json!({"allowProvisioning": false}),
+                "a refusal says nothing more"
+            );
+            None
+        }
+    }
+
+    async fn audit(&self, cert_id: &str) -> Vec<AuditEntry> {
+        self.stack
+            .audit()
+            .for_principal(cert_id, "0")
+            .await
+            .unwrap()
+    }
+
+    /// Refused with `reason`, audited once, and nothing else written: no binding for the certificate,
+    /// the device as it was.
+    async fn assert_refused(&self, cert_id: &str, serial: &Serial, reason: Reason, before: &str) {
+        let entries = self.audit(cert_id).await;
+        let last = entries.last().expect("refusal audited");
+        assert_eq!(
+            (last.outcome, last.reason),
+            (Outcome::Rejected, reason),
+            "{entries:?}"
+        );
+        let registry = self.stack.registry();
+        let cert = CertificateId::parse(cert_id).unwrap();
+        assert_eq!(registry.get_certificate(&cert).await.unwrap(), None);
+        let now = registry.get_device(serial).await.unwrap();
+        assert_eq!(
+            serde_json::to_string(&now).unwrap(),
+            before,
+            "device changed"
+        );
+    }
+
+    async fn device_json(&self, serial: &Serial) -> String {
+        serde_json::to_string(&self.stack.registry().get_device(serial).await.unwrap()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_device_provisions_by_claim_with_its_factory_key_in_two_round_trips() {
+    let c = claim().await;
+    let (serial, key) = c.factory_device(CLAIM).await;
+    // Whatever the CSR's subject says is ignored: here it names nobody.
+    let (pem, cert) = c
+        .stack
+        .issue_by_aws(&c.aws, "anything-the-device-wrote")
+        .await;
+    let scope = |id: &str| {
+        let mut all = c.stack.emulator.calls_matching(&c.stack.prefix);
+        let by_cert = c.stack.emulator.calls_matching(id);
+        for (op, n) in by_cert.as_object().unwrap() {
+            if op.starts_with("iot:") {
+                all[op] = n.clone();
+            }
+        }
+        all
+    };
+    let before = scope(&cert);
+    let allowed = c
+        .ask(hook_request(
+            CLAIM,
+            &pem,
+            Some(serial.as_str()),
+            key.prove_now(serial.as_str(), &cert),
+        ))
+        .await;
+    let calls = call_diff(&before, &scope(&cert));
+    assert_eq!(allowed.as_deref(), Some(serial.as_str()));
+    let dynamo: u64 = calls
+        .iter()
+        .filter(|(op, _)| op.starts_with("dynamodb:"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        dynamo, 2,
+        "one BatchGetItem, one TransactWriteItems: {calls:?}"
+    );
+    assert!(
+        calls.keys().all(|op| op.starts_with("dynamodb:")),
+        "{calls:?}"
+    );
+
+    let device = c
+        .stack
+        .registry()
+        .get_device(&serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.status, DeviceStatus::Active);
+    assert_eq!(device.certificate_id.as_ref().unwrap().as_str(), cert);
+    assert!(device.binding_pending, "pending until seen ACTIVE");
+    assert!(device.enrollment.proof_last_ts.is_some());
+    let entries = c.audit(&cert).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].outcome, entries[0].reason),
+        (Outcome::Accepted, Reason::Provisioned)
+    );
+
+    // AWS finishes RegisterThing; the device acts on its own serial and nowhere else.
+    c.stack.register_thing(&serial, &cert).await;
+    let record = c.stack.seed_record(&serial, "r1").await;
+    let svc = c.stack.delete_service();
+    let d = svc
+        .handle(delete_event(serial.as_str(), record.as_str(), &cert, 1))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Deleted);
+    let other = self::serial();
+    let d = svc
+        .handle(delete_event(other.as_str(), "r1", &cert, 2))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::PrincipalMismatch);
+}
+
+#[tokio::test]
+async fn a_device_provisions_by_claim_with_a_one_time_secret_spent_once() {
+    let c = claim().await;
+    let (serial, secret) = c.secret_device().await;
+    let (pem, cert) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    let params = secret_parameters(serial.as_str(), &secret);
+    assert_eq!(
+        c.ask(hook_request(CLAIM, &pem, None, params.clone()))
+            .await
+            .as_deref(),
+        Some(serial.as_str())
+    );
+    let device = c
+        .stack
+        .registry()
+        .get_device(&serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        device.enrollment.secret_used_by.as_ref().unwrap().as_str(),
+        cert
+    );
+    c.stack.register_thing(&serial, &cert).await;
+
+    // The secret again, for a new certificate, once the first one is live: refused, binding kept.
+    let (pem2, cert2) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    assert_eq!(c.ask(hook_request(CLAIM, &pem2, None, params)).await, None);
+    let last = c.audit(&cert2).await.pop().unwrap();
+    assert_eq!(last.reason, Reason::SerialBoundToOtherCertificate);
+    let device = c
+        .stack
+        .registry()
+        .get_device(&serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.certificate_id.unwrap().as_str(), cert);
+}
+
+#[tokio::test]
+async fn a_stranger_with_the_claim_cannot_take_another_serial() {
+    let c = claim().await;
+    let (mine, my_key) = c.factory_device("").await;
+    let (victim, _victim_key) = c.factory_device("").await;
+    let before = c.device_json(&victim).await;
+
+    // A CSR naming the victim, with the attacker's own (valid) proof presented for the victim.
+    let (pem, cert) = c.stack.issue_by_aws(&c.aws, victim.as_str()).await;
+    let mut params = my_key.prove_now(mine.as_str(), &cert);
+    params["SerialNumber"] = victim.as_str().into();
+    assert_eq!(c.ask(hook_request(CLAIM, &pem, None, params)).await, None);
+    c.assert_refused(&cert, &victim, Reason::ProofInvalid, &before)
+        .await;
+
+    // The subject alone proves nothing: no proof, no provisioning.
+    let (pem, cert) = c.stack.issue_by_aws(&c.aws, victim.as_str()).await;
+    let params = serde_json::json!({"SerialNumber": victim.as_str()});
+    assert_eq!(c.ask(hook_request(CLAIM, &pem, None, params)).await, None);
+    c.assert_refused(&cert, &victim, Reason::ProofMissing, &before)
+        .await;
+
+    // With its own proof, the attacker's device is provisioned as itself, whatever its CSR said.
+    let (pem, cert) = c.stack.issue_by_aws(&c.aws, victim.as_str()).await;
+    let params = my_key.prove_now(mine.as_str(), &cert);
+    assert_eq!(
+        c.ask(hook_request(CLAIM, &pem, None, params))
+            .await
+            .as_deref(),
+        Some(mine.as_str())
+    );
+    assert_eq!(c.device_json(&victim).await, before, "victim untouched");
+}
+
+#[tokio::test]
+async fn each_bad_proof_is_refused_with_its_own_reason_and_writes_only_the_audit() {
+    let c = claim().await;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let (a, key_a) = c.factory_device(CLAIM).await;
+    let (b, key_b) = c.factory_device("").await;
+    let (s, _secret) = c.secret_device().await;
+    let plain = serial();
+    c.stack.registry().import_serial(&plain).await.unwrap();
+
+    // A proof that worked once, for the replay case.
+    let (pem0, cert0) = c.stack.issue_by_aws(&c.aws, a.as_str()).await;
+    let used = key_a.prove(a.as_str(), &cert0, now);
+    assert!(c
+        .ask(hook_request(CLAIM, &pem0, None, used.clone()))
+        .await
+        .is_some());
+
+    type Case = (
+        &'static str,
+        Serial,
+        Box<dyn Fn(&str) -> (serde_json::Value, Option<String>, &'static str)>,
+        Reason,
+    );
+    let (ka, kb) = (std::sync::Arc::new(key_a), std::sync::Arc::new(key_b));
+    let cases: Vec<Case> = vec![
+        (
+            "proof for A presented for B",
+            b.clone(),
+            {
+                let (ka, a, b) = (ka.clone(), a.clone(), b.clone());
+                Box::new(move |cert| {
+                    let mut p = ka.prove(a.as_str(), cert, now + 1);
+                    p["SerialNumber"] = b.as_str().into();
+                    (p, None, CLAIM)
+                })
+            },
+            Reason::ProofInvalid,
+        ),
+        (
+            "replayed proof",
+            a.clone(),
+            {
+                let used = used.clone();
+                Box::new(move |_| (used.clone(), None, CLAIM))
+            },
+            Reason::ProofInvalid,
+        ),
+        (
+            "replayed statement for the same certificate",
+            a.clone(),
+            {
+                let used = used.clone();
+                Box::new(move |_| (used.clone(), None, CLAIM))
+            },
+            Reason::ProofReplayed,
+        ),
+        (
+            "expired proof",
+            b.clone(),
+            {
+                let (kb, b) = (kb.clone(), b.clone());
+                Box::new(move |cert| (kb.prove(b.as_str(), cert, now - 3600), None, CLAIM))
+            },
+            Reason::ProofExpired,
+        ),
+        (
+            "proof from the future",
+            b.clone(),
+            {
+                let (kb, b) = (kb.clone(), b.clone());
+                Box::new(move |cert| (kb.prove(b.as_str(), cert, now + 3600), None, CLAIM))
+            },
+            Reason::ProofExpired,
+        ),
+        (
+            "proof over another certificate",
+            b.clone(),
+            {
+                let (kb, b) = (kb.clone(), b.clone());
+                Box::new(move |_| (kb.prove(b.as_str(), &"e".repeat(64), now), None, CLAIM))
+            },
+            Reason::ProofInvalid,
+        ),
+        (
+            "client id naming another serial",
+            b.clone(),
+            {
+                let (kb, b, a) = (kb.clone(), b.clone(), a.clone());
+                Box::new(move |cert| (kb.prove(b.as_str(), cert, now), Some(a.to_string()), CLAIM))
+            },
+            Reason::ClientIdMismatch,
+        ),
+        (
+            "claim from another batch",
+            a.clone(),
+            {
+                let (ka, a) = (ka.clone(), a.clone());
+                Box::new(move |cert| (ka.prove(a.as_str(), cert, now + 2), None, OTHER_BATCH))
+            },
+            Reason::ClaimNotAllowed,
+        ),
+        (
+            "a serial nobody allow-listed",
+            serial(),
+            {
+                let kb = kb.clone();
+                Box::new(move |cert| (kb.prove("SN-nobody-has-this", cert, now), None, CLAIM))
+            },
+            Reason::SerialNotAllowed,
+        ),
+        (
+            "a device with no proof material",
+            plain.clone(),
+            {
+                let (kb, plain) = (kb.clone(), plain.clone());
+                Box::new(move |cert| (kb.prove(plain.as_str(), cert, now), None, CLAIM))
+            },
+            Reason::NoEnrollmentProof,
+        ),
+        (
+            "a signature for a secret device",
+            s.clone(),
+            {
+                let (kb, s) = (kb.clone(), s.clone());
+                Box::new(move |cert| (kb.prove(s.as_str(), cert, now), None, CLAIM))
+            },
+            Reason::ProofKindMismatch,
+        ),
+        (
+            "a wrong secret",
+            s.clone(),
+            {
+                let s = s.clone();
+                Box::new(move |_| {
+                    (
+                        secret_parameters(s.as_str(), &enrollment_secret()),
+                        None,
+                        CLAIM,
+                    )
+                })
+            },
+            Reason::ProofInvalid,
+        ),
+        (
+            "malformed: not base64",
+            b.clone(),
+            {
+                let b = b.clone();
+                Box::new(move |_| {
+                    (
+                        serde_json::json!({"SerialNumber": b.as_str(), "ProofTimestamp": now.to_string(), "ProofSignature": "%%%"}),
+                        None,
+                        CLAIM,
+                    )
+                })
+            },
+            Reason::MalformedProof,
+        ),
+        (
+            "malformed: oversize",
+            b.clone(),
+            {
+                let b = b.clone();
+                Box::new(move |_| {
+                    (
+                        serde_json::json!({"SerialNumber": b.as_str(), "EnrollmentSecret": "A".repeat(4096)}),
+                        None,
+                        CLAIM,
+                    )
+                })
+            },
+            Reason::MalformedProof,
+        ),
+        (
+            "malformed: garbage signature",
+            b.clone(),
+            {
+                let b = b.clone();
+                Box::new(move |_| {
+                    (
+                        serde_json::json!({"SerialNumber": b.as_str(), "ProofTimestamp": now.to_string(), "ProofSignature": "MAYCAQECAQE="}),
+                        None,
+                        CLAIM,
+                    )
+                })
+            },
+            Reason::ProofInvalid,
+        ),
+        (
+            "malformed: missing serial",
+            b.clone(),
+            {
+                Box::new(move |_| {
+                    (
+                        serde_json::json!({"ProofTimestamp": now.to_string()}),
+                        None,
+                        CLAIM,
+                    )
+                })
+            },
+            Reason::SerialMissing,
+        ),
+    ];
+    for (name, serial, make, reason) in cases {
+        let before = c.device_json(&serial).await;
+        // The replay of the same statement reuses its certificate; every other case gets a new one.
+        let (pem, cert) = if name == "replayed statement for the same certificate" {
+            (pem0.clone(), cert0.clone())
+        } else {
+            c.stack.issue_by_aws(&c.aws, serial.as_str()).await
+        };
+        let (params, client, claim) = make(&cert);
+        let request = hook_request(claim, &pem, client.as_deref(), params);
+        assert_eq!(c.ask(request).await, None, "{name}");
+        let entries = c.audit(&cert).await;
+        let last = entries
+            .last()
+            .unwrap_or_else(|| panic!("{name}: not audited"));
+        assert_eq!(
+            (last.outcome, last.reason),
+            (Outcome::Rejected, reason),
+            "{name}"
+        );
+        if cert != cert0 {
+            c.assert_refused(&cert, &serial, reason, &before).await;
+        }
+        assert_eq!(
+            c.device_json(&serial).await,
+            before,
+            "{name}: device changed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_provisioning_that_failed_after_the_hook_is_retried_with_a_fresh_proof() {
+    let c = claim().await;
+    let (serial, key) = c.factory_device("").await;
+    // The hook allows, then AWS fails the provisioning (template error, throttling, reboot).
+    let (pem1, cert1) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    let t = OffsetDateTime::now_utc().unix_timestamp();
+    assert!(c
+        .ask(hook_request(
+            CLAIM,
+            &pem1,
+            None,
+            key.prove(serial.as_str(), &cert1, t)
+        ))
+        .await
+        .is_some());
+    // The retry with a fresh proof replaces the stale binding, and the stale certificate is done for.
+    let (pem2, cert2) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    assert!(c
+        .ask(hook_request(
+            CLAIM,
+            &pem2,
+            None,
+            key.prove(serial.as_str(), &cert2, t + 1)
+        ))
+        .await
+        .is_some());
+    let registry = c.stack.registry();
+    let device = registry.get_device(&serial).await.unwrap().unwrap();
+    assert_eq!(device.certificate_id.unwrap().as_str(), cert2);
+    let stale = registry
+        .get_certificate(&CertificateId::parse(&cert1).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stale.denied, "the stale certificate is refused for good");
+    assert_eq!(c.stack.certificate_status(&cert1).await, "REVOKED");
+    c.stack.register_thing(&serial, &cert2).await;
+
+    // The same for a one-time secret: it may be presented again only to replace its stale binding.
+    let (s, secret) = c.secret_device().await;
+    let (pem3, cert3) = c.stack.issue_by_aws(&c.aws, s.as_str()).await;
+    let p = secret_parameters(s.as_str(), &secret);
+    assert!(c
+        .ask(hook_request(CLAIM, &pem3, None, p.clone()))
+        .await
+        .is_some());
+    let (pem4, cert4) = c.stack.issue_by_aws(&c.aws, s.as_str()).await;
+    assert!(c
+        .ask(hook_request(CLAIM, &pem4, None, p.clone()))
+        .await
+        .is_some());
+    assert_eq!(c.stack.certificate_status(&cert3).await, "REVOKED");
+    let d = registry.get_device(&s).await.unwrap().unwrap();
+    assert_eq!(d.enrollment.secret_used_by.unwrap().as_str(), cert4);
+}
+
+#[tokio::test]
+async fn a_live_binding_can_never_be_taken_over_and_is_confirmed_when_seen() {
+    let c = claim().await;
+    let (serial, key) = c.factory_device("").await;
+    let (pem1, cert1) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    assert!(c
+        .ask(hook_request(
+            CLAIM,
+            &pem1,
+            None,
+            key.prove_now(serial.as_str(), &cert1)
+        ))
+        .await
+        .is_some());
+    c.stack.register_thing(&serial, &cert1).await;
+
+    // Even with a valid fresh proof (a cloned firmware, a stolen key): refused; the live binding stays.
+    let (pem2, cert2) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    let t = OffsetDateTime::now_utc().unix_timestamp() + 1;
+    assert_eq!(
+        c.ask(hook_request(
+            CLAIM,
+            &pem2,
+            None,
+            key.prove(serial.as_str(), &cert2, t)
+        ))
+        .await,
+        None
+    );
+    let last = c.audit(&cert2).await.pop().unwrap();
+    assert_eq!(last.reason, Reason::SerialBoundToOtherCertificate);
+    let device = c
+        .stack
+        .registry()
+        .get_device(&serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.certificate_id.unwrap().as_str(), cert1);
+    assert!(!device.binding_pending, "seen ACTIVE: confirmed");
+    assert_eq!(c.stack.certificate_status(&cert1).await, "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_jitr_device_replaces_a_stale_claim_binding_through_the_shared_validator() {
+    let c = claim().await;
+    let (serial, key) = c.factory_device("").await;
+    let (pem1, cert1) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    assert!(c
+        .ask(hook_request(
+            CLAIM,
+            &pem1,
+            None,
+            key.prove_now(serial.as_str(), &cert1)
+        ))
+        .await
+        .is_some());
+    // The claim provisioning never finished; the device comes back through JITR with a CA-signed cert.
+    let ca = TestCa::new("device CA");
+    let ca_id = c.stack.register_ca(&ca).await;
+    let cert2 = c.stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let d = c
+        .stack
+        .provisioner()
+        .handle_jitr(
+            fleetguard_tests::jitr_event(&cert2, &ca_id),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    assert_eq!(c.stack.certificate_status(&cert1).await, "REVOKED");
+    let device = c
+        .stack
+        .registry()
+        .get_device(&serial)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.certificate_id.unwrap().as_str(), cert2);
+    assert!(!device.binding_pending);
+}
+
+#[tokio::test]
+async fn two_requests_with_one_secret_bind_once() {
+    let c = claim().await;
+    let (serial, secret) = c.secret_device().await;
+    let p = secret_parameters(serial.as_str(), &secret);
+    let (pem1, _) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    let (pem2, _) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    let (r1, r2) = tokio::join!(
+        c.ask(hook_request(CLAIM, &pem1, None, p.clone())),
+        c.ask(hook_request(CLAIM, &pem2, None, p.clone()))
+    );
+    assert_eq!(
+        [r1.is_some(), r2.is_some()].iter().filter(|x| **x).count(),
+        1,
+        "exactly one winner"
+    );
+}
