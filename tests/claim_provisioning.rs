@@ -127,7 +127,7 @@ async fn a_device_provisions_by_claim_with_its_factory_key_in_two_round_trips() 
         .ask(hook_request(
             CLAIM,
             &pem,
-            Some(serial.as_str()),
+            Some(&format!("claim.{serial}")),
             key.prove_now(serial.as_str(), &cert),
         ))
         .await;

@@ -3,17 +3,24 @@
 use crate::Ctx;
 use clap::Subcommand;
 use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
-use fleetguard::domain::{AuditEntry, Outcome, Reason, Serial};
+use fleetguard::domain::{now_rfc3339, AuditEntry, Device, Outcome, Reason, Serial};
+use fleetguard::enrollment::enrollment_from_columns;
 use fleetguard::ports::{AuditLog, Registry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum DevicesCmd {
-    /// Imports the allow-list of serials from manufacturing: a CSV whose first column is the serial
-    /// (a header row named `serial` is skipped). Existing serials are left as they are.
+    /// Imports the allow-list from manufacturing: a CSV with the columns
+    /// `serial[,attestation_key[,secret_sha256[,claims]]]` (a header row starting with `serial` is
+    /// skipped). `attestation_key`: the factory P-256 public key, base64 (or PEM) SubjectPublicKeyInfo
+    /// or uncompressed point; `secret_sha256`: hex SHA-256 of the one-time enrollment secret; one of
+    /// the two per device, or neither (JITR and password devices). `claims`: `;`-separated claim
+    /// certificate ids allowed to provision the device (empty: any). A malformed line is reported with
+    /// its number and nothing of it is written; existing serials are left as they are.
     Import { csv: PathBuf },
-    /// Shows a device's registry entry and its latest audit entries.
+    /// Shows a device's registry entry (its proof kind and whether it was used, never the material)
+    /// and its latest audit entries.
     Show { serial: String },
     /// Sets the MQTT password of a certificate-less device (read from stdin; only the argon2id hash is
     /// stored).
@@ -37,7 +44,7 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
                 eprintln!("{serial}: not in the registry");
                 return Ok(ExitCode::from(1));
             };
-            println!("{}", serde_json::to_string_pretty(&device)?);
+            println!("{}", serde_json::to_string_pretty(&device_view(&device))?);
             for e in audit.for_serial(serial.as_str(), 10).await? {
                 println!(
                     "{}  {:<14} {:<9} {:<34} {}",
@@ -53,6 +60,40 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What `devices show` prints: the registry entry with its enrollment reduced to the proof kind and
+/// whether it was spent. The key is public and the hash is not the secret, but neither is needed to
+/// operate the fleet, so neither is printed.
+fn device_view(device: &Device) -> serde_json::Value {
+    let e = &device.enrollment;
+    serde_json::json!({
+        "serial": device.serial,
+        "status": device.status,
+        "certificate_id": device.certificate_id,
+        "binding": match (&device.certificate_id, device.binding_pending) {
+            (None, _) => "none",
+            (Some(_), true) => "pending (certificate not yet seen ACTIVE)",
+            (Some(_), false) => "confirmed",
+        },
+        "replacement_approved": device.replacement_approved,
+        "proof": {
+            "kind": e.kind(),
+            "used": e.used(),
+            "claims": e.claims,
+        },
+        "version": device.version,
+        "updated_at": device.updated_at,
+    })
+}
+
+/// One line of the manufacturing CSV, or why it cannot be imported.
+fn parse_line(row: &csv::StringRecord) -> Result<Device, String> {
+    let col = |i| row.get(i).unwrap_or("");
+    let serial = Serial::parse(col(0)).map_err(|e| e.to_string())?;
+    let enrollment =
+        enrollment_from_columns(col(1), col(2), col(3)).map_err(|e| e.detail.to_owned())?;
+    Ok(Device::manufactured(serial, enrollment, now_rfc3339()))
+}
+
 async fn import(
     registry: &DynamoRegistry,
     audit: &DynamoAudit,
@@ -66,26 +107,27 @@ async fn import(
     let (mut added, mut existing, mut invalid) = (0usize, 0usize, 0usize);
     for (line, row) in reader.records().enumerate() {
         let row = row?;
-        let Some(raw) = row.get(0) else { continue };
-        if raw.is_empty() || (line == 0 && raw.eq_ignore_ascii_case("serial")) {
+        let first = row.get(0).unwrap_or("");
+        if first.is_empty() || (line == 0 && first.eq_ignore_ascii_case("serial")) {
             continue;
         }
-        match Serial::parse(raw) {
-            Ok(serial) => {
-                if registry.import_serial(&serial).await? {
-                    added += 1;
-                    let entry =
-                        AuditEntry::new("fleetctl", "import", Outcome::Accepted, Reason::Imported)
-                            .serial(serial.as_str());
-                    audit.record(&entry).await?;
-                } else {
-                    existing += 1;
-                }
-            }
+        // Validate the whole line first: a line with a bad key or hash writes nothing.
+        let device = match parse_line(&row) {
+            Ok(d) => d,
             Err(e) => {
                 invalid += 1;
                 eprintln!("line {}: {e}", line + 1);
+                continue;
             }
+        };
+        if registry.import_device(&device).await? {
+            added += 1;
+            let entry = AuditEntry::new("fleetctl", "import", Outcome::Accepted, Reason::Imported)
+                .serial(device.serial.as_str())
+                .detail(format!("proof: {:?}", device.enrollment.kind()));
+            audit.record(&entry).await?;
+        } else {
+            existing += 1;
         }
     }
     println!("imported {added}, already present {existing}, invalid {invalid}");

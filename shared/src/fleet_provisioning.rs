@@ -5,7 +5,7 @@
 //! RegisterThing with the template parameters `SerialNumber` and its enrollment proof (see
 //! [`crate::enrollment`]). AWS asks this hook before it creates anything. The hook allows only when:
 //! the request is well formed and the certificate id is SHA-256 of the certificate; the proof parses and
-//! is fresh; the client id, if any, is the serial; the serial is on the allow-list with proof material of
+//! is fresh; the client id, if any, names the serial (`claim.<serial>`); the serial is on the allow-list with proof material of
 //! that kind; the claim is one the entry allows; the proof verifies for that serial and that new
 //! certificate and has not been spent; and the shared validator ([`check_serial`]) allows the binding.
 //! The certificate's subject is never read.
@@ -56,6 +56,19 @@ impl HookResponse {
             parameter_overrides: BTreeMap::new(),
         }
     }
+}
+
+/// The claim policy lets a claim certificate connect only with a client id `claim.<serial>`: a dot is
+/// not allowed in a thing name, so a leaked claim can never connect as (and disconnect) a device.
+pub const CLAIM_CLIENT_PREFIX: &str = "claim.";
+
+/// Whether a claim connection's client id names `serial` (`claim.<serial>`, or the bare serial).
+fn client_id_names(client_id: &str, serial: &Serial) -> bool {
+    client_id.is_empty()
+        || client_id
+            .strip_prefix(CLAIM_CLIENT_PREFIX)
+            .unwrap_or(client_id)
+            == serial.as_str()
 }
 
 /// Default for `FLEETGUARD_PROOF_WINDOW_SECONDS`: how far a factory statement's time may be from ours.
@@ -170,7 +183,7 @@ impl<E: Enrollments, C: IotControl, A: AuditLog> ClaimHook<E, C, A> {
         if req
             .client_id
             .as_deref()
-            .is_some_and(|c| !c.is_empty() && c != serial.as_str())
+            .is_some_and(|c| !client_id_names(c, &serial))
         {
             return refuse(
                 Reason::ClientIdMismatch,

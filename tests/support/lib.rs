@@ -550,7 +550,8 @@ impl Stack {
             .register_certificate()
             .certificate_pem(&pem)
             .ca_certificate_pem(issuer.pem())
-            .status(aws_sdk_iot::types::CertificateStatus::Inactive)
+            // As fleet-provision-api documents: PENDING_ACTIVATION until RegisterThing succeeds.
+            .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
             .send()
             .await
             .expect("register certificate")
