@@ -4,7 +4,7 @@
 //! the allow-list, adding an operator) is done the way `fleetctl` does it.
 
 use crate::local_lambda::LocalLambda;
-use crate::{jitr_event, mqtt_connect, unique, Stack, TestCa, TestIdp};
+use crate::{hook_request, jitr_event, mqtt_connect, unique, FactoryKey, Stack, TestCa, TestIdp};
 use fleetguard::adapters::identities::DynamoIdentityStore;
 use fleetguard::authorizer::{operator_principal, validate_response, AuthorizerResponse, Identity};
 use fleetguard::domain::{RecordId, Serial};
@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 pub const ISSUER: &str = "https://login.fleetguard.test";
 pub const AUDIENCE: &str = "fleetguard";
+/// The demo batch's claim certificate id.
+const DEMO_CLAIM: &str = "c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1c1a1";
 
 /// One expectation of the story and whether it held.
 #[derive(Debug, Clone)]
@@ -142,6 +144,60 @@ impl<'a> Story<'a> {
 
         self.step(
             5,
+            "A device provisions by claim: the pre-provisioning hook checks its factory key",
+        );
+        let claimed = Serial::parse(&unique("SN")).map_err(|e| e.to_string())?;
+        let key = FactoryKey::new();
+        // fleetctl devices import, with the attestation_key column from manufacturing.
+        stack
+            .import_enrolled(&claimed, &key.public_b64(), "", "")
+            .await;
+        let aws = TestCa::new("AWS IoT issuer (demo)");
+        stack.register_ca(&aws).await;
+        let client = format!("claim.{claimed}");
+        let (stolen_pem, _) = stack.issue_by_aws(&aws, claimed.as_str()).await;
+        let d = self
+            .invoke(
+                "provisioning-hook",
+                &hook_request(
+                    DEMO_CLAIM,
+                    &stolen_pem,
+                    Some(&client),
+                    json!({ "SerialNumber": claimed.as_str() }),
+                ),
+            )
+            .await?;
+        self.check(
+            "a stranger holding the batch's claim, naming the serial in its CSR, is refused",
+            d["allowProvisioning"] == false,
+        );
+        let (pem, claimed_cert) = stack.issue_by_aws(&aws, "whatever-the-csr-said").await;
+        let d = self
+            .invoke(
+                "provisioning-hook",
+                &hook_request(
+                    DEMO_CLAIM,
+                    &pem,
+                    Some(&client),
+                    key.prove_now(claimed.as_str(), &claimed_cert),
+                ),
+            )
+            .await?;
+        self.check(
+            "the device signing with its factory key is allowed; the hook names the thing",
+            d["allowProvisioning"] == true
+                && d["parameterOverrides"]["SerialNumber"] == claimed.as_str(),
+        );
+        // What AWS's RegisterThing does once the hook allowed.
+        stack.register_thing(&claimed, &claimed_cert).await;
+        let status = stack.certificate_status(&claimed_cert).await;
+        self.check(
+            format!("its certificate is ACTIVE (is {status})"),
+            status == "ACTIVE",
+        );
+
+        self.step(
+            6,
             "An operator logs in over MQTT through the custom authorizer",
         );
         let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
@@ -212,13 +268,13 @@ impl<'a> Story<'a> {
         let r = self.lambda.invoke("authorizer", &bad).await?;
         self.check("a forged token is denied", r["isAuthenticated"] == false);
 
-        self.step(6, "Each device has records");
+        self.step(7, "Each device has records");
         stack.seed_record(&good, "rec-1").await;
         let victim = stack.seed_record(&other, "rec-9").await;
         self.say(format!("{good}/rec-1 and {other}/rec-9"));
 
         self.step(
-            7,
+            8,
             "The device deletes its own record (soft delete, versioned, audited)",
         );
         let d = self
@@ -242,7 +298,7 @@ impl<'a> Story<'a> {
         );
 
         self.step(
-            8,
+            9,
             "The device is hijacked: it tries another serial's record",
         );
         let d = self
@@ -268,7 +324,7 @@ impl<'a> Story<'a> {
         );
 
         self.step(
-            9,
+            10,
             "The tripwire: the security rule delivers the event to the revoker, which quarantines",
         );
         let event = events.last().cloned().ok_or("no security event")?;
@@ -293,7 +349,7 @@ impl<'a> Story<'a> {
         );
 
         self.step(
-            10,
+            11,
             "An operator revokes it for good and rolls back what it deleted",
         );
         let cmd = json!({"action": "revoke", "serial": good.as_str(), "rollback": true,
@@ -325,7 +381,7 @@ impl<'a> Story<'a> {
             r["outcome"] == "rejected",
         );
 
-        self.step(11, "The audit trail of the device (newest first)");
+        self.step(12, "The audit trail of the device (newest first)");
         let mut entries = stack
             .audit()
             .for_serial(good.as_str(), 50)
