@@ -256,6 +256,50 @@ async fn a_stranger_with_the_claim_cannot_take_another_serial() {
     assert_eq!(c.device_json(&victim).await, before, "victim untouched");
 }
 
+/// The parameters of one bad request, made once the request's certificate is known.
+enum Params<'a> {
+    /// `key` signs a statement for `signed_serial` at `ts` (over `over`, else the request's
+    /// certificate), presented as `SerialNumber` = `presented`.
+    Signed {
+        key: &'a FactoryKey,
+        signed_serial: &'a str,
+        presented: &'a str,
+        ts: i64,
+        over: Option<&'a str>,
+    },
+    /// Parameters that do not depend on the certificate.
+    Fixed(serde_json::Value),
+}
+
+impl Params<'_> {
+    fn make(&self, cert: &str) -> serde_json::Value {
+        match self {
+            Params::Signed {
+                key,
+                signed_serial,
+                presented,
+                ts,
+                over,
+            } => {
+                let mut p = key.prove(signed_serial, over.unwrap_or(cert), *ts);
+                p["SerialNumber"] = (*presented).into();
+                p
+            }
+            Params::Fixed(v) => v.clone(),
+        }
+    }
+}
+
+/// (case, the device it is about, params, client id, claim, reason)
+type Case<'a> = (
+    &'a str,
+    &'a Serial,
+    Params<'a>,
+    Option<&'a str>,
+    &'a str,
+    Reason,
+);
+
 #[tokio::test]
 async fn each_bad_proof_is_refused_with_its_own_reason_and_writes_only_the_audit() {
     let c = claim().await;
@@ -265,8 +309,9 @@ async fn each_bad_proof_is_refused_with_its_own_reason_and_writes_only_the_audit
     let (s, _secret) = c.secret_device().await;
     let plain = serial();
     c.stack.registry().import_serial(&plain).await.unwrap();
+    let nobody = serial();
 
-    // A proof that worked once, for the replay case.
+    // A proof that worked once, for the replay cases.
     let (pem0, cert0) = c.stack.issue_by_aws(&c.aws, a.as_str()).await;
     let used = key_a.prove(a.as_str(), &cert0, now);
     assert!(c
@@ -274,202 +319,174 @@ async fn each_bad_proof_is_refused_with_its_own_reason_and_writes_only_the_audit
         .await
         .is_some());
 
-    type Case = (
-        &'static str,
-        Serial,
-        Box<dyn Fn(&str) -> (serde_json::Value, Option<String>, &'static str)>,
-        Reason,
-    );
-    let (ka, kb) = (std::sync::Arc::new(key_a), std::sync::Arc::new(key_b));
+    let signed = |key, signed_serial, presented, ts| Params::Signed {
+        key,
+        signed_serial,
+        presented,
+        ts,
+        over: None,
+    };
+    let (a_s, b_s, s_s, p_s) = (a.as_str(), b.as_str(), s.as_str(), plain.as_str());
+    let claim_a = format!("claim.{a}");
+    let e64 = "e".repeat(64);
+    let fixed = |v| Params::Fixed(v);
     let cases: Vec<Case> = vec![
         (
             "proof for A presented for B",
-            b.clone(),
-            {
-                let (ka, a, b) = (ka.clone(), a.clone(), b.clone());
-                Box::new(move |cert| {
-                    let mut p = ka.prove(a.as_str(), cert, now + 1);
-                    p["SerialNumber"] = b.as_str().into();
-                    (p, None, CLAIM)
-                })
-            },
+            &b,
+            signed(&key_a, a_s, b_s, now + 1),
+            None,
+            CLAIM,
             Reason::ProofInvalid,
         ),
         (
-            "replayed proof",
-            a.clone(),
-            {
-                let used = used.clone();
-                Box::new(move |_| (used.clone(), None, CLAIM))
-            },
+            "replayed proof, new certificate",
+            &a,
+            fixed(used.clone()),
+            None,
+            CLAIM,
             Reason::ProofInvalid,
         ),
         (
-            "replayed statement for the same certificate",
-            a.clone(),
-            {
-                let used = used.clone();
-                Box::new(move |_| (used.clone(), None, CLAIM))
-            },
+            "replayed statement, same certificate",
+            &a,
+            fixed(used.clone()),
+            None,
+            CLAIM,
             Reason::ProofReplayed,
         ),
         (
             "expired proof",
-            b.clone(),
-            {
-                let (kb, b) = (kb.clone(), b.clone());
-                Box::new(move |cert| (kb.prove(b.as_str(), cert, now - 3600), None, CLAIM))
-            },
+            &b,
+            signed(&key_b, b_s, b_s, now - 3600),
+            None,
+            CLAIM,
             Reason::ProofExpired,
         ),
         (
             "proof from the future",
-            b.clone(),
-            {
-                let (kb, b) = (kb.clone(), b.clone());
-                Box::new(move |cert| (kb.prove(b.as_str(), cert, now + 3600), None, CLAIM))
-            },
+            &b,
+            signed(&key_b, b_s, b_s, now + 3600),
+            None,
+            CLAIM,
             Reason::ProofExpired,
         ),
         (
             "proof over another certificate",
-            b.clone(),
-            {
-                let (kb, b) = (kb.clone(), b.clone());
-                Box::new(move |_| (kb.prove(b.as_str(), &"e".repeat(64), now), None, CLAIM))
+            &b,
+            Params::Signed {
+                key: &key_b,
+                signed_serial: b_s,
+                presented: b_s,
+                ts: now,
+                over: Some(&e64),
             },
+            None,
+            CLAIM,
             Reason::ProofInvalid,
         ),
         (
             "client id naming another serial",
-            b.clone(),
-            {
-                let (kb, b, a) = (kb.clone(), b.clone(), a.clone());
-                Box::new(move |cert| (kb.prove(b.as_str(), cert, now), Some(a.to_string()), CLAIM))
-            },
+            &b,
+            signed(&key_b, b_s, b_s, now),
+            Some(a_s),
+            CLAIM,
+            Reason::ClientIdMismatch,
+        ),
+        (
+            "claim client id naming another serial",
+            &b,
+            signed(&key_b, b_s, b_s, now),
+            Some(&claim_a),
+            CLAIM,
             Reason::ClientIdMismatch,
         ),
         (
             "claim from another batch",
-            a.clone(),
-            {
-                let (ka, a) = (ka.clone(), a.clone());
-                Box::new(move |cert| (ka.prove(a.as_str(), cert, now + 2), None, OTHER_BATCH))
-            },
+            &a,
+            signed(&key_a, a_s, a_s, now + 2),
+            None,
+            OTHER_BATCH,
             Reason::ClaimNotAllowed,
         ),
         (
             "a serial nobody allow-listed",
-            serial(),
-            {
-                let kb = kb.clone();
-                Box::new(move |cert| (kb.prove("SN-nobody-has-this", cert, now), None, CLAIM))
-            },
+            &nobody,
+            signed(&key_b, nobody.as_str(), nobody.as_str(), now),
+            None,
+            CLAIM,
             Reason::SerialNotAllowed,
         ),
         (
             "a device with no proof material",
-            plain.clone(),
-            {
-                let (kb, plain) = (kb.clone(), plain.clone());
-                Box::new(move |cert| (kb.prove(plain.as_str(), cert, now), None, CLAIM))
-            },
+            &plain,
+            signed(&key_b, p_s, p_s, now),
+            None,
+            CLAIM,
             Reason::NoEnrollmentProof,
         ),
         (
             "a signature for a secret device",
-            s.clone(),
-            {
-                let (kb, s) = (kb.clone(), s.clone());
-                Box::new(move |cert| (kb.prove(s.as_str(), cert, now), None, CLAIM))
-            },
+            &s,
+            signed(&key_b, s_s, s_s, now),
+            None,
+            CLAIM,
             Reason::ProofKindMismatch,
         ),
         (
             "a wrong secret",
-            s.clone(),
-            {
-                let s = s.clone();
-                Box::new(move |_| {
-                    (
-                        secret_parameters(s.as_str(), &enrollment_secret()),
-                        None,
-                        CLAIM,
-                    )
-                })
-            },
+            &s,
+            fixed(secret_parameters(s_s, &enrollment_secret())),
+            None,
+            CLAIM,
             Reason::ProofInvalid,
         ),
         (
             "malformed: not base64",
-            b.clone(),
-            {
-                let b = b.clone();
-                Box::new(move |_| {
-                    (
-                        serde_json::json!({"SerialNumber": b.as_str(), "ProofTimestamp": now.to_string(), "ProofSignature": "%%%"}),
-                        None,
-                        CLAIM,
-                    )
-                })
-            },
+            &b,
+            fixed(
+                serde_json::json!({"SerialNumber": b_s, "ProofTimestamp": now.to_string(), "ProofSignature": "%%%"}),
+            ),
+            None,
+            CLAIM,
             Reason::MalformedProof,
         ),
         (
             "malformed: oversize",
-            b.clone(),
-            {
-                let b = b.clone();
-                Box::new(move |_| {
-                    (
-                        serde_json::json!({"SerialNumber": b.as_str(), "EnrollmentSecret": "A".repeat(4096)}),
-                        None,
-                        CLAIM,
-                    )
-                })
-            },
+            &b,
+            fixed(serde_json::json!({"SerialNumber": b_s, "EnrollmentSecret": "A".repeat(4096)})),
+            None,
+            CLAIM,
             Reason::MalformedProof,
         ),
         (
             "malformed: garbage signature",
-            b.clone(),
-            {
-                let b = b.clone();
-                Box::new(move |_| {
-                    (
-                        serde_json::json!({"SerialNumber": b.as_str(), "ProofTimestamp": now.to_string(), "ProofSignature": "MAYCAQECAQE="}),
-                        None,
-                        CLAIM,
-                    )
-                })
-            },
+            &b,
+            fixed(
+                serde_json::json!({"SerialNumber": b_s, "ProofTimestamp": now.to_string(), "ProofSignature": "MAYCAQECAQE="}),
+            ),
+            None,
+            CLAIM,
             Reason::ProofInvalid,
         ),
         (
             "malformed: missing serial",
-            b.clone(),
-            {
-                Box::new(move |_| {
-                    (
-                        serde_json::json!({"ProofTimestamp": now.to_string()}),
-                        None,
-                        CLAIM,
-                    )
-                })
-            },
+            &b,
+            fixed(serde_json::json!({"ProofTimestamp": now.to_string()})),
+            None,
+            CLAIM,
             Reason::SerialMissing,
         ),
     ];
-    for (name, serial, make, reason) in cases {
-        let before = c.device_json(&serial).await;
+    for (name, serial, params, client, claim, reason) in cases {
+        let before = c.device_json(serial).await;
         // The replay of the same statement reuses its certificate; every other case gets a new one.
-        let (pem, cert) = if name == "replayed statement for the same certificate" {
+        let (pem, cert) = if name == "replayed statement, same certificate" {
             (pem0.clone(), cert0.clone())
         } else {
             c.stack.issue_by_aws(&c.aws, serial.as_str()).await
         };
-        let (params, client, claim) = make(&cert);
-        let request = hook_request(claim, &pem, client.as_deref(), params);
+        let request = hook_request(claim, &pem, client, params.make(&cert));
         assert_eq!(c.ask(request).await, None, "{name}");
         let entries = c.audit(&cert).await;
         let last = entries
@@ -481,10 +498,10 @@ async fn each_bad_proof_is_refused_with_its_own_reason_and_writes_only_the_audit
             "{name}"
         );
         if cert != cert0 {
-            c.assert_refused(&cert, &serial, reason, &before).await;
+            c.assert_refused(&cert, serial, reason, &before).await;
         }
         assert_eq!(
-            c.device_json(&serial).await,
+            c.device_json(serial).await,
             before,
             "{name}: device changed"
         );
