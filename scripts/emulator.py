@@ -71,6 +71,7 @@ IoTBackend.create_thing = _create_thing_as_aws
 _lock = threading.Lock()
 _disconnects: list = []
 _calls: Counter = Counter()
+_dynamodb_lock = threading.Lock()
 # The latest requests as (operation, path + body), for counts scoped to one test's resources.
 _requests: collections.deque = collections.deque(maxlen=50_000)
 _faults: list = []  # [{"operation", "skip", "times", "status"}]
@@ -164,6 +165,13 @@ class Launcher:
                 _disconnects.append({"client_id": client_id, "query": environ.get("QUERY_STRING", "")})
             start_response("200 OK", [("Content-Length", "0")])
             return [b""]
+        if op.startswith("dynamodb:"):
+            # moto applies a transaction by copying the tables and restoring the copy when a condition
+            # fails, with no lock: a failed transaction racing another write can undo that write, and
+            # a read can see half a transaction. DynamoDB is atomic; one DynamoDB request at a time
+            # here makes moto so too (it is single-threaded Python under the GIL anyway).
+            with _dynamodb_lock:
+                return list(self.app(environ, start_response))
         return self.app(environ, start_response)
 
     def control(self, path, method, environ, start_response):

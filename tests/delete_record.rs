@@ -453,3 +453,52 @@ async fn restore_undoes_a_soft_delete_once() {
         .unwrap();
     assert_eq!((d.reason, d.version), (Reason::Deleted, Some(4)));
 }
+
+/// Four deletes of one record at once, with distinct request ids (as four instances of the function
+/// would run them): one is deleted, every loser is answered `already_deleted` at once, none is a Lambda
+/// error, the record's version went up once, and the delete is audited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deletes_of_one_record_have_one_winner_and_no_error() {
+    let f = Fleet::new().await;
+    let (serial, cert) = &f.a;
+    let rid = f.stack.seed_record(serial, "rec-race").await;
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let svc = f.stack.delete_service();
+            let mut event = delete_event(serial.as_str(), "rec-race", cert, 1_763_900_000_000 + i);
+            event["request_id"] = format!("req-{i}").into();
+            tokio::spawn(async move { svc.handle(event).await })
+        })
+        .collect();
+    let mut deleted = 0;
+    for t in tasks {
+        let d = t
+            .await
+            .unwrap()
+            .expect("a lost race is an answer, not an error");
+        match d.reason {
+            Reason::Deleted => deleted += 1,
+            Reason::AlreadyDeleted => assert_eq!(d.outcome, Outcome::Rejected),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(deleted, 1);
+    assert_eq!(f.stack.record(serial, &rid).await.unwrap().version, 2);
+    let entries = f
+        .stack
+        .audit()
+        .for_serial(serial.as_str(), 50)
+        .await
+        .unwrap();
+    let accepted = entries
+        .iter()
+        .filter(|e| e.reason == Reason::Deleted && e.record_id.as_deref() == Some("rec-race"))
+        .count();
+    assert_eq!(accepted, 1);
+    assert_eq!(
+        f.stack
+            .published_on(&topic(serial, "rec-race", "rejected"))
+            .len(),
+        3
+    );
+}

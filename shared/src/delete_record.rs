@@ -118,19 +118,6 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
                 return self.reject(&v, reason, None, security_event).await;
             }
         };
-        let Some(record) = ctx.record else {
-            return self.reject(&v, Reason::NotFound, None, false).await;
-        };
-        if record.is_deleted() {
-            if record.delete_request.as_deref() == Some(v.request_key.as_str()) {
-                // The same message again: same answer, nothing written.
-                return self.accepted(&v, record.version, false).await;
-            }
-            return self
-                .reject(&v, Reason::AlreadyDeleted, Some(record.version), false)
-                .await;
-        }
-
         let request = SoftDelete {
             serial: v.serial.clone(),
             record_id: v.record_id.clone(),
@@ -140,25 +127,52 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
             at: v.at.clone(),
         };
         let entry = self.entry(&v, Outcome::Accepted, Reason::Deleted);
-        match self
-            .records
-            .soft_delete(&request, record.version, &entitlement, &entry)
-            .await?
-        {
-            SoftDeleteResult::Deleted { version } => self.accepted(&v, version, true).await,
-            SoftDeleteResult::NotEntitled => {
-                let reason = match entitlement {
-                    Entitlement::Operator { .. } => Reason::OperatorNotActive,
-                    _ => Reason::DeviceNotActive,
-                };
-                self.reject(&v, reason, None, false).await
+        let mut record = ctx.record;
+        let mut lost_race = false;
+        loop {
+            let Some(current) = record else {
+                return self.reject(&v, Reason::NotFound, None, false).await;
+            };
+            if current.is_deleted() {
+                if current.delete_request.as_deref() == Some(v.request_key.as_str()) {
+                    // The same message again (or its twin won the race): same answer, nothing written.
+                    return self.accepted(&v, current.version, false).await;
+                }
+                return self
+                    .reject(&v, Reason::AlreadyDeleted, Some(current.version), false)
+                    .await;
             }
-            // Raced with another writer: let the retry read the new state.
-            SoftDeleteResult::Changed => Err(crate::Error::aws(
-                "dynamodb:TransactWriteItems(delete)",
-                crate::error::AwsErrorKind::ConditionFailed,
-                "record changed during delete; retry",
-            )),
+            match self
+                .records
+                .soft_delete(&request, current.version, &entitlement, &entry)
+                .await?
+            {
+                SoftDeleteResult::Deleted { version } => {
+                    return self.accepted(&v, version, true).await
+                }
+                SoftDeleteResult::NotEntitled => {
+                    let reason = match entitlement {
+                        Entitlement::Operator { .. } => Reason::OperatorNotActive,
+                        _ => Reason::DeviceNotActive,
+                    };
+                    return self.reject(&v, reason, None, false).await;
+                }
+                // Another writer won between our read and our write: read what it left and answer
+                // from that at once (already deleted, gone), or try once more if the record is live
+                // again (restored meanwhile). A Lambda error would only bring AWS's retry minutes
+                // later; a second loss in a row is left to it.
+                SoftDeleteResult::Changed if !lost_race => {
+                    lost_race = true;
+                    record = self.records.get(&v.serial, &v.record_id).await?;
+                }
+                SoftDeleteResult::Changed => {
+                    return Err(crate::Error::aws(
+                        "dynamodb:TransactWriteItems(delete)",
+                        crate::error::AwsErrorKind::ConditionFailed,
+                        "record changed twice during delete; retry",
+                    ))
+                }
+            }
         }
     }
 
@@ -461,5 +475,116 @@ pub fn describe(record: &Record) -> String {
             record.version
         ),
         None => format!("live (version {})", record.version),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lost race over the in-memory fakes: another writer commits between our read and our write.
+    use super::*;
+    use crate::domain::{CertificateId, CertificateRecord};
+    use crate::fakes::{InMemoryAudit, InMemoryRecords, RecordingPublisher};
+    use crate::ports::{DeleteContext, RestoreResult};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const CERT: &str = "a906a7fb5acc1f81d510846a59086c87c0f346ebf5a14293a71ebf9bff206404";
+
+    /// Records where a competing delete commits just before our first soft delete.
+    struct Racing {
+        inner: InMemoryRecords,
+        raced: AtomicBool,
+    }
+
+    impl Records for Racing {
+        async fn get(&self, s: &Serial, r: &RecordId) -> Result<Option<Record>> {
+            self.inner.get(s, r).await
+        }
+        async fn put(&self, record: &Record) -> Result<()> {
+            self.inner.put(record).await
+        }
+        async fn load_for_delete(
+            &self,
+            p: &Principal,
+            s: &Serial,
+            r: &RecordId,
+        ) -> Result<DeleteContext> {
+            self.inner.load_for_delete(p, s, r).await
+        }
+        async fn soft_delete(
+            &self,
+            request: &SoftDelete,
+            expected_version: u64,
+            entitlement: &Entitlement,
+            audit: &AuditEntry,
+        ) -> Result<SoftDeleteResult> {
+            if !self.raced.swap(true, Ordering::SeqCst) {
+                let mut winner = request.clone();
+                winner.request_key = "the-winner".into();
+                let r = self
+                    .inner
+                    .soft_delete(&winner, expected_version, entitlement, audit)
+                    .await?;
+                assert!(matches!(r, SoftDeleteResult::Deleted { .. }));
+            }
+            self.inner
+                .soft_delete(request, expected_version, entitlement, audit)
+                .await
+        }
+        async fn restore(
+            &self,
+            s: &Serial,
+            r: &RecordId,
+            actor: &str,
+            only: Option<&str>,
+            audit: &AuditEntry,
+        ) -> Result<RestoreResult> {
+            self.inner.restore(s, r, actor, only, audit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_answered_at_once_with_the_winners_state() {
+        let audit = InMemoryAudit::default();
+        let inner = InMemoryRecords::new(audit.clone());
+        let serial = Serial::parse("SN0001").unwrap();
+        inner.set_facts(
+            &Principal::parse(CERT).unwrap(),
+            PrincipalFacts::Certificate(CertificateRecord {
+                certificate_id: CertificateId::parse(CERT).unwrap(),
+                serial: serial.clone(),
+                denied: false,
+                updated_at: "t".into(),
+            }),
+        );
+        let record: Record =
+            serde_json::from_value(serde_json::json!({"serial": "SN0001", "record_id": "r1",
+                "version": 1}))
+            .unwrap();
+        inner.put(&record).await.unwrap();
+        let publisher = RecordingPublisher::default();
+        let service = DeleteRecordService {
+            records: Racing {
+                inner,
+                raced: AtomicBool::new(false),
+            },
+            audit,
+            publisher: publisher.clone(),
+            security_topic: "s".into(),
+        };
+        let d = service
+            .handle(
+                serde_json::json!({"serial": "SN0001", "record_id": "r1", "principal": CERT,
+                "received_at": 1, "request_id": "the-loser"}),
+            )
+            .await
+            .expect("a lost race is an answer, not a Lambda error");
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Rejected, Reason::AlreadyDeleted)
+        );
+        assert_eq!(d.version, Some(2));
+        let (topic, reply) = publisher.published().pop().unwrap();
+        assert_eq!(topic, "P/SN0001/deleterecords/r1/rejected");
+        assert_eq!(reply["reason"], "already_deleted");
     }
 }
