@@ -407,3 +407,84 @@ async fn malformed_triggers_are_refused() {
     }
     assert_eq!(f.stack.certificate_status(&f.a.1).await, "ACTIVE");
 }
+
+/// A redelivered security event counts once even when it arrives later (its audit entry is keyed by
+/// the message's time and request key, not by the clock): below a threshold of 2, two deliveries of
+/// one message quarantine nothing.
+#[tokio::test]
+async fn a_redelivered_security_event_counts_once_towards_the_threshold() {
+    let f = Fleet::new().await;
+    let (victim, _) = &f.a;
+    let (attacker, attacker_cert) = &f.b;
+    f.stack.seed_record(victim, "rec-1").await;
+    f.stack
+        .delete_service()
+        .handle(delete_event(
+            victim.as_str(),
+            "rec-1",
+            attacker_cert,
+            1_763_900_000_000,
+        ))
+        .await
+        .unwrap();
+    let event = f
+        .stack
+        .published_on(&f.stack.security_topic)
+        .pop()
+        .expect("security event");
+    let mut r = f.stack.revoker();
+    r.config.violation_threshold = 2;
+    for delivery in 0..2 {
+        let reports = r
+            .handle(event.clone(), OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!(
+            reports[0].reason,
+            Reason::BelowThreshold,
+            "delivery {delivery}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(f.stack.certificate_status(attacker_cert).await, "ACTIVE");
+    let device = f
+        .stack
+        .registry()
+        .get_device(attacker)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.status, DeviceStatus::Active);
+}
+
+/// SNS delivers at least once: the same in-alarm violation twice is one audit signal.
+#[tokio::test]
+async fn a_redelivered_defender_alarm_is_one_signal() {
+    let f = Fleet::new().await;
+    let (serial, cert) = &f.a;
+    let message = serde_json::json!({
+        "violationId": "v-dup", "thingName": serial.as_str(), "securityProfileName": "fleet",
+        "behavior": {"name": "msgs", "metric": "aws:num-messages-sent", "criteria": {}},
+        "metricValue": {"count": 5000}, "violationEventType": "in-alarm",
+        "violationEventTime": 1_764_000_000_000_i64
+    });
+    let sns = serde_json::json!({"Records": [{"EventSource": "aws:sns",
+        "Sns": {"Type": "Notification", "Message": message.to_string()}}]});
+    let r = f.stack.revoker();
+    for _ in 0..2 {
+        r.handle(sns.clone(), OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let signals = f
+        .stack
+        .audit()
+        .for_principal(cert, "0")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "defender_violation")
+        .count();
+    assert_eq!(signals, 1);
+}

@@ -168,14 +168,18 @@ pub struct InMemoryAudit {
 #[derive(Default)]
 struct AuditState {
     entries: Vec<AuditEntry>,
-    keys: std::collections::HashSet<(Option<String>, String)>,
+    /// (serial, time, idempotency key): the DynamoDB item's key is the serial and `<time>#<key>`.
+    keys: std::collections::HashSet<(Option<String>, String, String)>,
 }
 
 impl InMemoryAudit {
     fn push(&self, entry: AuditEntry) -> bool {
         let mut state = lock(&self.entries);
         if let Some(d) = &entry.dedupe {
-            if !state.keys.insert((entry.serial.clone(), d.clone())) {
+            if !state
+                .keys
+                .insert((entry.serial.clone(), entry.at.clone(), d.clone()))
+            {
                 return false;
             }
         }

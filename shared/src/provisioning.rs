@@ -133,7 +133,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         // One audit entry per registration event, however often it is retried.
         let ev = EventKey {
             cert_id: cert_id.clone(),
-            at: event.timestamp.and_then(event_time),
+            at: event.timestamp.and_then(crate::domain::epoch_ms_rfc3339),
         };
 
         let Some(cert) = self.control.describe_certificate(&cert_id).await? else {
@@ -378,14 +378,6 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
 struct EventKey {
     cert_id: CertificateId,
     at: Option<String>,
-}
-
-/// JITR `timestamp` (ms since the epoch) as the audit time; out of range is treated as absent.
-fn event_time(ms: i64) -> Option<String> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .filter(|_| ms > 0)
-        .map(crate::domain::rfc3339)
 }
 
 fn decision(entry: &AuditEntry, outcome: Outcome, reason: Reason) -> Decision {

@@ -284,6 +284,14 @@ where
         if let Some(c) = &target.cert {
             signal = signal.principal(c.as_str());
         }
+        // SNS delivers at least once: one entry per violation, keyed by the violation, not the clock.
+        if let Some(at) = v
+            .violation_event_time
+            .and_then(crate::domain::epoch_ms_rfc3339)
+        {
+            signal.at = at;
+            signal.dedupe = Some(format!("defender:{}", v.violation_id));
+        }
         self.audit.record(&signal).await?;
         self.isolate(&target, self.config.defender_action, actor, &v.violation_id)
             .await
@@ -379,10 +387,14 @@ where
         .principal(cert.as_str())
         .record(e.record_id.as_str())
         .detail(format!("target_serial={}", e.target_serial));
-        // Once per original message, however often the event is redelivered.
+        // Once per original message, however often or late the event is redelivered: the entry's key is
+        // the message's own (its time and request key), never the clock's.
+        // The window is counted back from the message's own time, for the same reason.
+        let received = crate::domain::epoch_ms(e.received_at).unwrap_or(now);
+        signal.at = rfc3339(received);
         signal.dedupe = Some(e.request_key.clone());
         self.audit.record(&signal).await?;
-        let window_start = rfc3339(now - self.config.violation_window);
+        let window_start = rfc3339(received - self.config.violation_window);
         let count = self
             .audit
             .for_principal(cert.as_str(), &window_start)

@@ -24,6 +24,19 @@ pub fn now_rfc3339() -> String {
     rfc3339(time::OffsetDateTime::now_utc())
 }
 
+/// An event's own time (ms since the epoch, as AWS stamps events) as an audit time, so an entry keyed
+/// by the event is the same entry however late or often it is delivered. Out of range: absent.
+pub fn epoch_ms_rfc3339(ms: i64) -> Option<String> {
+    epoch_ms(ms).map(rfc3339)
+}
+
+/// A time in ms since the epoch; out of range (or not after the epoch): absent.
+pub fn epoch_ms(ms: i64) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .filter(|_| ms > 0)
+}
+
 /// Formats a time as RFC 3339 UTC with a fixed number of fraction digits so text order is time order.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
