@@ -71,7 +71,7 @@ fn device_view(device: &Device) -> serde_json::Value {
         "certificate_id": device.certificate_id,
         "binding": match (&device.certificate_id, device.binding_pending) {
             (None, _) => "none",
-            (Some(_), true) => "pending (certificate not yet seen ACTIVE)",
+            (Some(_), true) => "pending (its certificate not yet seen ACTIVE by fleetguard)",
             (Some(_), false) => "confirmed",
         },
         "replacement_approved": device.replacement_approved,
