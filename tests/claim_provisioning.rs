@@ -98,6 +98,16 @@ impl Claim {
         );
     }
 
+    /// The device asks with a fresh factory-key proof for a new AWS-issued certificate: allowed.
+    /// Returns the certificate id (pending: RegisterThing has not run).
+    async fn enroll(&self, serial: &Serial, key: &FactoryKey) -> String {
+        let (pem, cert) = self.stack.issue_by_aws(&self.aws, serial.as_str()).await;
+        let params = key.prove_now(serial.as_str(), &cert);
+        let allowed = self.ask(hook_request(CLAIM, &pem, None, params)).await;
+        assert_eq!(allowed.as_deref(), Some(serial.as_str()));
+        cert
+    }
+
     async fn device_json(&self, serial: &Serial) -> String {
         serde_json::to_string(&self.stack.registry().get_device(serial).await.unwrap()).unwrap()
     }
@@ -569,16 +579,7 @@ async fn a_provisioning_that_failed_after_the_hook_is_retried_with_a_fresh_proof
 async fn a_live_binding_can_never_be_taken_over_and_is_confirmed_when_seen() {
     let c = claim().await;
     let (serial, key) = c.factory_device("").await;
-    let (pem1, cert1) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
-    assert!(c
-        .ask(hook_request(
-            CLAIM,
-            &pem1,
-            None,
-            key.prove_now(serial.as_str(), &cert1)
-        ))
-        .await
-        .is_some());
+    let cert1 = c.enroll(&serial, &key).await;
     c.stack.register_thing(&serial, &cert1).await;
 
     // Even with a valid fresh proof (a cloned firmware, a stolen key): refused; the live binding stays.
@@ -612,16 +613,7 @@ async fn a_live_binding_can_never_be_taken_over_and_is_confirmed_when_seen() {
 async fn a_jitr_device_replaces_a_stale_claim_binding_through_the_shared_validator() {
     let c = claim().await;
     let (serial, key) = c.factory_device("").await;
-    let (pem1, cert1) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
-    assert!(c
-        .ask(hook_request(
-            CLAIM,
-            &pem1,
-            None,
-            key.prove_now(serial.as_str(), &cert1)
-        ))
-        .await
-        .is_some());
+    let cert1 = c.enroll(&serial, &key).await;
     // The claim provisioning never finished; the device comes back through JITR with a CA-signed cert.
     let ca = TestCa::new("device CA");
     let ca_id = c.stack.register_ca(&ca).await;

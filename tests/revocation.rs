@@ -293,27 +293,31 @@ async fn tamper_only_from_the_devices_own_certificate() {
     assert_eq!(f.stack.certificate_status(cert).await, "INACTIVE");
 }
 
-#[tokio::test]
-async fn tripwire_quarantines_a_device_guessing_serials() {
-    let f = Fleet::new().await;
+/// Device b tries to delete device a's record: the security event delete-record publishes.
+async fn cross_serial_event(f: &Fleet) -> serde_json::Value {
     let (victim, _) = &f.a;
-    let (attacker, attacker_cert) = &f.b;
     f.stack.seed_record(victim, "rec-1").await;
     f.stack
         .delete_service()
         .handle(delete_event(
             victim.as_str(),
             "rec-1",
-            attacker_cert,
+            &f.b.1,
             1_763_900_000_000,
         ))
         .await
         .unwrap();
-    let event = f
-        .stack
+    f.stack
         .published_on(&f.stack.security_topic)
         .pop()
-        .expect("security event");
+        .expect("security event")
+}
+
+#[tokio::test]
+async fn tripwire_quarantines_a_device_guessing_serials() {
+    let f = Fleet::new().await;
+    let (attacker, attacker_cert) = &f.b;
+    let event = cross_serial_event(&f).await;
     let r = f.stack.revoker();
     let reports = r
         .handle(event.clone(), OffsetDateTime::now_utc())
@@ -414,24 +418,8 @@ async fn malformed_triggers_are_refused() {
 #[tokio::test]
 async fn a_redelivered_security_event_counts_once_towards_the_threshold() {
     let f = Fleet::new().await;
-    let (victim, _) = &f.a;
     let (attacker, attacker_cert) = &f.b;
-    f.stack.seed_record(victim, "rec-1").await;
-    f.stack
-        .delete_service()
-        .handle(delete_event(
-            victim.as_str(),
-            "rec-1",
-            attacker_cert,
-            1_763_900_000_000,
-        ))
-        .await
-        .unwrap();
-    let event = f
-        .stack
-        .published_on(&f.stack.security_topic)
-        .pop()
-        .expect("security event");
+    let event = cross_serial_event(&f).await;
     let mut r = f.stack.revoker();
     r.config.violation_threshold = 2;
     for delivery in 0..2 {
