@@ -114,7 +114,7 @@ impl Claim {
 }
 
 #[tokio::test]
-async fn a_device_provisions_by_claim_with_its_factory_key_in_two_round_trips() {
+async fn a_claim_device_lives_its_whole_life_and_binds_in_two_round_trips() {
     let c = claim().await;
     let (serial, key) = c.factory_device(CLAIM).await;
     // Whatever the CSR's subject says is ignored: here it names nobody.
@@ -190,6 +190,45 @@ async fn a_device_provisions_by_claim_with_its_factory_key_in_two_round_trips() 
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::PrincipalMismatch);
+
+    // Revoked with rollback: cut off, its delete undone, and no proof brings the serial back.
+    let reports = c
+        .stack
+        .revoker()
+        .handle(
+            serde_json::json!({"action": "revoke", "serial": serial.as_str(), "reason": "key extracted",
+                "rollback": true, "actor": "alice"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reports[0].reason, Reason::Revoked);
+    assert_eq!(c.stack.certificate_status(&cert).await, "REVOKED");
+    let restored = c.stack.record(&serial, &record).await.unwrap();
+    assert!(!restored.is_deleted(), "rolled back");
+    let d = svc
+        .handle(delete_event(serial.as_str(), record.as_str(), &cert, 3))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::DeviceNotActive);
+    let (pem2, cert2) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    let again = c
+        .ask(hook_request(
+            CLAIM,
+            &pem2,
+            None,
+            key.prove(
+                serial.as_str(),
+                &cert2,
+                OffsetDateTime::now_utc().unix_timestamp() + 1,
+            ),
+        ))
+        .await;
+    assert_eq!(again, None);
+    assert_eq!(
+        c.audit(&cert2).await.pop().unwrap().reason,
+        Reason::SerialRevoked
+    );
 }
 
 #[tokio::test]
