@@ -108,6 +108,11 @@ impl Claim {
         cert
     }
 
+    async fn device(&self, serial: &Serial) -> fleetguard::domain::Device {
+        let device = self.stack.registry().get_device(serial).await.unwrap();
+        device.expect("device in the registry")
+    }
+
     async fn device_json(&self, serial: &Serial) -> String {
         serde_json::to_string(&self.stack.registry().get_device(serial).await.unwrap()).unwrap()
     }
@@ -157,13 +162,7 @@ async fn a_claim_device_lives_its_whole_life_and_binds_in_two_round_trips() {
         "{calls:?}"
     );
 
-    let device = c
-        .stack
-        .registry()
-        .get_device(&serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let device = c.device(&serial).await;
     assert_eq!(device.status, DeviceStatus::Active);
     assert_eq!(device.certificate_id.as_ref().unwrap().as_str(), cert);
     assert!(device.binding_pending, "pending until seen ACTIVE");
@@ -243,13 +242,7 @@ async fn a_device_provisions_by_claim_with_a_one_time_secret_spent_once() {
             .as_deref(),
         Some(serial.as_str())
     );
-    let device = c
-        .stack
-        .registry()
-        .get_device(&serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let device = c.device(&serial).await;
     assert_eq!(
         device.enrollment.secret_used_by.as_ref().unwrap().as_str(),
         cert
@@ -261,13 +254,7 @@ async fn a_device_provisions_by_claim_with_a_one_time_secret_spent_once() {
     assert_eq!(c.ask(hook_request(CLAIM, &pem2, None, params)).await, None);
     let last = c.audit(&cert2).await.pop().unwrap();
     assert_eq!(last.reason, Reason::SerialBoundToOtherCertificate);
-    let device = c
-        .stack
-        .registry()
-        .get_device(&serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let device = c.device(&serial).await;
     assert_eq!(device.certificate_id.unwrap().as_str(), cert);
 }
 
@@ -585,7 +572,7 @@ async fn a_provisioning_that_failed_after_the_hook_is_retried_with_a_fresh_proof
         .await
         .is_some());
     let registry = c.stack.registry();
-    let device = registry.get_device(&serial).await.unwrap().unwrap();
+    let device = c.device(&serial).await;
     assert_eq!(device.certificate_id.unwrap().as_str(), cert2);
     let stale = registry
         .get_certificate(&CertificateId::parse(&cert1).unwrap())
@@ -610,7 +597,7 @@ async fn a_provisioning_that_failed_after_the_hook_is_retried_with_a_fresh_proof
         .await
         .is_some());
     assert_eq!(c.stack.certificate_status(&cert3).await, "REVOKED");
-    let d = registry.get_device(&s).await.unwrap().unwrap();
+    let d = c.device(&s).await;
     assert_eq!(d.enrollment.secret_used_by.unwrap().as_str(), cert4);
 }
 
@@ -636,13 +623,7 @@ async fn a_live_binding_can_never_be_taken_over_and_is_confirmed_when_seen() {
     );
     let last = c.audit(&cert2).await.pop().unwrap();
     assert_eq!(last.reason, Reason::SerialBoundToOtherCertificate);
-    let device = c
-        .stack
-        .registry()
-        .get_device(&serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let device = c.device(&serial).await;
     assert_eq!(device.certificate_id.unwrap().as_str(), cert1);
     assert!(!device.binding_pending, "seen ACTIVE: confirmed");
     assert_eq!(c.stack.certificate_status(&cert1).await, "ACTIVE");
@@ -668,13 +649,7 @@ async fn a_jitr_device_replaces_a_stale_claim_binding_through_the_shared_validat
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);
     assert_eq!(c.stack.certificate_status(&cert1).await, "REVOKED");
-    let device = c
-        .stack
-        .registry()
-        .get_device(&serial)
-        .await
-        .unwrap()
-        .unwrap();
+    let device = c.device(&serial).await;
     assert_eq!(device.certificate_id.unwrap().as_str(), cert2);
     assert!(!device.binding_pending);
 }

@@ -95,7 +95,7 @@ struct Verdict {
 }
 
 impl Verdict {
-    fn refuse(
+    fn new(
         reason: Reason,
         detail: &'static str,
         certificate: Option<&CertificateId>,
@@ -127,7 +127,7 @@ impl<E: Enrollments, C: IotControl, A: AuditLog> ClaimHook<E, C, A> {
             Ok(Err(verdict)) => verdict,
             Err(e) => {
                 tracing::error!(error = %e, "pre-provisioning hook failed; denying");
-                Verdict::refuse(Reason::InternalError, "infrastructure error", None, None)
+                Verdict::new(Reason::InternalError, "infrastructure error", None, None)
             }
         };
         let entry = entry(Outcome::Rejected, &verdict);
@@ -145,7 +145,7 @@ impl<E: Enrollments, C: IotControl, A: AuditLog> ClaimHook<E, C, A> {
         now: OffsetDateTime,
     ) -> Result<std::result::Result<Serial, Verdict>> {
         let refuse = |reason, detail, cert: Option<&CertificateId>, serial: Option<&Serial>| {
-            Ok(Err(Verdict::refuse(reason, detail, cert, serial)))
+            Ok(Err(Verdict::new(reason, detail, cert, serial)))
         };
         let Ok(req) = serde_json::from_value::<HookRequest>(raw) else {
             return refuse(Reason::MalformedEvent, "not a hook request", None, None);
@@ -267,7 +267,7 @@ impl<E: Enrollments, C: IotControl, A: AuditLog> ClaimHook<E, C, A> {
             spend,
             replaces,
         };
-        let accepted = Verdict::refuse(
+        let accepted = Verdict::new(
             Reason::Provisioned,
             "pending until the certificate is seen ACTIVE",
             cert,

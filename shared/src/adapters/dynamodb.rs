@@ -214,7 +214,6 @@ impl Registry for DynamoRegistry {
         replaces: Option<&CertificateId>,
     ) -> Result<()> {
         let now = crate::domain::now_rfc3339();
-        let mut items = vec![self.put_binding(serial, cert, &now)?];
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(device_key(serial)))
@@ -238,14 +237,19 @@ impl Registry for DynamoRegistry {
                 " OR (#status = :active AND certificate_id = :stale AND binding_pending = :true)",
             );
             update = update.expression_attribute_values(":stale", s(stale.as_str()));
-            items.push(self.deny_item(stale, serial, &now)?);
         }
         condition.push(')');
         let update = update
             .condition_expression(condition)
             .build()
             .map_err(|e| Error::Corrupt(e.to_string()))?;
-        items.insert(1, TransactWriteItem::builder().update(update).build());
+        let mut items = vec![
+            self.put_binding(serial, cert, &now)?,
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        if let Some(stale) = replaces {
+            items.push(self.deny_item(stale, serial, &now)?);
+        }
         match transact_reasons(&self.client, items, "dynamodb:TransactWriteItems(bind)").await? {
             None => Ok(()),
             Some(_) => Err(Error::aws(

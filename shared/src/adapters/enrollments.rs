@@ -74,17 +74,17 @@ impl Enrollments for DynamoEnrollments {
                 let unspent = match &b.replaces {
                     Some(stale) => {
                         update = update.expression_attribute_values(":stale", s(stale.as_str()));
-                        "(attribute_not_exists(enrollment.secret_used_by) \
+                        "enrollment.secret_sha256 = :hash AND \
+                         (attribute_not_exists(enrollment.secret_used_by) \
                          OR enrollment.secret_used_by = :stale)"
                     }
-                    None => "attribute_not_exists(enrollment.secret_used_by)",
+                    None => {
+                        "enrollment.secret_sha256 = :hash AND \
+                         attribute_not_exists(enrollment.secret_used_by)"
+                    }
                 };
                 ("enrollment.secret_used_by = :cert", unspent)
             }
-        };
-        let secret_condition = match &b.spend {
-            ProofSpend::Secret { .. } => " AND enrollment.secret_sha256 = :hash",
-            ProofSpend::FactoryKey { .. } => "",
         };
         let update = update
             .update_expression(format!(
@@ -92,7 +92,7 @@ impl Enrollments for DynamoEnrollments {
                  replacement_approved = :false, updated_at = :now, {spend} ADD version :one"
             ))
             .condition_expression(format!(
-                "attribute_exists(pk) AND version = :v AND {proof_condition}{secret_condition}"
+                "attribute_exists(pk) AND version = :v AND {proof_condition}"
             ))
             .build()
             .map_err(|e| Error::Corrupt(e.to_string()))?;
