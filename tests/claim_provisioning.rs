@@ -179,7 +179,13 @@ async fn a_claim_device_lives_its_whole_life_and_binds_in_two_round_trips() {
     let record = c.stack.seed_record(&serial, "r1").await;
     let svc = c.stack.delete_service();
     let d = svc
-        .handle(delete_event(serial.as_str(), record.as_str(), &cert, 1))
+        .handle(delete_event(
+            serial.as_str(),
+            record.as_str(),
+            &cert,
+            // The rules engine's timestamp(): after the provisioning, as on AWS.
+            (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+        ))
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Deleted);

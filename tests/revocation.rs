@@ -476,3 +476,116 @@ async fn a_redelivered_defender_alarm_is_one_signal() {
         .count();
     assert_eq!(signals, 1);
 }
+
+fn now_ms() -> i64 {
+    ms(OffsetDateTime::now_utc())
+}
+
+#[tokio::test]
+async fn a_released_false_alarm_does_not_widen_a_later_rollback() {
+    let f = Fleet::new().await;
+    let (serial, cert) = &f.a;
+    let s = &f.stack;
+    let r = s.revoker();
+    let tamper = || {
+        serde_json::json!({"trigger": "tamper", "serial": serial.as_str(), "principal": cert,
+            "received_at": now_ms()})
+    };
+    let first = s.seed_record(serial, "january").await;
+    let second = s.seed_record(serial, "june").await;
+    let svc = s.delete_service();
+    // A legitimate delete, then a false alarm: quarantined, looked at, released.
+    svc.handle(delete_event(serial.as_str(), "january", cert, now_ms()))
+        .await
+        .unwrap();
+    let q = r.handle(tamper(), OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(q[0].reason, Reason::Quarantined);
+    let rel = r
+        .handle(command("release", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(rel[0].reason, Reason::Released);
+    // Later the real compromise: a delete, a signal, a revoke with the default window.
+    svc.handle(delete_event(serial.as_str(), "june", cert, now_ms()))
+        .await
+        .unwrap();
+    r.handle(tamper(), OffsetDateTime::now_utc()).await.unwrap();
+    let mut cmd = command("revoke", serial);
+    cmd["rollback"] = true.into();
+    let reports = r.handle(cmd, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(
+        (reports[0].restored, reports[0].rollback),
+        (1, Some(Reason::Restored))
+    );
+    assert!(!s.record(serial, &second).await.unwrap().is_deleted());
+    assert!(
+        s.record(serial, &first).await.unwrap().is_deleted(),
+        "the delete before the released false alarm stays"
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_replaced_certificate_leaves_the_new_one_live() {
+    let f = Fleet::new().await;
+    let (serial, old) = &f.a;
+    let s = &f.stack;
+    let r = s.revoker();
+    let stolen = s.seed_record(serial, "stolen").await;
+    s.delete_service()
+        .handle(delete_event(serial.as_str(), "stolen", old, now_ms()))
+        .await
+        .unwrap();
+    // Revoked (without rollback), replaced with a new certificate: it leaves the quarantine group.
+    r.handle(command("revoke", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(s
+        .group_members(&group(&f))
+        .await
+        .contains(&serial.to_string()));
+    assert!(s.registry().approve_replacement(serial).await.unwrap());
+    let new = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    let d = s
+        .provisioner()
+        .handle_jitr(jitr_event(&new, &f.ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    assert!(!s
+        .group_members(&group(&f))
+        .await
+        .contains(&serial.to_string()));
+
+    // Forensics later: revoke the old certificate by id, with rollback of what it did.
+    let reports = r
+        .handle(
+            serde_json::json!({"action": "revoke", "certificate_id": old, "rollback": true,
+                "compromised_since": "2020-01-01T00:00:00Z", "actor": "alice"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reports[0].restored, 1, "{reports:?}");
+    assert!(!s.record(serial, &stolen).await.unwrap().is_deleted());
+    // The serial's current certificate and device are untouched.
+    assert_eq!(s.certificate_status(&new).await, "ACTIVE");
+    let device = s.registry().get_device(serial).await.unwrap().unwrap();
+    assert_eq!(device.status, DeviceStatus::Active);
+    assert_eq!(device.certificate_id.unwrap().as_str(), new);
+    assert!(!s
+        .group_members(&group(&f))
+        .await
+        .contains(&serial.to_string()));
+    let arn = s.certificate_arn(&new).await;
+    assert!(
+        !s.principal_policies(&arn).await.is_empty(),
+        "new certificate keeps its policy"
+    );
+    // And the new certificate still deletes.
+    let d = s
+        .delete_service()
+        .handle(delete_event(serial.as_str(), "stolen", &new, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Deleted);
+}

@@ -23,8 +23,13 @@ pub enum DevicesCmd {
     /// and its latest audit entries.
     Show { serial: String },
     /// Sets the MQTT password of a certificate-less device (read from stdin; only the argon2id hash is
-    /// stored).
-    SetPassword { serial: String },
+    /// stored). A manufactured device stays unusable unless `--activate` is given.
+    SetPassword {
+        serial: String,
+        /// Make a manufactured device active: it can connect with this password from now on.
+        #[arg(long)]
+        activate: bool,
+    },
     /// Lets a revoked serial be provisioned once more, with a new certificate.
     ApproveReplacement { serial: String },
 }
@@ -34,7 +39,9 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
     let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
     match cmd {
         DevicesCmd::Import { csv } => import(&registry, &audit, &csv).await,
-        DevicesCmd::SetPassword { serial } => crate::operators::set_password(ctx, &serial).await,
+        DevicesCmd::SetPassword { serial, activate } => {
+            crate::operators::set_password(ctx, &serial, activate).await
+        }
         DevicesCmd::ApproveReplacement { serial } => {
             crate::revoke::approve_replacement(ctx, &serial).await
         }

@@ -39,11 +39,14 @@ enum Command {
     /// Records: restore soft deletes, show history.
     #[command(subcommand)]
     Records(records::RecordsCmd),
-    /// Revokes a compromised device now: certificate REVOKED (final), deny-listed, disconnected,
-    /// detached, quarantine group; optionally rolls back its deletes.
+    /// Revokes a compromised identity now. TARGET is a serial, a certificate id (a replaced
+    /// certificate is revoked alone; the serial's current one stays live) or a principal id (`dv…`
+    /// password device, `op…` operator). A device: certificate REVOKED (final), deny-listed,
+    /// password identity revoked, session cut, detached, quarantine group. Optionally rolls back the
+    /// soft deletes that principal made.
     Revoke {
-        serial: String,
-        /// Restore deletes by its certificate at or after this RFC 3339 time (implies --rollback).
+        target: String,
+        /// Restore its deletes at or after this RFC 3339 time (implies --rollback).
         #[arg(long)]
         since: Option<String>,
         /// Restore its soft deletes (default window: see README).
@@ -52,15 +55,20 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Isolates a device reversibly (certificate INACTIVE).
+    /// Isolates a device (or operator) reversibly: certificate INACTIVE or identity disabled, session cut.
     Quarantine {
-        serial: String,
+        target: String,
+        /// Restore its deletes at or after this RFC 3339 time (implies --rollback).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        rollback: bool,
         #[arg(long)]
         reason: Option<String>,
     },
     /// Ends a quarantine (never a revocation).
     Release {
-        serial: String,
+        target: String,
         #[arg(long)]
         reason: Option<String>,
     },
@@ -122,19 +130,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Records(cmd) => records::run(&ctx, cmd).await,
         Command::Operators(cmd) => operators::run(&ctx, cmd).await,
         Command::Revoke {
-            serial,
+            target,
             since,
             rollback,
             reason,
         } => {
             let rollback = rollback || since.is_some();
-            revoke::run_action(&ctx, Action::Revoke, serial, since, rollback, reason).await
+            revoke::run_action(&ctx, Action::Revoke, &target, since, rollback, reason).await
         }
-        Command::Quarantine { serial, reason } => {
-            revoke::run_action(&ctx, Action::Quarantine, serial, None, false, reason).await
+        Command::Quarantine {
+            target,
+            since,
+            rollback,
+            reason,
+        } => {
+            let rollback = rollback || since.is_some();
+            revoke::run_action(&ctx, Action::Quarantine, &target, since, rollback, reason).await
         }
-        Command::Release { serial, reason } => {
-            revoke::run_action(&ctx, Action::Release, serial, None, false, reason).await
+        Command::Release { target, reason } => {
+            revoke::run_action(&ctx, Action::Release, &target, None, false, reason).await
         }
         Command::Audit { serial, principal } => revoke::audit(&ctx, serial, principal).await,
         Command::SetupLocal => {

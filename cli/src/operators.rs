@@ -1,15 +1,19 @@
-//! `fleetctl operators add|disable` and `fleetctl devices set-password`: custom-authorizer identities.
+//! `fleetctl operators add|disable|enable|revoke` and `fleetctl devices set-password`: custom-authorizer
+//! identities.
 
+use crate::revoke::run_action;
 use crate::Ctx;
 use anyhow::Context;
 use clap::Subcommand;
 use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
 use fleetguard::adapters::identities::DynamoIdentityStore;
 use fleetguard::authorizer::{
-    hash_password, operator_principal, Identity, IdentityKind, PrincipalId,
+    device_principal, hash_password, operator_principal, Identity, IdentityStore,
 };
-use fleetguard::domain::{AuditEntry, Outcome, Reason, Serial};
-use fleetguard::ports::{AuditLog, Registry};
+use fleetguard::domain::{AuditEntry, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard::password_devices::{self, PasswordResult};
+use fleetguard::ports::AuditLog;
+use fleetguard::revocation::Action;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -29,12 +33,39 @@ pub enum OperatorsCmd {
         #[arg(long, value_delimiter = ',')]
         serials: Vec<String>,
     },
-    /// Disables an operator (takes effect within the authorizer's cache TTL and refresh interval).
+    /// Disables an operator (reversible with `enable`): refused from now on, live session cut.
     Disable {
         #[arg(long)]
         issuer: String,
         #[arg(long)]
         subject: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Re-enables a disabled operator (never a revoked one: `add` them again for that).
+    Enable {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Revokes an operator (a hijacked login): refused from now on, live session cut, and with
+    /// `--rollback`/`--since` every delete they made since then restored.
+    Revoke {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        subject: String,
+        /// Restore their deletes at or after this RFC 3339 time (implies --rollback).
+        #[arg(long)]
+        since: Option<String>,
+        /// Restore their soft deletes (default window: see README).
+        #[arg(long)]
+        rollback: bool,
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -73,58 +104,80 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        OperatorsCmd::Disable { issuer, subject } => {
+        OperatorsCmd::Disable {
+            issuer,
+            subject,
+            reason,
+        } => {
             let pid = operator_principal(&issuer, &subject);
-            if !store.set_status(&pid, "disabled").await? {
-                eprintln!("no such operator");
-                return Ok(ExitCode::from(1));
-            }
-            let entry = AuditEntry::new(
-                &actor(),
-                "operator_disable",
-                Outcome::Accepted,
-                Reason::OperatorDisabled,
-            )
-            .principal(pid.as_str());
-            audit.record(&entry).await?;
-            println!("operator {} disabled", pid.as_str());
-            Ok(ExitCode::SUCCESS)
+            run_action(ctx, Action::Quarantine, pid.as_str(), None, false, reason).await
+        }
+        OperatorsCmd::Enable {
+            issuer,
+            subject,
+            reason,
+        } => {
+            let pid = operator_principal(&issuer, &subject);
+            run_action(ctx, Action::Release, pid.as_str(), None, false, reason).await
+        }
+        OperatorsCmd::Revoke {
+            issuer,
+            subject,
+            since,
+            rollback,
+            reason,
+        } => {
+            let pid = operator_principal(&issuer, &subject);
+            let rollback = rollback || since.is_some();
+            run_action(ctx, Action::Revoke, pid.as_str(), since, rollback, reason).await
         }
     }
 }
 
-/// `fleetctl devices set-password <serial>`: reads the password from stdin, stores only its argon2id hash.
-pub async fn set_password(ctx: &Ctx, serial: &str) -> anyhow::Result<ExitCode> {
+/// `fleetctl devices set-password <serial> [--activate]`: reads the password from stdin, stores only
+/// its argon2id hash; `--activate` makes a manufactured device usable.
+pub async fn set_password(ctx: &Ctx, serial: &str, activate: bool) -> anyhow::Result<ExitCode> {
     let serial = Serial::parse(serial)?;
-    let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
-    let Some(device) = registry.get_device(&serial).await? else {
-        eprintln!("{serial}: not in the registry (import it first)");
-        return Ok(ExitCode::from(1));
-    };
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\n', '\r']);
     if password.is_empty() {
         anyhow::bail!("empty password on stdin");
     }
-    let mut identity = Identity::device(serial.clone(), hash_password(password)?);
-    // The identity mirrors the registry's device status (the revoker keeps them in step).
-    if let IdentityKind::Device { status, .. } = &mut identity.kind {
-        *status = device.status;
-    }
+    let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
     let store = DynamoIdentityStore::new(ctx.ddb.clone(), &ctx.tables.registry);
-    store.put_identity(&identity).await?;
     let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
-    let entry = AuditEntry::new(
+    let result = password_devices::set_password(
+        &registry,
+        &store,
+        &audit,
+        &serial,
+        hash_password(password)?,
+        activate,
         &actor(),
-        "set_password",
-        Outcome::Accepted,
-        Reason::PasswordSet,
     )
-    .serial(serial.as_str())
-    .principal(identity.principal_id.as_str());
-    audit.record(&entry).await?;
-    let pid: &PrincipalId = &identity.principal_id;
-    println!("{serial}: password set (principal {})", pid.as_str());
-    Ok(ExitCode::SUCCESS)
+    .await?;
+    let pid = device_principal(&serial);
+    match result {
+        PasswordResult::Active => {
+            println!("{serial}: password set; active (principal {pid})");
+            Ok(ExitCode::SUCCESS)
+        }
+        PasswordResult::Stored { status } => {
+            let hint = if status == DeviceStatus::Manufactured {
+                "; not usable until `fleetctl devices set-password --activate`"
+            } else {
+                ""
+            };
+            println!(
+                "{serial}: password set; device is {} (principal {pid}){hint}",
+                status.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PasswordResult::Refused { reason, detail } => {
+            eprintln!("{serial}: refused ({reason}): {detail}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

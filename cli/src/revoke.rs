@@ -6,22 +6,32 @@ use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
 use fleetguard::adapters::{
     iot::IotControlAdapter, iot_data::IotPublisher, records::DynamoRecords,
 };
-use fleetguard::domain::{AuditEntry, Outcome, Reason, Serial};
+use fleetguard::domain::{AuditEntry, Outcome, Principal, Reason, Serial};
 use fleetguard::ports::{AuditLog, Registry};
 use fleetguard::revocation::{Action, Command, RevocationConfig, Revoker};
 use std::process::ExitCode;
 
+/// Runs a revocation command through the same domain the revoker Lambda uses. `target`: a serial, a
+/// certificate id, or a principal id (`dv…`, `op…`).
 pub async fn run_action(
     ctx: &Ctx,
     action: Action,
-    serial: String,
+    target: &str,
     since: Option<String>,
     rollback: bool,
     reason: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let config = RevocationConfig::from_env().map_err(|e| {
-        anyhow::anyhow!("{e} (set FLEETGUARD_FLEET_POLICY and FLEETGUARD_QUARANTINE_GROUP)")
-    })?;
+    let principal = Principal::parse(target).ok();
+    let config = match (RevocationConfig::from_env(), &principal) {
+        (Ok(c), _) => c,
+        // An operator is only disabled and disconnected: no policy or thing group is involved.
+        (Err(_), Some(Principal::Authorizer(p))) if p.starts_with("op") => {
+            RevocationConfig::operators_only()
+        }
+        (Err(e), _) => {
+            anyhow::bail!("{e} (set FLEETGUARD_FLEET_POLICY and FLEETGUARD_QUARANTINE_GROUP)")
+        }
+    };
     let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
     let revoker = Revoker {
         registry: DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry),
@@ -36,10 +46,15 @@ pub async fn run_action(
         audit,
         config,
     };
+    let (serial, principal) = match principal {
+        Some(p) => (None, Some(p.as_str().to_owned())),
+        None => (Some(target.to_owned()), None),
+    };
     let command = Command {
         action,
-        serial: Some(serial),
+        serial,
         certificate_id: None,
+        principal,
         reason,
         compromised_since: since,
         rollback,

@@ -6,28 +6,11 @@
 use fleetguard::domain::Serial;
 use fleetguard::enrollment::secret_hash;
 use fleetguard::ports::Registry;
-use fleetguard_tests::{
-    enrollment_secret, hook_request, unique, Emulator, FactoryKey, Stack, TestCa,
-};
-use std::process::Command;
+use fleetguard_tests::{enrollment_secret, hook_request, unique, FactoryKey, Stack, TestCa};
 
 fn fleetctl(stack: &Stack, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
-        .arg("--stack")
-        .arg(&stack.prefix)
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &Emulator::shared().endpoint)
-        .env("AWS_REGION", fleetguard_tests::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run fleetctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let run = stack.fleetctl(env!("CARGO_BIN_EXE_fleetctl"), args, None);
+    (run.code, run.out, run.err)
 }
 
 /// The registry entry `devices show` prints first (pretty JSON), before the audit lines.

@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use std::hint::black_box;
-use time::{Duration, OffsetDateTime};
+use time::{Duration as _, OffsetDateTime};
 
 const ISSUER: &str = "https://idp.example.com/";
 const AUDIENCE: &str = "fleetguard-operators";
@@ -23,13 +23,16 @@ impl IdentityStore for OneOperator {
     async fn get_identity(&self, p: &PrincipalId) -> fleetguard::Result<Option<Identity>> {
         Ok((self.0.principal_id == *p).then(|| self.0.clone()))
     }
-    async fn record_failure(
+    async fn reserve_attempt(
         &self,
         _: &PrincipalId,
-        _: OffsetDateTime,
-        _: Duration,
-    ) -> fleetguard::Result<u32> {
-        Ok(1)
+        _: &fleetguard::authorizer::identity::Lockout,
+        _: &fleetguard::authorizer::identity::Lockout,
+    ) -> fleetguard::Result<bool> {
+        Ok(true)
+    }
+    async fn put_identity(&self, _: &Identity) -> fleetguard::Result<()> {
+        Ok(())
     }
     async fn reset_failures(&self, _: &PrincipalId) -> fleetguard::Result<()> {
         Ok(())

@@ -44,6 +44,8 @@ pub struct ProvisioningConfig {
     pub audit_retention_days: u32,
     /// `FLEETGUARD_CA_CACHE_SECONDS`: how long an ACTIVE CA's description is reused (default 60; 0: never).
     pub ca_cache: std::time::Duration,
+    /// `FLEETGUARD_QUARANTINE_GROUP`: a replacement certificate takes its thing out of this group.
+    pub quarantine_group: Option<String>,
 }
 
 impl ProvisioningConfig {
@@ -64,6 +66,9 @@ impl ProvisioningConfig {
                 "FLEETGUARD_CA_CACHE_SECONDS",
                 60,
             )?)),
+            quarantine_group: std::env::var("FLEETGUARD_QUARANTINE_GROUP")
+                .ok()
+                .filter(|g| !g.is_empty()),
         })
     }
 }

@@ -510,6 +510,9 @@ mod tests {
         ) -> Result<DeleteContext> {
             self.inner.load_for_delete(p, s, r).await
         }
+        async fn deleted_by(&self, s: &Serial, p: &str, since: &str) -> Result<Vec<Record>> {
+            self.inner.deleted_by(s, p, since).await
+        }
         async fn soft_delete(
             &self,
             request: &SoftDelete,

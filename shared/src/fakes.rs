@@ -3,15 +3,16 @@
 //! soft delete is conditional on the version and the entitlement, all or nothing; the certificate
 //! binding is conditional as the DynamoDB transaction is; REVOKED is final.
 
+use crate::authorizer::OperatorStatus;
 use crate::domain::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
     Principal, Record, RecordId, Serial,
 };
 use crate::error::AwsErrorKind;
 use crate::ports::{
-    AuditLog, Connections, DeleteContext, EnrollmentContext, Enrollments, Entitlement,
-    IotCertificate, IotControl, PendingBinding, PrincipalFacts, ProofSpend, Publisher, Records,
-    Registry, RestoreResult, SoftDelete, SoftDeleteResult,
+    AuditLog, AuthorizerPrincipal, Connections, DeleteContext, EnrollmentContext, Enrollments,
+    Entitlement, IotCertificate, IotControl, PendingBinding, PrincipalFacts, ProofSpend, Publisher,
+    Records, Registry, RestoreResult, SoftDelete, SoftDeleteResult,
 };
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -124,6 +125,25 @@ impl Records for InMemoryRecords {
         Ok(SoftDeleteResult::Deleted {
             version: record.version,
         })
+    }
+
+    async fn deleted_by(
+        &self,
+        serial: &Serial,
+        principal: &str,
+        since: &str,
+    ) -> Result<Vec<Record>> {
+        let mut found: Vec<Record> = lock(&self.records)
+            .values()
+            .filter(|r| {
+                &r.serial == serial
+                    && r.deleted_by.as_deref() == Some(principal)
+                    && r.deleted_at.as_deref().is_some_and(|at| at >= since)
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.record_id.as_str().cmp(b.record_id.as_str()));
+        Ok(found)
     }
 
     async fn restore(
@@ -244,6 +264,14 @@ impl Publisher for RecordingPublisher {
 pub struct InMemoryRegistry {
     devices: Arc<Mutex<HashMap<Serial, Device>>>,
     certificates: Arc<Mutex<HashMap<CertificateId, CertificateRecord>>>,
+    principals: Arc<Mutex<HashMap<String, AuthorizerPrincipal>>>,
+}
+
+impl InMemoryRegistry {
+    /// Stores a custom-authorizer principal (what `fleetctl operators add` / `devices set-password` write).
+    pub fn put_principal(&self, id: &str, principal: AuthorizerPrincipal) {
+        lock(&self.principals).insert(id.to_owned(), principal);
+    }
 }
 
 /// Binding conditions, as the DynamoDB transaction states them: the certificate is new or already this
@@ -382,6 +410,26 @@ impl Registry for InMemoryRegistry {
         Ok(match lock(&self.devices).get_mut(serial) {
             Some(d) if d.status == DeviceStatus::Revoked => {
                 d.replacement_approved = true;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn get_principal(&self, id: &str) -> Result<Option<AuthorizerPrincipal>> {
+        Ok(lock(&self.principals).get(id).cloned())
+    }
+
+    async fn set_operator_status(
+        &self,
+        id: &str,
+        from: &[OperatorStatus],
+        to: OperatorStatus,
+    ) -> Result<bool> {
+        Ok(match lock(&self.principals).get_mut(id) {
+            Some(AuthorizerPrincipal::Operator { status, active, .. }) if from.contains(status) => {
+                *status = to;
+                *active = to == OperatorStatus::Active;
                 true
             }
             _ => false,

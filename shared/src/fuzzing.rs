@@ -267,13 +267,15 @@ pub fn hook_parameters(data: &[u8]) {
 pub fn authorizer_request(data: &[u8]) {
     let w = world();
     block_on(async {
-        let config = AuthorizerConfig::new(
+        let mut config = AuthorizerConfig::new(
             "us-east-1",
             "123456789012",
             "https://login.example.test",
             &["fleetguard"],
         )
         .expect("config");
+        // The decoy hash of refusals at its smallest cost: the fuzzer is after logic, not argon2.
+        config.decoy_cost_kib = 8;
         let engine =
             Authorizer::new(config, Jwks::from_json(&w.jwks).expect("jwks")).expect("authorizer");
         let store = InMemoryIdentityStore::new();

@@ -28,6 +28,7 @@ pub mod fakes;
 pub mod fleet_provisioning;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod password_devices;
 pub mod policy;
 pub mod ports;
 pub mod provisioning;

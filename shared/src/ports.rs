@@ -1,6 +1,7 @@
 //! Ports: the small traits the domain talks through. Adapters implement them over AWS (see
 //! [`crate::adapters`]); unit tests use the in-memory fakes (feature `fakes`).
 
+use crate::authorizer::OperatorStatus;
 use crate::domain::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
     Enrollment, Principal, Record, RecordId, Serial,
@@ -68,6 +69,20 @@ pub trait Registry: Send + Sync {
 
     /// Lets a revoked serial be provisioned once more with a new certificate. False if not revoked.
     fn approve_replacement(&self, serial: &Serial) -> impl Future<Output = Result<bool>> + Send;
+
+    /// A custom-authorizer principal (item `PRINCIPAL#<id>`): an operator or a password device.
+    fn get_principal(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<AuthorizerPrincipal>>> + Send;
+
+    /// Moves an operator to `to` if its status is one of `from`. Returns whether it changed.
+    fn set_operator_status(
+        &self,
+        id: &str,
+        from: &[OperatorStatus],
+        to: OperatorStatus,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// What the pre-provisioning hook reads, in one round trip: the serial's entry and the new
@@ -130,6 +145,7 @@ pub enum AuthorizerPrincipal {
     Operator {
         name: String,
         active: bool,
+        status: OperatorStatus,
         serials: Vec<Serial>,
     },
     Device {
@@ -230,6 +246,45 @@ pub trait Records: Send + Sync {
         entitlement: &Entitlement,
         audit: &AuditEntry,
     ) -> impl Future<Output = Result<SoftDeleteResult>> + Send;
+
+    /// The records of `serial` that are soft-deleted by `principal` at or after `since` (RFC 3339),
+    /// read consistently from the records table itself: a delete committed a moment ago is there,
+    /// where an index of the audit log might not have it yet.
+    fn deleted_by(
+        &self,
+        serial: &Serial,
+        principal: &str,
+        since: &str,
+    ) -> impl Future<Output = Result<Vec<Record>>> + Send;
+
+    /// Restores each record if it is still deleted by `principal` at the version given, each with its
+    /// audit entry. Returns how many were restored. The default restores one at a time; the DynamoDB
+    /// adapter batches them into transactions.
+    fn restore_deleted_by(
+        &self,
+        batch: &[(Record, AuditEntry)],
+        actor: &str,
+        principal: &str,
+    ) -> impl Future<Output = Result<usize>> + Send {
+        async move {
+            let mut restored = 0;
+            for (record, entry) in batch {
+                let r = self
+                    .restore(
+                        &record.serial,
+                        &record.record_id,
+                        actor,
+                        Some(principal),
+                        entry,
+                    )
+                    .await?;
+                if matches!(r, RestoreResult::Restored { .. }) {
+                    restored += 1;
+                }
+            }
+            Ok(restored)
+        }
+    }
 
     /// Undoes a soft delete (conditional on it being deleted). `only_if_deleted_by` restricts it to
     /// deletes by one principal (revocation rollback).

@@ -60,6 +60,8 @@ pub struct Provisioner<R, C, A> {
     /// How long an ACTIVE CA's description is reused by this instance (0: looked up every time).
     pub ca_cache_ttl: Duration,
     ca_cache: Mutex<HashMap<CertificateId, (Instant, IotCertificate)>>,
+    /// The revoker's quarantine thing group: a serial's approved replacement leaves it.
+    pub quarantine_group: Option<String>,
 }
 
 /// Default for `FLEETGUARD_CA_CACHE_SECONDS`.
@@ -81,7 +83,13 @@ impl<R, C, A> Provisioner<R, C, A> {
             refused_status,
             ca_cache_ttl: DEFAULT_CA_CACHE,
             ca_cache: Mutex::default(),
+            quarantine_group: None,
         }
+    }
+
+    pub fn with_quarantine_group(mut self, group: Option<String>) -> Self {
+        self.quarantine_group = group;
+        self
     }
 
     pub fn with_ca_cache(mut self, ttl: Duration) -> Self {
@@ -257,6 +265,14 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         self.control
             .attach_thing_principal(&serial, &cert.arn)
             .await?;
+        // An approved replacement after a revocation: the thing is no longer quarantined.
+        if let (Some(group), Some(d)) = (&self.quarantine_group, &device) {
+            if d.replacement_approved {
+                self.control
+                    .set_group_membership(group, &serial, false)
+                    .await?;
+            }
+        }
         match self
             .registry
             .bind_certificate(&serial, &cert_id, replaces.as_ref())

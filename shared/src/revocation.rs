@@ -13,10 +13,9 @@
 use crate::delete_record::SecurityEvent;
 use crate::domain::{
     rfc3339, AuditEntry, CertificateId, CertificateStatus, DeviceStatus, Outcome, Principal,
-    Reason, RecordId, Serial,
+    Reason, Serial,
 };
-use crate::ports::{AuditLog, Connections, IotControl, Records, Registry, RestoreResult};
-use crate::records::restore_record;
+use crate::ports::{AuditLog, AuthorizerPrincipal, Connections, IotControl, Records, Registry};
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -38,9 +37,12 @@ pub struct Command {
     pub serial: Option<String>,
     #[serde(default)]
     pub certificate_id: Option<String>,
+    /// Any principal: a certificate id, a password device's or an operator's principal id (`dv…`, `op…`).
+    #[serde(default)]
+    pub principal: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
-    /// RFC 3339; deletes by the device's certificate at or after it are rolled back.
+    /// RFC 3339; deletes by the principal at or after it are rolled back.
     #[serde(default)]
     pub compromised_since: Option<String>,
     #[serde(default)]
@@ -91,6 +93,19 @@ pub struct RevocationConfig {
 }
 
 impl RevocationConfig {
+    /// For commands about operators only (no fleet policy or thing group is touched): defaults
+    /// without the device settings.
+    pub fn operators_only() -> Self {
+        Self {
+            fleet_policy: String::new(),
+            quarantine_group: String::new(),
+            defender_action: Action::Quarantine,
+            violation_threshold: 1,
+            violation_window: time::Duration::minutes(60),
+            rollback_lookback: time::Duration::hours(24),
+        }
+    }
+
     pub fn from_env() -> Result<Self> {
         use crate::config::{opt_u32, var};
         Ok(Self {
@@ -118,6 +133,13 @@ impl RevocationConfig {
     }
 }
 
+/// What a rollback came to.
+struct Rollback {
+    restored: usize,
+    since: String,
+    reason: Reason,
+}
+
 /// What one trigger came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -127,10 +149,16 @@ pub struct Report {
     pub serial: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_id: Option<String>,
+    /// The principal acted on (certificate id, `dv…` or `op…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// Records restored by a rollback.
     pub restored: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rolled_back_since: Option<String>,
+    /// Why a rollback restored what it did: `restored`, or `nothing_to_roll_back` (never a silent 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Reason>,
 }
 
 pub struct Revoker<R, C, N, D, A> {
@@ -145,6 +173,26 @@ pub struct Revoker<R, C, N, D, A> {
 struct Target {
     serial: Serial,
     cert: Option<CertificateId>,
+}
+
+impl Target {
+    /// Who acts for this device: its certificate, else its password identity (`dv…`).
+    fn principal(&self) -> String {
+        match &self.cert {
+            Some(c) => c.to_string(),
+            None => crate::authorizer::device_principal(&self.serial).to_string(),
+        }
+    }
+}
+
+/// What a command is about.
+enum Subject {
+    /// A device (by serial, its current certificate or its password principal).
+    Device(Target),
+    /// A certificate its serial no longer uses (replaced): only that certificate is acted on.
+    OldCertificate { serial: Serial, cert: CertificateId },
+    /// A custom-authorizer operator.
+    Operator { id: String, serials: Vec<Serial> },
 }
 
 impl<R, C, N, D, A> Revoker<R, C, N, D, A>
@@ -201,8 +249,12 @@ where
             Some(Err(())) => return self.malformed("compromised_since is not RFC 3339").await,
             None => None,
         };
-        let Some(target) = self
-            .resolve(cmd.serial.as_deref(), cmd.certificate_id.as_deref())
+        let Some(subject) = self
+            .subject(
+                cmd.serial.as_deref(),
+                cmd.certificate_id.as_deref(),
+                cmd.principal.as_deref(),
+            )
             .await?
         else {
             return self
@@ -210,26 +262,87 @@ where
                     &actor,
                     None,
                     Reason::UnknownDevice,
-                    "no such device or certificate",
+                    "no such device, certificate or principal",
                 )
                 .await;
         };
         let detail = cmd.reason.clone().unwrap_or_default();
-        let mut report = match cmd.action {
-            Action::Revoke => {
-                self.isolate(&target, Action::Revoke, &actor, &detail)
-                    .await?
+        let (mut report, principal, serials, audit_serial) = match subject {
+            Subject::Device(target) => {
+                let report = match cmd.action {
+                    Action::Release => self.release(&target, &actor, &detail).await?,
+                    action => self.isolate(&target, action, &actor, &detail).await?,
+                };
+                let principal = target.principal();
+                (
+                    report,
+                    principal,
+                    vec![target.serial.clone()],
+                    target.serial,
+                )
             }
-            Action::Quarantine => {
-                self.isolate(&target, Action::Quarantine, &actor, &detail)
-                    .await?
+            Subject::OldCertificate { serial, cert } => {
+                let report = self
+                    .isolate_old_certificate(&serial, &cert, cmd.action, &actor, &detail)
+                    .await?;
+                (report, cert.to_string(), vec![serial.clone()], serial)
             }
-            Action::Release => self.release(&target, &actor, &detail).await?,
+            Subject::Operator { id, serials } => {
+                let report = self.operator(&id, cmd.action, &actor, &detail).await?;
+                let mut serials = serials;
+                // Also every serial the audit log says it deleted on (a grant may have been withdrawn
+                // since); the records table is still what decides what is restored.
+                let from = since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                for e in self.audit.for_principal(&id, &rfc3339(from)).await? {
+                    if e.action == "delete_record" && e.reason == Reason::Deleted {
+                        if let Some(Ok(s)) = e.serial.as_deref().map(Serial::parse) {
+                            if !serials.contains(&s) {
+                                serials.push(s);
+                            }
+                        }
+                    }
+                }
+                return self
+                    .finish_rollback(report, &cmd, &id, serials, None, since, &actor, now)
+                    .await;
+            }
         };
-        if cmd.rollback && cmd.action != Action::Release {
-            let (restored, since) = self.rollback(&target, since, &actor, now).await?;
-            report.restored = restored;
-            report.rolled_back_since = Some(since);
+        if report.principal.is_none() {
+            report.principal = Some(principal.clone());
+        }
+        self.finish_rollback(
+            report,
+            &cmd,
+            &principal,
+            serials,
+            Some(&audit_serial),
+            since,
+            &actor,
+            now,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_rollback(
+        &self,
+        mut report: Report,
+        cmd: &Command,
+        principal: &str,
+        serials: Vec<Serial>,
+        audit_serial: Option<&Serial>,
+        since: Option<OffsetDateTime>,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<Report> {
+        // A refused command (e.g. releasing a revoked device) rolls nothing back.
+        if cmd.rollback && cmd.action != Action::Release && report.outcome != Outcome::Rejected {
+            let done = self
+                .rollback(principal, &serials, audit_serial, since, actor, now)
+                .await?;
+            report.restored = done.restored;
+            report.rolled_back_since = Some(done.since);
+            report.rollback = Some(done.reason);
         }
         Ok(report)
     }
@@ -423,6 +536,172 @@ where
         .await
     }
 
+    /// What a command names: a serial, a certificate id, or any principal id.
+    async fn subject(
+        &self,
+        serial: Option<&str>,
+        cert: Option<&str>,
+        principal: Option<&str>,
+    ) -> Result<Option<Subject>> {
+        let cert = match principal.map(Principal::parse) {
+            Some(Ok(Principal::Certificate(c))) => Some(c.to_string()),
+            Some(Ok(Principal::Authorizer(id))) => {
+                return Ok(match self.registry.get_principal(&id).await? {
+                    Some(AuthorizerPrincipal::Operator { serials, .. }) => {
+                        Some(Subject::Operator { id, serials })
+                    }
+                    Some(AuthorizerPrincipal::Device { serial }) => self
+                        .resolve(Some(serial.as_str()), None)
+                        .await?
+                        .map(Subject::Device),
+                    None => None,
+                });
+            }
+            Some(Err(_)) => return Ok(None),
+            None => cert.map(str::to_owned),
+        };
+        if let Some(c) = cert.as_deref() {
+            let Ok(id) = CertificateId::parse(c) else {
+                return Ok(None);
+            };
+            let Some(rec) = self.registry.get_certificate(&id).await? else {
+                return Ok(None);
+            };
+            let current = self
+                .registry
+                .get_device(&rec.serial)
+                .await?
+                .is_some_and(|d| d.certificate_id.as_ref() == Some(&id));
+            return Ok(Some(if current {
+                Subject::Device(Target {
+                    serial: rec.serial,
+                    cert: Some(id),
+                })
+            } else {
+                Subject::OldCertificate {
+                    serial: rec.serial,
+                    cert: id,
+                }
+            }));
+        }
+        Ok(self.resolve(serial, None).await?.map(Subject::Device))
+    }
+
+    /// Revoke or quarantine a certificate its serial no longer uses: that certificate is denied (on
+    /// revoke), set REVOKED or INACTIVE and detached, and the serial's session is cut in case the old
+    /// key is the one connected. The serial's current certificate and its registry entry are left as
+    /// they are (the device reconnects with its current certificate).
+    async fn isolate_old_certificate(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+        action: Action,
+        actor: &str,
+        detail: &str,
+    ) -> Result<Report> {
+        if action == Action::Release {
+            return self
+                .reject(
+                    actor,
+                    Some(serial),
+                    Reason::NotCurrentCertificate,
+                    "a replaced certificate is never released",
+                )
+                .await;
+        }
+        let revoke = action == Action::Revoke;
+        if revoke {
+            self.registry.deny_certificate(cert, serial).await?;
+        }
+        let mut changed = false;
+        if let Some(c) = self.control.describe_certificate(cert).await? {
+            let wanted = if revoke {
+                CertificateStatus::Revoked
+            } else {
+                CertificateStatus::Inactive
+            };
+            if c.status != CertificateStatus::Revoked && c.status != wanted {
+                self.control.set_certificate_status(cert, wanted).await?;
+                changed = true;
+            }
+            self.connections.disconnect(serial.as_str()).await?;
+            self.control
+                .detach_policy(&self.config.fleet_policy, &c.arn)
+                .await?;
+            self.control.detach_thing_principal(serial, &c.arn).await?;
+        }
+        let (name, reason) = if revoke {
+            ("revoke", Reason::Revoked)
+        } else {
+            ("quarantine", Reason::Quarantined)
+        };
+        let outcome = if changed {
+            Outcome::Accepted
+        } else {
+            Outcome::Noop
+        };
+        let entry = AuditEntry::new(actor, name, outcome, reason)
+            .serial(serial.as_str())
+            .principal(cert.as_str())
+            .detail(format!("replaced certificate; {detail}"));
+        self.audit.record(&entry).await?;
+        tracing::warn!(action = name, outcome = outcome.as_str(), serial = %serial, "replaced certificate isolated");
+        Ok(report(&entry, Some(cert)))
+    }
+
+    /// Revoke, quarantine (`fleetctl operators disable`) or release (`enable`) an operator: its status,
+    /// then its live session (client id = principal id) is cut. Its deletes are refused from the
+    /// status change on: the delete transaction checks the operator is active.
+    async fn operator(
+        &self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        detail: &str,
+    ) -> Result<Report> {
+        use crate::authorizer::OperatorStatus as S;
+        let (name, from, to, reason): (&str, &[S], S, Reason) = match action {
+            Action::Revoke => (
+                "revoke",
+                &[S::Active, S::Disabled],
+                S::Revoked,
+                Reason::Revoked,
+            ),
+            Action::Quarantine => ("quarantine", &[S::Active], S::Disabled, Reason::Quarantined),
+            Action::Release => ("release", &[S::Disabled], S::Active, Reason::Released),
+        };
+        let changed = self.registry.set_operator_status(id, from, to).await?;
+        let current = match self.registry.get_principal(id).await? {
+            Some(AuthorizerPrincipal::Operator { status, .. }) => Some(status),
+            _ => None,
+        };
+        let (outcome, reason) = match (changed, current) {
+            (true, _) => (Outcome::Accepted, reason),
+            // Already there (a replay): converge, record a no-op.
+            (false, Some(s)) if s == to => (Outcome::Noop, reason),
+            (false, Some(S::Revoked)) => (Outcome::Rejected, Reason::RevokedIsFinal),
+            (false, _) if action == Action::Release => (Outcome::Noop, Reason::NotQuarantined),
+            (false, _) => (Outcome::Noop, reason),
+        };
+        if action != Action::Release && current != Some(S::Active) {
+            // Whatever the status write came to, the session goes: the authorizer's answer lives
+            // as long as the connection.
+            self.connections.disconnect(id).await?;
+        }
+        let entry = AuditEntry::new(actor, name, outcome, reason)
+            .principal(id)
+            .detail(detail);
+        self.audit.record(&entry).await?;
+        tracing::warn!(
+            action = name,
+            outcome = outcome.as_str(),
+            reason = reason.as_str(),
+            principal = id,
+            "operator"
+        );
+        Ok(report(&entry, None))
+    }
+
     async fn resolve(&self, serial: Option<&str>, cert: Option<&str>) -> Result<Option<Target>> {
         if let Some(c) = cert {
             let Ok(cert) = CertificateId::parse(c) else {
@@ -518,10 +797,8 @@ where
         };
         let mut entry = AuditEntry::new(actor, name, Outcome::Accepted, reason)
             .serial(t.serial.as_str())
+            .principal(&t.principal())
             .detail(detail);
-        if let Some(c) = &t.cert {
-            entry = entry.principal(c.as_str());
-        }
         // Keyed by the state change, so the isolation is recorded exactly once: by this call, or by
         // its retry when a fault stopped it after the registry changed (then `changed` is false).
         let keyed = match device.as_ref().filter(|d| d.status == to) {
@@ -612,87 +889,138 @@ where
                 DeviceStatus::Active,
             )
             .await?;
-        let mut entry = AuditEntry::new(actor, "release", Outcome::Accepted, Reason::Released)
+        let entry = AuditEntry::new(actor, "release", Outcome::Accepted, Reason::Released)
             .serial(t.serial.as_str())
+            .principal(&t.principal())
             .detail(detail);
-        if let Some(c) = &t.cert {
-            entry = entry.principal(c.as_str());
-        }
         self.audit.record(&entry).await?;
         Ok(report(&entry, t.cert.as_ref()))
     }
 
-    /// Restores every record soft-deleted by the device's certificate at or after `since`.
-    /// Default `since`: `rollback_lookback` before the first security signal recorded about this
-    /// principal (cross-serial attempt, tamper report, Defender alarm), or before now if there is none.
+    /// Restores every record soft-deleted by `principal` (a certificate, a password device or an
+    /// operator) on `serials` at or after `since`; other principals' deletes are never touched.
+    /// Default `since`: `rollback_lookback` before the first security signal recorded about the
+    /// principal since it was last admitted (provisioned, released, enabled), or before now if there
+    /// is none, and never before that admission: a false alarm released in January does not widen
+    /// June's rollback.
+    ///
+    /// The candidates come from the records table, read consistently per serial, not from the audit
+    /// log's by-principal index: that index is eventually consistent on AWS, and a delete committed
+    /// just before the revoke must still be rolled back.
     async fn rollback(
         &self,
-        t: &Target,
+        principal: &str,
+        serials: &[Serial],
+        audit_serial: Option<&Serial>,
         since: Option<OffsetDateTime>,
         actor: &str,
         now: OffsetDateTime,
-    ) -> Result<(usize, String)> {
-        let Some(cert) = &t.cert else {
-            return Ok((0, rfc3339(since.unwrap_or(now))));
-        };
+    ) -> Result<Rollback> {
         let since = match since {
             Some(s) => s,
-            None => {
-                let history = self.audit.for_principal(cert.as_str(), "0").await?;
-                let first_signal = history
-                    .iter()
-                    .filter(|e| {
-                        matches!(
-                            e.reason,
-                            Reason::SecurityViolation
-                                | Reason::TamperReported
-                                | Reason::DefenderInAlarm
-                                | Reason::PrincipalMismatch
-                        )
-                    })
-                    .filter_map(|e| parse_time(&e.at).ok())
-                    .min()
-                    .unwrap_or(now);
-                first_signal - self.config.rollback_lookback
-            }
+            None => self.default_since(principal, now).await?,
         };
         let since_text = rfc3339(since);
-        let mut seen = std::collections::BTreeSet::new();
         let mut restored = 0;
-        for e in self.audit.for_principal(cert.as_str(), &since_text).await? {
-            if e.action != "delete_record" || e.reason != Reason::Deleted {
-                continue;
-            }
-            let (Some(Ok(serial)), Some(Ok(record))) = (
-                e.serial.as_deref().map(Serial::parse),
-                e.record_id.as_deref().map(RecordId::parse),
-            ) else {
-                continue;
-            };
-            if !seen.insert((serial.clone(), record.clone())) {
-                continue;
-            }
-            let r = restore_record(
-                &self.records,
-                &self.audit,
-                &serial,
-                &record,
-                actor,
-                Some(cert.as_str()),
-            )
-            .await?;
-            if matches!(r, RestoreResult::Restored { .. }) {
-                restored += 1;
-            }
+        let mut found = 0;
+        for serial in serials {
+            let deleted = self
+                .records
+                .deleted_by(serial, principal, &since_text)
+                .await?;
+            found += deleted.len();
+            let batch: Vec<_> = deleted
+                .into_iter()
+                .map(|record| {
+                    let entry = AuditEntry::new(
+                        actor,
+                        "restore_record",
+                        Outcome::Accepted,
+                        Reason::Restored,
+                    )
+                    .serial(record.serial.as_str())
+                    .record(record.record_id.as_str())
+                    .principal(principal)
+                    .detail("rollback");
+                    (record, entry)
+                })
+                .collect();
+            restored += self
+                .records
+                .restore_deleted_by(&batch, actor, principal)
+                .await?;
         }
-        let entry = AuditEntry::new(actor, "rollback", Outcome::Accepted, Reason::Restored)
-            .serial(t.serial.as_str())
-            .principal(cert.as_str())
-            .detail(format!(
-                "restored {restored} record(s) deleted since {since_text}"
-            ));
+        let (outcome, reason, detail) = if restored > 0 {
+            (
+                Outcome::Accepted,
+                Reason::Restored,
+                format!("restored {restored} record(s) deleted by {principal} since {since_text}"),
+            )
+        } else if found > 0 {
+            (
+                Outcome::Noop,
+                Reason::NothingToRollBack,
+                format!("{found} delete(s) by {principal} since {since_text} were restored by someone else meanwhile"),
+            )
+        } else {
+            (
+                Outcome::Noop,
+                Reason::NothingToRollBack,
+                format!("no record deleted by {principal} since {since_text} is still deleted"),
+            )
+        };
+        let mut entry = AuditEntry::new(actor, "rollback", outcome, reason)
+            .principal(principal)
+            .detail(detail);
+        if let Some(s) = audit_serial {
+            entry = entry.serial(s.as_str());
+        }
         self.audit.record(&entry).await?;
-        Ok((restored, since_text))
+        tracing::warn!(action = "rollback", outcome = outcome.as_str(), reason = reason.as_str(), restored, since = %since_text, "rollback");
+        Ok(Rollback {
+            restored,
+            since: since_text,
+            reason,
+        })
+    }
+
+    /// The default start of a rollback window (see [`Self::rollback`]).
+    async fn default_since(&self, principal: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+        let history = self.audit.for_principal(principal, "0").await?;
+        let last = |reasons: &[Reason]| {
+            history
+                .iter()
+                .filter(|e| e.outcome == Outcome::Accepted && reasons.contains(&e.reason))
+                .filter_map(|e| parse_time(&e.at).ok())
+                .max()
+        };
+        // Signals count from the principal's last admission on.
+        let admitted = last(&[
+            Reason::Provisioned,
+            Reason::Released,
+            Reason::OperatorAdded,
+            Reason::PasswordActivated,
+        ]);
+        let first_signal = history
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.reason,
+                    Reason::SecurityViolation
+                        | Reason::TamperReported
+                        | Reason::DefenderInAlarm
+                        | Reason::PrincipalMismatch
+                )
+            })
+            .filter_map(|e| parse_time(&e.at).ok())
+            .filter(|t| admitted.is_none_or(|a| *t >= a))
+            .min()
+            .unwrap_or(now);
+        let since = first_signal - self.config.rollback_lookback;
+        // Never before a release: the principal was isolated until then, and what it did before its
+        // isolation was judged when it was released. (Not clamped to a provisioning: the rules
+        // engine's clock and ours may disagree by a little, and nothing precedes a first admission.)
+        Ok(last(&[Reason::Released]).map_or(since, |r| since.max(r)))
     }
 
     async fn reject(
@@ -729,11 +1057,182 @@ fn report(entry: &AuditEntry, cert: Option<&CertificateId>) -> Report {
         reason: entry.reason,
         serial: entry.serial.clone(),
         certificate_id: cert.map(|c| c.to_string()),
+        principal: entry.principal.clone(),
         restored: 0,
         rolled_back_since: None,
+        rollback: None,
     }
 }
 
 fn parse_time(s: &str) -> std::result::Result<OffsetDateTime, ()> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorizer::{device_principal, OperatorStatus};
+    use crate::domain::{Device, Enrollment, Record, RecordId};
+    use crate::fakes::{
+        InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, RecordingConnections,
+    };
+
+    /// An audit log whose by-principal index lags: it has seen nothing yet (as a GSI on AWS may
+    /// not, a moment after a write).
+    #[derive(Clone, Default)]
+    struct LaggingIndex(InMemoryAudit);
+
+    impl AuditLog for LaggingIndex {
+        async fn record(&self, entry: &AuditEntry) -> Result<bool> {
+            self.0.record(entry).await
+        }
+        async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {
+            self.0.for_serial(serial, limit).await
+        }
+        async fn for_principal(&self, _: &str, _: &str) -> Result<Vec<AuditEntry>> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn revoker(
+        registry: InMemoryRegistry,
+        records: InMemoryRecords,
+        audit: LaggingIndex,
+    ) -> Revoker<InMemoryRegistry, InMemoryIot, RecordingConnections, InMemoryRecords, LaggingIndex>
+    {
+        Revoker {
+            registry,
+            control: InMemoryIot::default(),
+            connections: RecordingConnections::default(),
+            records,
+            audit,
+            config: RevocationConfig::operators_only(),
+        }
+    }
+
+    fn deleted(serial: &Serial, id: &str, by: &str, at: OffsetDateTime) -> Record {
+        Record {
+            serial: serial.clone(),
+            record_id: RecordId::parse(id).expect("id"),
+            version: 2,
+            deleted_at: Some(rfc3339(at)),
+            deleted_by: Some(by.to_owned()),
+            delete_reason: None,
+            delete_request: Some("k".into()),
+            restored_at: None,
+            restored_by: None,
+            data: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delete_the_index_has_not_seen_yet_is_still_rolled_back() {
+        let audit = LaggingIndex::default();
+        let registry = InMemoryRegistry::default();
+        let serial = Serial::parse("PW1").expect("serial");
+        let mut device = Device::manufactured(serial.clone(), Enrollment::default(), "t".into());
+        device.status = DeviceStatus::Active;
+        registry.import_device(&device).await.expect("import");
+        let records = InMemoryRecords::new(audit.0.clone());
+        let me = device_principal(&serial).to_string();
+        let now = OffsetDateTime::now_utc();
+        records
+            .put(&deleted(&serial, "r1", &me, now))
+            .await
+            .expect("put");
+        records
+            .put(&deleted(&serial, "r2", "someone-else", now))
+            .await
+            .expect("put");
+        let r = revoker(registry, records, audit);
+        let report = r
+            .command(
+                Command {
+                    action: Action::Revoke,
+                    serial: Some("PW1".into()),
+                    certificate_id: None,
+                    principal: None,
+                    reason: None,
+                    compromised_since: None,
+                    rollback: true,
+                    actor: None,
+                },
+                now,
+            )
+            .await
+            .expect("revoke");
+        assert_eq!(
+            (report.restored, report.rollback),
+            (1, Some(Reason::Restored))
+        );
+        assert_eq!(report.principal.as_deref(), Some(me.as_str()));
+        let left: Vec<_> = r
+            .records
+            .snapshot()
+            .into_iter()
+            .filter(|x| x.is_deleted())
+            .map(|x| x.record_id.to_string())
+            .collect();
+        assert_eq!(left, ["r2"], "other principals' deletes are never touched");
+        assert_eq!(r.connections.disconnected(), ["PW1"]);
+    }
+
+    #[tokio::test]
+    async fn an_operator_is_revoked_cut_off_and_rolled_back_and_stays_revoked() {
+        let audit = LaggingIndex::default();
+        let registry = InMemoryRegistry::default();
+        let op = format!("op{}", "ab".repeat(20));
+        let serial = Serial::parse("SN1").expect("serial");
+        registry.put_principal(
+            &op,
+            AuthorizerPrincipal::Operator {
+                name: "alice".into(),
+                active: true,
+                status: OperatorStatus::Active,
+                serials: vec![serial.clone()],
+            },
+        );
+        let records = InMemoryRecords::new(audit.0.clone());
+        let now = OffsetDateTime::now_utc();
+        records
+            .put(&deleted(&serial, "r1", &op, now))
+            .await
+            .expect("put");
+        let r = revoker(registry, records, audit);
+        let cmd = |action| Command {
+            action,
+            serial: None,
+            certificate_id: None,
+            principal: Some(op.clone()),
+            reason: None,
+            compromised_since: None,
+            rollback: action == Action::Revoke,
+            actor: None,
+        };
+        let report = r.command(cmd(Action::Revoke), now).await.expect("revoke");
+        assert_eq!(
+            (report.outcome, report.reason, report.restored),
+            (Outcome::Accepted, Reason::Revoked, 1)
+        );
+        assert_eq!(r.connections.disconnected(), [op.as_str()]);
+        assert!(matches!(
+            r.registry.get_principal(&op).await.expect("get"),
+            Some(AuthorizerPrincipal::Operator {
+                status: OperatorStatus::Revoked,
+                active: false,
+                ..
+            })
+        ));
+        let again = r.command(cmd(Action::Release), now).await.expect("release");
+        assert_eq!(
+            (again.outcome, again.reason),
+            (Outcome::Rejected, Reason::RevokedIsFinal)
+        );
+        // A second rollback has nothing left and says so.
+        let replay = r.command(cmd(Action::Revoke), now).await.expect("replay");
+        assert_eq!(
+            (replay.outcome, replay.restored, replay.rollback),
+            (Outcome::Noop, 0, Some(Reason::NothingToRollBack))
+        );
+    }
 }

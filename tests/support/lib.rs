@@ -296,7 +296,51 @@ pub struct Stack {
     pub iot: aws_sdk_iot::Client,
 }
 
+/// What one `fleetctl` run came to: exit code, stdout, stderr.
+pub struct CliRun {
+    pub code: i32,
+    pub out: String,
+    pub err: String,
+}
+
 impl Stack {
+    /// Runs the `fleetctl` binary at `bin` (a CLI test's `env!("CARGO_BIN_EXE_fleetctl")`) as the
+    /// README tells a user to: `--stack <prefix>` against the emulator, with the revoker's settings in
+    /// the environment and `stdin` piped in.
+    pub fn fleetctl(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> CliRun {
+        let mut child = Command::new(bin)
+            .arg("--stack")
+            .arg(&self.prefix)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.emulator.endpoint)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("FLEETGUARD_FLEET_POLICY", &self.fleet_policy)
+            .env(
+                "FLEETGUARD_QUARANTINE_GROUP",
+                format!("{}-quarantine", self.prefix),
+            )
+            .env("FLEETGUARD_OPERATOR", "ops-tester")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run fleetctl");
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.unwrap_or_default().as_bytes())
+                .expect("stdin");
+        }
+        let out = child.wait_with_output().expect("fleetctl output");
+        CliRun {
+            code: out.status.code().unwrap_or(-1),
+            out: String::from_utf8_lossy(&out.stdout).into_owned(),
+            err: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub async fn new() -> Stack {
         let emulator = Emulator::shared();
         let sdk = emulator.sdk_config().await;
@@ -347,6 +391,7 @@ impl Stack {
             self.fleet_policy.clone(),
             CertificateStatus::Revoked,
         )
+        .with_quarantine_group(Some(format!("{}-quarantine", self.prefix)))
     }
 
     pub fn delete_service(&self) -> DeleteRecordService<DynamoRecords, DynamoAudit, IotPublisher> {

@@ -6,7 +6,9 @@
 use crate::local_lambda::LocalLambda;
 use crate::{hook_request, jitr_event, mqtt_connect, unique, FactoryKey, Stack, TestCa, TestIdp};
 use fleetguard::adapters::identities::DynamoIdentityStore;
-use fleetguard::authorizer::{operator_principal, validate_response, AuthorizerResponse, Identity};
+use fleetguard::authorizer::{
+    operator_principal, validate_response, AuthorizerResponse, Identity, IdentityStore,
+};
 use fleetguard::domain::{RecordId, Serial};
 use fleetguard::policy::{evaluate, ConnectionContext, Request};
 use fleetguard::ports::{AuditLog, Registry};

@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
         config.fleet_policy,
         config.refused_status,
     )
-    .with_ca_cache(config.ca_cache);
+    .with_ca_cache(config.ca_cache)
+    .with_quarantine_group(config.quarantine_group);
     let provisioner = &provisioner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // An Err fails the invocation; the IoT rule's asynchronous invoke retries it, and every step is

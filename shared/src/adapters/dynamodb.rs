@@ -12,10 +12,11 @@
 //! Records table: `serial` (S) / `record_id` (S).
 
 use super::aws_error;
+use crate::authorizer::OperatorStatus;
 use crate::config::Tables;
 use crate::domain::{AuditEntry, CertificateId, CertificateRecord, Device, DeviceStatus, Serial};
 use crate::error::AwsErrorKind;
-use crate::ports::{AuditLog, Registry};
+use crate::ports::{AuditLog, AuthorizerPrincipal, Registry};
 use crate::{Error, Result};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -369,6 +370,56 @@ impl Registry for DynamoRegistry {
         {
             Ok(_) => Ok(true),
             Err(e) => match aws_error("dynamodb:UpdateItem(approve)", e) {
+                e if e.is_condition_failed() => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn get_principal(&self, id: &str) -> Result<Option<AuthorizerPrincipal>> {
+        self.get(
+            super::identities::principal_item_key(id),
+            "dynamodb:GetItem(principal)",
+        )
+        .await?
+        .map(|item| super::records::authorizer_principal(&item))
+        .transpose()
+    }
+
+    async fn set_operator_status(
+        &self,
+        id: &str,
+        from: &[OperatorStatus],
+        to: OperatorStatus,
+    ) -> Result<bool> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::identities::principal_item_key(id)))
+            .update_expression("SET #status = :to")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":operator", s("operator"));
+        let mut alternatives = Vec::new();
+        for (i, status) in from.iter().enumerate() {
+            alternatives.push(format!("#status = :from{i}"));
+            req = req.expression_attribute_values(format!(":from{i}"), s(status.as_str()));
+        }
+        if alternatives.is_empty() {
+            return Ok(false);
+        }
+        match req
+            .condition_expression(format!(
+                "#kind = :operator AND ({})",
+                alternatives.join(" OR ")
+            ))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_error("dynamodb:UpdateItem(operator status)", e) {
                 e if e.is_condition_failed() => Ok(false),
                 e => Err(e),
             },

@@ -4,13 +4,12 @@
 
 use super::aws_error;
 use super::dynamodb::{from_item, s, to_item, Item};
+use crate::authorizer::identity::Lockout;
 use crate::authorizer::{Identity, IdentityStore, PrincipalId};
-use crate::domain::rfc3339;
-use crate::{Error, Result};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use crate::Result;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
-use time::{Duration, OffsetDateTime};
 
 #[derive(Clone, Debug)]
 pub struct DynamoIdentityStore {
@@ -31,21 +30,6 @@ impl DynamoIdentityStore {
             client,
             table: table.into(),
         }
-    }
-
-    /// Creates or replaces an identity (fleetctl operators add, devices set-password).
-    pub async fn put_identity(&self, identity: &Identity) -> Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(
-                identity,
-                principal_item_key(identity.principal_id.as_str()),
-            )?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("dynamodb:PutItem(identity)", e))
     }
 
     /// Sets an identity's `status` (operators: active|disabled). False if it does not exist.
@@ -69,40 +53,6 @@ impl DynamoIdentityStore {
             },
         }
     }
-
-    async fn counted_update(
-        &self,
-        principal_id: &PrincipalId,
-        update: &str,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<Option<u32>> {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(principal_item_key(principal_id.as_str())))
-            .update_expression(update)
-            .condition_expression(condition)
-            .return_values(ReturnValue::UpdatedNew);
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
-        }
-        match req.send().await {
-            Ok(out) => {
-                let count = out
-                    .attributes
-                    .and_then(|a| a.get("failed_attempts").cloned())
-                    .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))
-                    .ok_or_else(|| Error::Corrupt("failed_attempts missing".into()))?;
-                Ok(Some(count))
-            }
-            Err(e) => match aws_error("dynamodb:UpdateItem(lockout)", e) {
-                e if e.is_condition_failed() => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
 }
 
 impl IdentityStore for DynamoIdentityStore {
@@ -119,52 +69,66 @@ impl IdentityStore for DynamoIdentityStore {
         out.item.map(from_item).transpose()
     }
 
-    async fn record_failure(
+    async fn reserve_attempt(
         &self,
         principal_id: &PrincipalId,
-        now: OffsetDateTime,
-        window: Duration,
-    ) -> Result<u32> {
-        let cutoff = rfc3339(now - window);
-        // Two conditional writes, no read: count inside the current window, or start a new one. A
-        // concurrent writer makes both conditions fail at most briefly: try again.
-        for _ in 0..3 {
-            if let Some(n) = self
-                .counted_update(
-                    principal_id,
-                    "ADD failed_attempts :one",
-                    "attribute_exists(pk) AND window_started_at > :cutoff",
-                    vec![
-                        (":one", AttributeValue::N("1".into())),
-                        (":cutoff", s(&cutoff)),
-                    ],
-                )
-                .await?
-            {
-                return Ok(n);
+        seen: &Lockout,
+        next: &Lockout,
+    ) -> Result<bool> {
+        // Compare-and-set on what the decision read: of concurrent attempts, one wins each slot.
+        let mut condition = vec!["attribute_exists(pk)".to_owned()];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(principal_item_key(principal_id.as_str())))
+            .update_expression("SET failed_attempts = :n, next_attempt_at = :next")
+            .expression_attribute_values(":n", AttributeValue::N(next.failed_attempts.to_string()))
+            .expression_attribute_values(
+                ":next",
+                s(next.next_attempt_at.as_deref().unwrap_or_default()),
+            )
+            .expression_attribute_values(
+                ":seen_n",
+                AttributeValue::N(seen.failed_attempts.to_string()),
+            );
+        condition.push(if seen.failed_attempts == 0 {
+            "(attribute_not_exists(failed_attempts) OR failed_attempts = :seen_n)".to_owned()
+        } else {
+            "failed_attempts = :seen_n".to_owned()
+        });
+        match &seen.next_attempt_at {
+            Some(at) => {
+                condition.push("next_attempt_at = :seen_next".to_owned());
+                req = req.expression_attribute_values(":seen_next", s(at));
             }
-            if let Some(n) = self
-                .counted_update(
-                    principal_id,
-                    "SET failed_attempts = :one, window_started_at = :now",
-                    "attribute_exists(pk) AND (attribute_not_exists(window_started_at) \
-                     OR window_started_at <= :cutoff)",
-                    vec![
-                        (":one", AttributeValue::N("1".into())),
-                        (":now", s(rfc3339(now))),
-                        (":cutoff", s(&cutoff)),
-                    ],
-                )
-                .await?
-            {
-                return Ok(n);
-            }
+            None => condition.push("attribute_not_exists(next_attempt_at)".to_owned()),
         }
-        Err(Error::aws(
-            "dynamodb:UpdateItem(lockout)",
-            crate::error::AwsErrorKind::ConditionFailed,
-            "no such identity or contended counter",
-        ))
+        match req
+            .condition_expression(condition.join(" AND "))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_error("dynamodb:UpdateItem(reserve attempt)", e) {
+                e if e.is_condition_failed() => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn put_identity(&self, identity: &Identity) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(
+                identity,
+                principal_item_key(identity.principal_id.as_str()),
+            )?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("dynamodb:PutItem(identity)", e))
     }
 
     async fn reset_failures(&self, principal_id: &PrincipalId) -> Result<()> {
@@ -173,7 +137,7 @@ impl IdentityStore for DynamoIdentityStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(principal_item_key(principal_id.as_str())))
-            .update_expression("SET failed_attempts = :zero REMOVE window_started_at")
+            .update_expression("SET failed_attempts = :zero REMOVE next_attempt_at")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .send()

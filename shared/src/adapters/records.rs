@@ -3,6 +3,7 @@
 
 use super::aws_error;
 use super::dynamodb::{batch_get, from_item, s, to_item, transact_reasons, DynamoAudit, Item};
+use crate::authorizer::OperatorStatus;
 use crate::domain::{CertificateRecord, Principal, Record, RecordId, Serial};
 use crate::ports::{
     AuthorizerPrincipal, DeleteContext, Entitlement, PrincipalFacts, Records, RestoreResult,
@@ -62,9 +63,16 @@ pub fn authorizer_principal(item: &Item) -> Result<AuthorizerPrincipal> {
                     .collect::<Result<Vec<_>>>()?,
                 _ => Vec::new(),
             };
+            // An unknown status is not active (fail closed).
+            let status = match text("status") {
+                Some("active") => OperatorStatus::Active,
+                Some("revoked") => OperatorStatus::Revoked,
+                _ => OperatorStatus::Disabled,
+            };
             Ok(AuthorizerPrincipal::Operator {
                 name: text("operator_id").unwrap_or("").to_owned(),
-                active: text("status") == Some("active"),
+                active: status == OperatorStatus::Active,
+                status,
                 serials,
             })
         }
@@ -247,6 +255,110 @@ impl Records for DynamoRecords {
             Some(failed) if failed.first() == Some(&true) => Ok(SoftDeleteResult::NotEntitled),
             Some(_) => Ok(SoftDeleteResult::Changed),
         }
+    }
+
+    async fn deleted_by(
+        &self,
+        serial: &Serial,
+        principal: &str,
+        since: &str,
+    ) -> Result<Vec<Record>> {
+        // The serial's partition, read consistently (an index of the audit log is only eventually
+        // consistent on AWS); the filter keeps the deletes by this principal in the window.
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.records_table)
+                .consistent_read(true)
+                .key_condition_expression("serial = :serial")
+                .filter_expression("deleted_by = :p AND deleted_at >= :since")
+                .expression_attribute_values(":serial", s(serial.as_str()))
+                .expression_attribute_values(":p", s(principal))
+                .expression_attribute_values(":since", s(since))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("dynamodb:Query(deleted_by)", e))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn restore_deleted_by(
+        &self,
+        batch: &[(Record, crate::domain::AuditEntry)],
+        actor: &str,
+        principal: &str,
+    ) -> Result<usize> {
+        // 50 restores per transaction (an update and its audit entry each: DynamoDB's limit is 100
+        // items). Each update holds only if the record is still deleted by this principal at the
+        // version read, so a concurrent restore or delete cancels the chunk, which is then done one
+        // record at a time.
+        let mut restored = 0;
+        for chunk in batch.chunks(50) {
+            let mut items = Vec::with_capacity(chunk.len() * 2);
+            for (record, entry) in chunk {
+                let update = Update::builder()
+                    .table_name(&self.records_table)
+                    .set_key(Some(record_key(&record.serial, &record.record_id)))
+                    .update_expression(
+                        "SET version = :nv, restored_at = :at, restored_by = :by \
+                         REMOVE deleted_at, deleted_by, delete_reason, delete_request",
+                    )
+                    .condition_expression(
+                        "attribute_exists(deleted_at) AND deleted_by = :p AND version = :v",
+                    )
+                    .expression_attribute_values(":p", s(principal))
+                    .expression_attribute_values(
+                        ":v",
+                        AttributeValue::N(record.version.to_string()),
+                    )
+                    .expression_attribute_values(
+                        ":nv",
+                        AttributeValue::N((record.version + 1).to_string()),
+                    )
+                    .expression_attribute_values(":at", s(&entry.at))
+                    .expression_attribute_values(":by", s(actor))
+                    .build()
+                    .map_err(|e| Error::Corrupt(e.to_string()))?;
+                items.push(TransactWriteItem::builder().update(update).build());
+                items.push(self.audit_put(entry)?);
+            }
+            match transact_reasons(
+                &self.client,
+                items,
+                "dynamodb:TransactWriteItems(restore batch)",
+            )
+            .await?
+            {
+                None => restored += chunk.len(),
+                Some(_) => {
+                    for (record, entry) in chunk {
+                        let r = self
+                            .restore(
+                                &record.serial,
+                                &record.record_id,
+                                actor,
+                                Some(principal),
+                                entry,
+                            )
+                            .await?;
+                        if matches!(r, RestoreResult::Restored { .. }) {
+                            restored += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(restored)
     }
 
     async fn restore(

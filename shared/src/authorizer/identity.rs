@@ -109,7 +109,21 @@ pub fn device_principal(serial: &Serial) -> PrincipalId {
 #[serde(rename_all = "snake_case")]
 pub enum OperatorStatus {
     Active,
+    /// Quarantined (`fleetctl operators disable`): `operators enable` (a release) undoes it.
     Disabled,
+    /// Revoked: no release brings it back; only `fleetctl operators add` (a deliberate re-enrolment,
+    /// e.g. after the IdP account was recovered) does.
+    Revoked,
+}
+
+impl OperatorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Revoked => "revoked",
+        }
+    }
 }
 
 /// What an identity is. The password hash is redacted from `Debug`.
@@ -163,12 +177,47 @@ pub struct Identity {
     pub principal_id: PrincipalId,
     #[serde(flatten)]
     pub kind: IdentityKind,
-    /// Failed password attempts in the current window.
+    /// Password attempts reserved and not yet followed by a success (see [`Lockout`]).
     #[serde(default)]
     pub failed_attempts: u32,
-    /// RFC 3339 start of the current failure window.
+    /// RFC 3339: no password attempt is checked before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_started_at: Option<String>,
+    pub next_attempt_at: Option<String>,
+}
+
+/// The password-attempt state of an identity, as read and as compared-and-set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lockout {
+    pub failed_attempts: u32,
+    pub next_attempt_at: Option<String>,
+}
+
+/// How password attempts are limited. No hard lock: a stranger who knows a serial could otherwise
+/// keep the real device out for good. The first `max_failures` attempts are free; from then on each
+/// reserved attempt pushes the next one back by a delay that doubles (`base_delay`, 2×, 4×, …) up to
+/// `max_delay`. So guessing is slowed to a trickle (at most one attempt per `max_delay` after about a
+/// dozen failures) while the device still gets in at the next free slot; every attempt is audited.
+/// A quiet `max_delay` after the last slot forgets the failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptPolicy {
+    pub max_failures: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl AttemptPolicy {
+    /// The delay after the `n`-th unanswered attempt.
+    pub fn delay_after(&self, n: u32) -> Duration {
+        if n < self.max_failures {
+            return Duration::ZERO;
+        }
+        let doublings = (n - self.max_failures).min(30);
+        let factor = 1i64 << doublings;
+        self.base_delay
+            .checked_mul(i32::try_from(factor).unwrap_or(i32::MAX))
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
 }
 
 impl Identity {
@@ -182,7 +231,7 @@ impl Identity {
                 status: OperatorStatus::Active,
             },
             failed_attempts: 0,
-            window_started_at: None,
+            next_attempt_at: None,
         }
     }
 
@@ -196,21 +245,41 @@ impl Identity {
                 status: DeviceStatus::Active,
             },
             failed_attempts: 0,
-            window_started_at: None,
+            next_attempt_at: None,
         }
     }
 
-    /// Whether the identity is locked out at `now`: `max_failures` or more failures in a window
-    /// that has not yet passed. An unreadable window start with enough failures counts as locked.
-    pub fn is_locked(&self, now: OffsetDateTime, max_failures: u32, window: Duration) -> bool {
-        if self.failed_attempts < max_failures {
-            return false;
+    /// The lockout state as read.
+    pub fn lockout(&self) -> Lockout {
+        Lockout {
+            failed_attempts: self.failed_attempts,
+            next_attempt_at: self.next_attempt_at.clone(),
         }
-        match self.window_started_at.as_deref().map(parse_rfc3339) {
-            // A window end past the representable range is in the future.
-            Some(Some(start)) => start.checked_add(window).is_none_or(|end| now < end),
-            // Failures without a (readable) window: fail closed.
-            _ => true,
+    }
+
+    /// Whether a password attempt may be checked at `now`. An unreadable time fails closed.
+    pub fn attempt_allowed(&self, now: OffsetDateTime) -> bool {
+        match self.next_attempt_at.as_deref() {
+            None => true,
+            Some(at) => parse_rfc3339(at).is_some_and(|at| now >= at),
+        }
+    }
+
+    /// The state that reserves one attempt at `now` (counted as a failure until a success resets
+    /// it). Call only when [`Self::attempt_allowed`].
+    pub fn reserve(&self, now: OffsetDateTime, policy: &AttemptPolicy) -> Lockout {
+        let quiet = self
+            .next_attempt_at
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .and_then(|at| at.checked_add(policy.max_delay))
+            .is_some_and(|forget| now >= forget);
+        let before = if quiet { 0 } else { self.failed_attempts };
+        let n = before.saturating_add(1);
+        let delay = policy.delay_after(n);
+        Lockout {
+            failed_attempts: n,
+            next_attempt_at: Some(crate::domain::rfc3339(now + delay)),
         }
     }
 }
@@ -219,8 +288,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// The identity store (the registry table): one read per uncached decision, plus the lockout
-/// counter.
+/// The identity store (the registry table): one read per uncached decision, plus the lockout state.
 pub trait IdentityStore: Send + Sync {
     /// One read: the identity stored under this principal id.
     fn get_identity(
@@ -228,18 +296,23 @@ pub trait IdentityStore: Send + Sync {
         principal_id: &PrincipalId,
     ) -> impl Future<Output = Result<Option<Identity>>> + Send;
 
-    /// Conditional increment of the failure counter (starting a new window when the old one
-    /// expired); returns the new count.
-    fn record_failure(
+    /// Compare-and-set of the lockout state: writes `next` only if the stored state is still `seen`
+    /// (what the decision read). `Ok(false)` when another attempt got there first. This is what
+    /// makes concurrent guesses unable to exceed the limit: each one must win its own slot before
+    /// its password is hashed.
+    fn reserve_attempt(
         &self,
         principal_id: &PrincipalId,
-        now: OffsetDateTime,
-        window: Duration,
-    ) -> impl Future<Output = Result<u32>> + Send;
+        seen: &Lockout,
+        next: &Lockout,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Clears the failure counter and window.
+    /// Clears the lockout state (after a correct password).
     fn reset_failures(&self, principal_id: &PrincipalId)
         -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates or replaces an identity (`fleetctl operators add`, `devices set-password`).
+    fn put_identity(&self, identity: &Identity) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Longest password accepted (bytes). Longer ones are refused before any hashing.
@@ -321,8 +394,8 @@ mod fake {
         items: Mutex<HashMap<PrincipalId, Identity>>,
         /// Number of `get_identity` calls.
         pub reads: AtomicUsize,
-        /// Number of `record_failure` calls.
-        pub failures_recorded: AtomicUsize,
+        /// Number of `reserve_attempt` calls.
+        pub reservations: AtomicUsize,
         /// Number of `reset_failures` calls.
         pub resets: AtomicUsize,
         /// When set, every call fails (simulates DynamoDB being unreachable).
@@ -376,34 +449,30 @@ mod fake {
             Ok(self.get(principal_id))
         }
 
-        async fn record_failure(
+        async fn reserve_attempt(
             &self,
             principal_id: &PrincipalId,
-            now: OffsetDateTime,
-            window: Duration,
-        ) -> Result<u32> {
-            self.failures_recorded.fetch_add(1, Ordering::SeqCst);
+            seen: &Lockout,
+            next: &Lockout,
+        ) -> Result<bool> {
+            self.reservations.fetch_add(1, Ordering::SeqCst);
             self.check("UpdateItem")?;
             let mut map = self.map();
             let Some(item) = map.get_mut(principal_id) else {
-                return Err(Error::aws(
-                    "UpdateItem",
-                    crate::error::AwsErrorKind::ConditionFailed,
-                    "no such identity",
-                ));
+                return Ok(false);
             };
-            let current = item
-                .window_started_at
-                .as_deref()
-                .and_then(parse_rfc3339)
-                .filter(|start| start.checked_add(window).is_none_or(|end| now < end));
-            if current.is_some() {
-                item.failed_attempts = item.failed_attempts.saturating_add(1);
-            } else {
-                item.failed_attempts = 1;
-                item.window_started_at = Some(crate::domain::rfc3339(now));
+            if item.lockout() != *seen {
+                return Ok(false);
             }
-            Ok(item.failed_attempts)
+            item.failed_attempts = next.failed_attempts;
+            item.next_attempt_at = next.next_attempt_at.clone();
+            Ok(true)
+        }
+
+        async fn put_identity(&self, identity: &Identity) -> Result<()> {
+            self.check("PutItem")?;
+            self.put(identity.clone());
+            Ok(())
         }
 
         async fn reset_failures(&self, principal_id: &PrincipalId) -> Result<()> {
@@ -411,7 +480,7 @@ mod fake {
             self.check("UpdateItem")?;
             if let Some(item) = self.map().get_mut(principal_id) {
                 item.failed_attempts = 0;
-                item.window_started_at = None;
+                item.next_attempt_at = None;
             }
             Ok(())
         }

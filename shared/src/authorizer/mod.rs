@@ -127,9 +127,12 @@ pub struct AuthorizerConfig {
     pub refresh_after_secs: u32,
     /// `disconnectAfterInSeconds` of password devices (default 86400).
     pub device_disconnect_after_secs: u32,
-    /// Failed passwords within [`Self::lockout_window`] that lock an identity (default 5).
+    /// Password attempts without a success before delays begin (default 5).
     pub max_failures: u32,
-    /// Lockout window (default 15 minutes).
+    /// The first delay after that; each further failure doubles it (default 30 s).
+    pub backoff_base: Duration,
+    /// The longest delay between attempts, and the quiet time that forgets failures (default 15
+    /// minutes). See [`identity::AttemptPolicy`].
     pub lockout_window: Duration,
     /// How long an operator identity read is reused (default 30 s; zero disables the cache).
     pub cache_ttl: Duration,
@@ -137,6 +140,9 @@ pub struct AuthorizerConfig {
     pub cache_capacity: usize,
     /// Deadline of a whole decision (default 3 s, under AWS's 5 s Lambda limit).
     pub deadline: std::time::Duration,
+    /// Memory cost (KiB) of the decoy hash refusals run; the default is `fleetctl`'s (argon2's
+    /// default, 19 MiB), so a refusal costs what a real check does. Tests and fuzzing lower it.
+    pub decoy_cost_kib: u32,
 }
 
 impl AuthorizerConfig {
@@ -150,10 +156,12 @@ impl AuthorizerConfig {
             refresh_after_secs: 300,
             device_disconnect_after_secs: 86_400,
             max_failures: 5,
+            backoff_base: Duration::seconds(30),
             lockout_window: Duration::minutes(15),
             cache_ttl: Duration::seconds(30),
             cache_capacity: 1024,
             deadline: std::time::Duration::from_secs(3),
+            decoy_cost_kib: argon2::Params::DEFAULT_M_COST,
         };
         config.validate()?;
         Ok(config)
@@ -162,7 +170,7 @@ impl AuthorizerConfig {
     /// From the environment: `AWS_REGION`, `FLEETGUARD_ACCOUNT_ID`, `FLEETGUARD_JWT_ISSUER`,
     /// `FLEETGUARD_JWT_AUDIENCE` (comma-separated), and optionally
     /// `FLEETGUARD_AUTH_REFRESH_SECONDS`, `FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS`,
-    /// `FLEETGUARD_AUTH_MAX_FAILURES`, `FLEETGUARD_AUTH_LOCKOUT_SECONDS`,
+    /// `FLEETGUARD_AUTH_MAX_FAILURES`, `FLEETGUARD_AUTH_BACKOFF_SECONDS`, `FLEETGUARD_AUTH_LOCKOUT_SECONDS`,
     /// `FLEETGUARD_AUTH_CACHE_SECONDS`, `FLEETGUARD_AUTH_CACHE_ENTRIES`,
     /// `FLEETGUARD_AUTH_DEADLINE_MS`.
     pub fn from_env() -> Result<Self> {
@@ -187,6 +195,7 @@ impl AuthorizerConfig {
         c.max_failures = opt_u32("FLEETGUARD_AUTH_MAX_FAILURES", c.max_failures)?;
         c.lockout_window =
             Duration::seconds(opt_u32("FLEETGUARD_AUTH_LOCKOUT_SECONDS", 900)?.into());
+        c.backoff_base = Duration::seconds(opt_u32("FLEETGUARD_AUTH_BACKOFF_SECONDS", 30)?.into());
         c.cache_ttl = Duration::seconds(opt_u32("FLEETGUARD_AUTH_CACHE_SECONDS", 30)?.into());
         c.cache_capacity = opt_u32("FLEETGUARD_AUTH_CACHE_ENTRIES", 1024)? as usize;
         c.deadline =
@@ -196,6 +205,15 @@ impl AuthorizerConfig {
     }
 
     /// Checks the settings are within the AWS contract and sane.
+    /// How password attempts are limited.
+    pub fn attempt_policy(&self) -> identity::AttemptPolicy {
+        identity::AttemptPolicy {
+            max_failures: self.max_failures,
+            base_delay: self.backoff_base,
+            max_delay: self.lockout_window,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let range = response::MIN_DURATION_SECS..=response::MAX_DURATION_SECS;
         let mut bad = Vec::new();
@@ -219,6 +237,9 @@ impl AuthorizerConfig {
         }
         if self.lockout_window <= Duration::ZERO {
             bad.push("lockout window must be positive");
+        }
+        if self.backoff_base <= Duration::ZERO || self.backoff_base > self.lockout_window {
+            bad.push("backoff must be positive and at most the lockout window");
         }
         if self.cache_ttl < Duration::ZERO || self.cache_ttl > Duration::minutes(5) {
             bad.push("cache TTL must be 0..=300 seconds");
@@ -300,6 +321,8 @@ pub struct Authorizer {
     keys: KeyRing,
     rules: TokenRules,
     cache: IdentityCache,
+    /// The decoy hash, made on first use (not at cold start: most instances never need it).
+    decoy: Arc<std::sync::OnceLock<Option<String>>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -335,6 +358,7 @@ impl Authorizer {
             keys,
             rules,
             cache,
+            decoy: Arc::default(),
         })
     }
 
@@ -600,29 +624,44 @@ async fn decide_device<S: IdentityStore>(
     }
 
     // Never cached: the lockout state must be the store's, not an older copy.
-    let identity = store
+    let read = store
         .get_identity(&principal)
         .await
-        .map_err(|e| trace.internal("get_identity", &e))?
-        .ok_or(AuthReason::UnknownIdentity)?;
+        .map_err(|e| trace.internal("get_identity", &e))?;
+    let cfg = &engine.config;
+    // Every refusal before the hash still costs one: an unknown serial, a disabled device and a
+    // delayed one take as long as a wrong password, so timing does not tell which serials exist.
+    let identity = match read {
+        Some(identity) => identity,
+        None => return decoy(engine, password, AuthReason::UnknownIdentity).await,
+    };
     let IdentityKind::Device {
         serial: stored_serial,
         password_hash,
         status,
     } = &identity.kind
     else {
-        return Err(AuthReason::UnknownIdentity);
+        return decoy(engine, password, AuthReason::UnknownIdentity).await;
     };
     if identity.principal_id != principal || *stored_serial != serial {
         trace.detail = Some("store returned another identity".to_owned());
         return Err(AuthReason::InternalError);
     }
     if *status != DeviceStatus::Active {
-        return Err(AuthReason::DeviceNotActive);
+        return decoy(engine, password, AuthReason::DeviceNotActive).await;
     }
-    let cfg = &engine.config;
-    if identity.is_locked(now, cfg.max_failures, cfg.lockout_window) {
-        return Err(AuthReason::LockedOut);
+    if !identity.attempt_allowed(now) {
+        return decoy(engine, password, AuthReason::LockedOut).await;
+    }
+    // The attempt is reserved (counted) before the hash runs: concurrent guesses each need a slot of
+    // their own, so 20 at once cannot exceed the limit.
+    let next = identity.reserve(now, &cfg.attempt_policy());
+    let reserved = store
+        .reserve_attempt(&principal, &identity.lockout(), &next)
+        .await
+        .map_err(|e| trace.internal("reserve_attempt", &e))?;
+    if !reserved {
+        return decoy(engine, password, AuthReason::LockedOut).await;
     }
 
     // argon2 is CPU-bound (tens of ms): off the executor, so the deadline still applies.
@@ -632,24 +671,17 @@ async fn decide_device<S: IdentityStore>(
         .map_err(|_| AuthReason::InternalError)?;
     match check {
         PasswordCheck::Match => {}
-        PasswordCheck::Mismatch => {
-            store
-                .record_failure(&principal, now, cfg.lockout_window)
-                .await
-                .map_err(|e| trace.internal("record_failure", &e))?;
-            return Err(AuthReason::BadPassword);
-        }
+        // Already counted by the reservation.
+        PasswordCheck::Mismatch => return Err(AuthReason::BadPassword),
         PasswordCheck::BadHash => {
             trace.detail = Some("stored password hash is not an accepted argon2id hash".to_owned());
             return Err(AuthReason::InternalError);
         }
     }
-    if identity.failed_attempts > 0 || identity.window_started_at.is_some() {
-        store
-            .reset_failures(&principal)
-            .await
-            .map_err(|e| trace.internal("reset_failures", &e))?;
-    }
+    store
+        .reset_failures(&principal)
+        .await
+        .map_err(|e| trace.internal("reset_failures", &e))?;
     let policies = render::device_policy(&cfg.scope, &serial)?;
     Ok(Grant {
         principal_id: principal,
@@ -657,6 +689,29 @@ async fn decide_device<S: IdentityStore>(
         refresh_after: cfg.refresh_after_secs.min(cfg.device_disconnect_after_secs),
         policies,
     })
+}
+
+/// A password check against a fixed hash, whose answer is ignored: the refusal costs what a real
+/// check costs.
+async fn decoy(
+    engine: &Authorizer,
+    password: Vec<u8>,
+    reason: AuthReason,
+) -> std::result::Result<Grant, AuthReason> {
+    let hash = engine.decoy.clone();
+    let cost = engine.config.decoy_cost_kib;
+    let _ = tokio::task::spawn_blocking(move || {
+        let hash = hash.get_or_init(|| {
+            argon2::Params::new(cost, 2, 1, None)
+                .ok()
+                .and_then(|params| identity::hash_password_with(b"fleetguard-decoy", params).ok())
+        });
+        if let Some(h) = hash {
+            let _ = verify_password(&password, h);
+        }
+    })
+    .await;
+    Err(reason)
 }
 
 #[cfg(test)]

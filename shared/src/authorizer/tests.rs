@@ -82,7 +82,10 @@ pub(super) fn claims(sub: &str, exp_in: i64) -> Value {
 }
 
 pub(super) fn config() -> AuthorizerConfig {
-    AuthorizerConfig::new(REGION, ACCOUNT, ISSUER, &[AUDIENCE]).expect("config")
+    let mut c = AuthorizerConfig::new(REGION, ACCOUNT, ISSUER, &[AUDIENCE]).expect("config");
+    // Refusals run a decoy hash; the tests' hashes are cheap, so is the decoy.
+    c.decoy_cost_kib = 8;
+    c
 }
 
 struct Fx {
@@ -802,7 +805,7 @@ async fn device_denials() {
         let d = run(&fx, raw.clone()).await;
         assert_deny(&d, want);
     }
-    assert_eq!(fx.store.failures_recorded.load(Ordering::SeqCst), 0);
+    assert_eq!(fx.store.reservations.load(Ordering::SeqCst), 0);
 
     // Not active.
     for status in [
@@ -890,93 +893,123 @@ async fn identities_with_wildcards_are_denied() {
 }
 
 #[tokio::test]
-async fn lockout_after_failures_and_recovery_after_the_window() {
+async fn failures_delay_the_next_attempt_and_a_success_resets_them() {
     let fx = fx();
     let principal = put_device(&fx, "SN1", "right");
+    let at = |secs: i64| NOW + Duration::seconds(secs);
+    let attempt = |pw: &'static [u8], when| {
+        let fx = &fx;
+        async move { authorize(&fx.engine, &fx.store, mqtt_request("SN1", pw, None), when).await }
+    };
     // Two failures, then the right password resets the counter.
     for _ in 0..2 {
-        assert_deny(
-            &run(&fx, mqtt_request("SN1", b"wrong", None)).await,
-            AuthReason::BadPassword,
-        );
+        assert_deny(&attempt(b"wrong", at(0)).await, AuthReason::BadPassword);
     }
     assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(2));
     assert_eq!(
-        run(&fx, mqtt_request("SN1", b"right", None)).await.reason,
+        attempt(b"right", at(0)).await.reason,
         AuthReason::Authorized
     );
     assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(0));
-    assert_eq!(fx.store.resets.load(Ordering::SeqCst), 1);
-    // A success without failures does not write.
-    assert_eq!(
-        run(&fx, mqtt_request("SN1", b"right", None)).await.reason,
-        AuthReason::Authorized
-    );
-    assert_eq!(fx.store.resets.load(Ordering::SeqCst), 1);
 
-    // Five failures lock it: even the right password is refused, without checking it.
+    // Five free failures (the fifth starts a 30 s delay): during it even the right password is
+    // refused without being checked, and nothing is counted.
     for _ in 0..5 {
-        assert_deny(
-            &run(&fx, mqtt_request("SN1", b"wrong", None)).await,
-            AuthReason::BadPassword,
-        );
+        assert_deny(&attempt(b"wrong", at(0)).await, AuthReason::BadPassword);
     }
-    assert_eq!(fx.store.failures_recorded.load(Ordering::SeqCst), 7);
+    let reserved = fx.store.reservations.load(Ordering::SeqCst);
     for pw in [&b"right"[..], b"wrong"] {
         assert_deny(
-            &run(&fx, mqtt_request("SN1", pw, None)).await,
+            &authorize(&fx.engine, &fx.store, mqtt_request("SN1", pw, None), at(29)).await,
             AuthReason::LockedOut,
         );
     }
-    assert_eq!(fx.store.failures_recorded.load(Ordering::SeqCst), 7);
-    let in_window = NOW + Duration::minutes(14);
-    let d = authorize(
-        &fx.engine,
-        &fx.store,
-        mqtt_request("SN1", b"right", None),
-        in_window,
-    )
-    .await;
-    assert_deny(&d, AuthReason::LockedOut);
-
-    // After the window the right password works and clears the counter.
-    let after = NOW + Duration::minutes(15);
-    let d = authorize(
-        &fx.engine,
-        &fx.store,
-        mqtt_request("SN1", b"right", None),
-        after,
-    )
-    .await;
-    assert_eq!(d.reason, AuthReason::Authorized, "{d:?}");
+    assert_eq!(fx.store.reservations.load(Ordering::SeqCst), reserved);
+    // The delay doubles with each further failure: 30 s, then 60 s.
+    assert_deny(&attempt(b"wrong", at(30)).await, AuthReason::BadPassword);
+    assert_deny(&attempt(b"right", at(89)).await, AuthReason::LockedOut);
+    // No hard lock: the device gets in at the next free slot, and that clears the failures.
+    assert_eq!(
+        attempt(b"right", at(90)).await.reason,
+        AuthReason::Authorized
+    );
     assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(0));
 
-    // Failures in an expired window start a new one.
-    for _ in 0..4 {
-        authorize(
-            &fx.engine,
-            &fx.store,
-            mqtt_request("SN1", b"wrong", None),
-            after,
-        )
-        .await;
+    // Failures followed by a quiet lockout window are forgotten.
+    for _ in 0..5 {
+        attempt(b"wrong", at(100)).await;
     }
-    let much_later = after + Duration::minutes(20);
-    let d = authorize(
-        &fx.engine,
-        &fx.store,
-        mqtt_request("SN1", b"wrong", None),
-        much_later,
-    )
-    .await;
-    assert_deny(&d, AuthReason::BadPassword);
+    let later = at(100 + 30 + 15 * 60);
+    assert_deny(&attempt(b"wrong", later).await, AuthReason::BadPassword);
     assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(1));
 }
 
+#[test]
+fn the_delay_doubles_up_to_the_lockout_window() {
+    let policy = config().attempt_policy();
+    let delays: Vec<i64> = (1..=14)
+        .map(|n| policy.delay_after(n).whole_seconds())
+        .collect();
+    assert_eq!(
+        delays,
+        [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900, 900, 900]
+    );
+    assert_eq!(policy.delay_after(u32::MAX).whole_seconds(), 900);
+}
+
 #[tokio::test]
-async fn lockout_set_elsewhere_is_honoured_immediately() {
-    // Another Lambda instance locked the identity after this one served it: device reads are
-    // never cached, so the right password is refused at once.
+async fn concurrent_wrong_guesses_cannot_exceed_the_limit() {
+    let fx = fx();
+    let principal = put_device(&fx, "SN1", "right");
+    // Every guess reads before any reserves: all 20 see the same state.
+    *fx.store.delay.lock().expect("lock") = Some(std::time::Duration::from_millis(5));
+    let guesses = (0..20).map(|_| run(&fx, mqtt_request("SN1", b"wrong", None)));
+    let decisions = futures_join_all(guesses).await;
+    let checked = decisions
+        .iter()
+        .filter(|d| d.reason == AuthReason::BadPassword)
+        .count();
+    assert!(checked <= 5, "{checked} passwords checked");
+    assert!(decisions
+        .iter()
+        .all(|d| matches!(d.reason, AuthReason::BadPassword | AuthReason::LockedOut)));
+    let stored = fx.store.get(&principal).expect("identity").failed_attempts;
+    assert_eq!(stored as usize, checked);
+}
+
+/// Polls every future to completion concurrently on this task (no extra dependency).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut handles = Vec::new();
+    for f in futures {
+        handles.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, h) in handles.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match h.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+#[tokio::test]
+async fn a_delay_set_elsewhere_is_honoured_immediately() {
+    // Another Lambda instance pushed the next attempt back after this one served it: device reads
+    // are never cached, so the right password is refused at once.
     let fx = fx();
     let principal = put_device(&fx, "SN1", "right");
     assert_eq!(
@@ -985,21 +1018,21 @@ async fn lockout_set_elsewhere_is_honoured_immediately() {
     );
     let mut locked = fx.store.get(&principal).expect("identity");
     locked.failed_attempts = 5;
-    locked.window_started_at = Some(crate::domain::rfc3339(NOW));
+    locked.next_attempt_at = Some(crate::domain::rfc3339(NOW + Duration::seconds(30)));
     fx.store.put(locked.clone());
     assert_deny(
         &run(&fx, mqtt_request("SN1", b"right", None)).await,
         AuthReason::LockedOut,
     );
-    // A window at the end of time (its end overflows): locked, no panic.
-    locked.window_started_at = Some("9999-12-31T23:59:59Z".to_owned());
+    // At the end of time: refused, no panic.
+    locked.next_attempt_at = Some("9999-12-31T23:59:59Z".to_owned());
     fx.store.put(locked.clone());
     assert_deny(
         &run(&fx, mqtt_request("SN1", b"right", None)).await,
         AuthReason::LockedOut,
     );
-    // Corrupt window with enough failures: fail closed.
-    locked.window_started_at = Some("yesterday".to_owned());
+    // Corrupt time: fail closed.
+    locked.next_attempt_at = Some("yesterday".to_owned());
     fx.store.put(locked);
     assert_deny(
         &run(&fx, mqtt_request("SN1", b"right", None)).await,

@@ -104,6 +104,8 @@ reasons! {
     SecurityViolation => "security_violation",
     BelowThreshold => "below_threshold",
     ReplacementApproved => "replacement_approved",
+    NotCurrentCertificate => "not_current_certificate",
+    NothingToRollBack => "nothing_to_roll_back",
     // custom authorizer (the same codes as authorizer::AuthReason)
     Authorized => "authorized",
     MalformedToken => "malformed_token",
@@ -126,6 +128,8 @@ reasons! {
     OperatorAdded => "operator_added",
     OperatorDisabled => "operator_disabled",
     PasswordSet => "password_set",
+    PasswordActivated => "password_activated",
+    HasCertificate => "has_certificate",
     // shared
     InternalError => "internal_error",
     Timeout => "timeout",

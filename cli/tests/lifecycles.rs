@@ -1,0 +1,404 @@
+//! The whole life of the two certificate-less kinds of principal, run with the README's `fleetctl`
+//! commands against the local emulator, and the real authorizer and delete-record code in between:
+//! first contact → usable → acts → refused elsewhere → revoked → cut off → undone.
+
+use fleetguard::adapters::identities::DynamoIdentityStore;
+use fleetguard::authorizer::{authorize, device_principal, operator_principal};
+use fleetguard::domain::{DeviceStatus, Serial};
+use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_tests::{delete_event, mqtt_connect, unique, Stack, TestIdp};
+use time::OffsetDateTime;
+
+const FLEETCTL: &str = env!("CARGO_BIN_EXE_fleetctl");
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn import(stack: &Stack, serials: &[&Serial]) {
+    let csv = std::env::temp_dir().join(format!("{}.csv", unique("serials")));
+    let lines: Vec<String> = serials.iter().map(|s| s.to_string()).collect();
+    std::fs::write(&csv, format!("serial\n{}\n", lines.join("\n"))).unwrap();
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &["devices", "import", csv.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+}
+
+async fn deleted_by(stack: &Stack, serial: &Serial, record: &str) -> Option<String> {
+    let id = fleetguard::domain::RecordId::parse(record).unwrap();
+    stack.record(serial, &id).await.unwrap().deleted_by
+}
+
+#[tokio::test]
+async fn a_password_device_from_import_to_revocation_with_rollback() {
+    let stack = Stack::new().await;
+    let idp = TestIdp::new("https://login.example.test/", "fleetguard");
+    let engine = idp.authorizer();
+    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let me = Serial::parse(&unique("PW")).unwrap();
+    let other = Serial::parse(&unique("PW")).unwrap();
+    import(&stack, &[&me, &other]);
+    let connect = |pw: &'static [u8]| mqtt_connect(me.as_str(), pw, me.as_str());
+
+    // A password alone does not make a manufactured device usable.
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &["devices", "set-password", me.as_str()],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(run.out.contains("--activate"), "{}", run.out);
+    let d = authorize(
+        &engine,
+        &store,
+        connect(b"correct horse battery"),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(d.reason.as_str(), "device_not_active");
+
+    // Activated: it connects, with a policy for its own serial only.
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &["devices", "set-password", me.as_str(), "--activate"],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let principal = device_principal(&me).to_string();
+    let d = authorize(
+        &engine,
+        &store,
+        connect(b"correct horse battery"),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert!(d.is_authenticated(), "{:?}", d.reason);
+    assert_eq!(d.response.principal_id, principal);
+
+    // It deletes its own record; another serial's is refused and untouched.
+    stack.seed_record(&me, "r-own").await;
+    stack.seed_record(&other, "r-other").await;
+    let deletes = stack.delete_service();
+    deletes
+        .handle(delete_event(me.as_str(), "r-own", &principal, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted_by(&stack, &me, "r-own").await.as_deref(),
+        Some(principal.as_str())
+    );
+    deletes
+        .handle(delete_event(
+            other.as_str(),
+            "r-other",
+            &principal,
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(deleted_by(&stack, &other, "r-other").await, None);
+
+    // Revoked right after its delete, with rollback: cut off at the next connect, session cut, the
+    // delete undone.
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[
+            "revoke",
+            me.as_str(),
+            "--rollback",
+            "--reason",
+            "password leaked",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let report: serde_json::Value = serde_json::from_str(&run.out).unwrap();
+    assert_eq!(report["restored"], 1, "{report}");
+    assert_eq!(report["rollback"], "restored");
+    assert_eq!(report["principal"], principal.as_str());
+    assert_eq!(
+        deleted_by(&stack, &me, "r-own").await,
+        None,
+        "delete rolled back"
+    );
+    assert!(
+        stack.emulator.disconnects().contains(&me.to_string()),
+        "session cut"
+    );
+    let d = authorize(
+        &engine,
+        &store,
+        connect(b"correct horse battery"),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert!(!d.is_authenticated());
+    assert_eq!(d.reason.as_str(), "device_not_active");
+    // Its deletes are refused at once, and revoked is final.
+    deletes
+        .handle(delete_event(me.as_str(), "r-own", &principal, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(deleted_by(&stack, &me, "r-own").await, None);
+    let run = stack.fleetctl(FLEETCTL, &["release", me.as_str()], None);
+    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &["devices", "set-password", me.as_str(), "--activate"],
+        Some("another one\n"),
+    );
+    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    assert_eq!(
+        stack
+            .registry()
+            .get_device(&me)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeviceStatus::Revoked
+    );
+    // A second rollback finds nothing and says so.
+    let run = stack.fleetctl(FLEETCTL, &["revoke", me.as_str(), "--rollback"], None);
+    let report: serde_json::Value = serde_json::from_str(&run.out).unwrap();
+    assert_eq!(
+        (report["restored"].as_u64(), report["rollback"].as_str()),
+        (Some(0), Some("nothing_to_roll_back"))
+    );
+}
+
+#[tokio::test]
+async fn a_device_with_a_certificate_or_a_claim_proof_never_gets_a_password() {
+    let stack = Stack::new().await;
+    let claim_dev = unique("PW");
+    let csv = std::env::temp_dir().join(format!("{}.csv", unique("serials")));
+    std::fs::write(&csv, format!("{claim_dev},,{},\n", "ab".repeat(32))).unwrap();
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &["devices", "import", csv.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &["devices", "set-password", &claim_dev, "--activate"],
+        Some("pw\n"),
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.err.contains("proof_kind_mismatch"), "{}", run.err);
+    let serial = Serial::parse(&claim_dev).unwrap();
+    assert_eq!(
+        stack
+            .registry()
+            .get_device(&serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeviceStatus::Manufactured
+    );
+}
+
+#[tokio::test]
+async fn an_operator_from_enrolment_to_revocation_with_rollback() {
+    let stack = Stack::new().await;
+    let idp = TestIdp::new("https://login.example.test/", "fleetguard");
+    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let (granted, device) = (
+        Serial::parse(&unique("OP")).unwrap(),
+        Serial::parse(&unique("OP")).unwrap(),
+    );
+    let not_granted = Serial::parse(&unique("OP")).unwrap();
+    import(&stack, &[&granted, &device, &not_granted]);
+    let sub = unique("alice");
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[
+            "operators",
+            "add",
+            "--issuer",
+            &idp.issuer,
+            "--subject",
+            &sub,
+            "--name",
+            "alice",
+            "--serials",
+            &format!("{granted},{device}"),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let op = operator_principal(&idp.issuer, &sub).to_string();
+    let token = idp.token(&sub, 3600);
+    let connect = || mqtt_connect("alice", token.as_bytes(), &op);
+    let d = authorize(
+        &idp.authorizer(),
+        &store,
+        connect(),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert!(d.is_authenticated(), "{:?}", d.reason);
+
+    // Another principal (the password device of `device`) deletes a record of its own.
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &["devices", "set-password", device.as_str(), "--activate"],
+        Some("device secret\n"),
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let device_principal = device_principal(&device).to_string();
+    let deletes = stack.delete_service();
+    for (serial, record) in [
+        (&granted, "a1"),
+        (&device, "d1"),
+        (&device, "d2"),
+        (&not_granted, "n1"),
+    ] {
+        stack.seed_record(serial, record).await;
+    }
+    deletes
+        .handle(delete_event(
+            device.as_str(),
+            "d2",
+            &device_principal,
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    // The operator deletes on its granted serials; not elsewhere.
+    for (serial, record) in [(&granted, "a1"), (&device, "d1"), (&not_granted, "n1")] {
+        deletes
+            .handle(delete_event(serial.as_str(), record, &op, now_ms()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        deleted_by(&stack, &granted, "a1").await.as_deref(),
+        Some(op.as_str())
+    );
+    assert_eq!(
+        deleted_by(&stack, &device, "d1").await.as_deref(),
+        Some(op.as_str())
+    );
+    assert_eq!(deleted_by(&stack, &not_granted, "n1").await, None);
+
+    // Revoked with rollback: refused from now on, session cut, its deletes restored, the device's
+    // own delete untouched.
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[
+            "operators",
+            "revoke",
+            "--issuer",
+            &idp.issuer,
+            "--subject",
+            &sub,
+            "--rollback",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let report: serde_json::Value = serde_json::from_str(&run.out).unwrap();
+    assert_eq!(report["restored"], 2, "{report}");
+    assert!(stack.emulator.disconnects().contains(&op), "session cut");
+    assert_eq!(deleted_by(&stack, &granted, "a1").await, None);
+    assert_eq!(deleted_by(&stack, &device, "d1").await, None);
+    assert_eq!(
+        deleted_by(&stack, &device, "d2").await.as_deref(),
+        Some(device_principal.as_str()),
+        "another principal's delete is never touched"
+    );
+    // A fresh authorizer instance (no cache) refuses; so does the delete path, at once.
+    let d = authorize(
+        &idp.authorizer(),
+        &store,
+        connect(),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(d.reason.as_str(), "identity_disabled");
+    deletes
+        .handle(delete_event(granted.as_str(), "a1", &op, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(deleted_by(&stack, &granted, "a1").await, None);
+    // Revoked is not undone by `enable`; only a deliberate `operators add` re-enrols.
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[
+            "operators",
+            "enable",
+            "--issuer",
+            &idp.issuer,
+            "--subject",
+            &sub,
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    let audit = stack.audit().for_principal(&op, "0").await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "revoke"));
+    assert!(audit.iter().any(|e| e.action == "rollback"));
+}
+
+#[tokio::test]
+async fn disabling_an_operator_cuts_its_session_and_enable_brings_it_back() {
+    let stack = Stack::new().await;
+    let idp = TestIdp::new("https://login.example.test/", "fleetguard");
+    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let sub = unique("bob");
+    let serial = unique("OP");
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[
+            "operators",
+            "add",
+            "--issuer",
+            &idp.issuer,
+            "--subject",
+            &sub,
+            "--name",
+            "bob",
+            "--serials",
+            &serial,
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let op = operator_principal(&idp.issuer, &sub).to_string();
+    let token = idp.token(&sub, 3600);
+    let args = ["--issuer", idp.issuer.as_str(), "--subject", sub.as_str()];
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[&["operators", "disable"][..], &args].concat(),
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(stack.emulator.disconnects().contains(&op), "session cut");
+    let d = authorize(
+        &idp.authorizer(),
+        &store,
+        mqtt_connect("bob", token.as_bytes(), &op),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(d.reason.as_str(), "identity_disabled");
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[&["operators", "enable"][..], &args].concat(),
+        None,
+    );
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let d = authorize(
+        &idp.authorizer(),
+        &store,
+        mqtt_connect("bob", token.as_bytes(), &op),
+        OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert!(d.is_authenticated(), "{:?}", d.reason);
+}
