@@ -11,7 +11,8 @@ What this launcher adds on top of plain `moto_server`:
   * `POST /_fleetguard/faults`      {"operation": "iot:PUT /target-policies/{id}", "nth": 1, "times": 3,
                                     "status": 500}: starting with the Nth next call of that operation, fail
                                     `times` calls in a row (fault injection for tests; operation names are
-                                    those `/_fleetguard/calls` reports).
+                                    those `/_fleetguard/calls` reports; `"error": "<AWS error code>"`
+                                    answers with that code, e.g. a 404 ResourceNotFoundException).
   * `DELETE /_fleetguard/faults`    drops faults not yet spent.
   * `POST /_fleetguard/reset`       moto's reset plus ours.
   * CreateThing behaves as on AWS: the same name and configuration return the existing thing, a different
@@ -156,7 +157,7 @@ class Launcher:
                         return _json(
                             start_response,
                             f"{fault['status']} Injected",
-                            {"__type": "InternalFailure", "message": "fleetguard injected fault"},
+                            {"__type": fault["error"], "message": "fleetguard injected fault"},
                         )
         # IoT data plane DeleteConnection: DELETE /connections/{clientId}. moto lacks it.
         if method == "DELETE" and path.startswith("/connections/"):
@@ -202,6 +203,8 @@ class Launcher:
                         # Scopes a fault to one test's resources when tests share the emulator.
                         "path_contains": str(spec.get("path_contains", "")),
                         "status": int(spec.get("status", 500)),
+                        # The error code AWS would send, e.g. ResourceNotFoundException with 404.
+                        "error": str(spec.get("error", "InternalFailure")),
                     }
                 )
             return _json(start_response, "200 OK", {"ok": True})

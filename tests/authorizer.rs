@@ -287,3 +287,65 @@ async fn jwks_is_fetched_over_http_once_per_cold_start() {
     .is_err());
     assert!(HttpJwks::new(client, "ftp://127.0.0.1/jwks", Duration::from_secs(2)).is_err());
 }
+
+#[tokio::test]
+async fn twenty_concurrent_wrong_passwords_never_pass_the_limit() {
+    let stack = Stack::new().await;
+    let idp = idp();
+    let engine = std::sync::Arc::new(idp.authorizer());
+    let store = std::sync::Arc::new(DynamoIdentityStore::new(
+        stack.ddb.clone(),
+        &stack.tables.registry,
+    ));
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    let registry = stack.registry();
+    registry.import_serial(&serial).await.unwrap();
+    registry
+        .transition(&serial, &[DeviceStatus::Manufactured], DeviceStatus::Active)
+        .await
+        .unwrap();
+    let identity = Identity::device(serial.clone(), hash_password("correct horse").unwrap());
+    store.put_identity(&identity).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let (engine, store, serial) = (engine.clone(), store.clone(), serial.clone());
+            tokio::spawn(async move {
+                let guess = format!("guess {i}");
+                authorize(
+                    &engine,
+                    &*store,
+                    mqtt(serial.as_str(), guess.as_bytes(), serial.as_str()),
+                    now,
+                )
+                .await
+                .reason
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for g in guesses {
+        match g.await.unwrap().as_str() {
+            "bad_password" => checked += 1,
+            "locked_out" => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let stored = store
+        .get_identity(&identity.principal_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(checked <= 5, "{checked} passwords were checked");
+    assert_eq!(stored.failed_attempts as usize, checked);
+    // The right password still gets in once the delay has passed: no hard lock.
+    let later = now + time::Duration::minutes(16);
+    let d = authorize(
+        &engine,
+        &*store,
+        mqtt(serial.as_str(), b"correct horse", serial.as_str()),
+        later,
+    )
+    .await;
+    assert!(d.response.is_authenticated, "{:?}", d.reason);
+}

@@ -589,3 +589,32 @@ async fn revoking_a_replaced_certificate_leaves_the_new_one_live() {
         .unwrap();
     assert_eq!(d.reason, Reason::Deleted);
 }
+
+#[tokio::test]
+async fn a_client_that_is_not_connected_counts_as_cut_off() {
+    let f = Fleet::new().await;
+    let (serial, cert) = &f.a;
+    // AWS answers DeleteConnection for a client id that is not connected with a 404
+    // ResourceNotFoundException: the revoke goes on and succeeds.
+    f.stack.emulator.inject_error(
+        "DELETE /connections/{id}",
+        serial.as_str(),
+        404,
+        "ResourceNotFoundException",
+    );
+    let reports = f
+        .stack
+        .revoker()
+        .handle(command("revoke", serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (reports[0].outcome, reports[0].reason),
+        (Outcome::Accepted, Reason::Revoked)
+    );
+    assert_eq!(f.stack.certificate_status(cert).await, "REVOKED");
+    assert!(
+        !f.stack.emulator.disconnects().contains(&serial.to_string()),
+        "the emulator answered the 404, it recorded no disconnect"
+    );
+}

@@ -186,6 +186,15 @@ impl Emulator {
             .expect("inject fault");
     }
 
+    /// Like [`Self::inject_fault`], answering with AWS's error code `error` (e.g. a 404
+    /// `ResourceNotFoundException`).
+    pub fn inject_error(&self, operation: &str, path_contains: &str, status: u16, error: &str) {
+        let body = serde_json::json!({"operation": operation, "path_contains": path_contains,
+            "nth": 1, "times": 1, "status": status, "error": error});
+        self.control("POST", "/_fleetguard/faults", &body.to_string())
+            .expect("inject error");
+    }
+
     /// Drops the faults not yet spent.
     pub fn clear_faults(&self) {
         self.control("DELETE", "/_fleetguard/faults", "")
