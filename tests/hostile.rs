@@ -78,6 +78,7 @@ async fn delete_record_refuses_every_hostile_event_and_changes_no_record() {
             certificate_id: CertificateId::parse(CERT).unwrap(),
             serial: serial.clone(),
             denied: false,
+            held: false,
             updated_at: "2026-01-01T00:00:00Z".into(),
         }),
     );

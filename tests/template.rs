@@ -330,3 +330,44 @@ fn provisioning_hook_is_invoked_only_by_the_claim_template() {
         }
     }
 }
+
+// ------------------------------------------------------------------ fleet device policy
+
+/// Only the delete-record function (with IAM, through the data plane) may publish a reply: the
+/// Allow on `P/<thing>/*` also covers `.../accepted` (`*` spans `/`), so the policy states an
+/// unconditional Deny on every serial's replies. Every ARN takes the stack's partition.
+#[test]
+fn fleet_device_policy_denies_publishing_delete_record_replies() {
+    let t = template();
+    let r = resource(&t, "FleetDevicePolicy");
+    assert_eq!(r["Type"], "AWS::IoT::Policy");
+    let mut denies = Vec::new();
+    for st in statements(&r["Properties"]["PolicyDocument"]) {
+        assert!(st.get("NotAction").is_none() && st.get("NotResource").is_none());
+        for resource in as_list(&st["Resource"]) {
+            let arn = sub(&resource);
+            assert!(
+                arn.starts_with(ARN_PREFIX),
+                "{arn}: not arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:"
+            );
+        }
+        if st["Effect"] == "Deny" {
+            denies.push(st);
+        }
+    }
+    assert_eq!(denies.len(), 1, "{denies:#?}");
+    let deny = &denies[0];
+    assert_eq!(as_list(&deny["Action"]), [Value::from("iot:Publish")]);
+    assert!(deny.get("Condition").is_none(), "the Deny is unconditional");
+    let resources: Vec<String> = as_list(&deny["Resource"])
+        .iter()
+        .map(|v| sub(v).to_owned())
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            format!("{ARN_PREFIX}topic/P/*/deleterecords/*/accepted"),
+            format!("{ARN_PREFIX}topic/P/*/deleterecords/*/rejected"),
+        ]
+    );
+}

@@ -556,6 +556,7 @@ mod tests {
                 certificate_id: CertificateId::parse(CERT).unwrap(),
                 serial: serial.clone(),
                 denied: false,
+                held: false,
                 updated_at: "t".into(),
             }),
         );

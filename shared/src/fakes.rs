@@ -291,6 +291,7 @@ fn bound_record(serial: &Serial, cert: &CertificateId, now: &str) -> Certificate
         certificate_id: cert.clone(),
         serial: serial.clone(),
         denied: false,
+        held: false,
         updated_at: now.to_owned(),
     }
 }
@@ -306,6 +307,7 @@ fn deny_in(
             certificate_id: cert.clone(),
             serial: serial.clone(),
             denied: true,
+            held: false,
             updated_at: String::new(),
         });
     entry.denied = true;
@@ -414,6 +416,20 @@ impl Registry for InMemoryRegistry {
             }
             _ => false,
         })
+    }
+
+    async fn hold_certificate(
+        &self,
+        cert: &CertificateId,
+        serial: &Serial,
+        held: bool,
+    ) -> Result<()> {
+        let mut certificates = lock(&self.certificates);
+        let entry = certificates
+            .entry(cert.clone())
+            .or_insert_with(|| bound_record(serial, cert, ""));
+        entry.held = held;
+        Ok(())
     }
 
     async fn get_principal(&self, id: &str) -> Result<Option<AuthorizerPrincipal>> {

@@ -315,6 +315,7 @@ pub fn delete_record_event(data: &[u8]) {
                     certificate_id: id.clone(),
                     serial: serial.clone(),
                     denied: false,
+                    held: false,
                     updated_at: "2026-01-01T00:00:00Z".into(),
                 }),
             );

@@ -67,6 +67,15 @@ pub trait Registry: Send + Sync {
         serial: &Serial,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Holds (`true`) or lets go (`false`) a certificate while its device is quarantined: the handshake
+    /// validator refuses a held certificate. Idempotent.
+    fn hold_certificate(
+        &self,
+        cert: &CertificateId,
+        serial: &Serial,
+        held: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Lets a revoked serial be provisioned once more with a new certificate. False if not revoked.
     fn approve_replacement(&self, serial: &Serial) -> impl Future<Output = Result<bool>> + Send;
 

@@ -612,6 +612,8 @@ where
         let revoke = action == Action::Revoke;
         if revoke {
             self.registry.deny_certificate(cert, serial).await?;
+        } else {
+            self.registry.hold_certificate(cert, serial, true).await?;
         }
         let mut changed = false;
         if let Some(c) = self.control.describe_certificate(cert).await? {
@@ -765,6 +767,10 @@ where
         if let Some(cert) = &t.cert {
             if revoke {
                 self.registry.deny_certificate(cert, &t.serial).await?;
+            } else {
+                self.registry
+                    .hold_certificate(cert, &t.serial, true)
+                    .await?;
             }
             if let Some(c) = self.control.describe_certificate(cert).await? {
                 let wanted = if revoke {
@@ -880,6 +886,9 @@ where
                     .set_certificate_status(cert, CertificateStatus::Active)
                     .await?;
             }
+            self.registry
+                .hold_certificate(cert, &t.serial, false)
+                .await?;
         }
         // Last: the registry is what lets deletes through again.
         self.registry

@@ -72,6 +72,7 @@ fn delete_record(c: &mut Criterion) {
             certificate_id: CertificateId::parse(&cert).unwrap(),
             serial: Serial::parse("SN0001").unwrap(),
             denied: false,
+            held: false,
             updated_at: "2026-01-01T00:00:00Z".into(),
         }),
     );

@@ -115,6 +115,7 @@ impl DynamoRegistry {
             certificate_id: cert.clone(),
             serial: serial.clone(),
             denied: false,
+            held: false,
             updated_at: now.to_owned(),
         };
         let put = Put::builder()
@@ -351,6 +352,30 @@ impl Registry for DynamoRegistry {
             .await
             .map(|_| ())
             .map_err(|e| aws_error("dynamodb:UpdateItem(deny)", e))
+    }
+
+    async fn hold_certificate(
+        &self,
+        cert: &CertificateId,
+        serial: &Serial,
+        held: bool,
+    ) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(cert_key(cert)))
+            .update_expression(
+                "SET held = :held, updated_at = :now, certificate_id = if_not_exists(certificate_id, :cert), \
+                 serial = if_not_exists(serial, :serial)",
+            )
+            .expression_attribute_values(":held", AttributeValue::Bool(held))
+            .expression_attribute_values(":now", s(crate::domain::now_rfc3339()))
+            .expression_attribute_values(":cert", s(cert.as_str()))
+            .expression_attribute_values(":serial", s(serial.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("dynamodb:UpdateItem(hold)", e))
     }
 
     async fn approve_replacement(&self, serial: &Serial) -> Result<bool> {

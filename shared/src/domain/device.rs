@@ -122,6 +122,10 @@ pub struct CertificateRecord {
     pub serial: Serial,
     #[serde(default)]
     pub denied: bool,
+    /// Held while its device is quarantined: the handshake validator refuses it (reversible, unlike
+    /// `denied`).
+    #[serde(default)]
+    pub held: bool,
     pub updated_at: String,
 }
 

@@ -70,10 +70,38 @@ pub fn resource_type_for_action(action: &str) -> Option<ResourceType> {
         .map(|(_, t)| *t)
 }
 
-/// Builds `arn:aws:iot:<region>:<account>:<type>/<name>`. The name is inserted verbatim: a client
-/// id of `+` gives `client/+`.
+/// Region prefixes of the partitions other than `aws` (the AWS SDKs' partition table:
+/// `^cn-…`, `^us-gov-…`, `^us-iso-…`, `^us-isob-…`, `^eu-isoe-…`, `^us-isof-…`, `^eusc-…`).
+const PARTITIONS: &[(&str, &str)] = &[
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-iso-", "aws-iso"),
+    ("us-isob-", "aws-iso-b"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+    ("eusc-", "aws-eusc"),
+];
+
+/// The partition a region belongs to: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`,
+/// `aws-iso` for `us-iso-*`, `aws-iso-b` for `us-isob-*`, `aws-iso-e` for `eu-isoe-*`,
+/// `aws-iso-f` for `us-isof-*`, `aws-eusc` for `eusc-*`, otherwise `aws`. An ARN with the wrong
+/// partition matches nothing, so a hard-coded `arn:aws:` would silently deny in China or GovCloud.
+pub fn partition_for_region(region: &str) -> &'static str {
+    PARTITIONS
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
+}
+
+/// Builds `arn:<partition>:iot:<region>:<account>:<type>/<name>`, the partition derived from the
+/// region ([`partition_for_region`]). The name is inserted verbatim: a client id of `+` gives
+/// `client/+`.
 pub fn iot_arn(region: &str, account: &str, rtype: ResourceType, name: &str) -> String {
-    format!("arn:aws:iot:{region}:{account}:{}/{name}", rtype.prefix())
+    format!(
+        "arn:{}:iot:{region}:{account}:{}/{name}",
+        partition_for_region(region),
+        rtype.prefix()
+    )
 }
 
 /// ARN of the client id (for `iot:Connect`).
@@ -219,6 +247,38 @@ mod tests {
         assert_eq!(p.name, "a/b:c");
         assert!(parse_arn("topic/a").is_err());
         assert!(parse_arn("arn:aws:iot").is_err());
+    }
+
+    #[test]
+    fn partition_follows_the_region() {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("eu-west-1", "aws"),
+            ("", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ] {
+            assert_eq!(partition_for_region(region), partition, "{region}");
+        }
+        assert_eq!(
+            topic_arn("cn-north-1", "1", "P/SN1/x"),
+            "arn:aws-cn:iot:cn-north-1:1:topic/P/SN1/x"
+        );
+        assert_eq!(
+            client_arn("us-gov-west-1", "1", "SN1"),
+            "arn:aws-us-gov:iot:us-gov-west-1:1:client/SN1"
+        );
+        assert_eq!(
+            arn_for_action("iot:Subscribe", "us-isob-east-1", "1", "a/#"),
+            Ok("arn:aws-iso-b:iot:us-isob-east-1:1:topicfilter/a/#".to_owned())
+        );
     }
 
     #[test]

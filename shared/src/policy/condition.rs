@@ -12,7 +12,8 @@
 //! * Without a qualifier a multi-valued key (e.g. `...Organization.List`) is treated like
 //!   `ForAnyValue` for positive operators and as "no value matches" for negated ones.
 //!
-//! Condition keys (case-insensitive names): `iot:ClientId`, `aws:SourceIp`,
+//! Condition keys (case-insensitive names): `iot:ClientId`, `aws:SourceIp`, `iot:DomainName`,
+//! `iot:CertificateId` (absent unless the connection is X.509),
 //! `iot:Connection.Thing.ThingName|ThingTypeName|Attributes[x]` (present only when the thing is
 //! attached), `iot:Connection.Thing.IsAttached` (always present: `"true"`/`"false"`),
 //! `iot:Certificate.Subject|Issuer.<Field>[.N|.List]`, `iot:Certificate.SerialNumber`,
@@ -36,6 +37,8 @@ pub(crate) fn key_values(key: &str, ctx: &ConnectionContext) -> Option<Vec<Strin
     match lower.as_str() {
         "iot:clientid" => return one(ctx.client_id.as_ref()),
         "aws:sourceip" => return ctx.source_ip.map(|ip| vec![ip.to_string()]),
+        "iot:domainname" => return one(ctx.domain_name.as_ref()),
+        "iot:certificateid" => return one(ctx.certificate_id.as_ref()),
         "iot:connection.thing.thingname" => {
             return if attached_thing {
                 one(ctx.thing_name.as_ref())
@@ -90,7 +93,8 @@ pub(crate) fn key_values(key: &str, ctx: &ConnectionContext) -> Option<Vec<Strin
         .map(|(_, v)| v.clone())
 }
 
-fn available_keys(ctx: &ConnectionContext) -> Vec<String> {
+/// Names of the certificate variables that have a value (`iot:Certificate.AvailableKeys`).
+pub(crate) fn available_keys(ctx: &ConnectionContext) -> Vec<String> {
     let mut out = Vec::new();
     for (which, subject) in [("Subject", true), ("Issuer", false)] {
         for f in CERT_FIELDS {

@@ -25,7 +25,8 @@ impl Request {
     }
 
     /// A request whose resource is given bare (client id, topic, topic filter or thing name,
-    /// according to the action) and turned into the ARN with the context's region and account.
+    /// according to the action) and turned into the ARN with the context's region and account
+    /// (and the region's partition).
     pub fn for_target(
         action: &str,
         target: &str,
@@ -94,8 +95,15 @@ pub struct ConnectionContext {
     pub cert_subject: BTreeMap<String, Vec<String>>,
     /// Certificate issuer fields (multi-valued).
     pub cert_issuer: BTreeMap<String, Vec<String>>,
-    /// Certificate serial number (`iot:Certificate.SerialNumber`).
+    /// Certificate serial number (`iot:Certificate.SerialNumber`), in decimal as AWS gives it.
     pub cert_serial_number: Option<String>,
+    /// Certificate id of an X.509 connection (`iot:CertificateId`): 64 lowercase hex, SHA-256 of
+    /// the certificate's DER. `None` for a custom-authorizer connection, which has no certificate
+    /// (the variable then does not resolve).
+    pub certificate_id: Option<String>,
+    /// Domain name the client connected to (`iot:DomainName`), e.g. the account's
+    /// `iot:Data-ATS` endpoint or a configured custom domain.
+    pub domain_name: Option<String>,
     /// Source IP (`aws:SourceIp`).
     pub source_ip: Option<IpAddr>,
     /// Custom-authorizer principal id. Informational: no documented policy variable or condition
@@ -197,6 +205,12 @@ impl ConnectionContext {
         self
     }
 
+    /// Sets the certificate id of an X.509 connection (builder style).
+    pub fn with_certificate_id(mut self, id: &str) -> ConnectionContext {
+        self.certificate_id = Some(id.to_owned());
+        self
+    }
+
     /// Values of a certificate field (subject when `subject`, else issuer), looked up by
     /// canonical name. Unknown field names in the context are reported as an error by
     /// [`ConnectionContext::validate`].
@@ -217,8 +231,16 @@ impl ConnectionContext {
         found.then_some(out)
     }
 
-    /// Checks the context for names this evaluator would silently ignore.
+    /// Checks the context for names this evaluator would silently ignore, and that a certificate
+    /// id is one AWS could give (64 lowercase hex).
     pub fn validate(&self) -> Result<(), PolicyError> {
+        if let Some(id) = &self.certificate_id {
+            if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(PolicyError::InvalidRequest(format!(
+                    "certificate id must be 64 lowercase hex, not {id:?}"
+                )));
+            }
+        }
         for (which, map) in [
             ("subject", &self.cert_subject),
             ("issuer", &self.cert_issuer),

@@ -7,7 +7,8 @@
 //!   is `*` or starts with `*` (`arn:aws:iot:*:*:*`, `...:123456789012:*`), or names a type with a
 //!   bare `*` (`topic/*`, `topicfilter/*`, `client/*`, `thing/*`).
 //! * A topic / topic-filter resource is *identity-scoped* when it contains a per-identity variable
-//!   (`${iot:Connection.Thing.ThingName}`, `${iot:Certificate...}`, or `${iot:ClientId}` on
+//!   (`${iot:Connection.Thing.ThingName}`, `${iot:CertificateId}`, `${iot:Certificate...}`
+//!   other than `AvailableKeys`, or `${iot:ClientId}` on
 //!   `topic/`) not immediately followed by a wildcard (`P/${thing}*` would let `SN1` reach
 //!   `SN12`'s topics), or when it is concrete: no wildcard at all, or at least two complete
 //!   literal topic levels before the first wildcard (three under `$aws/`). So `topic/P/SN123/*`
@@ -333,8 +334,10 @@ fn is_wildcard_resource(t: &Template) -> bool {
 }
 
 fn is_identity_var(v: &Var, allow_client_id: bool) -> bool {
-    matches!(v, Var::ThingName | Var::Cert { .. } | Var::CertSerial)
-        || (allow_client_id && *v == Var::ClientId)
+    matches!(
+        v,
+        Var::ThingName | Var::Cert { .. } | Var::CertSerial | Var::CertificateId
+    ) || (allow_client_id && *v == Var::ClientId)
 }
 
 /// See module docs: identity variable not followed by a wildcard, or concrete enough.
@@ -411,7 +414,13 @@ fn lint_statement(di: usize, si: usize, st: &Statement, out: &mut Vec<Finding>) 
     for t in all_templates() {
         for v in t.vars() {
             if let Var::UnknownIot(name) = v {
-                out.push(finding(FindingCode::UnknownPolicyVariable, Severity::Medium, di, si, st, Some(t.raw()),
+                // A Deny that never applies is a hole the author believes closed.
+                let sev = if st.effect == Effect::Deny {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                out.push(finding(FindingCode::UnknownPolicyVariable, sev, di, si, st, Some(t.raw()),
                     format!("${{{name}}} is not an AWS IoT policy variable; the statement never applies")));
             }
         }

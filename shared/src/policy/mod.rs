@@ -41,8 +41,8 @@ mod tests_lint;
 mod tests_prop;
 
 pub use arn::{
-    arn_for_action, client_arn, iot_arn, parse_arn, resource_type_for_action, thing_arn, topic_arn,
-    topic_filter_arn, ParsedArn, ResourceType, KNOWN_ACTIONS,
+    arn_for_action, client_arn, iot_arn, parse_arn, partition_for_region, resource_type_for_action,
+    thing_arn, topic_arn, topic_filter_arn, ParsedArn, ResourceType, KNOWN_ACTIONS,
 };
 pub use context::{canonical_cert_field, ConnectionContext, Request};
 pub use document::{

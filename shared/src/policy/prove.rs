@@ -22,6 +22,11 @@ pub struct ScopeCheck {
     pub probe_suffixes: Vec<String>,
     /// Actions A must be allowed on its own namespace (default Publish, Subscribe, Receive).
     pub own_actions: Vec<String>,
+    /// Sub-topics of A's own namespace that A must never publish (nor retain) but may still
+    /// subscribe to and receive, as far as `own_actions` asks (default the delete-record replies
+    /// `deleterecords/1/accepted` and `deleterecords/1/rejected`: a device that could publish
+    /// them could forge a reply another subscriber trusts).
+    pub read_only_suffixes: Vec<String>,
     /// Whether A must be allowed to connect with its own id (default true).
     pub require_connect: bool,
     /// Whether everything must be denied once A's thing is not attached (default true; set false
@@ -40,6 +45,7 @@ impl fmt::Debug for ScopeCheck {
             .field("topic_prefix", &self.topic_prefix)
             .field("probe_suffixes", &self.probe_suffixes)
             .field("own_actions", &self.own_actions)
+            .field("read_only_suffixes", &self.read_only_suffixes)
             .field("require_connect", &self.require_connect)
             .field("require_attachment", &self.require_attachment)
             .finish_non_exhaustive()
@@ -59,6 +65,10 @@ impl ScopeCheck {
                 "iot:Publish".into(),
                 "iot:Subscribe".into(),
                 "iot:Receive".into(),
+            ],
+            read_only_suffixes: vec![
+                "deleterecords/1/accepted".into(),
+                "deleterecords/1/rejected".into(),
             ],
             require_connect: true,
             require_attachment: true,
@@ -146,7 +156,8 @@ impl Prober<'_> {
 /// Checks that `docs` let identity `a` (context from `check.context_for`) connect only as `a` and
 /// use only its own topic namespace, and deny it every topic, filter and shadow of `b`, including
 /// when it connects with another client id (`b`, `+`, `#`, `*`, `a*`) and subscribes with MQTT
-/// wildcards (`#`, `P/+/...`, `P/#`). With `require_attachment`, also checks that nothing is
+/// wildcards (`#`, `P/+/...`, `P/#`). A may not publish its own `read_only_suffixes` but keeps
+/// Subscribe and Receive on them. With `require_attachment`, also checks that nothing is
 /// allowed once `a`'s thing is not attached. Returns every violation found, one per line.
 pub fn prove_scoped_to_identity(
     docs: &[&str],
@@ -174,6 +185,17 @@ pub fn prove_scoped_to_identity(
     for action in &check.own_actions {
         for s in &check.probe_suffixes {
             p.expect(&ctx_a, "A", action, &format!("{own}{s}"), true);
+        }
+    }
+    for s in &check.read_only_suffixes {
+        let topic = format!("{own}{s}");
+        for action in ["iot:Publish", "iot:RetainPublish"] {
+            p.expect(&ctx_a, "A", action, &topic, false);
+        }
+        for action in ["iot:Subscribe", "iot:Receive"] {
+            if check.own_actions.iter().any(|a| a == action) {
+                p.expect(&ctx_a, "A", action, &topic, true);
+            }
         }
     }
 

@@ -1077,3 +1077,308 @@ fn shadow_actions_use_thing_arns() {
         Deny
     );
 }
+
+// ---- cert-policy-variables: CertificateId (certificate-policy-examples) ------------------------
+// "The following policy allows a device to publish on a topic whose name is equal to the
+// certificateId of the certificate with which the device authenticated itself."
+const CERT_ID_TOPIC: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["iot:Publish"],"Resource":["arn:aws:iot:us-east-1:123456789012:topic/${iot:CertificateId}"]},
+ {"Effect":"Allow","Action":["iot:Connect"],"Resource":["arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"]}]}"#;
+const CERT_ID: &str = "4f8e3b2a1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f";
+const OTHER_CERT_ID: &str = "0f8e3b2a1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f";
+
+fn x509(thing: &str) -> ConnectionContext {
+    dev(thing, true).with_certificate_id(CERT_ID)
+}
+
+case!(
+    cert_id_topic_allows_own_certificate_id,
+    CERT_ID_TOPIC,
+    x509("thing1"),
+    "iot:Publish",
+    CERT_ID,
+    Allow
+);
+case!(
+    cert_id_topic_denies_another_certificate_id,
+    CERT_ID_TOPIC,
+    x509("thing1"),
+    "iot:Publish",
+    OTHER_CERT_ID,
+    Deny
+);
+case!(
+    cert_id_is_not_a_prefix_match,
+    CERT_ID_TOPIC,
+    x509("thing1"),
+    "iot:Publish",
+    &format!("{CERT_ID}/x"),
+    Deny
+);
+
+#[test]
+fn cert_id_does_not_resolve_without_a_certificate() {
+    // A custom-authorizer connection has no certificate: the statement does not apply (it is
+    // not matched against a literal "${iot:CertificateId}" either).
+    let ctx = client("SN1");
+    for target in [CERT_ID, "${iot:CertificateId}"] {
+        let req = Request::for_target("iot:Publish", target, &ctx).expect("request");
+        let d = evaluate(&[CERT_ID_TOPIC], &req, &ctx).expect("evaluate");
+        assert_eq!(d.verdict, Deny, "{target}");
+        assert_eq!(d.unresolved.len(), 1, "{target}");
+        assert!(
+            d.unresolved[0].reason.contains("no certificate"),
+            "{}",
+            d.unresolved[0].reason
+        );
+    }
+}
+
+#[test]
+fn cert_id_in_the_context_must_be_64_lowercase_hex() {
+    let req = Request::for_target("iot:Publish", CERT_ID, &client("c")).expect("request");
+    let upper = CERT_ID.to_uppercase();
+    let starred = format!("{}*", &CERT_ID[..63]);
+    for bad in ["", "*", &CERT_ID[..63], upper.as_str(), starred.as_str()] {
+        let ctx = client("c").with_certificate_id(bad);
+        assert!(
+            matches!(
+                evaluate(&[CERT_ID_TOPIC], &req, &ctx),
+                Err(PolicyError::InvalidRequest(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn cert_id_as_a_condition_key() {
+    let p = doc(&format!(
+        r#"{{"Effect":"Allow","Action":"iot:Publish","Resource":"{P}:topic/t","Condition":{{"StringEquals":{{"iot:CertificateId":"{CERT_ID}"}}}}}}"#
+    ));
+    assert_eq!(verdict(&p, &x509("a"), "iot:Publish", "t"), Allow);
+    let other = dev("a", true).with_certificate_id(OTHER_CERT_ID);
+    assert_eq!(verdict(&p, &other, "iot:Publish", "t"), Deny);
+    assert_eq!(verdict(&p, &client("a"), "iot:Publish", "t"), Deny);
+    // Null: the key is absent exactly for connections without a certificate.
+    let null = doc(&format!(
+        r#"{{"Effect":"Allow","Action":"iot:Publish","Resource":"{P}:topic/t","Condition":{{"Null":{{"iot:CertificateId":"true"}}}}}}"#
+    ));
+    assert_eq!(verdict(&null, &client("a"), "iot:Publish", "t"), Allow);
+    assert_eq!(verdict(&null, &x509("a"), "iot:Publish", "t"), Deny);
+}
+
+#[test]
+fn cert_id_binds_connect_and_scopes_topics_for_the_linter() {
+    let p = doc(&format!(
+        r#"{{"Effect":"Allow","Action":"iot:Connect","Resource":"{P}:client/${{iot:CertificateId}}"}},
+           {{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"{P}:topic/d/${{iot:CertificateId}}/*"}},
+           {{"Effect":"Allow","Action":"iot:Subscribe","Resource":"{P}:topicfilter/d/${{iot:CertificateId}}/*"}}"#
+    ));
+    let findings = lint(&[&p]).expect("lint");
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(verdict(&p, &x509("a"), "iot:Connect", CERT_ID), Allow);
+    assert_eq!(
+        verdict(&p, &x509("a"), "iot:Subscribe", &format!("d/{CERT_ID}/#")),
+        Allow
+    );
+    assert_eq!(
+        verdict(
+            &p,
+            &x509("a"),
+            "iot:Subscribe",
+            &format!("d/{OTHER_CERT_ID}/#")
+        ),
+        Deny
+    );
+}
+
+// ---- basic-policy-variables: iot:DomainName -----------------------------------------------------
+#[test]
+fn domain_name_variable_and_condition_key() {
+    let mut ctx = client("c");
+    ctx.domain_name = Some("iot.example.com".to_owned());
+    let cond = doc(&format!(
+        r#"{{"Effect":"Allow","Action":"iot:Connect","Resource":"{P}:client/c","Condition":{{"StringEquals":{{"iot:DomainName":"iot.example.com"}}}}}}"#
+    ));
+    assert_eq!(verdict(&cond, &ctx, "iot:Connect", "c"), Allow);
+    assert_eq!(verdict(&cond, &client("c"), "iot:Connect", "c"), Deny);
+    let var = doc(&format!(
+        r#"{{"Effect":"Allow","Action":"iot:Publish","Resource":"{P}:topic/${{iot:DomainName}}/x"}}"#
+    ));
+    assert_eq!(
+        verdict(&var, &ctx, "iot:Publish", "iot.example.com/x"),
+        Allow
+    );
+    assert_eq!(
+        verdict(&var, &client("c"), "iot:Publish", "iot.example.com/x"),
+        Deny
+    );
+}
+
+// ---- every documented variable is known; anything else is flagged ------------------------------
+const CERT_ATTRIBUTES: [&str; 18] = [
+    "DistinguishedNameQualifier",
+    "Country",
+    "Organization",
+    "OrganizationalUnit",
+    "State",
+    "CommonName",
+    "SerialNumber",
+    "Title",
+    "Surname",
+    "GivenName",
+    "Initials",
+    "Pseudonym",
+    "GenerationQualifier",
+    "AlternativeName.RFC822Name",
+    "AlternativeName.DNSName",
+    "AlternativeName.DirectoryName",
+    "AlternativeName.UniformResourceIdentifier",
+    "AlternativeName.IPAddress",
+];
+
+fn documented_variables() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "iot:ClientId",
+        "aws:SourceIp",
+        "iot:DomainName",
+        "iot:CertificateId",
+        "iot:Certificate.SerialNumber",
+        "iot:Certificate.AvailableKeys",
+        "iot:Connection.Thing.ThingName",
+        "iot:Connection.Thing.ThingTypeName",
+        "iot:Connection.Thing.IsAttached",
+        "iot:Connection.Thing.Attributes[floor]",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for which in ["Subject", "Issuer"] {
+        for f in CERT_ATTRIBUTES {
+            v.push(format!("iot:Certificate.{which}.{f}"));
+            v.push(format!("iot:Certificate.{which}.{f}.1"));
+            v.push(format!("iot:Certificate.{which}.{f}.List"));
+        }
+    }
+    v
+}
+
+fn unknown_variable_findings(effect: &str, var: &str) -> Vec<Finding> {
+    let p = doc(&format!(
+        r#"{{"Effect":"{effect}","Action":"iot:Publish","Resource":"{P}:topic/x/${{{var}}}","Condition":{{"Bool":{{"iot:Connection.Thing.IsAttached":"true"}}}}}}"#
+    ));
+    lint(&[&p])
+        .expect("lint")
+        .into_iter()
+        .filter(|f| f.code == FindingCode::UnknownPolicyVariable)
+        .collect()
+}
+
+#[test]
+fn every_documented_variable_is_known() {
+    for var in documented_variables() {
+        assert!(
+            unknown_variable_findings("Allow", &var).is_empty(),
+            "{var} flagged as unknown"
+        );
+    }
+}
+
+#[test]
+fn undocumented_iot_variables_are_flagged_and_never_apply() {
+    for var in [
+        "iot:Certificate.Validity.NotBefore",
+        "iot:Certificate.Validity.NotAfter",
+        "iot:Certificate.SubjectAlternativeName.DNSName",
+        "iot:Certificate.IssuerAlternativeName.DNSName",
+        "iot:Certificate.Subject.Colour",
+        "iot:Certificate.Id",
+        "iot:Thing.ThingName",
+        "iot:Domain",
+    ] {
+        let allow = unknown_variable_findings("Allow", var);
+        assert_eq!(allow.len(), 1, "{var}");
+        assert_eq!(allow[0].severity, Severity::Medium, "{var}");
+        // A Deny that silently never applies is worse than an Allow that never applies.
+        let deny = unknown_variable_findings("Deny", var);
+        assert_eq!(deny.len(), 1, "{var}");
+        assert_eq!(deny[0].severity, Severity::High, "{var}");
+        // And it is not matched as literal text: the statement does not apply at all.
+        let p = doc(&format!(
+            r#"{{"Effect":"Allow","Action":"iot:Publish","Resource":"{P}:topic/x/${{{var}}}"}}"#
+        ));
+        let ctx = x509("t").with_subject("CN", "t");
+        let req =
+            Request::for_target("iot:Publish", &format!("x/${{{var}}}"), &ctx).expect("request");
+        let d = evaluate(&[&p], &req, &ctx).expect("evaluate");
+        assert_eq!(d.verdict, Deny, "{var}");
+        assert_eq!(d.unresolved.len(), 1, "{var}");
+    }
+}
+
+#[test]
+fn available_keys_names_the_certificate_variables_with_values() {
+    let ctx = x509("t")
+        .with_subject("CN", "t")
+        .with_issuer("O", "Example CA");
+    let cond = doc(&format!(
+        r#"{{"Effect":"Allow","Action":"iot:Connect","Resource":"{P}:client/t","Condition":{{"ForAnyValue:StringEquals":{{"iot:Certificate.AvailableKeys":"iot:Certificate.Subject.CommonName"}}}}}}"#
+    ));
+    assert_eq!(verdict(&cond, &ctx, "iot:Connect", "t"), Allow);
+    assert_eq!(verdict(&cond, &x509("t"), "iot:Connect", "t"), Deny);
+    let var = doc(&format!(
+        r#"{{"Effect":"Allow","Action":"iot:Publish","Resource":"{P}:topic/k/${{iot:Certificate.AvailableKeys}}"}}"#
+    ));
+    for key in [
+        "iot:Certificate.Subject.CommonName",
+        "iot:Certificate.Issuer.Organization",
+    ] {
+        assert_eq!(
+            verdict(&var, &ctx, "iot:Publish", &format!("k/{key}")),
+            Allow
+        );
+    }
+    assert_eq!(
+        verdict(
+            &var,
+            &ctx,
+            "iot:Publish",
+            "k/iot:Certificate.Subject.Country"
+        ),
+        Deny
+    );
+}
+
+// ---- partitions ------------------------------------------------------------------------------
+#[test]
+fn requests_from_bare_names_use_the_region_partition() {
+    let policy = |partition: &str, region: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:{partition}:iot:{region}:{A}:topic/t"}}]}}"#
+        )
+    };
+    for (partition, region) in [
+        ("aws", "eu-west-1"),
+        ("aws-cn", "cn-north-1"),
+        ("aws-us-gov", "us-gov-west-1"),
+    ] {
+        let ctx = client("c").in_account(region, A);
+        let req = Request::for_target("iot:Publish", "t", &ctx).expect("request");
+        assert!(
+            req.resource
+                .starts_with(&format!("arn:{partition}:iot:{region}:")),
+            "{}",
+            req.resource
+        );
+        assert_eq!(
+            verdict(&policy(partition, region), &ctx, "iot:Publish", "t"),
+            Allow
+        );
+        // A policy written for another partition grants nothing here.
+        assert_eq!(
+            verdict(&policy("aws", region), &ctx, "iot:Publish", "t"),
+            if partition == "aws" { Allow } else { Deny }
+        );
+    }
+}

@@ -1,4 +1,7 @@
 //! Property tests: the fleet device policy confines every device to its own identity.
+//!
+//! `FLEET_POLICY` mirrors `FleetDevicePolicy` in infra/template.yaml (tests/policy_gate.rs checks
+//! the template itself).
 
 use super::*;
 use proptest::prelude::*;
@@ -7,7 +10,8 @@ pub(crate) const FLEET_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
  {"Sid":"ConnectAsOwnThing","Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},
  {"Sid":"PublishOwnTopics","Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/P/${iot:Connection.Thing.ThingName}/*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},
  {"Sid":"SubscribeOwnTopics","Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/P/${iot:Connection.Thing.ThingName}/*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},
- {"Sid":"ReceiveOwnTopics","Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/P/${iot:Connection.Thing.ThingName}/*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}}
+ {"Sid":"ReceiveOwnTopics","Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/P/${iot:Connection.Thing.ThingName}/*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}},
+ {"Sid":"NeverPublishDeleteRecordReplies","Effect":"Deny","Action":"iot:Publish","Resource":["arn:aws:iot:us-east-1:123456789012:topic/P/*/deleterecords/*/accepted","arn:aws:iot:us-east-1:123456789012:topic/P/*/deleterecords/*/rejected"]}
 ]}"#;
 
 const R: &str = "us-east-1";
@@ -62,6 +66,10 @@ fn scope_check_catches_leaky_policies() {
         ),
         // No attachment check and ClientId everywhere.
         FLEET_POLICY.replace("${iot:Connection.Thing.ThingName}", "${iot:ClientId}"),
+        // MQTT wildcards are literal in policies: this Deny stops nothing.
+        FLEET_POLICY.replace("deleterecords/*/accepted", "deleterecords/+/accepted"),
+        // The reply Deny scoped to other devices only.
+        FLEET_POLICY.replace("topic/P/*/deleterecords/*/rejected", "topic/Q/*/rejected"),
     ];
     for p in &leaky {
         let r = prove_scoped_to_identity(&[p], &check, "SN1", "SN12");
@@ -70,6 +78,7 @@ fn scope_check_catches_leaky_policies() {
     // The authorizer-style policy rendered for one device passes without attachment.
     let rendered = r#"{"Version":"2012-10-17","Statement":[
       {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/SN1"},
+      {"Effect":"Deny","Action":"iot:Publish","Resource":["arn:aws:iot:us-east-1:123456789012:topic/P/*/deleterecords/*/accepted","arn:aws:iot:us-east-1:123456789012:topic/P/*/deleterecords/*/rejected"]},
       {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"arn:aws:iot:us-east-1:123456789012:topic/P/SN1/*"},
       {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/P/SN1/*"}]}"#;
     let authz = ScopeCheck::new(R, ACCT, "P/{id}/")
@@ -88,6 +97,31 @@ fn scope_check_catches_leaky_policies() {
     );
     assert!(prove_scoped_to_identity(&[rendered], &authz, "SN2", "SN1").is_err());
     assert!(prove_scoped_to_identity(&[FLEET_POLICY], &check, "SN1", "SN1").is_err());
+}
+
+#[test]
+fn replies_are_receive_only_for_their_device() {
+    let ctx = ConnectionContext::device("SN1", true).in_account(R, ACCT);
+    for reply in ["accepted", "rejected"] {
+        // Explicitly denied for its own serial and, by the same statement, for every other.
+        for serial in ["SN1", "SN2"] {
+            let t = format!("P/{serial}/deleterecords/r1/{reply}");
+            let req = Request::for_target("iot:Publish", &t, &ctx).expect("request");
+            let d = evaluate(&[FLEET_POLICY], &req, &ctx).expect("evaluate");
+            assert_eq!(d.verdict, Verdict::ExplicitDeny, "{t}");
+        }
+        let own = format!("P/SN1/deleterecords/r1/{reply}");
+        assert!(allowed(&ctx, "iot:Receive", &own));
+        assert!(allowed(&ctx, "iot:Subscribe", &own));
+        assert!(allowed(
+            &ctx,
+            "iot:Subscribe",
+            &format!("P/SN1/deleterecords/+/{reply}")
+        ));
+    }
+    assert!(allowed(&ctx, "iot:Publish", "P/SN1/deleterecords/r1"));
+    // Only the exact reply topics are closed: a record id that merely ends in "accepted" is not.
+    assert!(allowed(&ctx, "iot:Publish", "P/SN1/deleterecords/accepted"));
 }
 
 proptest! {

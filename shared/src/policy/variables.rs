@@ -8,11 +8,20 @@
 //!   matches, so a client id of `*` turns `client/${iot:ClientId}` into `client/*`; modelling that
 //!   widening is the conservative choice. `+` and `#` stay literal, as everywhere in policies.
 //! * `$(*)`, `$(?)`, `$($)` (and the IAM spellings `${*}`, `${?}`, `${$}`) are literal `*`, `?`, `$`.
-//! * `${iot:ClientId}`, `${aws:SourceIp}` resolve from the connection; thing variables
+//! * The documented variables, and only those: basic `${iot:ClientId}`, `${aws:SourceIp}`,
+//!   `${iot:DomainName}` (resolve from the connection); thing variables
 //!   (`${iot:Connection.Thing.ThingName|ThingTypeName|IsAttached|Attributes[x]}`) resolve only
-//!   when the thing is attached to the principal and the value exists.
-//! * Certificate variables `${iot:Certificate.Subject.<F>}`, `...Issuer.<F>`,
-//!   `${iot:Certificate.SerialNumber}`: a value containing any of `* $ + ? #` or longer than
+//!   when the thing is attached to the principal and the value exists; certificate variables
+//!   `${iot:CertificateId}` (the certificate id, 64 hex, of an X.509 connection; a
+//!   custom-authorizer connection has no certificate, so it does not resolve there),
+//!   `${iot:Certificate.Subject|Issuer.<F>}` with `<F>` one of the 13 attribute names or
+//!   `AlternativeName.RFC822Name|DNSName|DirectoryName|UniformResourceIdentifier|IPAddress`,
+//!   `${iot:Certificate.SerialNumber}` (decimal, as AWS gives it) and
+//!   `${iot:Certificate.AvailableKeys}` (the names of the certificate variables that have values,
+//!   one alternative per name). Anything else in `iot:` (`iot:Certificate.Validity.NotBefore`,
+//!   `iot:Certificate.SubjectAlternativeName.DNSName`, `iot:Thing.ThingName`, ...) is not an AWS
+//!   IoT policy variable.
+//! * Certificate variables other than `AvailableKeys`: a value containing any of `* $ + ? #` or longer than
 //!   1,024 characters is not substituted, the literal `${...}` text stays and only matches itself.
 //!   Multi-valued fields: the bare name is the first value and `.N` selects by the index the
 //!   page's example uses (`Country.1` is "the second country name", i.e. zero-based; older
@@ -29,6 +38,7 @@
 //! * With `Version` absent or `2008-10-17` nothing is substituted (IAM semantics): `${...}` is
 //!   literal text and only `*`/`?` are wildcards.
 
+use super::condition::available_keys;
 use super::context::{canonical_cert_field, ConnectionContext};
 use super::glob::{self, Tok};
 
@@ -53,6 +63,9 @@ pub(crate) enum CertSel {
 pub(crate) enum Var {
     ClientId,
     SourceIp,
+    DomainName,
+    CertificateId,
+    CertAvailableKeys,
     ThingName,
     ThingTypeName,
     ThingIsAttached,
@@ -121,6 +134,9 @@ fn parse_var_name(name: &str) -> Result<Var, TemplateError> {
     let rest_l = &lower[4..];
     match rest_l {
         "clientid" => return Ok(Var::ClientId),
+        "domainname" => return Ok(Var::DomainName),
+        "certificateid" => return Ok(Var::CertificateId),
+        "certificate.availablekeys" => return Ok(Var::CertAvailableKeys),
         "connection.thing.thingname" => return Ok(Var::ThingName),
         "connection.thing.thingtypename" => return Ok(Var::ThingTypeName),
         "connection.thing.isattached" => return Ok(Var::ThingIsAttached),
@@ -315,6 +331,24 @@ fn lookup(var: &Var, text: &str, ctx: &ConnectionContext) -> Result<Vec<Vec<Tok>
             .source_ip
             .map(|ip| vec![literal(&ip.to_string())])
             .ok_or_else(|| format!("{text}: no source IP")),
+        Var::DomainName => ctx
+            .domain_name
+            .as_deref()
+            .map(|d| vec![substituted(d)])
+            .ok_or_else(|| format!("{text}: no domain name")),
+        Var::CertificateId => ctx
+            .certificate_id
+            .as_deref()
+            .map(|id| vec![cert_piece(id, text)])
+            .ok_or_else(|| format!("{text}: no certificate (not an X.509 connection)")),
+        Var::CertAvailableKeys => {
+            let keys = available_keys(ctx);
+            if keys.is_empty() {
+                Err(format!("{text}: the certificate has no attribute values"))
+            } else {
+                Ok(keys.iter().map(|k| literal(k)).collect())
+            }
+        }
         Var::ThingName => thing().map(|n| vec![substituted(n)]),
         Var::ThingIsAttached => thing().map(|_| vec![literal("true")]),
         Var::ThingTypeName => {
