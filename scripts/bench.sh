@@ -11,7 +11,7 @@ cd "$root"
 scripts/setup.sh
 COLD=${COLD:-7}
 WARM=${WARM:-2000}
-functions=(provisioner provisioning-hook delete-record revoker authorizer)
+functions=(provisioner provisioning-hook delete-record revoker authorizer handshake-validator)
 # The functions in one build and fleetctl in another, as `sam build` builds each function: fleetctl
 # turns on aws-config's SSO providers, and a shared build would link them into every function.
 echo "==> cargo build --release (${functions[*]}; then fleetctl)"
@@ -28,6 +28,7 @@ declare -A event=(
   [delete-record]=tests/fixtures/delete-record.json
   [revoker]=tests/fixtures/tamper.json
   [authorizer]=tests/fixtures/authorizer-mqtt.json
+  [handshake-validator]=tests/fixtures/client-certificate-validation.json
 )
 echo
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"

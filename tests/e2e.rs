@@ -89,7 +89,9 @@ async fn every_fixture_can_be_invoked(lambda: &LocalLambda) {
             .invoke(function, &serde_json::json!({"garbage": [1, 2]}))
             .await;
         match function {
-            "authorizer" => assert_eq!(answer.unwrap()["isAuthenticated"], false),
+            "authorizer" | "handshake-validator" => {
+                assert_eq!(answer.unwrap()["isAuthenticated"], false)
+            }
             "provisioning-hook" => assert_eq!(answer.unwrap()["allowProvisioning"], false),
             // A decision (rejected/malformed) or a clean function error; never a hang.
             _ => {

@@ -68,3 +68,32 @@ fn revoker_fixtures_parse() {
     let v: ViolationEvent = serde_json::from_str(message).unwrap();
     assert_eq!(v.violation_event_type, "in-alarm");
 }
+
+#[test]
+fn handshake_fixture_parses_and_names_its_certificate() {
+    let e: fleetguard::handshake::HandshakeRequest =
+        serde_json::from_value(fixture("client-certificate-validation.json")).unwrap();
+    assert_eq!(e.client_certificate_chain.len(), 1);
+    let der = fleetguard::handshake::leaf_der(&e.client_certificate_chain[0]).unwrap();
+    assert_eq!(
+        e.principal_id.as_deref(),
+        Some(fleetguard::domain::CertificateId::of_der(&der).as_str())
+    );
+    assert!(e.server_name.is_some() && e.connection_metadata.is_some());
+}
+
+#[test]
+fn x509_authorizer_fixture_carries_the_certificate() {
+    let r =
+        fleetguard::authorizer::AuthorizerRequest::parse(fixture("authorizer-x509.json")).unwrap();
+    match r.credential().unwrap() {
+        fleetguard::authorizer::Credential::Certificate { pem, principal_id } => {
+            let der = fleetguard::x509::pem_to_der(&pem).unwrap();
+            assert_eq!(
+                principal_id.as_deref(),
+                Some(fleetguard::domain::CertificateId::of_der(&der).as_str())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

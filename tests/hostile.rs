@@ -208,6 +208,21 @@ fn hostile_hook_parameters_are_refused_and_bind_nothing() {
     }
 }
 
+/// TLS-handshake events: the throwaway fixture certificate in every broken shape, and the shapes
+/// derived from them: none is let through (it is neither in the registry nor issued by a fleet CA),
+/// and each refusal is audited (asserted by the fuzz body).
+#[test]
+fn hostile_handshakes_are_refused() {
+    let cases = corpus_json("handshake.json");
+    assert!(cases.len() >= 20);
+    for case in derived(&cases) {
+        assert!(
+            !fleetguard::fuzzing::handshake_allowed(case.to_string().as_bytes()),
+            "{case}"
+        );
+    }
+}
+
 /// The fuzz targets' seeds (`fuzz/corpus/<target>/`), every event fixture and the corpus above, through
 /// the entry points the fuzzer calls (`fleetguard::fuzzing`): on stable, in every run, so the targets
 /// and their invariants cannot rot while nobody fuzzes.

@@ -6,6 +6,9 @@ use fleetguard::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, jitr_event, Fleet};
 use time::OffsetDateTime;
 
+#[path = "handshake.rs"]
+mod handshake;
+
 fn ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -371,3 +371,230 @@ fn fleet_device_policy_denies_publishing_delete_record_replies() {
         ]
     );
 }
+
+// ------------------------------------------------------------------ handshake validation
+
+/// Every (action, resource) pair a function's inline policies grant.
+fn grants(function: &Value) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for policy in as_list(&function["Properties"]["Policies"]) {
+        for st in statements(&policy) {
+            assert_eq!(st["Effect"], "Allow");
+            for action in as_list(&st["Action"]) {
+                for resource in as_list(&st["Resource"]) {
+                    out.insert((action.as_str().unwrap().to_owned(), resource.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn get_att(resource: &str, attribute: &str) -> String {
+    serde_json::json!({"Fn::GetAtt": [resource, attribute]}).to_string()
+}
+
+fn sub_value(text: &str) -> String {
+    serde_json::json!({"Fn::Sub": text}).to_string()
+}
+
+/// The domain configurations whose handshake calls the validator, by logical id.
+const VALIDATED_DOMAINS: [(&str, &str); 2] = [
+    (
+        "DeviceDomainConfiguration",
+        "HandshakeValidatorDevicesInvokePermission",
+    ),
+    (
+        "X509AuthDomainConfiguration",
+        "HandshakeValidatorX509AuthInvokePermission",
+    ),
+];
+
+#[test]
+fn handshake_validator_is_invoked_only_by_our_domain_configurations() {
+    let t = template();
+    let mut permissions = Vec::new();
+    for (name, res) in t["Resources"].as_object().unwrap() {
+        if res["Type"] == "AWS::Lambda::Permission"
+            && res["Properties"]["FunctionName"]["Ref"] == "HandshakeValidatorFunction"
+        {
+            permissions.push(name.clone());
+        }
+    }
+    permissions.sort();
+    let mut expected: Vec<String> = VALIDATED_DOMAINS
+        .iter()
+        .map(|(_, p)| p.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        permissions, expected,
+        "one permission per domain configuration"
+    );
+
+    for (domain, permission) in VALIDATED_DOMAINS {
+        let p = &resource(&t, permission)["Properties"];
+        assert_eq!(p["Principal"], "iot.amazonaws.com", "{permission}");
+        assert_eq!(p["Action"], "lambda:InvokeFunction", "{permission}");
+        assert_eq!(p["SourceAccount"]["Ref"], "AWS::AccountId", "{permission}");
+        // AWS appends a generated suffix to a domain configuration's ARN: the name, then "/*".
+        let name = sub(&resource(&t, domain)["Properties"]["DomainConfigurationName"]);
+        assert!(
+            name.starts_with("${AWS::StackName}-"),
+            "{domain}: one per stack"
+        );
+        assert_eq!(
+            sub(&p["SourceArn"]),
+            format!("{ARN_PREFIX}domainconfiguration/{name}/*"),
+            "{permission}"
+        );
+    }
+}
+
+#[test]
+fn handshake_validator_reads_the_registry_and_audits_refusals_only() {
+    let t = template();
+    let f = resource(&t, "HandshakeValidatorFunction");
+    assert_eq!(f["Type"], "AWS::Serverless::Function");
+    assert_eq!(
+        f["Metadata"]["BuildProperties"]["Binary"],
+        "handshake-validator"
+    );
+    let p = &f["Properties"];
+    assert!(
+        p["Timeout"].as_u64().unwrap() <= 3,
+        "answers within the TLS handshake"
+    );
+    assert!(
+        p["ReservedConcurrentExecutions"].as_u64().is_some(),
+        "bounded by a reconnect storm"
+    );
+    let env = &p["Environment"]["Variables"];
+    assert_eq!(
+        env["FLEETGUARD_CA_CERTIFICATE_IDS"]["Ref"],
+        "CaCertificateId"
+    );
+    assert_eq!(
+        env["FLEETGUARD_HANDSHAKE_CACHE_SECONDS"]["Ref"],
+        "HandshakeCacheSeconds"
+    );
+    // The table names come from Globals, like every other function's.
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(globals["FLEETGUARD_REGISTRY_TABLE"]["Ref"], "RegistryTable");
+    assert_eq!(globals["FLEETGUARD_AUDIT_TABLE"]["Ref"], "AuditTable");
+    let cache = &t["Parameters"]["HandshakeCacheSeconds"];
+    assert_eq!(cache["Type"], "Number");
+    assert_eq!(cache["Default"], 5);
+    assert_eq!(cache["MinValue"], 0);
+    assert_eq!(cache["MaxValue"], 60);
+
+    let expected: std::collections::BTreeSet<(String, String)> = [
+        (
+            "dynamodb:GetItem".to_owned(),
+            get_att("RegistryTable", "Arn"),
+        ),
+        ("dynamodb:PutItem".to_owned(), get_att("AuditTable", "Arn")),
+        (
+            "iot:DescribeCACertificate".to_owned(),
+            sub_value(&format!("{ARN_PREFIX}cacert/${{CaCertificateId}}")),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(grants(f), expected);
+}
+
+#[test]
+fn domain_configurations_call_the_handshake_validator() {
+    let t = template();
+    let condition = resource(&t, "HandshakeValidatorFunction")["Condition"].clone();
+    for (domain, permission) in VALIDATED_DOMAINS {
+        let r = resource(&t, domain);
+        assert_eq!(r["Type"], "AWS::IoT::DomainConfiguration");
+        // Created and removed with the function and its permissions.
+        assert_eq!(r["Condition"], condition, "{domain}");
+        assert_eq!(
+            resource(&t, permission)["Condition"],
+            condition,
+            "{permission}"
+        );
+        assert!(
+            as_list(&r["DependsOn"]).contains(&Value::from(permission)),
+            "{domain}: the validator is invokable before the first handshake"
+        );
+        let p = &r["Properties"];
+        assert_eq!(p["ServiceType"], "DATA", "{domain}");
+        assert_eq!(p["ApplicationProtocol"], "SECURE_MQTT", "{domain}");
+        assert_eq!(
+            p["ClientCertificateConfig"]["ClientCertificateCallbackArn"]["Fn::GetAtt"],
+            serde_json::json!(["HandshakeValidatorFunction", "Arn"]),
+            "{domain}"
+        );
+        // An AWS-managed domain: no custom name or server certificate to supply.
+        assert!(p.get("DomainName").is_none() && p.get("ServerCertificateArns").is_none());
+        let output = &t["Outputs"][format!("{domain}Name")];
+        assert_eq!(
+            output["Value"]["Ref"], domain,
+            "{domain}: operators need its name"
+        );
+        assert_eq!(output["Condition"], condition, "{domain}: output");
+    }
+    let devices = &resource(&t, "DeviceDomainConfiguration")["Properties"];
+    assert_eq!(devices["AuthenticationType"], "AWS_X509");
+    let x509 = &resource(&t, "X509AuthDomainConfiguration")["Properties"];
+    assert_eq!(x509["AuthenticationType"], "CUSTOM_AUTH_X509");
+    assert_eq!(
+        x509["AuthorizerConfig"]["DefaultAuthorizerName"]["Ref"],
+        "FleetAuthorizer"
+    );
+    assert_eq!(x509["AuthorizerConfig"]["AllowAuthorizerOverride"], false);
+    assert_eq!(t["Parameters"]["HandshakeValidation"]["Default"], "enabled");
+}
+
+#[test]
+fn revoker_queries_the_records_table_for_rollback() {
+    let t = template();
+    let g = grants(resource(&t, "RevokerFunction"));
+    let records = get_att("RecordsTable", "Arn");
+    let registry = get_att("RegistryTable", "Arn");
+    assert!(g.contains(&("dynamodb:Query".to_owned(), records)));
+    // PRINCIPAL#<id> items live in the registry: read and updated by the revoker.
+    for action in ["dynamodb:GetItem", "dynamodb:UpdateItem"] {
+        assert!(
+            g.contains(&(action.to_owned(), registry.clone())),
+            "{action}"
+        );
+    }
+    // Never a Scan, and the registry is never queried (items are read by key).
+    assert!(!g.iter().any(|(a, _)| a == "dynamodb:Scan"));
+    assert!(!g.contains(&("dynamodb:Query".to_owned(), registry)));
+}
+
+#[test]
+fn provisioner_only_takes_things_out_of_the_quarantine_group() {
+    let t = template();
+    let f = resource(&t, "ProvisionerFunction");
+    assert_eq!(
+        f["Properties"]["Environment"]["Variables"]["FLEETGUARD_QUARANTINE_GROUP"]["Ref"],
+        "QuarantineGroup"
+    );
+    let group_actions: std::collections::BTreeSet<(String, String)> = grants(f)
+        .into_iter()
+        .filter(|(a, _)| a.contains("ThingGroup"))
+        .collect();
+    let group = get_att("QuarantineGroup", "Arn");
+    let things = sub_value(&format!("{ARN_PREFIX}thing/*"));
+    let expected: std::collections::BTreeSet<(String, String)> = [
+        ("iot:DescribeThingGroup", &group),
+        ("iot:DescribeThingGroup", &things),
+        ("iot:RemoveThingFromThingGroup", &group),
+        ("iot:RemoveThingFromThingGroup", &things),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_owned(), r.clone()))
+    .collect();
+    assert_eq!(
+        group_actions, expected,
+        "no AddThingToThingGroup, no other group"
+    );
+}

@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use std::hint::black_box;
-use time::{Duration as _, OffsetDateTime};
+use time::OffsetDateTime;
 
 const ISSUER: &str = "https://idp.example.com/";
 const AUDIENCE: &str = "fleetguard-operators";
@@ -33,6 +33,12 @@ impl IdentityStore for OneOperator {
     }
     async fn put_identity(&self, _: &Identity) -> fleetguard::Result<()> {
         Ok(())
+    }
+    async fn get_certificate(
+        &self,
+        _: &fleetguard::domain::CertificateId,
+    ) -> fleetguard::Result<Option<fleetguard::domain::CertificateRecord>> {
+        Ok(None)
     }
     async fn reset_failures(&self, _: &PrincipalId) -> fleetguard::Result<()> {
         Ok(())

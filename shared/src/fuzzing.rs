@@ -454,6 +454,50 @@ pub fn policy(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the corpus replay and the fuzz crate.
+/// Custom client certificate validation (the TLS-handshake Lambda's event): only a world certificate
+/// in the registry or issued by the world's CA is let through, and every refusal is audited. The input
+/// is the event, or, when it is not JSON, the text of one chain element.
+pub fn handshake_request(data: &[u8]) {
+    handshake_allowed(data);
+}
+
+/// [`handshake_request`]'s body; whether the handshake was allowed.
+pub fn handshake_allowed(data: &[u8]) -> bool {
+    use crate::handshake::{HandshakeConfig, HandshakeValidator};
+    let w = world();
+    block_on(async {
+        let (registry, iot) = registry_and_iot(true).await;
+        let audit = InMemoryAudit::default();
+        let config = HandshakeConfig {
+            ca_ids: vec![w.ca_id.clone()],
+            cache_ttl: time::Duration::seconds(5),
+            ca_cache_ttl: time::Duration::seconds(60),
+        };
+        let v = HandshakeValidator::new(registry, iot, audit.clone(), config);
+        let raw = match serde_json::from_slice::<serde_json::Value>(data) {
+            Ok(v) => v,
+            Err(_) => serde_json::json!({
+                "clientCertificateChain": [String::from_utf8_lossy(data)]
+            }),
+        };
+        let d = v.handle(raw, w.now).await;
+        if d.allowed {
+            // Only the world's certificates: the leaf is one of them, or signed by the world's CA.
+            let known = w
+                .devices
+                .iter()
+                .any(|(_, _, id)| d.certificate_id.as_ref() == Some(id));
+            assert!(
+                known || d.reason == crate::domain::Reason::FirstConnect,
+                "allowed {d:?}"
+            );
+        } else {
+            assert!(!audit.entries().is_empty(), "refusal not audited");
+        }
+        d.allowed
+    })
+}
+
 pub const TARGETS: &[(&str, Target)] = &[
     ("jitr_event", jitr_event),
     ("hook_request", hook_request),
@@ -465,4 +509,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("certificate", certificate),
     ("identifiers", identifiers),
     ("policy", policy),
+    ("handshake_request", handshake_request),
 ];

@@ -18,6 +18,7 @@
 #[cfg(feature = "aws")]
 pub mod adapters;
 pub mod authorizer;
+pub mod cache;
 pub mod config;
 pub mod delete_record;
 pub mod domain;
@@ -28,6 +29,7 @@ pub mod fakes;
 pub mod fleet_provisioning;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod handshake;
 pub mod password_devices;
 pub mod policy;
 pub mod ports;

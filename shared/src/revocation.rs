@@ -803,7 +803,7 @@ where
         };
         let mut entry = AuditEntry::new(actor, name, Outcome::Accepted, reason)
             .serial(t.serial.as_str())
-            .principal(&t.principal())
+            .principal(t.principal())
             .detail(detail);
         // Keyed by the state change, so the isolation is recorded exactly once: by this call, or by
         // its retry when a fault stopped it after the registry changed (then `changed` is false).
@@ -900,7 +900,7 @@ where
             .await?;
         let entry = AuditEntry::new(actor, "release", Outcome::Accepted, Reason::Released)
             .serial(t.serial.as_str())
-            .principal(&t.principal())
+            .principal(t.principal())
             .detail(detail);
         self.audit.record(&entry).await?;
         Ok(report(&entry, t.cert.as_ref()))

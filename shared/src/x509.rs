@@ -115,11 +115,25 @@ pub fn validate_device_certificate(
 ) -> Result<DeviceCertificate, CertError> {
     let der = pem_to_der(device_pem)?;
     let cert = parse_der(&der)?;
-    let ca_der = pem_to_der(ca_pem)
-        .map_err(|e| CertError::new(Reason::CaUnknown, format!("CA certificate: {}", e.detail)))?;
-    let ca = parse_der(&ca_der)
-        .map_err(|e| CertError::new(Reason::CaUnknown, format!("CA certificate: {}", e.detail)))?;
+    let ca_der = pem_to_der(ca_pem).map_err(ca_error)?;
+    let ca = parse_der(&ca_der).map_err(ca_error)?;
 
+    check_signed_by(&cert, &ca, now)?;
+    check_validity(&cert, now)?;
+    device_certificate(&der, &cert)
+}
+
+fn ca_error(e: CertError) -> CertError {
+    CertError::new(Reason::CaUnknown, format!("CA certificate: {}", e.detail))
+}
+
+/// The issuer is the CA's subject, the CA's key verifies the signature (SHA-1 refused), and the CA is
+/// within its validity window at `now`.
+fn check_signed_by(
+    cert: &X509Certificate<'_>,
+    ca: &X509Certificate<'_>,
+    now: OffsetDateTime,
+) -> Result<(), CertError> {
     if cert.issuer().as_raw() != ca.subject().as_raw() {
         return Err(CertError::new(
             Reason::NotSignedByCa,
@@ -145,8 +159,28 @@ pub fn validate_device_certificate(
             "CA certificate is outside its validity window",
         ));
     }
+    Ok(())
+}
+
+/// A certificate as a TLS client presented it (DER): it parses and is within its validity window at
+/// `now`. Returns its id.
+pub fn presented_certificate_id(
+    der: &[u8],
+    now: OffsetDateTime,
+) -> Result<CertificateId, CertError> {
+    let cert = parse_der(der)?;
     check_validity(&cert, now)?;
-    device_certificate(&der, &cert)
+    Ok(CertificateId::of_der(der))
+}
+
+/// Whether the CA (PEM) issued this certificate (DER): see [`validate_device_certificate`], without the
+/// subject serial (the handshake validator reads no identity from the subject).
+pub fn issued_by(der: &[u8], ca_pem: &str, now: OffsetDateTime) -> Result<(), CertError> {
+    let cert = parse_der(der)?;
+    let ca_der = pem_to_der(ca_pem).map_err(ca_error)?;
+    let ca = parse_der(&ca_der).map_err(ca_error)?;
+    check_signed_by(&cert, &ca, now)?;
+    check_validity(&cert, now)
 }
 
 fn device_certificate(

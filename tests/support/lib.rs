@@ -693,6 +693,19 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// The certificate's PEM as AWS IoT holds it (what a device presents at the handshake).
+    pub async fn certificate_pem(&self, id: &str) -> String {
+        self.iot
+            .describe_certificate()
+            .certificate_id(id)
+            .send()
+            .await
+            .expect("describe certificate")
+            .certificate_description
+            .and_then(|d| d.certificate_pem)
+            .unwrap_or_default()
+    }
+
     pub async fn thing_exists(&self, name: &str) -> bool {
         self.iot
             .describe_thing()

@@ -11,16 +11,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every function of the workspace, by the name `cargo lambda` serves it under (the binary name).
-pub const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 6] = [
     "provisioner",
     "provisioning-hook",
     "delete-record",
     "revoker",
     "authorizer",
+    "handshake-validator",
 ];
 
 /// Every event fixture in `tests/fixtures/` and the function it is for.
-pub const FIXTURES: [(&str, &str); 9] = [
+pub const FIXTURES: [(&str, &str); 11] = [
+    ("authorizer-x509.json", "authorizer"),
+    ("client-certificate-validation.json", "handshake-validator"),
     ("jitr-registered.json", "provisioner"),
     ("pre-provisioning-hook.json", "provisioning-hook"),
     ("delete-record.json", "delete-record"),

@@ -117,6 +117,22 @@ impl IdentityStore for DynamoIdentityStore {
         }
     }
 
+    async fn get_certificate(
+        &self,
+        id: &crate::domain::CertificateId,
+    ) -> Result<Option<crate::domain::CertificateRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(super::dynamodb::cert_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb:GetItem(certificate)", e))?;
+        out.item.map(from_item).transpose()
+    }
+
     async fn put_identity(&self, identity: &Identity) -> Result<()> {
         self.client
             .put_item()

@@ -313,6 +313,12 @@ pub trait IdentityStore: Send + Sync {
 
     /// Creates or replaces an identity (`fleetctl operators add`, `devices set-password`).
     fn put_identity(&self, identity: &Identity) -> impl Future<Output = Result<()>> + Send;
+
+    /// One read: a certificate's registry entry (X.509 custom authentication).
+    fn get_certificate(
+        &self,
+        id: &crate::domain::CertificateId,
+    ) -> impl Future<Output = Result<Option<crate::domain::CertificateRecord>>> + Send;
 }
 
 /// Longest password accepted (bytes). Longer ones are refused before any hashing.
@@ -402,6 +408,9 @@ mod fake {
         pub fail: std::sync::atomic::AtomicBool,
         /// When set, every read first sleeps this long (simulates a slow store).
         pub delay: Mutex<Option<std::time::Duration>>,
+        /// Certificate registry entries (X.509 custom authentication).
+        pub certificates:
+            Mutex<HashMap<crate::domain::CertificateId, crate::domain::CertificateRecord>>,
     }
 
     impl InMemoryIdentityStore {
@@ -473,6 +482,20 @@ mod fake {
             self.check("PutItem")?;
             self.put(identity.clone());
             Ok(())
+        }
+
+        async fn get_certificate(
+            &self,
+            id: &crate::domain::CertificateId,
+        ) -> Result<Option<crate::domain::CertificateRecord>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.check("GetItem")?;
+            Ok(self
+                .certificates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(id)
+                .cloned())
         }
 
         async fn reset_failures(&self, principal_id: &PrincipalId) -> Result<()> {

@@ -56,8 +56,7 @@ use crate::domain::{DeviceStatus, Serial};
 use crate::{Error, Result};
 use identity::{verify_password, PasswordCheck, MAX_PASSWORD_BYTES};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 macro_rules! auth_reasons {
@@ -99,6 +98,13 @@ auth_reasons! {
     DeviceNotActive => "device_not_active",
     BadPassword => "bad_password",
     LockedOut => "locked_out",
+    // X.509 custom authentication
+    MalformedCertificate => "malformed_certificate",
+    CertificateExpired => "certificate_expired",
+    CertificateNotYetValid => "certificate_not_yet_valid",
+    CertificateIdMismatch => "certificate_id_mismatch",
+    CertificateRevoked => "certificate_revoked",
+    CertificateHeld => "certificate_held",
     // response
     PolicyTooLarge => "policy_too_large",
     // shared
@@ -258,61 +264,8 @@ impl AuthorizerConfig {
     }
 }
 
-/// Cached identity reads, per principal id, for a short TTL. Time is the decision's `now`, so a
-/// clock that goes backwards expires entries rather than keeping them.
-struct IdentityCache {
-    ttl: Duration,
-    capacity: usize,
-    entries: Mutex<HashMap<PrincipalId, (OffsetDateTime, Arc<Identity>)>>,
-}
-
-impl IdentityCache {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<PrincipalId, (OffsetDateTime, Arc<Identity>)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn fresh(&self, at: OffsetDateTime, now: OffsetDateTime) -> bool {
-        at <= now && at.checked_add(self.ttl).is_some_and(|end| now < end)
-    }
-
-    fn get(&self, p: &PrincipalId, now: OffsetDateTime) -> Option<Arc<Identity>> {
-        let mut map = self.lock();
-        match map.get(p) {
-            Some((at, identity)) if self.fresh(*at, now) => Some(identity.clone()),
-            Some(_) => {
-                map.remove(p);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put(&self, identity: Arc<Identity>, now: OffsetDateTime) {
-        if self.capacity == 0 || self.ttl <= Duration::ZERO {
-            return;
-        }
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(&identity.principal_id) {
-            map.retain(|_, (at, _)| self.fresh(*at, now));
-            if map.len() >= self.capacity {
-                let oldest = map
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    map.remove(&k);
-                }
-            }
-        }
-        map.insert(identity.principal_id.clone(), (now, identity));
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-}
+/// Cached identity reads, per principal id, for a short TTL.
+type IdentityCache = crate::cache::TtlCache<PrincipalId, Arc<Identity>>;
 
 /// The authorizer engine: configuration, JWKS and the identity cache. Built once per Lambda
 /// instance and shared by every invocation.
@@ -348,11 +301,7 @@ impl Authorizer {
             audiences: config.audiences.clone(),
             leeway_secs: config.leeway_secs,
         };
-        let cache = IdentityCache {
-            ttl: config.cache_ttl,
-            capacity: config.cache_capacity,
-            entries: Mutex::new(HashMap::new()),
-        };
+        let cache = IdentityCache::new(config.cache_ttl, config.cache_capacity);
         Ok(Self {
             config,
             keys,
@@ -521,7 +470,57 @@ async fn decide<S: IdentityStore>(
         Credential::Password { username, password } => {
             decide_device(engine, store, &request, &username, password, now, trace).await
         }
+        Credential::Certificate { pem, principal_id } => {
+            decide_certificate(engine, store, &request, &pem, principal_id, now, trace).await
+        }
     }
+}
+
+/// An X.509 custom-auth connection (custom-auth-509cert): AWS IoT authenticated the certificate at
+/// the handshake; the registry says whose it is and whether it may still be used, as the handshake
+/// validator does (one read). The identity is the certificate's: principal = certificate id (AWS
+/// requires the answer to echo it), client id = its serial, the policy that serial's.
+async fn decide_certificate<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    request: &AuthorizerRequest,
+    pem: &str,
+    principal_id: Option<String>,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, AuthReason> {
+    let der = crate::x509::pem_to_der(pem).map_err(|_| AuthReason::MalformedCertificate)?;
+    let id = crate::x509::presented_certificate_id(&der, now).map_err(|e| match e.reason {
+        crate::domain::Reason::CertificateExpired => AuthReason::CertificateExpired,
+        crate::domain::Reason::CertificateNotYetValid => AuthReason::CertificateNotYetValid,
+        _ => AuthReason::MalformedCertificate,
+    })?;
+    trace.principal_id = Some(id.to_string());
+    if principal_id.as_deref().is_some_and(|p| p != id.as_str()) {
+        return Err(AuthReason::CertificateIdMismatch);
+    }
+    let record = store
+        .get_certificate(&id)
+        .await
+        .map_err(|e| trace.internal("get_certificate", &e))?
+        .ok_or(AuthReason::UnknownIdentity)?;
+    trace.serial = Some(record.serial.to_string());
+    if record.denied {
+        return Err(AuthReason::CertificateRevoked);
+    }
+    if record.held {
+        return Err(AuthReason::CertificateHeld);
+    }
+    check_client_id(request, record.serial.as_str())?;
+    let principal = PrincipalId::parse(id.as_str()).map_err(|_| AuthReason::InternalError)?;
+    let cfg = &engine.config;
+    let policies = render::device_policy(&cfg.scope, &record.serial)?;
+    Ok(Grant {
+        principal_id: principal,
+        disconnect_after: cfg.device_disconnect_after_secs,
+        refresh_after: cfg.refresh_after_secs.min(cfg.device_disconnect_after_secs),
+        policies,
+    })
 }
 
 async fn decide_operator<S: IdentityStore>(
@@ -575,7 +574,9 @@ async fn decide_operator<S: IdentityStore>(
                 }
             ) && identity.principal_id == principal
             {
-                engine.cache.put(identity.clone(), now);
+                engine
+                    .cache
+                    .put(identity.principal_id.clone(), identity.clone(), now);
             }
             identity
         }

@@ -42,6 +42,10 @@ pub struct ProtocolData {
 #[serde(rename_all = "camelCase", default)]
 pub struct TlsData {
     pub server_name: Option<String>,
+    /// Custom authentication with X.509 client certificates (custom-auth-509cert): the certificate
+    /// AWS IoT authenticated in the TLS handshake, and its id.
+    pub x509_certificate_pem: Option<String>,
+    pub principal_id: Option<String>,
 }
 
 /// HTTP request data. Header values and the query string may carry credentials: `Debug` shows
@@ -100,6 +104,12 @@ pub enum Credential {
     Jwt(String),
     /// MQTT username (the `?SDK=...` suffix stripped) and the decoded password bytes.
     Password { username: String, password: Vec<u8> },
+    /// The client certificate AWS IoT authenticated at the TLS handshake (custom-auth-509cert), with
+    /// the `principalId` AWS gave it.
+    Certificate {
+        pem: String,
+        principal_id: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Credential {
@@ -109,6 +119,10 @@ impl std::fmt::Debug for Credential {
             Self::Password { username, .. } => f
                 .debug_struct("Password")
                 .field("username", username)
+                .finish_non_exhaustive(),
+            Self::Certificate { principal_id, .. } => f
+                .debug_struct("Certificate")
+                .field("principal_id", principal_id)
                 .finish_non_exhaustive(),
         }
     }
@@ -177,11 +191,21 @@ impl AuthorizerRequest {
             .filter(|v| looks_like_jwt(v))
     }
 
-    /// The credential, in order of precedence: `token`, `Authorization: Bearer`, the query
-    /// string's `token`, then the MQTT password, which is a JWT when it has the JWS compact shape and a device password
-    /// otherwise (with the username as the serial).
+    /// The credential, in order of precedence: the client certificate of an X.509 custom-auth
+    /// connection (the certificate is the identity: a token or password beside it elevates nothing),
+    /// then `token`, `Authorization: Bearer`, the query string's `token`, then the MQTT password,
+    /// which is a JWT when it has the JWS compact shape and a device password otherwise (with the
+    /// username as the serial).
     pub fn credential(&self) -> Result<Credential, AuthReason> {
         use base64::Engine;
+        if let Some(tls) = self.protocol_data.as_ref().and_then(|p| p.tls.as_ref()) {
+            if let Some(pem) = tls.x509_certificate_pem.as_deref() {
+                return Ok(Credential::Certificate {
+                    pem: pem.to_owned(),
+                    principal_id: tls.principal_id.clone(),
+                });
+            }
+        }
         if let Some(t) = self.token.as_deref().filter(|t| !t.is_empty()) {
             return Ok(Credential::Jwt(t.to_owned()));
         }

@@ -106,6 +106,10 @@ reasons! {
     ReplacementApproved => "replacement_approved",
     NotCurrentCertificate => "not_current_certificate",
     NothingToRollBack => "nothing_to_roll_back",
+    // TLS handshake (custom client certificate validation)
+    HandshakeAllowed => "handshake_allowed",
+    FirstConnect => "first_connect",
+    CertificateHeld => "certificate_held",
     // custom authorizer (the same codes as authorizer::AuthReason)
     Authorized => "authorized",
     MalformedToken => "malformed_token",
