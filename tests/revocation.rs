@@ -621,3 +621,69 @@ async fn a_client_that_is_not_connected_counts_as_cut_off() {
         "the emulator answered the 404, it recorded no disconnect"
     );
 }
+
+/// Rollback of N deletes by one principal (N = `FLEETGUARD_ROLLBACK_N`, default 10,000): the time and
+/// the DynamoDB calls, printed for the README's performance table (never asserted: against moto this
+/// measures moto). `scripts/bench.sh` runs it:
+/// `cargo test -p fleetguard-tests --test revocation -- --ignored --nocapture rollback_of_many`.
+#[tokio::test]
+#[ignore]
+async fn rollback_of_many_deletes_by_one_principal() {
+    use aws_sdk_dynamodb::types::{AttributeValue as V, PutRequest, WriteRequest};
+    let n: usize = std::env::var("FLEETGUARD_ROLLBACK_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let s = fleetguard_tests::Stack::new().await;
+    let serial = Serial::parse(&fleetguard_tests::unique("PW")).unwrap();
+    let registry = s.registry();
+    registry.import_serial(&serial).await.unwrap();
+    registry
+        .transition(&serial, &[DeviceStatus::Manufactured], DeviceStatus::Active)
+        .await
+        .unwrap();
+    let principal = fleetguard::authorizer::device_principal(&serial).to_string();
+    let at = fleetguard::domain::now_rfc3339();
+    let records: Vec<WriteRequest> = (0..n)
+        .map(|i| {
+            let item = [
+                ("serial", V::S(serial.to_string())),
+                ("record_id", V::S(format!("r{i:06}"))),
+                ("version", V::N("2".into())),
+                ("deleted_at", V::S(at.clone())),
+                ("deleted_by", V::S(principal.clone())),
+                ("delete_request", V::S(format!("k{i}"))),
+            ];
+            let put = PutRequest::builder()
+                .set_item(Some(
+                    item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                ))
+                .build()
+                .unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    for chunk in records.chunks(25) {
+        s.ddb
+            .batch_write_item()
+            .request_items(&s.tables.records, chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+    }
+    let before = s.emulator.calls_matching(&s.prefix);
+    let t = std::time::Instant::now();
+    let report = s
+        .revoker()
+        .handle(
+            serde_json::json!({"action": "revoke", "serial": serial.as_str(), "rollback": true,
+                "compromised_since": "2020-01-01T00:00:00Z", "actor": "bench"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let elapsed = t.elapsed();
+    let calls = fleetguard_tests::call_diff(&before, &s.emulator.calls_matching(&s.prefix));
+    assert_eq!(report[0].restored, n);
+    println!("rollback of {n} deletes by one principal: {elapsed:.1?}; calls {calls:?}");
+}
