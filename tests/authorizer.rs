@@ -106,21 +106,37 @@ async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agr
     validate_response(&d.response).unwrap();
 }
 
+/// A password device made usable the README's way (imported, then `set-password --activate`), with the
+/// password "correct horse".
+async fn password_device(stack: &Stack, store: &DynamoIdentityStore) -> (Serial, Identity) {
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    let registry = stack.registry();
+    registry.import_serial(&serial).await.unwrap();
+    let set = fleetguard::password_devices::set_password(
+        &registry,
+        store,
+        &stack.audit(),
+        &serial,
+        hash_password("correct horse").unwrap(),
+        true,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(set, fleetguard::password_devices::PasswordResult::Active);
+    let principal = fleetguard::authorizer::device_principal(&serial);
+    let identity = store.get_identity(&principal).await.unwrap().unwrap();
+    (serial, identity)
+}
+
 #[tokio::test]
 async fn password_device_lockout_is_kept_in_dynamodb_and_revocation_reaches_it() {
     let stack = Stack::new().await;
     let idp = idp();
     let engine = idp.authorizer();
     let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
-    let serial = Serial::parse(&unique("SN")).unwrap();
+    let (serial, identity) = password_device(&stack, &store).await;
     let registry = stack.registry();
-    registry.import_serial(&serial).await.unwrap();
-    registry
-        .transition(&serial, &[DeviceStatus::Manufactured], DeviceStatus::Active)
-        .await
-        .unwrap();
-    let identity = Identity::device(serial.clone(), hash_password("correct horse").unwrap());
-    store.put_identity(&identity).await.unwrap();
     let now = OffsetDateTime::now_utc();
     let user = format!("{serial}?SDK=Python&Version=1.0");
 
@@ -297,15 +313,7 @@ async fn twenty_concurrent_wrong_passwords_never_pass_the_limit() {
         stack.ddb.clone(),
         &stack.tables.registry,
     ));
-    let serial = Serial::parse(&unique("SN")).unwrap();
-    let registry = stack.registry();
-    registry.import_serial(&serial).await.unwrap();
-    registry
-        .transition(&serial, &[DeviceStatus::Manufactured], DeviceStatus::Active)
-        .await
-        .unwrap();
-    let identity = Identity::device(serial.clone(), hash_password("correct horse").unwrap());
-    store.put_identity(&identity).await.unwrap();
+    let (serial, identity) = password_device(&stack, &store).await;
     let now = OffsetDateTime::now_utc();
     let guesses: Vec<_> = (0..20)
         .map(|i| {

@@ -134,19 +134,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             rollback,
             reason,
-        } => {
-            let rollback = rollback || since.is_some();
-            revoke::run_action(&ctx, Action::Revoke, &target, since, rollback, reason).await
-        }
+        } => revoke::run_action(&ctx, Action::Revoke, &target, since, rollback, reason).await,
         Command::Quarantine {
             target,
             since,
             rollback,
             reason,
-        } => {
-            let rollback = rollback || since.is_some();
-            revoke::run_action(&ctx, Action::Quarantine, &target, since, rollback, reason).await
-        }
+        } => revoke::run_action(&ctx, Action::Quarantine, &target, since, rollback, reason).await,
         Command::Release { target, reason } => {
             revoke::run_action(&ctx, Action::Release, &target, None, false, reason).await
         }

@@ -128,7 +128,6 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             reason,
         } => {
             let pid = operator_principal(&issuer, &subject);
-            let rollback = rollback || since.is_some();
             run_action(ctx, Action::Revoke, pid.as_str(), since, rollback, reason).await
         }
     }

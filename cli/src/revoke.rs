@@ -50,6 +50,8 @@ pub async fn run_action(
         Some(p) => (None, Some(p.as_str().to_owned())),
         None => (Some(target.to_owned()), None),
     };
+    // `--since T` implies `--rollback`.
+    let rollback = rollback || since.is_some();
     let command = Command {
         action,
         serial,

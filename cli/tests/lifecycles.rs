@@ -15,16 +15,31 @@ fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+type Deletes = fleetguard::delete_record::DeleteRecordService<
+    fleetguard::adapters::records::DynamoRecords,
+    fleetguard::adapters::dynamodb::DynamoAudit,
+    fleetguard::adapters::iot_data::IotPublisher,
+>;
+
+/// A delete-record message from `principal`, as the topic rule forwards it now.
+async fn delete(deletes: &Deletes, serial: &str, record: &str, principal: &str, at: i64) {
+    deletes
+        .handle(delete_event(serial, record, principal, at))
+        .await
+        .unwrap();
+}
+
 fn import(stack: &Stack, serials: &[&Serial]) {
     let csv = std::env::temp_dir().join(format!("{}.csv", unique("serials")));
     let lines: Vec<String> = serials.iter().map(|s| s.to_string()).collect();
     std::fs::write(&csv, format!("serial\n{}\n", lines.join("\n"))).unwrap();
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &["devices", "import", csv.to_str().unwrap()],
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "import", csv.to_str().unwrap()],
+            None,
+        )
+        .expect_code(0);
 }
 
 async fn deleted_by(stack: &Stack, serial: &Serial, record: &str) -> Option<String> {
@@ -44,12 +59,13 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     let connect = |pw: &'static [u8]| mqtt_connect(me.as_str(), pw, me.as_str());
 
     // A password alone does not make a manufactured device usable.
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &["devices", "set-password", me.as_str()],
-        Some("correct horse battery\n"),
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let run = stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "set-password", me.as_str()],
+            Some("correct horse battery\n"),
+        )
+        .expect_code(0);
     assert!(run.out.contains("--activate"), "{}", run.out);
     let d = authorize(
         &engine,
@@ -61,12 +77,13 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     assert_eq!(d.reason.as_str(), "device_not_active");
 
     // Activated: it connects, with a policy for its own serial only.
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &["devices", "set-password", me.as_str(), "--activate"],
-        Some("correct horse battery\n"),
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "set-password", me.as_str(), "--activate"],
+            Some("correct horse battery\n"),
+        )
+        .expect_code(0);
     let principal = device_principal(&me).to_string();
     let d = authorize(
         &engine,
@@ -82,39 +99,29 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     stack.seed_record(&me, "r-own").await;
     stack.seed_record(&other, "r-other").await;
     let deletes = stack.delete_service();
-    deletes
-        .handle(delete_event(me.as_str(), "r-own", &principal, now_ms()))
-        .await
-        .unwrap();
+    delete(&deletes, me.as_str(), "r-own", &principal, now_ms()).await;
     assert_eq!(
         deleted_by(&stack, &me, "r-own").await.as_deref(),
         Some(principal.as_str())
     );
-    deletes
-        .handle(delete_event(
-            other.as_str(),
-            "r-other",
-            &principal,
-            now_ms(),
-        ))
-        .await
-        .unwrap();
+    delete(&deletes, other.as_str(), "r-other", &principal, now_ms()).await;
     assert_eq!(deleted_by(&stack, &other, "r-other").await, None);
 
     // Revoked right after its delete, with rollback: cut off at the next connect, session cut, the
     // delete undone.
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &[
-            "revoke",
-            me.as_str(),
-            "--rollback",
-            "--reason",
-            "password leaked",
-        ],
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let run = stack
+        .fleetctl(
+            FLEETCTL,
+            &[
+                "revoke",
+                me.as_str(),
+                "--rollback",
+                "--reason",
+                "password leaked",
+            ],
+            None,
+        )
+        .expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&run.out).unwrap();
     assert_eq!(report["restored"], 1, "{report}");
     assert_eq!(report["rollback"], "restored");
@@ -138,19 +145,18 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     assert!(!d.is_authenticated());
     assert_eq!(d.reason.as_str(), "device_not_active");
     // Its deletes are refused at once, and revoked is final.
-    deletes
-        .handle(delete_event(me.as_str(), "r-own", &principal, now_ms()))
-        .await
-        .unwrap();
+    delete(&deletes, me.as_str(), "r-own", &principal, now_ms()).await;
     assert_eq!(deleted_by(&stack, &me, "r-own").await, None);
-    let run = stack.fleetctl(FLEETCTL, &["release", me.as_str()], None);
-    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &["devices", "set-password", me.as_str(), "--activate"],
-        Some("another one\n"),
-    );
-    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(FLEETCTL, &["release", me.as_str()], None)
+        .expect_code(1);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "set-password", me.as_str(), "--activate"],
+            Some("another one\n"),
+        )
+        .expect_code(1);
     assert_eq!(
         stack
             .registry()
@@ -176,18 +182,20 @@ async fn a_device_with_a_certificate_or_a_claim_proof_never_gets_a_password() {
     let claim_dev = unique("PW");
     let csv = std::env::temp_dir().join(format!("{}.csv", unique("serials")));
     std::fs::write(&csv, format!("{claim_dev},,{},\n", "ab".repeat(32))).unwrap();
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &["devices", "import", csv.to_str().unwrap()],
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &["devices", "set-password", &claim_dev, "--activate"],
-        Some("pw\n"),
-    );
-    assert_eq!(run.code, 1);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "import", csv.to_str().unwrap()],
+            None,
+        )
+        .expect_code(0);
+    let run = stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "set-password", &claim_dev, "--activate"],
+            Some("pw\n"),
+        )
+        .expect_code(1);
     assert!(run.err.contains("proof_kind_mismatch"), "{}", run.err);
     let serial = Serial::parse(&claim_dev).unwrap();
     assert_eq!(
@@ -214,23 +222,24 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
     let not_granted = Serial::parse(&unique("OP")).unwrap();
     import(&stack, &[&granted, &device, &not_granted]);
     let sub = unique("alice");
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &[
-            "operators",
-            "add",
-            "--issuer",
-            &idp.issuer,
-            "--subject",
-            &sub,
-            "--name",
-            "alice",
-            "--serials",
-            &format!("{granted},{device}"),
-        ],
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &[
+                "operators",
+                "add",
+                "--issuer",
+                &idp.issuer,
+                "--subject",
+                &sub,
+                "--name",
+                "alice",
+                "--serials",
+                &format!("{granted},{device}"),
+            ],
+            None,
+        )
+        .expect_code(0);
     let op = operator_principal(&idp.issuer, &sub).to_string();
     let token = idp.token(&sub, 3600);
     let connect = || mqtt_connect("alice", token.as_bytes(), &op);
@@ -244,12 +253,13 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
     assert!(d.is_authenticated(), "{:?}", d.reason);
 
     // Another principal (the password device of `device`) deletes a record of its own.
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &["devices", "set-password", device.as_str(), "--activate"],
-        Some("device secret\n"),
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "set-password", device.as_str(), "--activate"],
+            Some("device secret\n"),
+        )
+        .expect_code(0);
     let device_principal = device_principal(&device).to_string();
     let deletes = stack.delete_service();
     for (serial, record) in [
@@ -260,21 +270,10 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
     ] {
         stack.seed_record(serial, record).await;
     }
-    deletes
-        .handle(delete_event(
-            device.as_str(),
-            "d2",
-            &device_principal,
-            now_ms(),
-        ))
-        .await
-        .unwrap();
+    delete(&deletes, device.as_str(), "d2", &device_principal, now_ms()).await;
     // The operator deletes on its granted serials; not elsewhere.
     for (serial, record) in [(&granted, "a1"), (&device, "d1"), (&not_granted, "n1")] {
-        deletes
-            .handle(delete_event(serial.as_str(), record, &op, now_ms()))
-            .await
-            .unwrap();
+        delete(&deletes, serial.as_str(), record, &op, now_ms()).await;
     }
     assert_eq!(
         deleted_by(&stack, &granted, "a1").await.as_deref(),
@@ -288,20 +287,21 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
 
     // Revoked with rollback: refused from now on, session cut, its deletes restored, the device's
     // own delete untouched.
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &[
-            "operators",
-            "revoke",
-            "--issuer",
-            &idp.issuer,
-            "--subject",
-            &sub,
-            "--rollback",
-        ],
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    let run = stack
+        .fleetctl(
+            FLEETCTL,
+            &[
+                "operators",
+                "revoke",
+                "--issuer",
+                &idp.issuer,
+                "--subject",
+                &sub,
+                "--rollback",
+            ],
+            None,
+        )
+        .expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&run.out).unwrap();
     assert_eq!(report["restored"], 2, "{report}");
     assert!(stack.emulator.disconnects().contains(&op), "session cut");
@@ -321,25 +321,23 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
     )
     .await;
     assert_eq!(d.reason.as_str(), "identity_disabled");
-    deletes
-        .handle(delete_event(granted.as_str(), "a1", &op, now_ms()))
-        .await
-        .unwrap();
+    delete(&deletes, granted.as_str(), "a1", &op, now_ms()).await;
     assert_eq!(deleted_by(&stack, &granted, "a1").await, None);
     // Revoked is not undone by `enable`; only a deliberate `operators add` re-enrols.
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &[
-            "operators",
-            "enable",
-            "--issuer",
-            &idp.issuer,
-            "--subject",
-            &sub,
-        ],
-        None,
-    );
-    assert_eq!(run.code, 1, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &[
+                "operators",
+                "enable",
+                "--issuer",
+                &idp.issuer,
+                "--subject",
+                &sub,
+            ],
+            None,
+        )
+        .expect_code(1);
     let audit = stack.audit().for_principal(&op, "0").await.unwrap();
     assert!(audit.iter().any(|e| e.action == "revoke"));
     assert!(audit.iter().any(|e| e.action == "rollback"));
@@ -352,32 +350,34 @@ async fn disabling_an_operator_cuts_its_session_and_enable_brings_it_back() {
     let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
     let sub = unique("bob");
     let serial = unique("OP");
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &[
-            "operators",
-            "add",
-            "--issuer",
-            &idp.issuer,
-            "--subject",
-            &sub,
-            "--name",
-            "bob",
-            "--serials",
-            &serial,
-        ],
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &[
+                "operators",
+                "add",
+                "--issuer",
+                &idp.issuer,
+                "--subject",
+                &sub,
+                "--name",
+                "bob",
+                "--serials",
+                &serial,
+            ],
+            None,
+        )
+        .expect_code(0);
     let op = operator_principal(&idp.issuer, &sub).to_string();
     let token = idp.token(&sub, 3600);
     let args = ["--issuer", idp.issuer.as_str(), "--subject", sub.as_str()];
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &[&["operators", "disable"][..], &args].concat(),
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &[&["operators", "disable"][..], &args].concat(),
+            None,
+        )
+        .expect_code(0);
     assert!(stack.emulator.disconnects().contains(&op), "session cut");
     let d = authorize(
         &idp.authorizer(),
@@ -387,12 +387,13 @@ async fn disabling_an_operator_cuts_its_session_and_enable_brings_it_back() {
     )
     .await;
     assert_eq!(d.reason.as_str(), "identity_disabled");
-    let run = stack.fleetctl(
-        FLEETCTL,
-        &[&["operators", "enable"][..], &args].concat(),
-        None,
-    );
-    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &[&["operators", "enable"][..], &args].concat(),
+            None,
+        )
+        .expect_code(0);
     let d = authorize(
         &idp.authorizer(),
         &store,

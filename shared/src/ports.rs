@@ -275,24 +275,7 @@ pub trait Records: Send + Sync {
         actor: &str,
         principal: &str,
     ) -> impl Future<Output = Result<usize>> + Send {
-        async move {
-            let mut restored = 0;
-            for (record, entry) in batch {
-                let r = self
-                    .restore(
-                        &record.serial,
-                        &record.record_id,
-                        actor,
-                        Some(principal),
-                        entry,
-                    )
-                    .await?;
-                if matches!(r, RestoreResult::Restored { .. }) {
-                    restored += 1;
-                }
-            }
-            Ok(restored)
-        }
+        restore_one_by_one(self, batch, actor, principal)
     }
 
     /// Undoes a soft delete (conditional on it being deleted). `only_if_deleted_by` restricts it to
@@ -305,6 +288,32 @@ pub trait Records: Send + Sync {
         only_if_deleted_by: Option<&str>,
         audit: &AuditEntry,
     ) -> impl Future<Output = Result<RestoreResult>> + Send;
+}
+
+/// Restores each record of `batch` on its own, if still deleted by `principal`: the default of
+/// [`Records::restore_deleted_by`], and the DynamoDB adapter's fallback when a batch was cancelled.
+pub async fn restore_one_by_one<D: Records + ?Sized>(
+    records: &D,
+    batch: &[(Record, AuditEntry)],
+    actor: &str,
+    principal: &str,
+) -> Result<usize> {
+    let mut restored = 0;
+    for (record, entry) in batch {
+        let r = records
+            .restore(
+                &record.serial,
+                &record.record_id,
+                actor,
+                Some(principal),
+                entry,
+            )
+            .await?;
+        if matches!(r, RestoreResult::Restored { .. }) {
+            restored += 1;
+        }
+    }
+    Ok(restored)
 }
 
 /// The IoT data plane: publishes replies and security events (QoS 1).

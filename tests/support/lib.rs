@@ -312,6 +312,14 @@ pub struct CliRun {
     pub err: String,
 }
 
+impl CliRun {
+    /// Asserts the exit code (printing what the command said otherwise).
+    pub fn expect_code(self, code: i32) -> CliRun {
+        assert_eq!(self.code, code, "{}{}", self.out, self.err);
+        self
+    }
+}
+
 impl Stack {
     /// Runs the `fleetctl` binary at `bin` (a CLI test's `env!("CARGO_BIN_EXE_fleetctl")`) as the
     /// README tells a user to: `--stack <prefix>` against the emulator, with the revoker's settings in
@@ -669,19 +677,14 @@ impl Stack {
     }
 
     pub async fn certificate_status(&self, id: &str) -> String {
-        self.iot
-            .describe_certificate()
-            .certificate_id(id)
-            .send()
+        self.describe(id)
             .await
-            .expect("describe certificate")
-            .certificate_description
-            .and_then(|d| d.status)
+            .status
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default()
     }
 
-    pub async fn certificate_arn(&self, id: &str) -> String {
+    async fn describe(&self, id: &str) -> aws_sdk_iot::types::CertificateDescription {
         self.iot
             .describe_certificate()
             .certificate_id(id)
@@ -689,21 +692,16 @@ impl Stack {
             .await
             .expect("describe certificate")
             .certificate_description
-            .and_then(|d| d.certificate_arn)
-            .unwrap_or_default()
+            .expect("certificate description")
+    }
+
+    pub async fn certificate_arn(&self, id: &str) -> String {
+        self.describe(id).await.certificate_arn.unwrap_or_default()
     }
 
     /// The certificate's PEM as AWS IoT holds it (what a device presents at the handshake).
     pub async fn certificate_pem(&self, id: &str) -> String {
-        self.iot
-            .describe_certificate()
-            .certificate_id(id)
-            .send()
-            .await
-            .expect("describe certificate")
-            .certificate_description
-            .and_then(|d| d.certificate_pem)
-            .unwrap_or_default()
+        self.describe(id).await.certificate_pem.unwrap_or_default()
     }
 
     pub async fn thing_exists(&self, name: &str) -> bool {

@@ -288,7 +288,7 @@ impl Registry for DynamoRegistry {
         from: &[DeviceStatus],
         to: DeviceStatus,
     ) -> Result<bool> {
-        let mut req = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -298,19 +298,11 @@ impl Registry for DynamoRegistry {
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":now", s(crate::domain::now_rfc3339()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        let mut alternatives = Vec::new();
-        for (i, status) in from.iter().enumerate() {
-            alternatives.push(format!("#status = :from{i}"));
-            req = req.expression_attribute_values(format!(":from{i}"), s(status.as_str()));
-        }
-        if alternatives.is_empty() {
+        let Some((req, any_of)) = status_in(req, from.iter().map(|s| s.as_str())) else {
             return Ok(false);
-        }
+        };
         match req
-            .condition_expression(format!(
-                "attribute_exists(pk) AND ({})",
-                alternatives.join(" OR ")
-            ))
+            .condition_expression(format!("attribute_exists(pk) AND {any_of}"))
             .send()
             .await
         {
@@ -417,7 +409,7 @@ impl Registry for DynamoRegistry {
         from: &[OperatorStatus],
         to: OperatorStatus,
     ) -> Result<bool> {
-        let mut req = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -427,19 +419,11 @@ impl Registry for DynamoRegistry {
             .expression_attribute_names("#kind", "kind")
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":operator", s("operator"));
-        let mut alternatives = Vec::new();
-        for (i, status) in from.iter().enumerate() {
-            alternatives.push(format!("#status = :from{i}"));
-            req = req.expression_attribute_values(format!(":from{i}"), s(status.as_str()));
-        }
-        if alternatives.is_empty() {
+        let Some((req, any_of)) = status_in(req, from.iter().map(|s| s.as_str())) else {
             return Ok(false);
-        }
+        };
         match req
-            .condition_expression(format!(
-                "#kind = :operator AND ({})",
-                alternatives.join(" OR ")
-            ))
+            .condition_expression(format!("#kind = :operator AND {any_of}"))
             .send()
             .await
         {
@@ -450,6 +434,23 @@ impl Registry for DynamoRegistry {
             },
         }
     }
+}
+
+/// `(#status = :from0 OR #status = :from1 …)` for a conditional status change, with its values bound;
+/// `None` when `from` is empty (nothing can match).
+fn status_in<'a>(
+    mut req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    from: impl Iterator<Item = &'a str>,
+) -> Option<(
+    aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    String,
+)> {
+    let mut alternatives = Vec::new();
+    for (i, status) in from.enumerate() {
+        alternatives.push(format!("#status = :from{i}"));
+        req = req.expression_attribute_values(format!(":from{i}"), s(status));
+    }
+    (!alternatives.is_empty()).then(|| (req, format!("({})", alternatives.join(" OR "))))
 }
 
 /// Reads items from several tables in one round trip (consistent reads), asking again for keys DynamoDB

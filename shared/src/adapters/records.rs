@@ -6,8 +6,8 @@ use super::dynamodb::{batch_get, from_item, s, to_item, transact_reasons, Dynamo
 use crate::authorizer::OperatorStatus;
 use crate::domain::{CertificateRecord, Principal, Record, RecordId, Serial};
 use crate::ports::{
-    AuthorizerPrincipal, DeleteContext, Entitlement, PrincipalFacts, Records, RestoreResult,
-    SoftDelete, SoftDeleteResult,
+    restore_one_by_one, AuthorizerPrincipal, DeleteContext, Entitlement, PrincipalFacts, Records,
+    RestoreResult, SoftDelete, SoftDeleteResult,
 };
 use crate::{Error, Result};
 use aws_sdk_dynamodb::types::{
@@ -341,20 +341,7 @@ impl Records for DynamoRecords {
             {
                 None => restored += chunk.len(),
                 Some(_) => {
-                    for (record, entry) in chunk {
-                        let r = self
-                            .restore(
-                                &record.serial,
-                                &record.record_id,
-                                actor,
-                                Some(principal),
-                                entry,
-                            )
-                            .await?;
-                        if matches!(r, RestoreResult::Restored { .. }) {
-                            restored += 1;
-                        }
-                    }
+                    restored += restore_one_by_one(self, chunk, actor, principal).await?;
                 }
             }
         }
