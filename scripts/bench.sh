@@ -5,13 +5,15 @@
 # emulator), and the AWS API calls per invocation counted by the emulator. Then the criterion benches
 # (`cargo bench`) unless BENCH_CRITERION=0. Figures are printed, never asserted.
 #   scripts/bench.sh            # host target (x86_64 here); Lambda runs arm64, see README
+#   BENCH_FUNCTIONS="authorizer handshake-validator" BENCH_CRITERION=0 scripts/bench.sh   # a subset
+#   BENCH_ROLLBACK=1000 scripts/bench.sh   # also time a rollback of that many deletes by one principal
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
 COLD=${COLD:-7}
 WARM=${WARM:-2000}
-functions=(provisioner provisioning-hook delete-record revoker authorizer handshake-validator)
+read -r -a functions <<< "${BENCH_FUNCTIONS:-provisioner provisioning-hook delete-record revoker authorizer handshake-validator}"
 # The functions in one build and fleetctl in another, as `sam build` builds each function: fleetctl
 # turns on aws-config's SSO providers, and a shared build would link them into every function.
 echo "==> cargo build --release (${functions[*]}; then fleetctl)"
@@ -45,6 +47,12 @@ rss = f"{out['rss_kb_start']}>{out['rss_kb_end']}"
 print(f"{f:<18} {size / 1e6:>9.1f} {out['cold_init_ms_median']:>10} {out['warm_ms_p50']:>9} {out['warm_ms_p99']:>9} {out['throughput_per_s']:>8} {rss:>15}  {calls} ({out['event']}; errors {out['errors']})")
 PY
 done
+if [ -n "${BENCH_ROLLBACK:-}" ]; then
+  echo
+  echo "==> rollback of $BENCH_ROLLBACK deletes by one principal (against the emulator: measures moto's transactions)"
+  FLEETGUARD_ROLLBACK_N=$BENCH_ROLLBACK cargo test -q -p fleetguard-tests --test revocation -- \
+    --ignored --nocapture rollback_of_many 2>&1 | grep 'rollback of'
+fi
 if [ "${BENCH_CRITERION:-1}" != 0 ]; then
   echo
   echo "==> cargo bench (criterion)"
