@@ -12,9 +12,8 @@ use serde_json::Value;
 
 fn main() -> Result<(), Error> {
     // Password checks (and the decoy of refusals) run argon2 on blocking threads, 19 MiB each. An
-    // instance serves one invocation at a time: two blocking threads are plenty, and keep the memory
-    // the allocator holds on to bounded (with tokio's default of 512 it grew to ~220 MB over 2,000
-    // refusals).
+    // instance serves one invocation at a time: two blocking threads are plenty. (What bounds the
+    // memory is the template's MALLOC_MMAP_THRESHOLD_: see there.)
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(2)
