@@ -48,4 +48,5 @@ export FLEETGUARD_REGISTRY_TABLE=$stack-registry FLEETGUARD_AUDIT_TABLE=$stack-a
   FLEETGUARD_RECORDS_TABLE=$stack-records FLEETGUARD_FLEET_POLICY=$stack-fleet-device \
   FLEETGUARD_SECURITY_TOPIC=fleetguard/security FLEETGUARD_QUARANTINE_GROUP=$stack-quarantine \
   FLEETGUARD_ACCOUNT_ID=123456789012 FLEETGUARD_JWT_ISSUER=https://login.fleetguard.test \
-  FLEETGUARD_JWT_AUDIENCE=fleetguard FLEETGUARD_JWKS="$jwks" RUST_LOG=info
+  FLEETGUARD_JWT_AUDIENCE=fleetguard FLEETGUARD_JWKS="$jwks" RUST_LOG=info \
+  MALLOC_MMAP_THRESHOLD_=1048576  # as the template sets it for the authorizer (argon2 memory)
