@@ -687,3 +687,74 @@ async fn rollback_of_many_deletes_by_one_principal() {
     assert_eq!(report[0].restored, n);
     println!("rollback of {n} deletes by one principal: {elapsed:.1?}; calls {calls:?}");
 }
+
+/// A password stored for a manufactured device that is then provisioned with a certificate never
+/// becomes usable: the binding removes the password identity, and later transitions (quarantine,
+/// release) have nothing to bring back.
+#[tokio::test]
+async fn a_device_that_gets_a_certificate_never_keeps_a_password() {
+    use fleetguard::adapters::identities::DynamoIdentityStore;
+    use fleetguard::authorizer::{authorize, device_principal, hash_password, IdentityStore};
+    use fleetguard::password_devices::{set_password, PasswordResult};
+    let f = Fleet::new().await;
+    let s = &f.stack;
+    let serial = Serial::parse(&fleetguard_tests::unique("SN")).unwrap();
+    let registry = s.registry();
+    registry.import_serial(&serial).await.unwrap();
+    let store = DynamoIdentityStore::new(s.ddb.clone(), &s.tables.registry);
+    let hash = hash_password("correct horse").unwrap();
+    let stored = set_password(&registry, &store, &s.audit(), &serial, hash, false, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        PasswordResult::Stored {
+            status: DeviceStatus::Manufactured
+        }
+    );
+    let cert = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    let d = s
+        .provisioner()
+        .handle_jitr(jitr_event(&cert, &f.ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    let pid = device_principal(&serial);
+    assert!(
+        store.get_identity(&pid).await.unwrap().is_none(),
+        "password identity removed"
+    );
+    let r = s.revoker();
+    r.handle(command("quarantine", &serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    r.handle(command("release", &serial), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(store.get_identity(&pid).await.unwrap().is_none());
+    let engine =
+        fleetguard_tests::TestIdp::new("https://login.example.test/", "fleetguard").authorizer();
+    let attempt =
+        fleetguard_tests::mqtt_connect(serial.as_str(), b"correct horse", serial.as_str());
+    let d = authorize(&engine, &store, attempt, OffsetDateTime::now_utc()).await;
+    assert!(!d.is_authenticated());
+    // And the password path is refused from now on.
+    let again = set_password(
+        &registry,
+        &store,
+        &s.audit(),
+        &serial,
+        hash_password("x").unwrap(),
+        true,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        again,
+        PasswordResult::Refused {
+            reason: Reason::HasCertificate,
+            ..
+        }
+    ));
+}

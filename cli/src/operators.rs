@@ -7,12 +7,13 @@ use anyhow::Context;
 use clap::Subcommand;
 use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
 use fleetguard::adapters::identities::DynamoIdentityStore;
+use fleetguard::authorizer::OperatorStatus;
 use fleetguard::authorizer::{
     device_principal, hash_password, operator_principal, Identity, IdentityStore,
 };
 use fleetguard::domain::{AuditEntry, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard::password_devices::{self, PasswordResult};
-use fleetguard::ports::AuditLog;
+use fleetguard::ports::{AuditLog, AuthorizerPrincipal, Registry};
 use fleetguard::revocation::Action;
 use std::io::Read;
 use std::process::ExitCode;
@@ -20,7 +21,8 @@ use std::process::ExitCode;
 #[derive(Subcommand)]
 pub enum OperatorsCmd {
     /// Adds (or replaces) an operator: the JWT issuer and subject that identify them, and the serials
-    /// they may act on. Prints the MQTT client id (= principal id) they must connect with.
+    /// they may act on. Prints the MQTT client id (= principal id) they must connect with. An existing
+    /// disabled or revoked operator is not re-enabled by this unless `--re-enrol` is given.
     Add {
         #[arg(long)]
         issuer: String,
@@ -32,6 +34,9 @@ pub enum OperatorsCmd {
         /// Serials the operator may delete records of (comma-separated).
         #[arg(long, value_delimiter = ',')]
         serials: Vec<String>,
+        /// Re-enable an operator who was disabled or revoked (e.g. after their IdP account was recovered).
+        #[arg(long)]
+        re_enrol: bool,
     },
     /// Disables an operator (reversible with `enable`): refused from now on, live session cut.
     Disable {
@@ -82,7 +87,22 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             subject,
             name,
             serials,
+            re_enrol,
         } => {
+            // Updating an operator's serials must never quietly undo a disable or a revoke.
+            let pid = operator_principal(&issuer, &subject);
+            let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
+            if let Some(AuthorizerPrincipal::Operator { status, .. }) =
+                registry.get_principal(pid.as_str()).await?
+            {
+                if status != OperatorStatus::Active && !re_enrol {
+                    eprintln!(
+                        "operator {pid} is {}: not re-enabled (pass --re-enrol to mean it)",
+                        status.as_str()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            }
             let serials = serials
                 .iter()
                 .map(|s| Serial::parse(s).with_context(|| format!("serial {s:?}")))

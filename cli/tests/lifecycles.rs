@@ -338,6 +338,23 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
             None,
         )
         .expect_code(1);
+    // Nor does `operators add` quietly: only with --re-enrol.
+    let add = [
+        "operators",
+        "add",
+        "--issuer",
+        &idp.issuer,
+        "--subject",
+        &sub,
+        "--name",
+        "alice",
+        "--serials",
+        granted.as_str(),
+    ];
+    stack.fleetctl(FLEETCTL, &add, None).expect_code(1);
+    stack
+        .fleetctl(FLEETCTL, &[&add[..], &["--re-enrol"]].concat(), None)
+        .expect_code(0);
     let audit = stack.audit().for_principal(&op, "0").await.unwrap();
     assert!(audit.iter().any(|e| e.action == "revoke"));
     assert!(audit.iter().any(|e| e.action == "rollback"));

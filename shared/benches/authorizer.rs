@@ -34,13 +34,24 @@ impl IdentityStore for OneOperator {
     async fn put_identity(&self, _: &Identity) -> fleetguard::Result<()> {
         Ok(())
     }
+    async fn put_device_identity(
+        &self,
+        _: &Identity,
+        _: fleetguard::domain::DeviceStatus,
+    ) -> fleetguard::Result<bool> {
+        Ok(true)
+    }
     async fn get_certificate(
         &self,
         _: &fleetguard::domain::CertificateId,
     ) -> fleetguard::Result<Option<fleetguard::domain::CertificateRecord>> {
         Ok(None)
     }
-    async fn reset_failures(&self, _: &PrincipalId) -> fleetguard::Result<()> {
+    async fn reset_failures(
+        &self,
+        _: &PrincipalId,
+        _: &fleetguard::authorizer::identity::Lockout,
+    ) -> fleetguard::Result<()> {
         Ok(())
     }
 }

@@ -64,7 +64,13 @@ pub async fn set_password<R: Registry, S: IdentityStore, A: AuditLog>(
     if let IdentityKind::Device { status, .. } = &mut identity.kind {
         *status = device.status;
     }
-    store.put_identity(&identity).await?;
+    // Conditional on the device as read: a revoke or a certificate that lands meanwhile wins.
+    if !store.put_device_identity(&identity, device.status).await? {
+        return refused(
+            Reason::RegistryConflict,
+            "the device changed meanwhile (revoked, isolated or given a certificate): look, then run again",
+        );
+    }
     let principal = device_principal(serial);
     let entry = AuditEntry::new(
         actor,
@@ -104,7 +110,12 @@ pub async fn set_password<R: Registry, S: IdentityStore, A: AuditLog>(
             audit.record(&entry).await?;
             Ok(PasswordResult::Active)
         }
-        // Provisioned with a certificate meanwhile, or isolated: the identity mirrors that status.
+        // Provisioned with a certificate meanwhile: its binding removed the password identity.
+        Some(d) if d.certificate_id.is_some() => refused(
+            Reason::HasCertificate,
+            "a certificate was bound meanwhile: the device signs in with it",
+        ),
+        // Isolated meanwhile: the identity follows that status.
         Some(d) => Ok(PasswordResult::Stored { status: d.status }),
         None => refused(Reason::UnknownDevice, "removed from the registry meanwhile"),
     }

@@ -631,6 +631,8 @@ where
                 .detach_policy(&self.config.fleet_policy, &c.arn)
                 .await?;
             self.control.detach_thing_principal(serial, &c.arn).await?;
+        } else {
+            self.connections.disconnect(serial.as_str()).await?;
         }
         let (name, reason) = if revoke {
             ("revoke", Reason::Revoked)
@@ -792,6 +794,9 @@ where
                 self.control
                     .set_group_membership(&self.config.quarantine_group, &t.serial, true)
                     .await?;
+            } else {
+                // Not in AWS IoT (any more): still cut whatever session holds the serial.
+                self.connections.disconnect(t.serial.as_str()).await?;
             }
         } else {
             self.connections.disconnect(t.serial.as_str()).await?;

@@ -152,27 +152,53 @@ impl DynamoRegistry {
     }
 
     /// A password device's identity item carries its status so the authorizer decides with one read;
-    /// keep it in step with the device (no-op when the device has no password identity).
+    /// keep it in step with the device. One transaction checks that the device *still* has this status
+    /// and no certificate: of two racing transitions (quarantine, release) only the one matching the
+    /// device's final status lands, and a device that got a certificate never gets a usable password.
+    /// No-op when the device has no password identity.
     async fn mirror_to_password_identity(&self, serial: &Serial, to: DeviceStatus) -> Result<()> {
         let pid = crate::authorizer::device_principal(serial);
-        match self
-            .client
-            .update_item()
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(device_key(serial)))
+            .condition_expression("#status = :to AND attribute_not_exists(certificate_id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(super::identities::principal_item_key(pid.as_str())))
             .update_expression("SET #status = :to")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match aws_error("dynamodb:UpdateItem(identity status)", e) {
-                e if e.is_condition_failed() => Ok(()),
-                e => Err(e),
-            },
-        }
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        // A failed condition: no identity, or the device moved on / has a certificate: nothing to do.
+        transact_reasons(
+            &self.client,
+            items,
+            "dynamodb:TransactWriteItems(identity status)",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes the serial's password identity, in the transaction that binds a certificate: a device
+    /// signs in with its certificate from then on, never also with a password.
+    pub(crate) fn drop_password_identity(&self, serial: &Serial) -> Result<TransactWriteItem> {
+        let pid = crate::authorizer::device_principal(serial);
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::identities::principal_item_key(pid.as_str())))
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }
 
@@ -248,6 +274,7 @@ impl Registry for DynamoRegistry {
         let mut items = vec![
             self.put_binding(serial, cert, &now)?,
             TransactWriteItem::builder().update(update).build(),
+            self.drop_password_identity(serial)?,
         ];
         if let Some(stale) = replaces {
             items.push(self.deny_item(stale, serial, &now)?);
@@ -499,9 +526,21 @@ pub(crate) async fn transact_reasons(
     items: Vec<TransactWriteItem>,
     op: &'static str,
 ) -> Result<Option<Vec<bool>>> {
+    transact_reasons_with_token(client, items, None, op).await
+}
+
+/// [`transact_reasons`] with a client request token (DynamoDB treats a repeat within 10 minutes as
+/// the same transaction).
+pub(crate) async fn transact_reasons_with_token(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+    token: Option<String>,
+    op: &'static str,
+) -> Result<Option<Vec<bool>>> {
     match client
         .transact_write_items()
         .set_transact_items(Some(items))
+        .set_client_request_token(token)
         .send()
         .await
     {

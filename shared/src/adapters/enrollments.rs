@@ -100,6 +100,7 @@ impl Enrollments for DynamoEnrollments {
             self.registry.put_binding(&b.serial, &b.certificate, &now)?,
             TransactWriteItem::builder().update(update).build(),
             self.audit.transact_put(audit)?,
+            self.registry.drop_password_identity(&b.serial)?,
         ];
         if let Some(stale) = &b.replaces {
             items.push(self.registry.deny_item(stale, &b.serial, &now)?);

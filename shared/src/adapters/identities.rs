@@ -5,9 +5,9 @@
 use super::aws_error;
 use super::dynamodb::{from_item, s, to_item, Item};
 use crate::authorizer::identity::Lockout;
-use crate::authorizer::{Identity, IdentityStore, PrincipalId};
+use crate::authorizer::{Identity, IdentityKind, IdentityStore, PrincipalId};
 use crate::Result;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
@@ -117,6 +117,43 @@ impl IdentityStore for DynamoIdentityStore {
         }
     }
 
+    async fn put_device_identity(
+        &self,
+        identity: &Identity,
+        device_status: crate::domain::DeviceStatus,
+    ) -> Result<bool> {
+        let IdentityKind::Device { serial, .. } = &identity.kind else {
+            return Err(crate::Error::Config("not a device identity".into()));
+        };
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::dynamodb::device_key(serial)))
+            .condition_expression("#status = :seen AND attribute_not_exists(certificate_id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":seen", s(device_status.as_str()))
+            .build()
+            .map_err(|e| crate::Error::Corrupt(e.to_string()))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(
+                identity,
+                principal_item_key(identity.principal_id.as_str()),
+            )?))
+            .build()
+            .map_err(|e| crate::Error::Corrupt(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        Ok(super::dynamodb::transact_reasons(
+            &self.client,
+            items,
+            "dynamodb:TransactWriteItems(device identity)",
+        )
+        .await?
+        .is_none())
+    }
+
     async fn get_certificate(
         &self,
         id: &crate::domain::CertificateId,
@@ -147,18 +184,27 @@ impl IdentityStore for DynamoIdentityStore {
             .map_err(|e| aws_error("dynamodb:PutItem(identity)", e))
     }
 
-    async fn reset_failures(&self, principal_id: &PrincipalId) -> Result<()> {
-        match self
+    async fn reset_failures(&self, principal_id: &PrincipalId, reserved: &Lockout) -> Result<()> {
+        // Only this attempt's own reservation is cleared: a guess reserved meanwhile stays counted.
+        let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(principal_item_key(principal_id.as_str())))
             .update_expression("SET failed_attempts = :zero REMOVE next_attempt_at")
-            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .send()
-            .await
-        {
+            .expression_attribute_values(
+                ":n",
+                AttributeValue::N(reserved.failed_attempts.to_string()),
+            );
+        let condition = match &reserved.next_attempt_at {
+            Some(at) => {
+                req = req.expression_attribute_values(":next", s(at));
+                "failed_attempts = :n AND next_attempt_at = :next"
+            }
+            None => "failed_attempts = :n AND attribute_not_exists(next_attempt_at)",
+        };
+        match req.condition_expression(condition).send().await {
             Ok(_) => Ok(()),
             Err(e) => match aws_error("dynamodb:UpdateItem(reset)", e) {
                 e if e.is_condition_failed() => Ok(()),

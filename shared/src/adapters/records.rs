@@ -2,7 +2,10 @@
 //! its registry entitlement check and its audit entry.
 
 use super::aws_error;
-use super::dynamodb::{batch_get, from_item, s, to_item, transact_reasons, DynamoAudit, Item};
+use super::dynamodb::{
+    batch_get, from_item, s, to_item, transact_reasons, transact_reasons_with_token, DynamoAudit,
+    Item,
+};
 use crate::authorizer::OperatorStatus;
 use crate::domain::{CertificateRecord, Principal, Record, RecordId, Serial};
 use crate::ports::{
@@ -116,9 +119,10 @@ impl DynamoRecords {
                 .set_key(Some(registry_key(format!("DEVICE#{serial}"), "DEVICE")))
                 .condition_expression("#status = :active AND certificate_id = :cert")
                 .expression_attribute_values(":cert", s(certificate.as_str())),
+            // A device that has a certificate acts with it, never with a password.
             Entitlement::PasswordDevice { serial } => b
                 .set_key(Some(registry_key(format!("DEVICE#{serial}"), "DEVICE")))
-                .condition_expression("#status = :active"),
+                .condition_expression("#status = :active AND attribute_not_exists(certificate_id)"),
             Entitlement::Operator {
                 principal_id,
                 serial,
@@ -332,9 +336,14 @@ impl Records for DynamoRecords {
                 items.push(TransactWriteItem::builder().update(update).build());
                 items.push(self.audit_put(entry)?);
             }
-            match transact_reasons(
+            // One token per attempt: the SDK's own retries of this request carry it, so a retry of a
+            // batch that did commit is recognised rather than cancelled and miscounted; our replays and
+            // the one-by-one fallback are new requests with new tokens.
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            match transact_reasons_with_token(
                 &self.client,
                 items,
+                Some(token),
                 "dynamodb:TransactWriteItems(restore batch)",
             )
             .await?

@@ -307,12 +307,25 @@ pub trait IdentityStore: Send + Sync {
         next: &Lockout,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Clears the lockout state (after a correct password).
-    fn reset_failures(&self, principal_id: &PrincipalId)
-        -> impl Future<Output = Result<()>> + Send;
+    /// Clears the attempt state after a correct password, only if it is still `reserved` (this
+    /// attempt's own reservation): guesses reserved meanwhile by others stay counted.
+    fn reset_failures(
+        &self,
+        principal_id: &PrincipalId,
+        reserved: &Lockout,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Creates or replaces an identity (`fleetctl operators add`, `devices set-password`).
     fn put_identity(&self, identity: &Identity) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a password device's identity only if its device still has `device_status` and no
+    /// certificate (one transaction): a revoke or a certificate binding that lands meanwhile is never
+    /// overwritten with a usable password. `Ok(false)` when the device changed.
+    fn put_device_identity(
+        &self,
+        identity: &Identity,
+        device_status: crate::domain::DeviceStatus,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// One read: a certificate's registry entry (X.509 custom authentication).
     fn get_certificate(
@@ -484,6 +497,15 @@ mod fake {
             Ok(())
         }
 
+        /// The fake has no devices: it stores the identity as given.
+        async fn put_device_identity(
+            &self,
+            identity: &Identity,
+            _: crate::domain::DeviceStatus,
+        ) -> Result<bool> {
+            self.put_identity(identity).await.map(|()| true)
+        }
+
         async fn get_certificate(
             &self,
             id: &crate::domain::CertificateId,
@@ -498,12 +520,18 @@ mod fake {
                 .cloned())
         }
 
-        async fn reset_failures(&self, principal_id: &PrincipalId) -> Result<()> {
+        async fn reset_failures(
+            &self,
+            principal_id: &PrincipalId,
+            reserved: &Lockout,
+        ) -> Result<()> {
             self.resets.fetch_add(1, Ordering::SeqCst);
             self.check("UpdateItem")?;
             if let Some(item) = self.map().get_mut(principal_id) {
-                item.failed_attempts = 0;
-                item.next_attempt_at = None;
+                if item.lockout() == *reserved {
+                    item.failed_attempts = 0;
+                    item.next_attempt_at = None;
+                }
             }
             Ok(())
         }

@@ -680,7 +680,7 @@ async fn decide_device<S: IdentityStore>(
         }
     }
     store
-        .reset_failures(&principal)
+        .reset_failures(&principal, &next)
         .await
         .map_err(|e| trace.internal("reset_failures", &e))?;
     let policies = render::device_policy(&cfg.scope, &serial)?;
