@@ -18,16 +18,30 @@ use fleetguard::revocation::Action;
 use std::io::Read;
 use std::process::ExitCode;
 
+/// Who an operator is: the JWT issuer and subject that identify them.
+#[derive(clap::Args)]
+pub struct Login {
+    #[arg(long)]
+    issuer: String,
+    #[arg(long)]
+    subject: String,
+}
+
+impl Login {
+    /// Their principal id (= MQTT client id).
+    fn principal(&self) -> fleetguard::authorizer::PrincipalId {
+        operator_principal(&self.issuer, &self.subject)
+    }
+}
+
 #[derive(Subcommand)]
 pub enum OperatorsCmd {
     /// Adds (or replaces) an operator: the JWT issuer and subject that identify them, and the serials
     /// they may act on. Prints the MQTT client id (= principal id) they must connect with. An existing
     /// disabled or revoked operator is not re-enabled by this unless `--re-enrol` is given.
     Add {
-        #[arg(long)]
-        issuer: String,
-        #[arg(long)]
-        subject: String,
+        #[command(flatten)]
+        who: Login,
         /// Display name for the audit trail.
         #[arg(long)]
         name: String,
@@ -40,29 +54,23 @@ pub enum OperatorsCmd {
     },
     /// Disables an operator (reversible with `enable`): refused from now on, live session cut.
     Disable {
-        #[arg(long)]
-        issuer: String,
-        #[arg(long)]
-        subject: String,
+        #[command(flatten)]
+        who: Login,
         #[arg(long)]
         reason: Option<String>,
     },
     /// Re-enables a disabled operator (never a revoked one: `add` them again for that).
     Enable {
-        #[arg(long)]
-        issuer: String,
-        #[arg(long)]
-        subject: String,
+        #[command(flatten)]
+        who: Login,
         #[arg(long)]
         reason: Option<String>,
     },
     /// Revokes an operator (a hijacked login): refused from now on, live session cut, and with
     /// `--rollback`/`--since` every delete they made since then restored.
     Revoke {
-        #[arg(long)]
-        issuer: String,
-        #[arg(long)]
-        subject: String,
+        #[command(flatten)]
+        who: Login,
         /// Restore their deletes at or after this RFC 3339 time (implies --rollback).
         #[arg(long)]
         since: Option<String>,
@@ -83,14 +91,13 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
     let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
     match cmd {
         OperatorsCmd::Add {
-            issuer,
-            subject,
+            who,
             name,
             serials,
             re_enrol,
         } => {
             // Updating an operator's serials must never quietly undo a disable or a revoke.
-            let pid = operator_principal(&issuer, &subject);
+            let pid = who.principal();
             let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
             if let Some(AuthorizerPrincipal::Operator { status, .. }) =
                 registry.get_principal(pid.as_str()).await?
@@ -107,7 +114,7 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|s| Serial::parse(s).with_context(|| format!("serial {s:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let identity = Identity::operator(&issuer, &subject, &name, serials);
+            let identity = Identity::operator(&who.issuer, &who.subject, &name, serials);
             store.put_identity(&identity).await?;
             let entry = AuditEntry::new(
                 &actor(),
@@ -124,31 +131,43 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        OperatorsCmd::Disable {
-            issuer,
-            subject,
-            reason,
-        } => {
-            let pid = operator_principal(&issuer, &subject);
-            run_action(ctx, Action::Quarantine, pid.as_str(), None, false, reason).await
+        OperatorsCmd::Disable { who, reason } => {
+            run_action(
+                ctx,
+                Action::Quarantine,
+                who.principal().as_str(),
+                None,
+                false,
+                reason,
+            )
+            .await
         }
-        OperatorsCmd::Enable {
-            issuer,
-            subject,
-            reason,
-        } => {
-            let pid = operator_principal(&issuer, &subject);
-            run_action(ctx, Action::Release, pid.as_str(), None, false, reason).await
+        OperatorsCmd::Enable { who, reason } => {
+            run_action(
+                ctx,
+                Action::Release,
+                who.principal().as_str(),
+                None,
+                false,
+                reason,
+            )
+            .await
         }
         OperatorsCmd::Revoke {
-            issuer,
-            subject,
+            who,
             since,
             rollback,
             reason,
         } => {
-            let pid = operator_principal(&issuer, &subject);
-            run_action(ctx, Action::Revoke, pid.as_str(), since, rollback, reason).await
+            run_action(
+                ctx,
+                Action::Revoke,
+                who.principal().as_str(),
+                since,
+                rollback,
+                reason,
+            )
+            .await
         }
     }
 }

@@ -21,7 +21,6 @@ use crate::ports::{AuditLog, IotControl, Registry};
 use crate::x509::{issued_by, pem_to_der, presented_certificate_id, MAX_PEM_LEN};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
 
 /// The event AWS IoT sends (every field optional here: a missing one is a refusal, not a crash).
@@ -125,7 +124,7 @@ pub struct HandshakeValidator<R, C, A> {
     pub audit: A,
     config: HandshakeConfig,
     allows: TtlCache<CertificateId, Option<Serial>>,
-    cas: Mutex<Option<(OffsetDateTime, Vec<String>)>>,
+    cas: TtlCache<(), Vec<String>>,
 }
 
 /// The leaf certificate's DER: a PEM block, or base64 of the DER.
@@ -153,8 +152,8 @@ impl<R: Registry, C: IotControl, A: AuditLog> HandshakeValidator<R, C, A> {
             control,
             audit,
             allows: TtlCache::new(config.cache_ttl, 10_000),
+            cas: TtlCache::new(config.ca_cache_ttl, 1),
             config,
-            cas: Mutex::new(None),
         }
     }
 
@@ -290,14 +289,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> HandshakeValidator<R, C, A> {
 
     /// The PEMs of the ACTIVE fleet CAs, described at most once per `ca_cache_ttl`.
     async fn fleet_cas(&self, now: OffsetDateTime) -> crate::Result<Vec<String>> {
-        let cached = self
-            .cas
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .filter(|(at, _)| *at <= now && now < *at + self.config.ca_cache_ttl)
-            .map(|(_, pems)| pems.clone());
-        if let Some(pems) = cached {
+        if let Some(pems) = self.cas.get(&(), now) {
             return Ok(pems);
         }
         let mut pems = Vec::new();
@@ -308,7 +300,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> HandshakeValidator<R, C, A> {
                 }
             }
         }
-        *self.cas.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, pems.clone()));
+        self.cas.put((), pems.clone(), now);
         Ok(pems)
     }
 }
