@@ -5,4 +5,4 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
-cargo run --quiet -p fleetguard-tests --bin demo
+cargo run -p fleetguard-tests --bin demo

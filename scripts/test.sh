@@ -7,6 +7,7 @@ cd "$root"
 scripts/setup.sh
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+scripts/feature-set.sh
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cfn-lint infra/template.yaml"

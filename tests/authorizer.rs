@@ -1,12 +1,12 @@
 //! The custom authorizer with the real DynamoDB identity store against the emulator, end to end with
 //! delete-record: what the authorizer admits is exactly what delete-record then accepts.
 
-use fleetguard::adapters::identities::DynamoIdentityStore;
-use fleetguard::authorizer::{
+use fleetguard_aws::identities::DynamoIdentityStore;
+use fleetguard_domain::authorizer::{
     authorize, hash_password, validate_response, Authorizer, Identity, IdentityStore,
 };
-use fleetguard::domain::{DeviceStatus, Outcome, Reason, Serial};
-use fleetguard::ports::Registry;
+use fleetguard_domain::domain::{DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::ports::Registry;
 use fleetguard_tests::{delete_event, mqtt_connect as mqtt, unique, Stack, TestIdp};
 use time::OffsetDateTime;
 
@@ -21,7 +21,7 @@ fn idp() -> TestIdp {
 async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agrees() {
     let stack = Stack::new().await;
     let idp = idp();
-    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let store = stack.services.identities();
     let granted = Serial::parse(&unique("SN")).unwrap();
     let other = Serial::parse(&unique("SN")).unwrap();
     let sub = unique("alice");
@@ -51,14 +51,14 @@ async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agr
         .iter()
         .map(String::as_str)
         .collect();
-    let ctx = fleetguard::policy::ConnectionContext {
+    let ctx = iot_policy::ConnectionContext {
         client_id: Some(pid.clone()),
         ..Default::default()
     }
     .in_account("us-east-1", "123456789012");
     let allowed = |topic: &str| {
-        let req = fleetguard::policy::Request::for_target("iot:Publish", topic, &ctx).unwrap();
-        fleetguard::policy::evaluate(&docs, &req, &ctx)
+        let req = iot_policy::Request::for_target("iot:Publish", topic, &ctx).unwrap();
+        iot_policy::evaluate(&docs, &req, &ctx)
             .unwrap()
             .is_allowed()
     };
@@ -112,7 +112,7 @@ async fn password_device(stack: &Stack, store: &DynamoIdentityStore) -> (Serial,
     let serial = Serial::parse(&unique("SN")).unwrap();
     let registry = stack.registry();
     registry.import_serial(&serial).await.unwrap();
-    let set = fleetguard::password_devices::set_password(
+    let set = fleetguard_domain::password_devices::set_password(
         &registry,
         store,
         &stack.audit(),
@@ -123,8 +123,11 @@ async fn password_device(stack: &Stack, store: &DynamoIdentityStore) -> (Serial,
     )
     .await
     .unwrap();
-    assert_eq!(set, fleetguard::password_devices::PasswordResult::Active);
-    let principal = fleetguard::authorizer::device_principal(&serial);
+    assert_eq!(
+        set,
+        fleetguard_domain::password_devices::PasswordResult::Active
+    );
+    let principal = fleetguard_domain::authorizer::device_principal(&serial);
     let identity = store.get_identity(&principal).await.unwrap().unwrap();
     (serial, identity)
 }
@@ -134,7 +137,7 @@ async fn password_device_lockout_is_kept_in_dynamodb_and_revocation_reaches_it()
     let stack = Stack::new().await;
     let idp = idp();
     let engine = idp.authorizer();
-    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let store = stack.services.identities();
     let (serial, identity) = password_device(&stack, &store).await;
     let registry = stack.registry();
     let now = OffsetDateTime::now_utc();
@@ -236,8 +239,8 @@ async fn serve(
 
 #[tokio::test]
 async fn jwks_is_fetched_over_http_once_per_cold_start() {
-    use fleetguard::adapters::{http::HttpClient, jwks::HttpJwks};
-    use fleetguard::authorizer::{KeyRing, KeySource};
+    use fleetguard_aws::{http::HttpClient, jwks::HttpJwks};
+    use fleetguard_domain::authorizer::{KeyRing, KeySource};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -253,7 +256,7 @@ async fn jwks_is_fetched_over_http_once_per_cold_start() {
         .unwrap();
     let engine = Authorizer::with_keys(idp.config(), ring).unwrap();
 
-    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let store = stack.services.identities();
     let sub = unique("bob");
     let serial = Serial::parse(&unique("SN")).unwrap();
     store
@@ -261,7 +264,7 @@ async fn jwks_is_fetched_over_http_once_per_cold_start() {
         .await
         .unwrap();
     let token = idp.token(&sub, 3600);
-    let principal = fleetguard::authorizer::operator_principal(ISSUER, &sub);
+    let principal = fleetguard_domain::authorizer::operator_principal(ISSUER, &sub);
     for _ in 0..5 {
         let d = authorize(
             &engine,

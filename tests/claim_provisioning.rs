@@ -4,9 +4,9 @@
 //! wrote the CSR), and RegisterThing's work after an allow is done by `Stack::register_thing`.
 //! Compiled into the `provisioning` test binary (one emulator, one link).
 
-use fleetguard::domain::{AuditEntry, CertificateId, DeviceStatus, Outcome, Reason, Serial};
-use fleetguard::enrollment::secret_hash;
-use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_domain::domain::{AuditEntry, CertificateId, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::enrollment::secret_hash;
+use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{
     call_diff, delete_event, enrollment_secret, hook_request, secret_parameters, unique,
     FactoryKey, Stack, TestCa,
@@ -108,7 +108,7 @@ impl Claim {
         cert
     }
 
-    async fn device(&self, serial: &Serial) -> fleetguard::domain::Device {
+    async fn device(&self, serial: &Serial) -> fleetguard_domain::domain::Device {
         let device = self.stack.registry().get_device(serial).await.unwrap();
         device.expect("device in the registry")
     }

@@ -19,9 +19,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stack.fleet_policy
     );
     let idp = TestIdp::new(ISSUER, AUDIENCE);
-    let lambda = LocalLambda::for_stack(&stack, &idp);
+    println!("    building the functions (cargo build; minutes on a cold checkout):");
+    let lambda = LocalLambda::for_stack(&stack, &idp, true);
     println!(
-        "    cargo lambda watch on {} (functions build on first invoke; log {})",
+        "    cargo lambda watch on {} (functions built above; log {})",
         lambda.endpoint,
         lambda.log.display()
     );

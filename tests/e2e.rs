@@ -10,7 +10,7 @@ use fleetguard_tests::{Stack, TestIdp};
 async fn the_story_and_every_fixture_through_the_lambda_runtime_api() {
     let stack = Stack::new().await;
     let idp = TestIdp::new(ISSUER, AUDIENCE);
-    let lambda = LocalLambda::for_stack(&stack, &idp);
+    let lambda = LocalLambda::for_stack(&stack, &idp, false);
 
     // The story: every outcome asserted.
     let mut story = Story::new(&stack, &lambda, false);

@@ -1,9 +1,9 @@
 //! Every fixture parses into the event type its function expects, and (where it can run offline)
 //! gets the expected decision.
 
-use fleetguard::delete_record::DeleteRecordEvent;
-use fleetguard::fleet_provisioning::HookRequest;
-use fleetguard::provisioning::JitrEvent;
+use fleetguard_domain::delete_record::DeleteRecordEvent;
+use fleetguard_domain::fleet_provisioning::HookRequest;
+use fleetguard_domain::provisioning::JitrEvent;
 use fleetguard_tests::workspace_root;
 
 fn fixture(name: &str) -> serde_json::Value {
@@ -15,7 +15,7 @@ fn fixture(name: &str) -> serde_json::Value {
 fn jitr_fixture_parses() {
     let e: JitrEvent = serde_json::from_value(fixture("jitr-registered.json")).unwrap();
     assert_eq!(e.certificate_status.as_deref(), Some("PENDING_ACTIVATION"));
-    assert!(fleetguard::domain::CertificateId::parse(&e.certificate_id).is_ok());
+    assert!(fleetguard_domain::domain::CertificateId::parse(&e.certificate_id).is_ok());
 }
 
 #[test]
@@ -34,12 +34,12 @@ fn delete_record_fixture_parses() {
         (e.serial.as_str(), e.record_id.as_str()),
         ("SN0001", "rec-42")
     );
-    assert!(fleetguard::domain::Principal::parse(&e.principal).is_ok());
+    assert!(fleetguard_domain::domain::Principal::parse(&e.principal).is_ok());
 }
 
 #[test]
 fn authorizer_fixtures_parse() {
-    use fleetguard::authorizer::{AuthorizerRequest, Credential};
+    use fleetguard_domain::authorizer::{AuthorizerRequest, Credential};
     let mqtt = AuthorizerRequest::parse(fixture("authorizer-mqtt.json")).unwrap();
     assert_eq!(mqtt.client_id(), Some("SN0001"));
     match mqtt.credential().unwrap() {
@@ -52,8 +52,8 @@ fn authorizer_fixtures_parse() {
 
 #[test]
 fn revoker_fixtures_parse() {
-    use fleetguard::delete_record::SecurityEvent;
-    use fleetguard::revocation::{Command, TamperReport, ViolationEvent};
+    use fleetguard_domain::delete_record::SecurityEvent;
+    use fleetguard_domain::revocation::{Command, TamperReport, ViolationEvent};
     let e: SecurityEvent = serde_json::from_value(fixture("security-event.json")).unwrap();
     assert_eq!(e.kind, "cross_serial_attempt");
     let t: TamperReport = serde_json::from_value(fixture("tamper.json")).unwrap();
@@ -71,13 +71,13 @@ fn revoker_fixtures_parse() {
 
 #[test]
 fn handshake_fixture_parses_and_names_its_certificate() {
-    let e: fleetguard::handshake::HandshakeRequest =
+    let e: fleetguard_domain::handshake::HandshakeRequest =
         serde_json::from_value(fixture("client-certificate-validation.json")).unwrap();
     assert_eq!(e.client_certificate_chain.len(), 1);
-    let der = fleetguard::handshake::leaf_der(&e.client_certificate_chain[0]).unwrap();
+    let der = fleetguard_domain::handshake::leaf_der(&e.client_certificate_chain[0]).unwrap();
     assert_eq!(
         e.principal_id.as_deref(),
-        Some(fleetguard::domain::CertificateId::of_der(&der).as_str())
+        Some(fleetguard_domain::domain::CertificateId::of_der(&der).as_str())
     );
     assert!(e.server_name.is_some() && e.connection_metadata.is_some());
 }
@@ -85,13 +85,14 @@ fn handshake_fixture_parses_and_names_its_certificate() {
 #[test]
 fn x509_authorizer_fixture_carries_the_certificate() {
     let r =
-        fleetguard::authorizer::AuthorizerRequest::parse(fixture("authorizer-x509.json")).unwrap();
+        fleetguard_domain::authorizer::AuthorizerRequest::parse(fixture("authorizer-x509.json"))
+            .unwrap();
     match r.credential().unwrap() {
-        fleetguard::authorizer::Credential::Certificate { pem, principal_id } => {
-            let der = fleetguard::x509::pem_to_der(&pem).unwrap();
+        fleetguard_domain::authorizer::Credential::Certificate { pem, principal_id } => {
+            let der = fleetguard_domain::x509::pem_to_der(&pem).unwrap();
             assert_eq!(
                 principal_id.as_deref(),
-                Some(fleetguard::domain::CertificateId::of_der(&der).as_str())
+                Some(fleetguard_domain::domain::CertificateId::of_der(&der).as_str())
             );
         }
         other => panic!("{other:?}"),

@@ -3,10 +3,10 @@
 //! AWS still caches, with one DynamoDB read per handshake.
 
 use super::{command, group};
-use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
-use fleetguard::adapters::iot::IotControlAdapter;
-use fleetguard::domain::{CertificateId, Reason};
-use fleetguard::handshake::{HandshakeConfig, HandshakeValidator};
+use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
+use fleetguard_aws::iot::IotControlAdapter;
+use fleetguard_domain::domain::{CertificateId, Reason};
+use fleetguard_domain::handshake::{HandshakeConfig, HandshakeValidator};
 use fleetguard_tests::{Fleet, TestCa};
 use time::{Duration, OffsetDateTime};
 
@@ -90,7 +90,7 @@ async fn revocation_and_quarantine_hold_at_the_next_handshake() {
     assert_eq!(decide(&v, &stranger).await, (false, Reason::NotSignedByCa));
 
     let refused = s.audit().for_principal(&a.1, "0").await.unwrap();
-    use fleetguard::ports::AuditLog;
+    use fleetguard_domain::ports::AuditLog;
     assert!(refused
         .iter()
         .any(|e| e.action == "handshake" && e.reason == Reason::CertificateRevoked));
@@ -100,13 +100,12 @@ async fn revocation_and_quarantine_hold_at_the_next_handshake() {
 /// connection is the certificate's, checked against the same registry entry, one read.
 #[tokio::test]
 async fn an_x509_custom_auth_connection_is_its_certificates_until_revoked() {
-    use fleetguard::adapters::identities::DynamoIdentityStore;
-    use fleetguard::authorizer::authorize;
+    use fleetguard_domain::authorizer::authorize;
     let f = Fleet::new().await;
     let s = &f.stack;
     let (serial, cert) = &f.a;
     let pem = s.certificate_pem(cert).await;
-    let store = DynamoIdentityStore::new(s.ddb.clone(), &s.tables.registry);
+    let store = s.services.identities();
     let engine =
         fleetguard_tests::TestIdp::new("https://login.example.test/", "fleetguard").authorizer();
     let request = serde_json::json!({"signatureVerified": false, "protocols": ["tls", "mqtt"],

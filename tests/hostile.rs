@@ -2,13 +2,14 @@
 //! handler answers garbage with a clean error or deny, writes nothing but audit entries (and a
 //! `rejected` reply on the event's own topic), and never panics.
 
-use fleetguard::authorizer::{authorize, InMemoryIdentityStore};
-use fleetguard::delete_record::DeleteRecordService;
-use fleetguard::domain::{
+use fleetguard_domain::authorizer::authorize;
+use fleetguard_domain::delete_record::DeleteRecordService;
+use fleetguard_domain::domain::{
     CertificateId, CertificateRecord, Outcome, Principal, Record, RecordId, Serial,
 };
-use fleetguard::fakes::{InMemoryAudit, InMemoryRecords, RecordingPublisher};
-use fleetguard::ports::{PrincipalFacts, Records};
+use fleetguard_domain::ports::{PrincipalFacts, Records};
+use fleetguard_testkit::fakes::InMemoryIdentityStore;
+use fleetguard_testkit::fakes::{InMemoryAudit, InMemoryRecords, RecordingPublisher};
 use fleetguard_tests::{corpus, corpus_json, TestIdp};
 use serde_json::{json, Value};
 
@@ -44,7 +45,7 @@ async fn the_authorizer_denies_every_hostile_request() {
     let idp = TestIdp::new("https://login.example.test", "fleetguard");
     let engine = idp.authorizer();
     let store = InMemoryIdentityStore::new();
-    let now = fleetguard::domain::now();
+    let now = fleetguard_domain::domain::now();
     let mut requests = derived(&corpus_json("authorizer.json"));
     requests.extend(derived(&corpus_json("events.json")));
     // Every token-shaped string, in every place a token can be.
@@ -138,7 +139,7 @@ fn every_hostile_identifier_is_refused() {
 
 #[test]
 fn garbage_certificates_are_errors() {
-    let now = fleetguard::domain::now();
+    let now = fleetguard_domain::domain::now();
     let ca = fleetguard_tests::TestCa::new("hostile CA");
     let good = ca.issue("SN0001");
     let mut inputs: Vec<String> = vec![
@@ -155,7 +156,7 @@ fn garbage_certificates_are_errors() {
     for cut in (0..good.len()).step_by(37) {
         inputs.push(good[..cut].to_owned());
     }
-    let der = fleetguard::x509::pem_to_der(&good).unwrap();
+    let der = fleetguard_domain::x509::pem_to_der(&good).unwrap();
     for i in (0..der.len()).step_by(11) {
         let mut d = der.clone();
         d[i] ^= 0x5a;
@@ -167,20 +168,20 @@ fn garbage_certificates_are_errors() {
     }
     for pem in &inputs {
         // Parsing never panics; anything but the real certificate fails chain validation.
-        let _ = fleetguard::x509::issued_certificate_id(pem, now);
+        let _ = fleetguard_domain::x509::issued_certificate_id(pem, now);
         if pem != &good {
             assert!(
-                fleetguard::x509::validate_device_certificate(pem, &ca.pem(), now).is_err(),
+                fleetguard_domain::x509::validate_device_certificate(pem, &ca.pem(), now).is_err(),
                 "accepted a mangled certificate"
             );
         }
     }
-    assert!(fleetguard::x509::validate_device_certificate(&good, &ca.pem(), now).is_ok());
+    assert!(fleetguard_domain::x509::validate_device_certificate(&good, &ca.pem(), now).is_ok());
 }
 
 #[test]
 fn hostile_policy_documents_never_panic_the_evaluator() {
-    use fleetguard::policy::{evaluate, lint, ConnectionContext, Request};
+    use iot_policy::{evaluate, lint, ConnectionContext, Request};
     let ctx = ConnectionContext::device("SN0001", true).in_account("us-east-1", "123456789012");
     let docs: Vec<String> = serde_json::from_str(&corpus("policies.json")).unwrap();
     for doc in &docs {
@@ -204,7 +205,7 @@ fn hostile_hook_parameters_are_refused_and_bind_nothing() {
     let cases = corpus_json("hook-parameters.json");
     assert!(cases.len() >= 20);
     for case in derived(&cases) {
-        fleetguard::fuzzing::hook_parameters(case.to_string().as_bytes());
+        fleetguard_testkit::fuzzing::hook_parameters(case.to_string().as_bytes());
     }
 }
 
@@ -217,14 +218,14 @@ fn hostile_handshakes_are_refused() {
     assert!(cases.len() >= 20);
     for case in derived(&cases) {
         assert!(
-            !fleetguard::fuzzing::handshake_allowed(case.to_string().as_bytes()),
+            !fleetguard_testkit::fuzzing::handshake_allowed(case.to_string().as_bytes()),
             "{case}"
         );
     }
 }
 
 /// The fuzz targets' seeds (`fuzz/corpus/<target>/`), every event fixture and the corpus above, through
-/// the entry points the fuzzer calls (`fleetguard::fuzzing`): on stable, in every run, so the targets
+/// the entry points the fuzzer calls (`fleetguard_testkit::fuzzing`): on stable, in every run, so the targets
 /// and their invariants cannot rot while nobody fuzzes.
 #[test]
 fn the_fuzz_targets_hold_their_invariants_over_the_seeds() {
@@ -239,7 +240,7 @@ fn the_fuzz_targets_hold_their_invariants_over_the_seeds() {
     for name in ["ids.txt", "tokens.txt"] {
         extra.extend(corpus(name).lines().map(|l| l.as_bytes().to_vec()));
     }
-    for (name, target) in fleetguard::fuzzing::TARGETS {
+    for (name, target) in fleetguard_testkit::fuzzing::TARGETS {
         let dir = root.join("fuzz/corpus").join(name);
         let mut seeds = 0;
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {

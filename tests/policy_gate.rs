@@ -1,13 +1,13 @@
 //! Our own policies must pass our own linter and the A ≠ B isolation proof (policy-engine issue).
 //! The fleet policy is read from infra/template.yaml itself, not from a copy.
 
-use fleetguard::authorizer::render::{device_policy, ArnScope};
-use fleetguard::domain::Serial;
-use fleetguard::policy::{
+use fleetguard_domain::authorizer::render::{device_policy, ArnScope};
+use fleetguard_domain::domain::Serial;
+use fleetguard_tests::template_fleet_policy;
+use iot_policy::{
     evaluate, lint, partition_for_region, prove_scoped_to_identity, ConnectionContext, Request,
     ScopeCheck, Severity, Verdict,
 };
-use fleetguard_tests::template_fleet_policy;
 use proptest::prelude::*;
 
 const ACCOUNT: &str = "210987654321";

@@ -1,11 +1,10 @@
 //! Just-in-time provisioning, through the real adapters and the real AWS SDK against the local emulator.
 //! (Fleet provisioning by claim: `tests/claim_provisioning.rs`.)
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use fleetguard::adapters::dynamodb::DynamoAudit;
-use fleetguard::domain::CertificateStatus;
-use fleetguard::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
-use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_aws::dynamodb::DynamoAudit;
+use fleetguard_domain::domain::CertificateStatus;
+use fleetguard_domain::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{certificate_id_of, jitr_event, unique, Stack, TestCa};
 use time::{Duration, OffsetDateTime};
 
@@ -77,7 +76,10 @@ async fn assert_refused(stack: &Stack, serial: &Serial, cert_id: &str, reason: R
     );
 }
 
-async fn audit_for(audit: &DynamoAudit, serial: &Serial) -> Vec<fleetguard::domain::AuditEntry> {
+async fn audit_for(
+    audit: &DynamoAudit,
+    serial: &Serial,
+) -> Vec<fleetguard_domain::domain::AuditEntry> {
     let mut entries = audit.for_serial(serial.as_str(), 50).await.unwrap();
     // Refusals before the serial is known are filed under "-".
     entries.extend(audit.for_serial("-", 50).await.unwrap());
@@ -316,15 +318,19 @@ async fn deny_listed_certificate_is_refused_even_with_a_valid_chain() {
         .ddb
         .put_item()
         .table_name(&stack.tables.registry)
-        .item("pk", AttributeValue::S(format!("CERT#{cert_id}")))
-        .item("sk", AttributeValue::S("CERT".into()))
-        .item("certificate_id", AttributeValue::S(cert_id.clone()))
-        .item("serial", AttributeValue::S(serial.to_string()))
-        .item("denied", AttributeValue::Bool(true))
-        .item(
-            "updated_at",
-            AttributeValue::S("2026-01-01T00:00:00.000000000Z".into()),
-        )
+        .set_item(Some({
+            use fleetguard_aws::schema::{cert_key, to_item};
+            use fleetguard_domain::domain::{CertificateId, CertificateRecord};
+            let id = CertificateId::parse(&cert_id).unwrap();
+            let record = CertificateRecord {
+                certificate_id: id.clone(),
+                serial: serial.clone(),
+                denied: true,
+                held: false,
+                updated_at: "2026-01-01T00:00:00.000000000Z".into(),
+            };
+            to_item(&record, cert_key(&id)).unwrap()
+        }))
         .send()
         .await
         .unwrap();
@@ -488,7 +494,7 @@ async fn an_instance_reuses_the_active_ca_description_and_a_fresh_one_looks_it_u
 
 #[tokio::test]
 async fn ensuring_an_existing_thing_keeps_it_as_it_is() {
-    use fleetguard::ports::IotControl;
+    use fleetguard_domain::ports::IotControl;
     let stack = Stack::new().await;
     let name = serial();
     let control = stack.control();

@@ -1,8 +1,8 @@
 //! Revocation through the real adapters against the emulator: stop a compromised device now, keep it
 //! out, undo what it did.
 
-use fleetguard::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
-use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_domain::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, jitr_event, Fleet};
 use time::OffsetDateTime;
 
@@ -185,7 +185,7 @@ async fn rollback_restores_exactly_the_principals_deletes_since_t() {
 
     let mut cmd = command("revoke", serial);
     cmd["rollback"] = true.into();
-    cmd["compromised_since"] = fleetguard::domain::rfc3339(since).into();
+    cmd["compromised_since"] = fleetguard_domain::domain::rfc3339(since).into();
     let reports = f.stack.revoker().handle(cmd.clone(), now).await.unwrap();
     assert_eq!(reports[0].restored, 1);
     assert!(
@@ -642,8 +642,8 @@ async fn rollback_of_many_deletes_by_one_principal() {
         .transition(&serial, &[DeviceStatus::Manufactured], DeviceStatus::Active)
         .await
         .unwrap();
-    let principal = fleetguard::authorizer::device_principal(&serial).to_string();
-    let at = fleetguard::domain::now_rfc3339();
+    let principal = fleetguard_domain::authorizer::device_principal(&serial).to_string();
+    let at = fleetguard_domain::domain::now_rfc3339();
     let records: Vec<WriteRequest> = (0..n)
         .map(|i| {
             let item = [
@@ -693,15 +693,16 @@ async fn rollback_of_many_deletes_by_one_principal() {
 /// release) have nothing to bring back.
 #[tokio::test]
 async fn a_device_that_gets_a_certificate_never_keeps_a_password() {
-    use fleetguard::adapters::identities::DynamoIdentityStore;
-    use fleetguard::authorizer::{authorize, device_principal, hash_password, IdentityStore};
-    use fleetguard::password_devices::{set_password, PasswordResult};
+    use fleetguard_domain::authorizer::{
+        authorize, device_principal, hash_password, IdentityStore,
+    };
+    use fleetguard_domain::password_devices::{set_password, PasswordResult};
     let f = Fleet::new().await;
     let s = &f.stack;
     let serial = Serial::parse(&fleetguard_tests::unique("SN")).unwrap();
     let registry = s.registry();
     registry.import_serial(&serial).await.unwrap();
-    let store = DynamoIdentityStore::new(s.ddb.clone(), &s.tables.registry);
+    let store = s.services.identities();
     let hash = hash_password("correct horse").unwrap();
     let stored = set_password(&registry, &store, &s.audit(), &serial, hash, false, "test")
         .await

@@ -2,10 +2,10 @@
 
 use crate::Ctx;
 use clap::Subcommand;
-use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
-use fleetguard::domain::{now_rfc3339, AuditEntry, Device, Outcome, Reason, Serial};
-use fleetguard::enrollment::enrollment_from_columns;
-use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
+use fleetguard_domain::domain::{now_rfc3339, AuditEntry, Device, Outcome, Reason, Serial};
+use fleetguard_domain::enrollment::enrollment_from_columns;
+use fleetguard_domain::ports::{AuditLog, Registry};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,8 +35,7 @@ pub enum DevicesCmd {
 }
 
 pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
-    let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
-    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
+    let (registry, audit) = (ctx.registry(), ctx.audit());
     match cmd {
         DevicesCmd::Import { csv } => import(&registry, &audit, &csv).await,
         DevicesCmd::SetPassword { serial, activate } => {

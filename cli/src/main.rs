@@ -7,11 +7,13 @@ mod operators;
 mod policy_cmd;
 mod records;
 mod revoke;
+mod setup_local;
 
 use clap::{Parser, Subcommand};
-use fleetguard::adapters::{dynamodb, sdk_config};
-use fleetguard::config::Tables;
-use fleetguard::revocation::Action;
+use fleetguard_aws::sdk_config;
+use fleetguard_aws::services::Services;
+use fleetguard_domain::config::Tables;
+use fleetguard_domain::revocation::Action;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -81,16 +83,24 @@ enum Command {
     /// IoT policies, offline: lint (`check`) and evaluate (`eval`) policy documents.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCmd),
-    /// Creates the tables on a local emulator or LocalStack (on AWS the SAM template owns them).
-    SetupLocal,
+    /// Sets up a local stack (the emulator, LocalStack) as `sam deploy` would on AWS: the tables and
+    /// the fleet policy `<stack>-fleet-device` read from the SAM template. With `--env`, prints the
+    /// `export` lines the functions read (with a throwaway development JWKS) for a shell to eval.
+    SetupLocal {
+        /// The SAM template whose fleet policy is created.
+        #[arg(long, default_value = "infra/template.yaml")]
+        template: std::path::PathBuf,
+        /// The account id in the policy's ARNs (the emulator's default).
+        #[arg(long, default_value = "123456789012")]
+        account: String,
+        /// Print `export NAME=value` lines for the functions' environment.
+        #[arg(long)]
+        env: bool,
+    },
 }
 
-/// Shared context of every command: clients built once.
-pub struct Ctx {
-    pub sdk: fleetguard::adapters::SdkConfig,
-    pub tables: Tables,
-    pub ddb: dynamodb::Client,
-}
+/// Shared context of every command: the services, wired once (as the Lambdas wire them).
+pub type Ctx = Services;
 
 fn tables(stack: Option<&str>) -> anyhow::Result<Tables> {
     match stack {
@@ -118,12 +128,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(cmd) => return Ok(ExitCode::from(policy_cmd::run(cmd))),
         other => other,
     };
-    let sdk = sdk_config().await;
-    let ctx = Ctx {
-        sdk: sdk.clone(),
-        tables: tables(cli.stack.as_deref())?,
-        ddb: dynamodb::client(&sdk),
-    };
+    // Audit entries written by operators are kept forever (no TTL), as before.
+    let ctx = Services::new(sdk_config().await, tables(cli.stack.as_deref())?, 0);
     match command {
         Command::Policy(_) => unreachable!("handled above"),
         Command::Devices(cmd) => devices::run(&ctx, cmd).await,
@@ -145,13 +151,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             revoke::run_action(&ctx, Action::Release, &target, None, false, reason).await
         }
         Command::Audit { serial, principal } => revoke::audit(&ctx, serial, principal).await,
-        Command::SetupLocal => {
-            dynamodb::create_tables(&ctx.ddb, &ctx.tables).await?;
-            println!(
-                "tables ready: {}, {}, {}",
-                ctx.tables.registry, ctx.tables.audit, ctx.tables.records
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::SetupLocal {
+            template,
+            account,
+            env,
+        } => setup_local::run(&ctx, cli.stack.as_deref(), &template, &account, env).await,
     }
 }

@@ -5,16 +5,13 @@ use crate::revoke::run_action;
 use crate::Ctx;
 use anyhow::Context;
 use clap::Subcommand;
-use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
-use fleetguard::adapters::identities::DynamoIdentityStore;
-use fleetguard::authorizer::OperatorStatus;
-use fleetguard::authorizer::{
-    device_principal, hash_password, operator_principal, Identity, IdentityStore,
+use fleetguard_domain::authorizer::{
+    device_principal, hash_password, operator_principal, Identity,
 };
-use fleetguard::domain::{AuditEntry, DeviceStatus, Outcome, Reason, Serial};
-use fleetguard::password_devices::{self, PasswordResult};
-use fleetguard::ports::{AuditLog, AuthorizerPrincipal, Registry};
-use fleetguard::revocation::Action;
+use fleetguard_domain::domain::{DeviceStatus, Serial};
+use fleetguard_domain::operators::{add_operator, AddOperator};
+use fleetguard_domain::password_devices::{self, PasswordResult};
+use fleetguard_domain::revocation::Action;
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -29,7 +26,7 @@ pub struct Login {
 
 impl Login {
     /// Their principal id (= MQTT client id).
-    fn principal(&self) -> fleetguard::authorizer::PrincipalId {
+    fn principal(&self) -> fleetguard_domain::authorizer::PrincipalId {
         operator_principal(&self.issuer, &self.subject)
     }
 }
@@ -87,8 +84,6 @@ fn actor() -> String {
 }
 
 pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
-    let store = DynamoIdentityStore::new(ctx.ddb.clone(), &ctx.tables.registry);
-    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
     match cmd {
         OperatorsCmd::Add {
             who,
@@ -96,40 +91,29 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             serials,
             re_enrol,
         } => {
-            // Updating an operator's serials must never quietly undo a disable or a revoke.
-            let pid = who.principal();
-            let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
-            if let Some(AuthorizerPrincipal::Operator { status, .. }) =
-                registry.get_principal(pid.as_str()).await?
-            {
-                if status != OperatorStatus::Active && !re_enrol {
-                    eprintln!(
-                        "operator {pid} is {}: not re-enabled (pass --re-enrol to mean it)",
-                        status.as_str()
-                    );
-                    return Ok(ExitCode::from(1));
-                }
-            }
             let serials = serials
                 .iter()
                 .map(|s| Serial::parse(s).with_context(|| format!("serial {s:?}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let identity = Identity::operator(&who.issuer, &who.subject, &name, serials);
-            store.put_identity(&identity).await?;
-            let entry = AuditEntry::new(
-                &actor(),
-                "operator_add",
-                Outcome::Accepted,
-                Reason::OperatorAdded,
-            )
-            .principal(identity.principal_id.as_str())
-            .detail(format!("name={name}"));
-            audit.record(&entry).await?;
-            println!(
-                "operator {name}: principal / MQTT client id {}",
-                identity.principal_id.as_str()
-            );
-            Ok(ExitCode::SUCCESS)
+            let (registry, store, audit) = (ctx.registry(), ctx.identities(), ctx.audit());
+            match add_operator(&registry, &store, &audit, identity, re_enrol, &actor()).await? {
+                AddOperator::Added { principal_id } => {
+                    println!(
+                        "operator {name}: principal / MQTT client id {}",
+                        principal_id.as_str()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                AddOperator::NotReEnabled { status } => {
+                    eprintln!(
+                        "operator {} is {}: not re-enabled (pass --re-enrol to mean it)",
+                        who.principal(),
+                        status.as_str()
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         OperatorsCmd::Disable { who, reason } => {
             run_action(
@@ -182,9 +166,7 @@ pub async fn set_password(ctx: &Ctx, serial: &str, activate: bool) -> anyhow::Re
     if password.is_empty() {
         anyhow::bail!("empty password on stdin");
     }
-    let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
-    let store = DynamoIdentityStore::new(ctx.ddb.clone(), &ctx.tables.registry);
-    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
+    let (registry, store, audit) = (ctx.registry(), ctx.identities(), ctx.audit());
     let result = password_devices::set_password(
         &registry,
         &store,

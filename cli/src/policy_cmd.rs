@@ -12,7 +12,7 @@
 //!
 //! A policy file argument of `-` reads standard input.
 
-use fleetguard::policy::{self, ConnectionContext, Request, Severity};
+use iot_policy::{self as policy, ConnectionContext, Request, Severity};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -88,7 +88,7 @@ pub struct EvalArgs {
     /// 123456789012, which only policies with an account wildcard match).
     #[arg(long)]
     pub account: Option<String>,
-    /// Connection context as JSON (fields of fleetguard::policy::ConnectionContext).
+    /// Connection context as JSON (fields of iot_policy::ConnectionContext).
     #[arg(long)]
     pub context: Option<PathBuf>,
     /// Print the decision as JSON.

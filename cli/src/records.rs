@@ -2,12 +2,10 @@
 
 use crate::Ctx;
 use clap::Subcommand;
-use fleetguard::adapters::dynamodb::DynamoAudit;
-use fleetguard::adapters::records::DynamoRecords;
-use fleetguard::delete_record::describe;
-use fleetguard::domain::{RecordId, Serial};
-use fleetguard::ports::{AuditLog, Records, RestoreResult};
-use fleetguard::records::restore_record;
+use fleetguard_domain::delete_record::describe;
+use fleetguard_domain::domain::{RecordId, Serial};
+use fleetguard_domain::ports::{AuditLog, Records, RestoreResult};
+use fleetguard_domain::records::restore_record;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -30,13 +28,7 @@ fn actor() -> String {
 }
 
 pub async fn run(ctx: &Ctx, cmd: RecordsCmd) -> anyhow::Result<ExitCode> {
-    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
-    let records = DynamoRecords::new(
-        ctx.ddb.clone(),
-        &ctx.tables.records,
-        &ctx.tables.registry,
-        audit.clone(),
-    );
+    let (audit, records) = (ctx.audit(), ctx.records());
     match cmd {
         RecordsCmd::Restore { serial, record_id } => {
             let (serial, record_id) = (Serial::parse(&serial)?, RecordId::parse(&record_id)?);

@@ -2,13 +2,10 @@
 //! commands, run through the same shared domain the revoker Lambda uses.
 
 use crate::Ctx;
-use fleetguard::adapters::dynamodb::{DynamoAudit, DynamoRegistry};
-use fleetguard::adapters::{
-    iot::IotControlAdapter, iot_data::IotPublisher, records::DynamoRecords,
-};
-use fleetguard::domain::{AuditEntry, Outcome, Principal, Reason, Serial};
-use fleetguard::ports::{AuditLog, Registry};
-use fleetguard::revocation::{Action, Command, RevocationConfig, Revoker};
+use fleetguard_domain::domain::{Outcome, Principal, Serial};
+use fleetguard_domain::ports::AuditLog;
+use fleetguard_domain::replacement;
+use fleetguard_domain::revocation::{Action, Command, RevocationConfig};
 use std::process::ExitCode;
 
 /// Runs a revocation command through the same domain the revoker Lambda uses. `target`: a serial, a
@@ -32,20 +29,7 @@ pub async fn run_action(
             anyhow::bail!("{e} (set FLEETGUARD_FLEET_POLICY and FLEETGUARD_QUARANTINE_GROUP)")
         }
     };
-    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
-    let revoker = Revoker {
-        registry: DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry),
-        control: IotControlAdapter::new(&ctx.sdk),
-        connections: IotPublisher::new(&ctx.sdk),
-        records: DynamoRecords::new(
-            ctx.ddb.clone(),
-            &ctx.tables.records,
-            &ctx.tables.registry,
-            audit.clone(),
-        ),
-        audit,
-        config,
-    };
+    let revoker = ctx.revoker(config);
     let (serial, principal) = match principal {
         Some(p) => (None, Some(p.as_str().to_owned())),
         None => (Some(target.to_owned()), None),
@@ -62,7 +46,9 @@ pub async fn run_action(
         rollback,
         actor: Some(crate::records::operator()),
     };
-    let report = revoker.command(command, fleetguard::domain::now()).await?;
+    let report = revoker
+        .command(command, fleetguard_domain::domain::now())
+        .await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if report.outcome == Outcome::Rejected {
         ExitCode::from(1)
@@ -73,20 +59,11 @@ pub async fn run_action(
 
 pub async fn approve_replacement(ctx: &Ctx, serial: &str) -> anyhow::Result<ExitCode> {
     let serial = Serial::parse(serial)?;
-    let registry = DynamoRegistry::new(ctx.ddb.clone(), &ctx.tables.registry);
-    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
-    if !registry.approve_replacement(&serial).await? {
+    let actor = format!("fleetctl:{}", crate::records::operator());
+    if !replacement::approve_replacement(&ctx.registry(), &ctx.audit(), &serial, &actor).await? {
         eprintln!("{serial}: not revoked; nothing to approve");
         return Ok(ExitCode::from(1));
     }
-    let entry = AuditEntry::new(
-        &format!("fleetctl:{}", crate::records::operator()),
-        "approve_replacement",
-        Outcome::Accepted,
-        Reason::ReplacementApproved,
-    )
-    .serial(serial.as_str());
-    audit.record(&entry).await?;
     println!("{serial}: one replacement certificate will be accepted at its next first connect");
     Ok(ExitCode::SUCCESS)
 }
@@ -96,7 +73,7 @@ pub async fn audit(
     serial: Option<String>,
     principal: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let audit = DynamoAudit::new(ctx.ddb.clone(), &ctx.tables.audit, 0);
+    let audit = ctx.audit();
     let mut entries = match (serial, principal) {
         (Some(s), None) => audit.for_serial(Serial::parse(&s)?.as_str(), 1000).await?,
         (None, Some(p)) => audit.for_principal(&p, "0").await?,

@@ -2,10 +2,9 @@
 //! commands against the local emulator, and the real authorizer and delete-record code in between:
 //! first contact → usable → acts → refused elsewhere → revoked → cut off → undone.
 
-use fleetguard::adapters::identities::DynamoIdentityStore;
-use fleetguard::authorizer::{authorize, device_principal, operator_principal};
-use fleetguard::domain::{DeviceStatus, Serial};
-use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_domain::authorizer::{authorize, device_principal, operator_principal};
+use fleetguard_domain::domain::{DeviceStatus, Serial};
+use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, mqtt_connect, unique, Stack, TestIdp};
 use time::OffsetDateTime;
 
@@ -15,10 +14,10 @@ fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-type Deletes = fleetguard::delete_record::DeleteRecordService<
-    fleetguard::adapters::records::DynamoRecords,
-    fleetguard::adapters::dynamodb::DynamoAudit,
-    fleetguard::adapters::iot_data::IotPublisher,
+type Deletes = fleetguard_domain::delete_record::DeleteRecordService<
+    fleetguard_aws::records::DynamoRecords,
+    fleetguard_aws::dynamodb::DynamoAudit,
+    fleetguard_aws::iot_data::IotPublisher,
 >;
 
 /// A delete-record message from `principal`, as the topic rule forwards it now.
@@ -43,7 +42,7 @@ fn import(stack: &Stack, serials: &[&Serial]) {
 }
 
 async fn deleted_by(stack: &Stack, serial: &Serial, record: &str) -> Option<String> {
-    let id = fleetguard::domain::RecordId::parse(record).unwrap();
+    let id = fleetguard_domain::domain::RecordId::parse(record).unwrap();
     stack.record(serial, &id).await.unwrap().deleted_by
 }
 
@@ -52,7 +51,7 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     let stack = Stack::new().await;
     let idp = TestIdp::new("https://login.example.test/", "fleetguard");
     let engine = idp.authorizer();
-    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let store = stack.services.identities();
     let me = Serial::parse(&unique("PW")).unwrap();
     let other = Serial::parse(&unique("PW")).unwrap();
     import(&stack, &[&me, &other]);
@@ -214,7 +213,7 @@ async fn a_device_with_a_certificate_or_a_claim_proof_never_gets_a_password() {
 async fn an_operator_from_enrolment_to_revocation_with_rollback() {
     let stack = Stack::new().await;
     let idp = TestIdp::new("https://login.example.test/", "fleetguard");
-    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let store = stack.services.identities();
     let (granted, device) = (
         Serial::parse(&unique("OP")).unwrap(),
         Serial::parse(&unique("OP")).unwrap(),
@@ -364,7 +363,7 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
 async fn disabling_an_operator_cuts_its_session_and_enable_brings_it_back() {
     let stack = Stack::new().await;
     let idp = TestIdp::new("https://login.example.test/", "fleetguard");
-    let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+    let store = stack.services.identities();
     let sub = unique("bob");
     let serial = unique("OP");
     stack

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fleetguard::fuzzing::authorizer_request(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fleetguard_testkit::fuzzing::authorizer_request(data));

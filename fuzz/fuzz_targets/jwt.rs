@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fleetguard::fuzzing::jwt(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fleetguard_testkit::fuzzing::jwt(data));

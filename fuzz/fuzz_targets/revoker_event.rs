@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fleetguard::fuzzing::revoker_event(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fleetguard_testkit::fuzzing::revoker_event(data));

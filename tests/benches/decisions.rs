@@ -4,19 +4,21 @@
 //! `shared/benches/authorizer.rs`.
 
 use criterion::{criterion_group, Criterion};
-use fleetguard::delete_record::DeleteRecordService;
-use fleetguard::domain::{CertificateId, CertificateRecord, Device, Principal, Record, Serial};
-use fleetguard::enrollment::enrollment_from_columns;
-use fleetguard::fakes::{
+use fleetguard_domain::delete_record::DeleteRecordService;
+use fleetguard_domain::domain::{
+    CertificateId, CertificateRecord, Device, Principal, Record, Serial,
+};
+use fleetguard_domain::enrollment::enrollment_from_columns;
+use fleetguard_domain::fleet_provisioning::ClaimHook;
+use fleetguard_domain::ports::Registry;
+use fleetguard_domain::ports::{PrincipalFacts, Records};
+use fleetguard_testkit::fakes::{
     InMemoryAudit, InMemoryEnrollments, InMemoryIot, InMemoryRecords, RecordingPublisher,
 };
-use fleetguard::fleet_provisioning::ClaimHook;
-use fleetguard::policy::{evaluate, ConnectionContext, PolicySet, Request};
-use fleetguard::ports::Registry;
-use fleetguard::ports::{PrincipalFacts, Records};
 use fleetguard_tests::{
     certificate_id_of, fleet_policy_document, hook_request, FactoryKey, TestCa,
 };
+use iot_policy::{evaluate, ConnectionContext, PolicySet, Request};
 use serde_json::json;
 use std::hint::black_box;
 
@@ -40,19 +42,23 @@ fn certificates(c: &mut Criterion) {
     let ca = TestCa::new("bench CA");
     let device = ca.issue("SN0001");
     let ca_pem = ca.pem();
-    let now = fleetguard::domain::now();
+    let now = fleetguard_domain::domain::now();
     let mut g = c.benchmark_group("x509");
     g.bench_function(
         "validate device certificate against CA (ECDSA P-256)",
         |b| {
             b.iter(|| {
-                fleetguard::x509::validate_device_certificate(black_box(&device), &ca_pem, now)
-                    .unwrap()
+                fleetguard_domain::x509::validate_device_certificate(
+                    black_box(&device),
+                    &ca_pem,
+                    now,
+                )
+                .unwrap()
             })
         },
     );
     g.bench_function("parse an issued certificate", |b| {
-        b.iter(|| fleetguard::x509::issued_certificate_id(black_box(&device), now).unwrap())
+        b.iter(|| fleetguard_domain::x509::issued_certificate_id(black_box(&device), now).unwrap())
     });
     g.finish();
 }
@@ -215,8 +221,8 @@ fn claim_hook_tail() {
     );
 }
 
-type Validator = fleetguard::handshake::HandshakeValidator<
-    fleetguard::fakes::InMemoryRegistry,
+type Validator = fleetguard_domain::handshake::HandshakeValidator<
+    fleetguard_testkit::fakes::InMemoryRegistry,
     InMemoryIot,
     InMemoryAudit,
 >;
@@ -227,7 +233,7 @@ fn handshake_world() -> (Validator, serde_json::Value, serde_json::Value) {
     let ca = TestCa::new("bench CA");
     let iot = InMemoryIot::default();
     let ca_id = iot.register_ca(&ca.pem()).unwrap();
-    let registry = fleetguard::fakes::InMemoryRegistry::default();
+    let registry = fleetguard_testkit::fakes::InMemoryRegistry::default();
     let bound = ca.issue("SN0001");
     let serial = Serial::parse("SN0001").unwrap();
     block_on(async {
@@ -241,7 +247,7 @@ fn handshake_world() -> (Validator, serde_json::Value, serde_json::Value) {
             .await
             .unwrap();
     });
-    let config = fleetguard::handshake::HandshakeConfig {
+    let config = fleetguard_domain::handshake::HandshakeConfig {
         ca_ids: vec![ca_id],
         cache_ttl: time::Duration::ZERO,
         ca_cache_ttl: time::Duration::seconds(3600),

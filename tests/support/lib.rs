@@ -5,18 +5,17 @@
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use fleetguard::adapters::dynamodb::{self, DynamoAudit, DynamoRegistry};
-use fleetguard::adapters::iot::IotControlAdapter;
-use fleetguard::adapters::iot_data::IotPublisher;
-use fleetguard::adapters::records::DynamoRecords;
-use fleetguard::config::Tables;
-use fleetguard::delete_record::DeleteRecordService;
-use fleetguard::domain::{CertificateStatus, Record, RecordId, Serial};
-use fleetguard::ports::{Records, Registry};
-use fleetguard::provisioning::Provisioner;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+use fleetguard_aws::dynamodb::{self, DynamoAudit, DynamoRegistry};
+use fleetguard_aws::iot::IotControlAdapter;
+use fleetguard_aws::iot_data::IotPublisher;
+use fleetguard_aws::records::DynamoRecords;
+use fleetguard_aws::services::{
+    AwsClaimHook, AwsDeleteRecord, AwsProvisioner, AwsRevoker, Services,
 };
+use fleetguard_domain::config::{ProvisioningConfig, Tables};
+use fleetguard_domain::domain::{CertificateStatus, Record, RecordId, Serial};
+use fleetguard_domain::ports::{Records, Registry};
+use rcgen::KeyPair;
 pub mod local_lambda;
 pub mod story;
 
@@ -254,38 +253,8 @@ pub fn unique(prefix: &str) -> String {
 pub fn template_fleet_policy(region: &str, account: &str) -> String {
     let text = std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
         .expect("infra/template.yaml");
-    let template: serde_json::Value =
-        serde_norway::from_str(&text).expect("template is plain YAML");
-    let mut doc =
-        template["Resources"]["FleetDevicePolicy"]["Properties"]["PolicyDocument"].clone();
-    assert!(doc.is_object(), "FleetDevicePolicy.PolicyDocument missing");
-    resolve_sub(&mut doc, region, account);
-    doc.to_string()
-}
-
-fn resolve_sub(v: &mut serde_json::Value, region: &str, account: &str) {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
-            let text = map["Fn::Sub"]
-                .as_str()
-                .expect("Fn::Sub with a string")
-                .to_owned();
-            let resolved = text
-                .replace("${AWS::Partition}", "aws")
-                .replace("${AWS::Region}", region)
-                .replace("${AWS::AccountId}", account)
-                .replace("${!", "${");
-            *v = Value::String(resolved);
-        }
-        Value::Object(map) => map
-            .values_mut()
-            .for_each(|x| resolve_sub(x, region, account)),
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|x| resolve_sub(x, region, account)),
-        _ => {}
-    }
+    fleetguard_aws::local::fleet_policy_from_template(&text, region, account)
+        .expect("the template's fleet policy")
 }
 
 /// The fleet policy for the emulator's default account.
@@ -303,6 +272,8 @@ pub struct Stack {
     pub prefix: String,
     pub ddb: aws_sdk_dynamodb::Client,
     pub iot: aws_sdk_iot::Client,
+    /// The use cases wired to the adapters exactly as the Lambdas and fleetctl wire them.
+    pub services: Services,
 }
 
 /// What one `fleetctl` run came to: exit code, stdout, stderr.
@@ -363,7 +334,8 @@ impl Stack {
         let sdk = emulator.sdk_config().await;
         let prefix = unique("fg");
         let tables = Tables::with_prefix(&prefix);
-        let ddb = dynamodb::client(&sdk);
+        let services = Services::new(sdk.clone(), tables.clone(), 30);
+        let ddb = services.ddb.clone();
         dynamodb::create_tables(&ddb, &tables)
             .await
             .expect("create tables");
@@ -384,66 +356,45 @@ impl Stack {
             prefix,
             ddb,
             iot,
+            services,
         }
     }
 
     pub fn records(&self) -> DynamoRecords {
-        DynamoRecords::new(
-            self.ddb.clone(),
-            &self.tables.records,
-            &self.tables.registry,
-            self.audit(),
-        )
+        self.services.records()
     }
 
     pub fn publisher(&self) -> IotPublisher {
-        IotPublisher::new(&self.sdk)
+        self.services.iot_data()
     }
 
-    pub fn provisioner(&self) -> Provisioner<DynamoRegistry, IotControlAdapter, DynamoAudit> {
-        Provisioner::new(
-            self.registry(),
-            self.control(),
-            self.audit(),
-            self.fleet_policy.clone(),
-            CertificateStatus::Revoked,
-        )
-        .with_quarantine_group(Some(format!("{}-quarantine", self.prefix)))
+    pub fn provisioner(&self) -> AwsProvisioner {
+        self.services.provisioner(ProvisioningConfig {
+            fleet_policy: self.fleet_policy.clone(),
+            refused_status: CertificateStatus::Revoked,
+            ca_cache: fleetguard_domain::provisioning::DEFAULT_CA_CACHE,
+            quarantine_group: Some(format!("{}-quarantine", self.prefix)),
+        })
     }
 
-    pub fn delete_service(&self) -> DeleteRecordService<DynamoRecords, DynamoAudit, IotPublisher> {
-        DeleteRecordService {
-            records: self.records(),
-            audit: self.audit(),
-            publisher: self.publisher(),
-            security_topic: self.security_topic.clone(),
+    pub fn delete_service(&self) -> AwsDeleteRecord {
+        self.services.delete_record(self.security_topic.clone())
+    }
+
+    /// The revoker as the template configures it, for this stack's policy and quarantine group.
+    pub fn revocation_config(&self) -> fleetguard_domain::revocation::RevocationConfig {
+        fleetguard_domain::revocation::RevocationConfig {
+            fleet_policy: self.fleet_policy.clone(),
+            quarantine_group: format!("{}-quarantine", self.prefix),
+            defender_action: fleetguard_domain::revocation::Action::Quarantine,
+            violation_threshold: 1,
+            violation_window: time::Duration::hours(1),
+            rollback_lookback: time::Duration::hours(24),
         }
     }
 
-    pub fn revoker(
-        &self,
-    ) -> fleetguard::revocation::Revoker<
-        DynamoRegistry,
-        IotControlAdapter,
-        IotPublisher,
-        DynamoRecords,
-        DynamoAudit,
-    > {
-        fleetguard::revocation::Revoker {
-            registry: self.registry(),
-            control: self.control(),
-            connections: self.publisher(),
-            records: self.records(),
-            audit: self.audit(),
-            config: fleetguard::revocation::RevocationConfig {
-                fleet_policy: self.fleet_policy.clone(),
-                quarantine_group: format!("{}-quarantine", self.prefix),
-                defender_action: fleetguard::revocation::Action::Quarantine,
-                violation_threshold: 1,
-                violation_window: time::Duration::hours(1),
-                rollback_lookback: time::Duration::hours(24),
-            },
-        }
+    pub fn revoker(&self) -> AwsRevoker {
+        self.services.revoker(self.revocation_config())
     }
 
     pub async fn group_members(&self, group: &str) -> Vec<String> {
@@ -469,7 +420,7 @@ impl Stack {
             .handle_jitr(jitr_event(&cert_id, ca_id), OffsetDateTime::now_utc())
             .await
             .expect("provision");
-        assert_eq!(d.reason, fleetguard::domain::Reason::Provisioned);
+        assert_eq!(d.reason, fleetguard_domain::domain::Reason::Provisioned);
         (serial, cert_id)
     }
 
@@ -513,22 +464,27 @@ impl Stack {
 
     /// Puts an operator (custom-authorizer principal) into the registry.
     pub async fn put_operator(&self, principal_id: &str, active: bool, serials: &[&Serial]) {
-        use aws_sdk_dynamodb::types::AttributeValue as V;
+        use fleetguard_domain::authorizer::{Identity, IdentityKind, OperatorStatus, PrincipalId};
+        let identity = Identity {
+            principal_id: PrincipalId::parse(principal_id).expect("principal id"),
+            kind: IdentityKind::Operator {
+                operator_id: "alice".into(),
+                serials: serials.iter().map(|s| (*s).clone()).collect(),
+                status: if active {
+                    OperatorStatus::Active
+                } else {
+                    OperatorStatus::Disabled
+                },
+            },
+            failed_attempts: 0,
+            next_attempt_at: None,
+        };
         self.ddb
             .put_item()
             .table_name(&self.tables.registry)
-            .item("pk", V::S(format!("PRINCIPAL#{principal_id}")))
-            .item("sk", V::S("PRINCIPAL".into()))
-            .item("kind", V::S("operator".into()))
-            .item("operator_id", V::S("alice".into()))
-            .item(
-                "status",
-                V::S(if active { "active" } else { "disabled" }.into()),
-            )
-            .item(
-                "serials",
-                V::L(serials.iter().map(|s| V::S(s.to_string())).collect()),
-            )
+            .set_item(Some(
+                fleetguard_aws::schema::identity_item(&identity).expect("item"),
+            ))
             .send()
             .await
             .expect("put operator");
@@ -540,8 +496,7 @@ impl Stack {
         self.ddb
             .update_item()
             .table_name(&self.tables.registry)
-            .key("pk", V::S(format!("DEVICE#{serial}")))
-            .key("sk", V::S("DEVICE".into()))
+            .set_key(Some(fleetguard_aws::schema::device_key(serial)))
             .update_expression("SET #s = :s")
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":s", V::S(status.into()))
@@ -551,33 +506,20 @@ impl Stack {
     }
 
     pub fn registry(&self) -> DynamoRegistry {
-        DynamoRegistry::new(self.ddb.clone(), &self.tables.registry)
+        self.services.registry()
     }
 
     pub fn audit(&self) -> DynamoAudit {
-        DynamoAudit::new(self.ddb.clone(), &self.tables.audit, 30)
+        self.services.audit()
     }
 
     pub fn control(&self) -> IotControlAdapter {
-        IotControlAdapter::new(&self.sdk)
+        self.services.iot()
     }
 
-    pub fn claim_hook(
-        &self,
-    ) -> fleetguard::fleet_provisioning::ClaimHook<
-        fleetguard::adapters::enrollments::DynamoEnrollments,
-        IotControlAdapter,
-        DynamoAudit,
-    > {
-        fleetguard::fleet_provisioning::ClaimHook::new(
-            fleetguard::adapters::enrollments::DynamoEnrollments::new(
-                self.registry(),
-                self.audit(),
-            ),
-            self.control(),
-            self.audit(),
-            fleetguard::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS,
-        )
+    pub fn claim_hook(&self) -> AwsClaimHook {
+        self.services
+            .claim_hook(fleetguard_domain::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS)
     }
 
     /// Allow-lists a serial with enrollment material (`fleetctl devices import` columns).
@@ -588,12 +530,13 @@ impl Stack {
         secret_hash: &str,
         claims: &str,
     ) {
-        let enrollment = fleetguard::enrollment::enrollment_from_columns(key, secret_hash, claims)
-            .expect("columns");
-        let device = fleetguard::domain::Device::manufactured(
+        let enrollment =
+            fleetguard_domain::enrollment::enrollment_from_columns(key, secret_hash, claims)
+                .expect("columns");
+        let device = fleetguard_domain::domain::Device::manufactured(
             serial.clone(),
             enrollment,
-            fleetguard::domain::now_rfc3339(),
+            fleetguard_domain::domain::now_rfc3339(),
         );
         assert!(self
             .registry()
@@ -626,7 +569,7 @@ impl Stack {
     /// What RegisterThing does after the hook allowed: the thing named by the serial, the fleet
     /// policy and the thing attached to the certificate, the certificate ACTIVE.
     pub async fn register_thing(&self, serial: &Serial, cert_id: &str) {
-        use fleetguard::ports::IotControl;
+        use fleetguard_domain::ports::IotControl;
         let control = self.control();
         let arn = self.certificate_arn(cert_id).await;
         control.ensure_thing(serial).await.expect("thing");
@@ -640,7 +583,7 @@ impl Stack {
             .expect("principal");
         control
             .set_certificate_status(
-                &fleetguard::domain::CertificateId::parse(cert_id).expect("id"),
+                &fleetguard_domain::domain::CertificateId::parse(cert_id).expect("id"),
                 CertificateStatus::Active,
             )
             .await
@@ -801,8 +744,8 @@ impl FactoryKey {
     /// The template parameters a device sends: its serial and a statement signed for `cert_id` at `ts`.
     pub fn prove(&self, serial: &str, cert_id: &str, ts: i64) -> serde_json::Value {
         let serial_v = Serial::parse(serial).expect("serial");
-        let cert = fleetguard::domain::CertificateId::parse(cert_id).expect("cert id");
-        let statement = fleetguard::enrollment::statement(&serial_v, &cert, ts);
+        let cert = fleetguard_domain::domain::CertificateId::parse(cert_id).expect("cert id");
+        let statement = fleetguard_domain::enrollment::statement(&serial_v, &cert, ts);
         let sig = self
             .0
             .sign(&aws_lc_rs::rand::SystemRandom::new(), statement.as_bytes())
@@ -852,68 +795,12 @@ pub fn hook_request(
     request
 }
 
-/// A test certificate authority, generated at run time.
-pub struct TestCa {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl TestCa {
-    pub fn new(name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "fleetguard tests");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("CA key");
-        TestCa {
-            issuer: CertifiedIssuer::self_signed(params, key).expect("self-signed CA"),
-        }
-    }
-
-    pub fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    /// A device certificate with `serial` in the subject's serialNumber attribute (and CN).
-    pub fn issue(&self, serial: &str) -> String {
-        self.issue_with(
-            serial,
-            OffsetDateTime::now_utc() - time::Duration::hours(1),
-            OffsetDateTime::now_utc() + time::Duration::days(365),
-            true,
-        )
-    }
-
-    pub fn issue_with(
-        &self,
-        serial: &str,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-        serial_attribute: bool,
-    ) -> String {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        if serial_attribute {
-            params
-                .distinguished_name
-                .push(DnType::CustomDnType(vec![2, 5, 4, 5]), serial);
-        }
-        params.distinguished_name.push(DnType::CommonName, serial);
-        params.not_before = not_before;
-        params.not_after = not_after;
-        let key = KeyPair::generate().expect("device key");
-        params
-            .signed_by(&key, &self.issuer)
-            .expect("sign device")
-            .pem()
-    }
-}
+pub use fleetguard_testkit::pki::TestCa;
 
 /// The certificate id AWS computes: SHA-256 over the DER.
 pub fn certificate_id_of(pem: &str) -> String {
-    let der = fleetguard::x509::pem_to_der(pem).expect("PEM");
-    fleetguard::domain::CertificateId::of_der(&der).to_string()
+    let der = fleetguard_domain::x509::pem_to_der(pem).expect("PEM");
+    fleetguard_domain::domain::CertificateId::of_der(&der).to_string()
 }
 
 /// The event the delete-record rule forwards (see infra: SELECT by name, never `*`).
@@ -1002,8 +889,8 @@ impl TestIdp {
     }
 
     /// Authorizer settings trusting this IdP (the emulator's region and account).
-    pub fn config(&self) -> fleetguard::authorizer::AuthorizerConfig {
-        fleetguard::authorizer::AuthorizerConfig::new(
+    pub fn config(&self) -> fleetguard_domain::authorizer::AuthorizerConfig {
+        fleetguard_domain::authorizer::AuthorizerConfig::new(
             REGION,
             "123456789012",
             &self.issuer,
@@ -1013,9 +900,9 @@ impl TestIdp {
     }
 
     /// An authorizer with this IdP's keys, fixed.
-    pub fn authorizer(&self) -> fleetguard::authorizer::Authorizer {
-        let jwks = fleetguard::authorizer::Jwks::from_json(&self.jwks).expect("jwks");
-        fleetguard::authorizer::Authorizer::new(self.config(), jwks).expect("authorizer")
+    pub fn authorizer(&self) -> fleetguard_domain::authorizer::Authorizer {
+        let jwks = fleetguard_domain::authorizer::Jwks::from_json(&self.jwks).expect("jwks");
+        fleetguard_domain::authorizer::Authorizer::new(self.config(), jwks).expect("authorizer")
     }
 
     /// A token for `sub`, valid from now for `lifetime_s` seconds.

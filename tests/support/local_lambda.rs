@@ -4,7 +4,7 @@
 //! cold start (config from the environment, SDK clients built once) against the emulator.
 
 use crate::{free_port, workspace_root, Stack, REGION};
-use fleetguard::adapters::http::HttpClient;
+use fleetguard_aws::http::HttpClient;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -88,10 +88,55 @@ pub fn function_env(stack: &Stack, extra: &[(&str, &str)]) -> Vec<(String, Strin
     env
 }
 
+/// A `cargo` with only what a shell would have: under `cargo test`/`cargo run` this process carries
+/// CARGO_*, OUT_DIR and friends, and a cargo started with them sees every fingerprint as changed and
+/// rebuilds the world.
+fn clean_cargo(venv_bin: &std::path::Path) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.env_clear();
+    for (k, v) in std::env::vars() {
+        if KEEP_ENV.contains(&k.as_str()) || k.starts_with("RUSTUP_") || k.starts_with("LC_") {
+            cmd.env(k, v);
+        }
+    }
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.current_dir(workspace_root()).env("PATH", path);
+    cmd
+}
+
+/// Builds every function (debug) exactly as `cargo lambda watch` runs them, so the first invoke
+/// finds them built. With `print`, cargo's progress goes to this terminal (a cold build takes
+/// minutes); otherwise to `log`.
+pub fn build_functions(print: bool, log: &std::path::Path) {
+    let mut cmd = clean_cargo(&workspace_root().join(".venv/bin"));
+    cmd.arg("build");
+    for f in FUNCTIONS {
+        cmd.args(["-p", f]);
+    }
+    if !print {
+        let out = std::fs::File::create(log).expect("log file");
+        cmd.stdout(out.try_clone().expect("log")).stderr(out);
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(
+        status.success(),
+        "building the functions failed{}",
+        if print {
+            String::new()
+        } else {
+            format!("; see {}", log.display())
+        }
+    );
+}
+
 impl LocalLambda {
-    /// Starts `cargo lambda watch` on a free loopback port with `env` for the functions, and
-    /// waits until it listens. Functions are built (debug) on their first invoke.
-    pub fn start(env: &[(String, String)]) -> LocalLambda {
+    /// Builds the functions (see [`build_functions`]), starts `cargo lambda watch` on a free
+    /// loopback port with `env` for the functions, and waits until it listens.
+    pub fn start(env: &[(String, String)], print: bool) -> LocalLambda {
         let root = workspace_root();
         let venv_bin = root.join(".venv/bin");
         assert!(
@@ -99,26 +144,11 @@ impl LocalLambda {
             "cargo-lambda not found in .venv: run scripts/setup.sh first"
         );
         let port = free_port();
+        build_functions(print, &root.join(format!("target/cargo-build-{port}.log")));
         let log = root.join(format!("target/cargo-lambda-{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
-        let path = format!(
-            "{}:{}",
-            venv_bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut cmd = Command::new("cargo");
-        // A clean environment: under `cargo test`/`cargo run` this process carries CARGO_*,
-        // OUT_DIR and friends, and a cargo started with them sees every fingerprint as changed
-        // and rebuilds the world. Only what a shell would have is passed on.
-        cmd.env_clear();
-        for (k, v) in std::env::vars() {
-            if KEEP_ENV.contains(&k.as_str()) || k.starts_with("RUSTUP_") || k.starts_with("LC_") {
-                cmd.env(k, v);
-            }
-        }
-        cmd.current_dir(&root)
-            .env("PATH", path)
-            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
+        let mut cmd = clean_cargo(&venv_bin);
+        cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"])
             .args(["--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
             .stdin(Stdio::null())
@@ -149,15 +179,18 @@ impl LocalLambda {
     }
 
     /// The functions of `stack`, with operator tokens from `idp` trusted by the authorizer.
-    pub fn for_stack(stack: &Stack, idp: &crate::TestIdp) -> LocalLambda {
-        Self::start(&function_env(
-            stack,
-            &[
-                ("FLEETGUARD_JWT_ISSUER", &idp.issuer),
-                ("FLEETGUARD_JWT_AUDIENCE", &idp.audience),
-                ("FLEETGUARD_JWKS", &idp.jwks),
-            ],
-        ))
+    pub fn for_stack(stack: &Stack, idp: &crate::TestIdp, print: bool) -> LocalLambda {
+        Self::start(
+            &function_env(
+                stack,
+                &[
+                    ("FLEETGUARD_JWT_ISSUER", &idp.issuer),
+                    ("FLEETGUARD_JWT_AUDIENCE", &idp.audience),
+                    ("FLEETGUARD_JWKS", &idp.jwks),
+                ],
+            ),
+            print,
+        )
     }
 
     /// Invokes `function` with `payload` through the Invoke API and returns its response, or

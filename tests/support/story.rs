@@ -5,13 +5,12 @@
 
 use crate::local_lambda::LocalLambda;
 use crate::{hook_request, jitr_event, mqtt_connect, unique, FactoryKey, Stack, TestCa, TestIdp};
-use fleetguard::adapters::identities::DynamoIdentityStore;
-use fleetguard::authorizer::{
+use fleetguard_domain::authorizer::{
     operator_principal, validate_response, AuthorizerResponse, Identity, IdentityStore,
 };
-use fleetguard::domain::{RecordId, Serial};
-use fleetguard::policy::{evaluate, ConnectionContext, Request};
-use fleetguard::ports::{AuditLog, Registry};
+use fleetguard_domain::domain::{RecordId, Serial};
+use fleetguard_domain::ports::{AuditLog, Registry};
+use iot_policy::{evaluate, ConnectionContext, Request};
 use serde_json::{json, Value};
 
 pub const ISSUER: &str = "https://login.fleetguard.test";
@@ -202,7 +201,7 @@ impl<'a> Story<'a> {
             6,
             "An operator logs in over MQTT through the custom authorizer",
         );
-        let store = DynamoIdentityStore::new(stack.ddb.clone(), &stack.tables.registry);
+        let store = stack.services.identities();
         let sub = unique("alice");
         store
             .put_identity(&Identity::operator(
@@ -294,7 +293,7 @@ impl<'a> Story<'a> {
         self.check(
             format!(
                 "{good}/rec-1 is soft-deleted, not gone ({})",
-                fleetguard::delete_record::describe(&record)
+                fleetguard_domain::delete_record::describe(&record)
             ),
             record.is_deleted(),
         );
@@ -417,5 +416,5 @@ impl<'a> Story<'a> {
 }
 
 fn now_ms() -> i64 {
-    (fleetguard::domain::now().unix_timestamp_nanos() / 1_000_000) as i64
+    (fleetguard_domain::domain::now().unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -1,12 +1,12 @@
 //! AWS IoT Core custom authorizer Lambda: operators sign in with a JWT, certificate-less devices with a
-//! password; both get least-privilege policies ([`fleetguard::authorizer`]). Fail closed: every error,
+//! password; both get least-privilege policies ([`fleetguard_domain::authorizer`]). Fail closed: every error,
 //! including a failed audit write, is `isAuthenticated: false`.
 
-use fleetguard::adapters::{dynamodb, identities::DynamoIdentityStore, jwks::HttpJwks, sdk_config};
-use fleetguard::authorizer::{authorize, Authorizer, AuthorizerResponse, KeySource};
-use fleetguard::config::{opt_u32, Tables};
-use fleetguard::domain::{AuditEntry, Outcome, Reason};
-use fleetguard::ports::AuditLog;
+use fleetguard_aws::jwks::HttpJwks;
+use fleetguard_aws::services::Services;
+use fleetguard_domain::authorizer::{authorize, Authorizer, AuthorizerResponse, KeySource};
+use fleetguard_domain::domain::now;
+use fleetguard_domain::ports::AuditLog;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -22,40 +22,24 @@ fn main() -> Result<(), Error> {
 }
 
 async fn run() -> Result<(), Error> {
-    fleetguard::telemetry::init();
+    fleetguard_domain::telemetry::init();
     // Keys (JWKS), config and clients once per cold start. A JWKS URL is fetched now: an instance
     // that cannot get keys fails its init and never allows anyone.
-    let tables = Tables::from_env()?;
     let jwks_url = HttpJwks::from_env(std::time::Duration::from_secs(2))?
         .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn KeySource>);
-    let authorizer = Authorizer::from_env(jwks_url, fleetguard::domain::now()).await?;
-    let retention = opt_u32("FLEETGUARD_AUDIT_RETENTION_DAYS", 400)?;
-    let sdk = sdk_config().await;
-    let ddb = dynamodb::client(&sdk);
-    let store = DynamoIdentityStore::new(ddb.clone(), tables.registry);
-    let audit = dynamodb::DynamoAudit::new(ddb, tables.audit, retention);
+    let authorizer = Authorizer::from_env(jwks_url, now()).await?;
+    let services = Services::from_env().await?;
+    let (store, audit) = (services.identities(), services.audit());
     let (authorizer, store, audit) = (&authorizer, &store, &audit);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let decision = authorize(authorizer, store, event.payload, fleetguard::domain::now()).await;
-        let allowed = decision.response.is_authenticated;
-        let reason = Reason::from_code(decision.reason.as_str()).unwrap_or(Reason::InternalError);
-        let outcome = if allowed { Outcome::Accepted } else { Outcome::Rejected };
-        let mut entry = AuditEntry::new("authorizer", "authorize", outcome, reason);
-        if let Some(p) = &decision.principal_id {
-            entry = entry.principal(p.clone());
-        }
-        if let Some(s) = &decision.serial {
-            entry = entry.serial(s.clone());
-        }
-        if let Some(d) = &decision.detail {
-            entry = entry.detail(d.clone());
-        }
-        let principal = decision.principal_id.as_deref().unwrap_or("-");
+        let decision = authorize(authorizer, store, event.payload, now()).await;
+        let entry = decision.audit_entry();
         if let Err(e) = audit.record(&entry).await {
+            let principal = entry.principal.as_deref().unwrap_or("-");
             tracing::error!(error = %e, reason = "internal_error", principal, "audit write failed; denying");
             return Ok::<_, Error>(AuthorizerResponse::deny());
         }
-        tracing::info!(action = "authorize", outcome = outcome.as_str(), reason = reason.as_str(), principal, "decision");
+        entry.log();
         Ok(decision.response)
     }))
     .await

@@ -1,0 +1,87 @@
+//! The local stack (the emulator, LocalStack): what `sam deploy` creates on AWS, created instead by
+//! `fleetctl setup-local` and the test harness. The tables come from [`crate::schema`]; the fleet
+//! policy is read from the SAM template itself, so what runs locally is what gets deployed.
+
+use crate::aws_error;
+use fleetguard_domain::{Error, Result};
+use serde_json::Value;
+
+/// The fleet device policy exactly as `template` (the text of `infra/template.yaml`) deploys it, with
+/// `Fn::Sub` resolved for `region` and `account` and `${!...}` unescaped to the IoT policy variable
+/// it stands for.
+pub fn fleet_policy_from_template(template: &str, region: &str, account: &str) -> Result<String> {
+    let template: Value = serde_norway::from_str(template)
+        .map_err(|e| Error::Config(format!("template: not plain YAML: {e}")))?;
+    let mut doc =
+        template["Resources"]["FleetDevicePolicy"]["Properties"]["PolicyDocument"].clone();
+    if !doc.is_object() {
+        return Err(Error::Config(
+            "template: FleetDevicePolicy.PolicyDocument missing".into(),
+        ));
+    }
+    let partition = iot_policy::partition_for_region(region);
+    resolve_sub(&mut doc, partition, region, account)?;
+    Ok(doc.to_string())
+}
+
+fn resolve_sub(v: &mut Value, partition: &str, region: &str, account: &str) -> Result<()> {
+    match v {
+        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
+            let Some(text) = map["Fn::Sub"].as_str() else {
+                return Err(Error::Config("template: Fn::Sub without a string".into()));
+            };
+            *v = Value::String(
+                text.replace("${AWS::Partition}", partition)
+                    .replace("${AWS::Region}", region)
+                    .replace("${AWS::AccountId}", account)
+                    .replace("${!", "${"),
+            );
+            Ok(())
+        }
+        Value::Object(map) => map
+            .values_mut()
+            .try_for_each(|x| resolve_sub(x, partition, region, account)),
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|x| resolve_sub(x, partition, region, account)),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the IoT policy `name` unless it exists. Returns whether it was created.
+pub async fn ensure_policy(iot: &aws_sdk_iot::Client, name: &str, document: &str) -> Result<bool> {
+    match iot
+        .create_policy()
+        .policy_name(name)
+        .policy_document(document)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_already_exists_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(aws_error("iot:CreatePolicy", e)),
+    }
+}
+
+/// A development JWKS for the authorizer: one P-256 public key whose private half is dropped at once,
+/// so no token verifies against it (a local operator flow brings a key of its own).
+pub fn dev_jwks() -> Result<String> {
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+        .map_err(|_| Error::Config("could not generate a P-256 key".into()))?;
+    // Uncompressed point: 0x04 || x || y.
+    let point = key.public_key().as_ref().to_vec();
+    let (x, y) = (&point[1..33], &point[33..65]);
+    Ok(serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "dev", "alg": "ES256", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+    }]})
+    .to_string())
+}

@@ -1,0 +1,151 @@
+//! Every use case wired to its AWS adapters, in one place. The Lambdas, `fleetctl` and the test
+//! harness build their services here, so an adapter is constructed the same way everywhere and a
+//! new port is wired once. Configuration comes from the environment, read once at cold start; the
+//! SDK clients are built once and cloned (cheap: they share one connection pool).
+
+use crate::dynamodb::{DynamoAudit, DynamoRegistry};
+use crate::enrollments::DynamoEnrollments;
+use crate::identities::DynamoIdentityStore;
+use crate::iot::IotControlAdapter;
+use crate::iot_data::IotPublisher;
+use crate::records::DynamoRecords;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use fleetguard_domain::config::{opt_u32, ProvisioningConfig, Tables};
+use fleetguard_domain::delete_record::DeleteRecordService;
+use fleetguard_domain::fleet_provisioning::ClaimHook;
+use fleetguard_domain::handshake::{HandshakeConfig, HandshakeValidator};
+use fleetguard_domain::provisioning::Provisioner;
+use fleetguard_domain::revocation::{RevocationConfig, Revoker};
+use fleetguard_domain::Result;
+
+/// The revoker over AWS.
+pub type AwsRevoker =
+    Revoker<DynamoRegistry, IotControlAdapter, IotPublisher, DynamoRecords, DynamoAudit>;
+/// Just-in-time provisioning over AWS.
+pub type AwsProvisioner = Provisioner<DynamoRegistry, IotControlAdapter, DynamoAudit>;
+/// The pre-provisioning hook over AWS.
+pub type AwsClaimHook = ClaimHook<DynamoEnrollments, IotControlAdapter, DynamoAudit>;
+/// Delete-record over AWS.
+pub type AwsDeleteRecord = DeleteRecordService<DynamoRecords, DynamoAudit, IotPublisher>;
+/// The TLS handshake validator over AWS.
+pub type AwsHandshakeValidator = HandshakeValidator<DynamoRegistry, IotControlAdapter, DynamoAudit>;
+
+/// Default days an audit entry is kept (`FLEETGUARD_AUDIT_RETENTION_DAYS`).
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
+
+/// The AWS side of fleetguard: one SDK configuration, one DynamoDB client, the table names.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub sdk: SdkConfig,
+    pub ddb: Client,
+    pub tables: Tables,
+    /// Days an audit entry is kept (DynamoDB TTL); 0 keeps it forever.
+    pub audit_retention_days: u32,
+}
+
+impl Services {
+    /// From the environment: the tables (`FLEETGUARD_*_TABLE`), the audit retention
+    /// (`FLEETGUARD_AUDIT_RETENTION_DAYS`, default 400) and the AWS configuration (region,
+    /// credentials, `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Result<Self> {
+        let tables = Tables::from_env()?;
+        let retention = opt_u32(
+            "FLEETGUARD_AUDIT_RETENTION_DAYS",
+            DEFAULT_AUDIT_RETENTION_DAYS,
+        )?;
+        Ok(Self::new(crate::sdk_config().await, tables, retention))
+    }
+
+    pub fn new(sdk: SdkConfig, tables: Tables, audit_retention_days: u32) -> Self {
+        Self {
+            ddb: Client::new(&sdk),
+            sdk,
+            tables,
+            audit_retention_days,
+        }
+    }
+
+    pub fn registry(&self) -> DynamoRegistry {
+        DynamoRegistry::new(self.ddb.clone(), &self.tables.registry)
+    }
+
+    pub fn audit(&self) -> DynamoAudit {
+        DynamoAudit::new(
+            self.ddb.clone(),
+            &self.tables.audit,
+            self.audit_retention_days,
+        )
+    }
+
+    pub fn records(&self) -> DynamoRecords {
+        DynamoRecords::new(
+            self.ddb.clone(),
+            &self.tables.records,
+            &self.tables.registry,
+            self.audit(),
+        )
+    }
+
+    pub fn identities(&self) -> DynamoIdentityStore {
+        DynamoIdentityStore::new(self.ddb.clone(), &self.tables.registry)
+    }
+
+    pub fn enrollments(&self) -> DynamoEnrollments {
+        DynamoEnrollments::new(self.registry(), self.audit())
+    }
+
+    pub fn iot(&self) -> IotControlAdapter {
+        IotControlAdapter::new(&self.sdk)
+    }
+
+    /// The IoT data plane: replies, security events, and DeleteConnection.
+    pub fn iot_data(&self) -> IotPublisher {
+        IotPublisher::new(&self.sdk)
+    }
+
+    pub fn revoker(&self, config: RevocationConfig) -> AwsRevoker {
+        Revoker {
+            registry: self.registry(),
+            control: self.iot(),
+            connections: self.iot_data(),
+            records: self.records(),
+            audit: self.audit(),
+            config,
+        }
+    }
+
+    pub fn provisioner(&self, config: ProvisioningConfig) -> AwsProvisioner {
+        Provisioner::new(
+            self.registry(),
+            self.iot(),
+            self.audit(),
+            config.fleet_policy,
+            config.refused_status,
+        )
+        .with_ca_cache(config.ca_cache)
+        .with_quarantine_group(config.quarantine_group)
+    }
+
+    pub fn claim_hook(&self, proof_window_secs: i64) -> AwsClaimHook {
+        ClaimHook::new(
+            self.enrollments(),
+            self.iot(),
+            self.audit(),
+            proof_window_secs,
+        )
+    }
+
+    pub fn delete_record(&self, security_topic: impl Into<String>) -> AwsDeleteRecord {
+        DeleteRecordService {
+            records: self.records(),
+            audit: self.audit(),
+            publisher: self.iot_data(),
+            security_topic: security_topic.into(),
+        }
+    }
+
+    pub fn handshake_validator(&self, config: HandshakeConfig) -> AwsHandshakeValidator {
+        HandshakeValidator::new(self.registry(), self.iot(), self.audit(), config)
+    }
+}

@@ -1,0 +1,398 @@
+//! Who may authenticate through the custom authorizer: operators (JWT) and password devices, the
+//! deterministic principal ids that key them, the one-read store port and password hashing.
+
+use crate::domain::{DeviceStatus, Serial};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::future::Future;
+use time::{Duration, OffsetDateTime};
+
+/// Why a principal id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("principal id must match [A-Za-z0-9]{{1,128}}")]
+pub struct InvalidPrincipalId;
+
+/// A custom-authorizer principal id: `[A-Za-z0-9]{1,128}` (the AWS contract). It is also the
+/// client id an operator must connect with and what the rules engine's `principal()` returns, so
+/// it never contains a character that means something in a topic or a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PrincipalId(String);
+
+impl PrincipalId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(s: &str) -> std::result::Result<Self, InvalidPrincipalId> {
+        if !s.is_empty() && s.len() <= Self::MAX_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidPrincipalId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Which kind of identity the id was derived for, from its prefix.
+    pub fn kind(&self) -> Option<IdentityKindTag> {
+        if self.0.len() != 42 || !self.0[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        match &self.0[..2] {
+            "op" => Some(IdentityKindTag::Operator),
+            "dv" => Some(IdentityKindTag::Device),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PrincipalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for PrincipalId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PrincipalId {
+    type Error = InvalidPrincipalId;
+    fn try_from(s: String) -> std::result::Result<Self, InvalidPrincipalId> {
+        Self::parse(&s)
+    }
+}
+
+impl From<PrincipalId> for String {
+    fn from(p: PrincipalId) -> String {
+        p.0
+    }
+}
+
+/// The two kinds of principal ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKindTag {
+    Operator,
+    Device,
+}
+
+fn derived(prefix: &str, input: &[u8]) -> PrincipalId {
+    let digest = hex::encode(Sha256::digest(input));
+    // 40 lowercase hex characters after a two-letter prefix: always within the grammar.
+    PrincipalId(format!("{prefix}{}", &digest[..40]))
+}
+
+/// The principal id of an operator: `op` + the first 40 hex characters of
+/// SHA-256(`issuer` + "\n" + `sub`). Deterministic, so a handler holding `principal()` can find the
+/// operator with one read; the issuer is part of it so two IdPs cannot collide on a `sub`.
+pub fn operator_principal(issuer: &str, sub: &str) -> PrincipalId {
+    let mut input = Vec::with_capacity(issuer.len() + sub.len() + 1);
+    input.extend_from_slice(issuer.as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(sub.as_bytes());
+    derived("op", &input)
+}
+
+/// The principal id of a password device: `dv` + the first 40 hex characters of SHA-256(serial).
+pub fn device_principal(serial: &Serial) -> PrincipalId {
+    derived("dv", serial.as_str().as_bytes())
+}
+
+/// Whether an operator may still sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorStatus {
+    Active,
+    /// Quarantined (`fleetctl operators disable`): `operators enable` (a release) undoes it.
+    Disabled,
+    /// Revoked: no release brings it back; only `fleetctl operators add` (a deliberate re-enrolment,
+    /// e.g. after the IdP account was recovered) does.
+    Revoked,
+}
+
+impl OperatorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// What an identity is. The password hash is redacted from `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// A human operator (or an operator service) signing in with a JWT from the IdP.
+    Operator {
+        /// Display name, for audit and `fleetctl`; never placed in a policy.
+        operator_id: String,
+        /// The serials the operator may act on (delete records of).
+        serials: Vec<Serial>,
+        status: OperatorStatus,
+    },
+    /// A device or service without a certificate, signing in with MQTT username = serial and a password.
+    Device {
+        serial: Serial,
+        /// PHC string, argon2id.
+        password_hash: String,
+        /// Mirrors the registry: only `Active` may connect.
+        status: DeviceStatus,
+    },
+}
+
+impl fmt::Debug for IdentityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Operator {
+                operator_id,
+                serials,
+                status,
+            } => f
+                .debug_struct("Operator")
+                .field("operator_id", operator_id)
+                .field("serials", &serials.len())
+                .field("status", status)
+                .finish(),
+            Self::Device { serial, status, .. } => f
+                .debug_struct("Device")
+                .field("serial", serial)
+                .field("password_hash", &"<redacted>")
+                .field("status", status)
+                .finish(),
+        }
+    }
+}
+
+/// One identity as stored under its principal id, with its lockout state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub principal_id: PrincipalId,
+    #[serde(flatten)]
+    pub kind: IdentityKind,
+    /// Password attempts reserved and not yet followed by a success (see [`Lockout`]).
+    #[serde(default)]
+    pub failed_attempts: u32,
+    /// RFC 3339: no password attempt is checked before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+}
+
+/// The password-attempt state of an identity, as read and as compared-and-set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lockout {
+    pub failed_attempts: u32,
+    pub next_attempt_at: Option<String>,
+}
+
+/// How password attempts are limited. No hard lock: a stranger who knows a serial could otherwise
+/// keep the real device out for good. The first `max_failures` attempts are free; from then on each
+/// reserved attempt pushes the next one back by a delay that doubles (`base_delay`, 2×, 4×, …) up to
+/// `max_delay`. So guessing is slowed to a trickle (at most one attempt per `max_delay` after about a
+/// dozen failures) while the device still gets in at the next free slot; every attempt is audited.
+/// A quiet `max_delay` after the last slot forgets the failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptPolicy {
+    pub max_failures: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl AttemptPolicy {
+    /// The delay after the `n`-th unanswered attempt.
+    pub fn delay_after(&self, n: u32) -> Duration {
+        if n < self.max_failures {
+            return Duration::ZERO;
+        }
+        let doublings = (n - self.max_failures).min(30);
+        let factor = 1i64 << doublings;
+        self.base_delay
+            .checked_mul(i32::try_from(factor).unwrap_or(i32::MAX))
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+}
+
+impl Identity {
+    /// An active operator.
+    pub fn operator(issuer: &str, sub: &str, operator_id: &str, serials: Vec<Serial>) -> Self {
+        Self {
+            principal_id: operator_principal(issuer, sub),
+            kind: IdentityKind::Operator {
+                operator_id: operator_id.to_owned(),
+                serials,
+                status: OperatorStatus::Active,
+            },
+            failed_attempts: 0,
+            next_attempt_at: None,
+        }
+    }
+
+    /// An active password device.
+    pub fn device(serial: Serial, password_hash: String) -> Self {
+        Self {
+            principal_id: device_principal(&serial),
+            kind: IdentityKind::Device {
+                serial,
+                password_hash,
+                status: DeviceStatus::Active,
+            },
+            failed_attempts: 0,
+            next_attempt_at: None,
+        }
+    }
+
+    /// The lockout state as read.
+    pub fn lockout(&self) -> Lockout {
+        Lockout {
+            failed_attempts: self.failed_attempts,
+            next_attempt_at: self.next_attempt_at.clone(),
+        }
+    }
+
+    /// Whether a password attempt may be checked at `now`. An unreadable time fails closed.
+    pub fn attempt_allowed(&self, now: OffsetDateTime) -> bool {
+        match self.next_attempt_at.as_deref() {
+            None => true,
+            Some(at) => parse_rfc3339(at).is_some_and(|at| now >= at),
+        }
+    }
+
+    /// The state that reserves one attempt at `now` (counted as a failure until a success resets
+    /// it). Call only when [`Self::attempt_allowed`].
+    pub fn reserve(&self, now: OffsetDateTime, policy: &AttemptPolicy) -> Lockout {
+        let quiet = self
+            .next_attempt_at
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .and_then(|at| at.checked_add(policy.max_delay))
+            .is_some_and(|forget| now >= forget);
+        let before = if quiet { 0 } else { self.failed_attempts };
+        let n = before.saturating_add(1);
+        let delay = policy.delay_after(n);
+        Lockout {
+            failed_attempts: n,
+            next_attempt_at: Some(crate::domain::rfc3339(now + delay)),
+        }
+    }
+}
+
+pub(crate) fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// The identity store (the registry table): one read per uncached decision, plus the lockout state.
+pub trait IdentityStore: Send + Sync {
+    /// One read: the identity stored under this principal id.
+    fn get_identity(
+        &self,
+        principal_id: &PrincipalId,
+    ) -> impl Future<Output = Result<Option<Identity>>> + Send;
+
+    /// Compare-and-set of the lockout state: writes `next` only if the stored state is still `seen`
+    /// (what the decision read). `Ok(false)` when another attempt got there first. This is what
+    /// makes concurrent guesses unable to exceed the limit: each one must win its own slot before
+    /// its password is hashed.
+    fn reserve_attempt(
+        &self,
+        principal_id: &PrincipalId,
+        seen: &Lockout,
+        next: &Lockout,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Clears the attempt state after a correct password, only if it is still `reserved` (this
+    /// attempt's own reservation): guesses reserved meanwhile by others stay counted.
+    fn reset_failures(
+        &self,
+        principal_id: &PrincipalId,
+        reserved: &Lockout,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates or replaces an identity (`fleetctl operators add`, `devices set-password`).
+    fn put_identity(&self, identity: &Identity) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a password device's identity only if its device still has `device_status` and no
+    /// certificate (one transaction): a revoke or a certificate binding that lands meanwhile is never
+    /// overwritten with a usable password. `Ok(false)` when the device changed.
+    fn put_device_identity(
+        &self,
+        identity: &Identity,
+        device_status: crate::domain::DeviceStatus,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// One read: a certificate's registry entry (X.509 custom authentication).
+    fn get_certificate(
+        &self,
+        id: &crate::domain::CertificateId,
+    ) -> impl Future<Output = Result<Option<crate::domain::CertificateRecord>>> + Send;
+}
+
+/// Longest password accepted (bytes). Longer ones are refused before any hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Hashes a device password with argon2id (default parameters: 19 MiB, 2 passes, 1 lane) and a
+/// random salt, as a PHC string. For `fleetctl devices set-password`.
+pub fn hash_password(pw: &str) -> Result<String> {
+    hash_password_with(pw.as_bytes(), argon2::Params::default())
+}
+
+pub fn hash_password_with(pw: &[u8], params: argon2::Params) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    if pw.is_empty() || pw.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::Config(format!(
+            "password must be 1..={MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(pw, &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| Error::Config("password hashing failed".to_owned()))
+}
+
+/// Upper bounds on the parameters of a stored hash, so a planted hash cannot make one
+/// verification eat the Lambda's memory or time.
+const MAX_M_COST_KIB: u32 = 256 * 1024;
+const MAX_T_COST: u32 = 16;
+const MAX_P_COST: u32 = 8;
+
+/// Outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Match,
+    Mismatch,
+    /// The stored hash is not an argon2id PHC string within bounds.
+    BadHash,
+}
+
+/// Checks `pw` against an argon2id PHC string. CPU-bound: run it off the async executor.
+pub fn verify_password(pw: &[u8], phc: &str) -> PasswordCheck {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return PasswordCheck::BadHash;
+    };
+    if hash.algorithm != argon2::Algorithm::Argon2id.ident() {
+        return PasswordCheck::BadHash;
+    }
+    let Ok(params) = argon2::Params::try_from(&hash) else {
+        return PasswordCheck::BadHash;
+    };
+    if params.m_cost() > MAX_M_COST_KIB
+        || params.t_cost() > MAX_T_COST
+        || params.p_cost() > MAX_P_COST
+    {
+        return PasswordCheck::BadHash;
+    }
+    match argon2::Argon2::default().verify_password(pw, &hash) {
+        Ok(()) => PasswordCheck::Match,
+        Err(argon2::password_hash::Error::Password) => PasswordCheck::Mismatch,
+        Err(_) => PasswordCheck::BadHash,
+    }
+}

@@ -1,0 +1,658 @@
+//! The AWS IoT Core custom authorizer: who may connect without a device certificate, and with
+//! which policy.
+//!
+//! Two kinds of callers (see [`identity`]):
+//! * **Operators** present a JWT from the IdP (in `token`, an `Authorization: Bearer` header, the
+//!   HTTP query string's `token` parameter, or the MQTT password). It is verified against the
+//!   JWKS ([`jwt`]: RS256/ES256 only, `kid` selects the key, issuer, audience, `exp`, `nbf`,
+//!   `iat`; [`keys`]: a JWKS from a URL is cached and refreshed), then the operator is read with one
+//!   `get_identity(operator_principal(iss, sub))`. The policy ([`render::operator_policy`]) lets
+//!   it connect only with its principal id as client id and use only
+//!   `P/<serial>/deleterecords/*` of the serials the registry lists for it. The connection never
+//!   outlives the token (`disconnectAfterInSeconds` = min(86400, exp − now), at least 300).
+//! * **Password devices/services** present MQTT username = serial (an SDK's `?SDK=...` suffix is
+//!   dropped) and a password checked with argon2id against the stored hash, with a lockout after
+//!   repeated failures. The policy ([`render::device_policy`]) is the fleet policy's scope made
+//!   concrete for that serial.
+//!
+//! Every decision is a [`Decision`] with a stable [`Reason`]; everything else (malformed
+//! input, store errors, the [`AuthorizerConfig::deadline`] passing) is a deny. Secrets (token,
+//! password, hash) never appear in a reason, a detail or a `Debug` output.
+//!
+//! Caching: operator identities that are found active are cached per principal id for
+//! [`AuthorizerConfig::cache_ttl`] (bounded by [`AuthorizerConfig::cache_capacity`]), so a
+//! reconnect storm costs at most one read per uncached decision. Password-device identities are
+//! never cached: their lockout counter lives in the store and another Lambda instance may have
+//! locked the identity since any cached copy was read, so each device decision reads it fresh.
+//!
+//! The module refers to the rest of the crate only through `crate::` paths and to its own
+//! submodules through `super::`.
+
+pub mod identity;
+pub mod jwt;
+pub mod keys;
+pub mod render;
+pub mod request;
+pub mod response;
+
+pub use identity::{
+    device_principal, hash_password, operator_principal, Identity, IdentityKind, IdentityStore,
+    OperatorStatus, PrincipalId,
+};
+pub use jwt::{Jwks, TokenRules, VerifiedToken};
+pub use keys::{KeyRing, KeySource, RefetchCause};
+pub use render::ArnScope;
+pub use request::{strip_sdk_suffix, AuthorizerRequest, Credential};
+pub use response::{validate_response, AuthorizerResponse};
+
+use crate::domain::{DeviceStatus, Reason, Serial};
+use crate::{Error, Result};
+use identity::{verify_password, PasswordCheck, MAX_PASSWORD_BYTES};
+
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// Authorizer settings, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct AuthorizerConfig {
+    /// Region and account of every ARN in rendered policies.
+    pub scope: ArnScope,
+    /// The only accepted `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values (a token must name at least one).
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `nbf`/`iat`, seconds (default 30).
+    pub leeway_secs: i64,
+    /// `refreshAfterInSeconds` (default 300; capped by the disconnect time).
+    pub refresh_after_secs: u32,
+    /// `disconnectAfterInSeconds` of password devices (default 86400).
+    pub device_disconnect_after_secs: u32,
+    /// Password attempts without a success before delays begin (default 5).
+    pub max_failures: u32,
+    /// The first delay after that; each further failure doubles it (default 30 s).
+    pub backoff_base: Duration,
+    /// The longest delay between attempts, and the quiet time that forgets failures (default 15
+    /// minutes). See [`identity::AttemptPolicy`].
+    pub lockout_window: Duration,
+    /// How long an operator identity read is reused (default 30 s; zero disables the cache).
+    pub cache_ttl: Duration,
+    /// Most cached identities (default 1024).
+    pub cache_capacity: usize,
+    /// Deadline of a whole decision (default 3 s, under AWS's 5 s Lambda limit).
+    pub deadline: std::time::Duration,
+    /// Memory cost (KiB) of the decoy hash refusals run; the default is `fleetctl`'s (argon2's
+    /// default, 19 MiB), so a refusal costs what a real check does. Tests and fuzzing lower it.
+    pub decoy_cost_kib: u32,
+}
+
+impl AuthorizerConfig {
+    /// Defaults for a region, account, issuer and audiences.
+    pub fn new(region: &str, account: &str, issuer: &str, audiences: &[&str]) -> Result<Self> {
+        let config = Self {
+            scope: ArnScope::new(region, account).map_err(Error::Config)?,
+            issuer: issuer.to_owned(),
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            leeway_secs: 30,
+            refresh_after_secs: 300,
+            device_disconnect_after_secs: 86_400,
+            max_failures: 5,
+            backoff_base: Duration::seconds(30),
+            lockout_window: Duration::minutes(15),
+            cache_ttl: Duration::seconds(30),
+            cache_capacity: 1024,
+            deadline: std::time::Duration::from_secs(3),
+            decoy_cost_kib: argon2::Params::DEFAULT_M_COST,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// From the environment: `AWS_REGION`, `FLEETGUARD_ACCOUNT_ID`, `FLEETGUARD_JWT_ISSUER`,
+    /// `FLEETGUARD_JWT_AUDIENCE` (comma-separated), and optionally
+    /// `FLEETGUARD_AUTH_REFRESH_SECONDS`, `FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS`,
+    /// `FLEETGUARD_AUTH_MAX_FAILURES`, `FLEETGUARD_AUTH_BACKOFF_SECONDS`, `FLEETGUARD_AUTH_LOCKOUT_SECONDS`,
+    /// `FLEETGUARD_AUTH_CACHE_SECONDS`, `FLEETGUARD_AUTH_CACHE_ENTRIES`,
+    /// `FLEETGUARD_AUTH_DEADLINE_MS`.
+    pub fn from_env() -> Result<Self> {
+        use crate::config::{opt_u32, var};
+        let audiences = var("FLEETGUARD_JWT_AUDIENCE")?;
+        let audiences: Vec<&str> = audiences
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect();
+        let mut c = Self::new(
+            &var("AWS_REGION")?,
+            &var("FLEETGUARD_ACCOUNT_ID")?,
+            &var("FLEETGUARD_JWT_ISSUER")?,
+            &audiences,
+        )?;
+        c.refresh_after_secs = opt_u32("FLEETGUARD_AUTH_REFRESH_SECONDS", c.refresh_after_secs)?;
+        c.device_disconnect_after_secs = opt_u32(
+            "FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS",
+            c.device_disconnect_after_secs,
+        )?;
+        c.max_failures = opt_u32("FLEETGUARD_AUTH_MAX_FAILURES", c.max_failures)?;
+        c.lockout_window =
+            Duration::seconds(opt_u32("FLEETGUARD_AUTH_LOCKOUT_SECONDS", 900)?.into());
+        c.backoff_base = Duration::seconds(opt_u32("FLEETGUARD_AUTH_BACKOFF_SECONDS", 30)?.into());
+        c.cache_ttl = Duration::seconds(opt_u32("FLEETGUARD_AUTH_CACHE_SECONDS", 30)?.into());
+        c.cache_capacity = opt_u32("FLEETGUARD_AUTH_CACHE_ENTRIES", 1024)? as usize;
+        c.deadline =
+            std::time::Duration::from_millis(opt_u32("FLEETGUARD_AUTH_DEADLINE_MS", 3000)?.into());
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks the settings are within the AWS contract and sane.
+    /// How password attempts are limited.
+    pub fn attempt_policy(&self) -> identity::AttemptPolicy {
+        identity::AttemptPolicy {
+            max_failures: self.max_failures,
+            base_delay: self.backoff_base,
+            max_delay: self.lockout_window,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let range = response::MIN_DURATION_SECS..=response::MAX_DURATION_SECS;
+        let mut bad = Vec::new();
+        if self.issuer.is_empty() {
+            bad.push("issuer is empty");
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            bad.push("audiences must be non-empty");
+        }
+        if !(0..=300).contains(&self.leeway_secs) {
+            bad.push("leeway must be 0..=300 seconds");
+        }
+        if !range.contains(&self.refresh_after_secs) {
+            bad.push("refresh must be 300..=86400 seconds");
+        }
+        if !range.contains(&self.device_disconnect_after_secs) {
+            bad.push("device disconnect must be 300..=86400 seconds");
+        }
+        if self.max_failures == 0 {
+            bad.push("max failures must be at least 1");
+        }
+        if self.lockout_window <= Duration::ZERO {
+            bad.push("lockout window must be positive");
+        }
+        if self.backoff_base <= Duration::ZERO || self.backoff_base > self.lockout_window {
+            bad.push("backoff must be positive and at most the lockout window");
+        }
+        if self.cache_ttl < Duration::ZERO || self.cache_ttl > Duration::minutes(5) {
+            bad.push("cache TTL must be 0..=300 seconds");
+        }
+        if self.cache_capacity > 100_000 {
+            bad.push("cache capacity must be at most 100000");
+        }
+        if self.deadline.is_zero() || self.deadline > std::time::Duration::from_millis(4500) {
+            bad.push("deadline must be 1..=4500 ms");
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(format!("authorizer: {}", bad.join(", "))))
+        }
+    }
+}
+
+/// Cached identity reads, per principal id, for a short TTL.
+type IdentityCache = crate::cache::TtlCache<PrincipalId, Arc<Identity>>;
+
+/// The authorizer engine: configuration, JWKS and the identity cache. Built once per Lambda
+/// instance and shared by every invocation.
+pub struct Authorizer {
+    config: AuthorizerConfig,
+    keys: KeyRing,
+    rules: TokenRules,
+    cache: IdentityCache,
+    /// The decoy hash, made on first use (not at cold start: most instances never need it).
+    decoy: Arc<std::sync::OnceLock<Option<String>>>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("config", &self.config)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authorizer {
+    /// An authorizer with fixed keys.
+    pub fn new(config: AuthorizerConfig, jwks: Jwks) -> Result<Self> {
+        Self::with_keys(config, KeyRing::fixed(jwks))
+    }
+
+    /// An authorizer with the given key ring (e.g. [`KeyRing::fetched`] from a URL).
+    pub fn with_keys(config: AuthorizerConfig, keys: KeyRing) -> Result<Self> {
+        config.validate()?;
+        let rules = TokenRules {
+            issuer: config.issuer.clone(),
+            audiences: config.audiences.clone(),
+            leeway_secs: config.leeway_secs,
+        };
+        let cache = IdentityCache::new(config.cache_ttl, config.cache_capacity);
+        Ok(Self {
+            config,
+            keys,
+            rules,
+            cache,
+            decoy: Arc::default(),
+        })
+    }
+
+    /// Configuration and JWKS from the environment (see [`AuthorizerConfig::from_env`] and
+    /// [`Jwks::from_env`]); `source`, when given (the JWKS URL), replaces the file/inline JWKS and
+    /// is fetched now, refreshed every `FLEETGUARD_JWKS_TTL_SECONDS` (default 600).
+    pub async fn from_env(source: Option<Arc<dyn KeySource>>, now: OffsetDateTime) -> Result<Self> {
+        let config = AuthorizerConfig::from_env()?;
+        let keys = match source {
+            Some(source) => {
+                let ttl = crate::config::opt_u32("FLEETGUARD_JWKS_TTL_SECONDS", 600)?;
+                KeyRing::fetched(source, Duration::seconds(ttl.into()), now).await?
+            }
+            None => KeyRing::fixed(Jwks::from_env()?),
+        };
+        Self::with_keys(config, keys)
+    }
+
+    /// The keys operator tokens are verified with.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub fn config(&self) -> &AuthorizerConfig {
+        &self.config
+    }
+
+    /// Number of identities currently cached.
+    pub fn cached_identities(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// One decision, for the Lambda to return (`response`) and audit (the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub response: AuthorizerResponse,
+    pub reason: Reason,
+    /// The principal the decision is about, once known (a verified operator, or the device
+    /// principal of a valid serial).
+    pub principal_id: Option<String>,
+    /// The serial of a password device, when valid.
+    pub serial: Option<String>,
+    /// Short detail for the audit (internal errors); never a token, password or hash.
+    pub detail: Option<String>,
+}
+
+impl Decision {
+    pub fn is_authenticated(&self) -> bool {
+        self.response.is_authenticated
+    }
+
+    /// The decision as the audit table and the log line record it.
+    pub fn audit_entry(&self) -> crate::domain::AuditEntry {
+        use crate::domain::{AuditEntry, Outcome};
+        let outcome = if self.is_authenticated() {
+            Outcome::Accepted
+        } else {
+            Outcome::Rejected
+        };
+        let mut entry = AuditEntry::new("authorizer", "authorize", outcome, self.reason);
+        if let Some(p) = &self.principal_id {
+            entry = entry.principal(p.clone());
+        }
+        if let Some(s) = &self.serial {
+            entry = entry.serial(s.clone());
+        }
+        if let Some(d) = &self.detail {
+            entry = entry.detail(d.clone());
+        }
+        entry
+    }
+}
+
+#[derive(Default)]
+struct Trace {
+    principal_id: Option<String>,
+    serial: Option<String>,
+    detail: Option<String>,
+}
+
+impl Trace {
+    fn internal(&mut self, what: &str, e: &Error) -> Reason {
+        let d = format!("{what}: {e}");
+        self.detail = Some(crate::domain::truncate_utf8(&d, 256).to_owned());
+        Reason::InternalError
+    }
+}
+
+struct Grant {
+    principal_id: PrincipalId,
+    disconnect_after: u32,
+    refresh_after: u32,
+    policies: Vec<String>,
+}
+
+/// Decides one authorizer request. Never fails and never panics on input: anything that is not a
+/// clean allow is a deny with its reason. The whole decision runs under the configured deadline,
+/// so it must be called inside a Tokio runtime with the time driver enabled (the Lambda
+/// runtime's is).
+pub async fn authorize<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    raw: serde_json::Value,
+    now: OffsetDateTime,
+) -> Decision {
+    let mut trace = Trace::default();
+    let result = tokio::time::timeout(
+        engine.config.deadline,
+        decide(engine, store, raw, now, &mut trace),
+    )
+    .await
+    .unwrap_or(Err(Reason::Timeout));
+    let (response, reason) = match result {
+        Ok(grant) => {
+            let response = AuthorizerResponse {
+                is_authenticated: true,
+                principal_id: grant.principal_id.to_string(),
+                disconnect_after_in_seconds: grant.disconnect_after,
+                refresh_after_in_seconds: grant.refresh_after,
+                policy_documents: grant.policies,
+            };
+            // Last line of defence: a response outside the contract is a deny.
+            match response::check_response(&response, false) {
+                Ok(()) => (response, Reason::Authorized),
+                Err(problem) => {
+                    trace.detail = Some(format!("response rejected: {problem}"));
+                    (AuthorizerResponse::deny(), Reason::InternalError)
+                }
+            }
+        }
+        Err(reason) => (AuthorizerResponse::deny(), reason),
+    };
+    Decision {
+        response,
+        reason,
+        principal_id: trace.principal_id,
+        serial: trace.serial,
+        detail: trace.detail,
+    }
+}
+
+fn has_forbidden(s: &str) -> bool {
+    s.contains(render::FORBIDDEN)
+}
+
+/// A client id other than `expected`: injection when it carries metacharacters, else a mismatch.
+fn check_client_id(request: &AuthorizerRequest, expected: &str) -> std::result::Result<(), Reason> {
+    match request.client_id() {
+        Some(c) if c != expected => Err(if has_forbidden(c) {
+            Reason::WildcardInjection
+        } else {
+            Reason::ClientIdMismatch
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn decide<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    raw: serde_json::Value,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, Reason> {
+    let request = AuthorizerRequest::parse(raw)?;
+    match request.credential()? {
+        Credential::Jwt(token) => {
+            decide_operator(engine, store, &request, &token, now, trace).await
+        }
+        Credential::Password { username, password } => {
+            decide_device(engine, store, &request, &username, password, now, trace).await
+        }
+        Credential::Certificate { pem, principal_id } => {
+            decide_certificate(engine, store, &request, &pem, principal_id, now, trace).await
+        }
+    }
+}
+
+/// An X.509 custom-auth connection (custom-auth-509cert): AWS IoT authenticated the certificate at
+/// the handshake; the registry says whose it is and whether it may still be used, as the handshake
+/// validator does (one read). The identity is the certificate's: principal = certificate id (AWS
+/// requires the answer to echo it), client id = its serial, the policy that serial's.
+async fn decide_certificate<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    request: &AuthorizerRequest,
+    pem: &str,
+    principal_id: Option<String>,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, Reason> {
+    let der = crate::x509::pem_to_der(pem).map_err(|_| Reason::MalformedCertificate)?;
+    let id = crate::x509::presented_certificate_id(&der, now).map_err(|e| match e.reason {
+        crate::domain::Reason::CertificateExpired => Reason::CertificateExpired,
+        crate::domain::Reason::CertificateNotYetValid => Reason::CertificateNotYetValid,
+        _ => Reason::MalformedCertificate,
+    })?;
+    trace.principal_id = Some(id.to_string());
+    if principal_id.as_deref().is_some_and(|p| p != id.as_str()) {
+        return Err(Reason::CertificateIdMismatch);
+    }
+    let record = store
+        .get_certificate(&id)
+        .await
+        .map_err(|e| trace.internal("get_certificate", &e))?
+        .ok_or(Reason::UnknownIdentity)?;
+    trace.serial = Some(record.serial.to_string());
+    if record.denied {
+        return Err(Reason::CertificateRevoked);
+    }
+    if record.held {
+        return Err(Reason::CertificateHeld);
+    }
+    check_client_id(request, record.serial.as_str())?;
+    let principal = PrincipalId::parse(id.as_str()).map_err(|_| Reason::InternalError)?;
+    let cfg = &engine.config;
+    let policies = render::device_policy(&cfg.scope, &record.serial)?;
+    Ok(Grant {
+        principal_id: principal,
+        disconnect_after: cfg.device_disconnect_after_secs,
+        refresh_after: cfg.refresh_after_secs.min(cfg.device_disconnect_after_secs),
+        policies,
+    })
+}
+
+async fn decide_operator<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    request: &AuthorizerRequest,
+    token: &str,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, Reason> {
+    let jwks = engine.keys.for_decision(now).await;
+    let verified = match jwt::verify(&jwks, &engine.rules, token, now) {
+        // The IdP may have rotated keys since we fetched them: refetch (rate-limited) and retry once.
+        Err(Reason::UnknownKey) => match engine.keys.refetch(now, RefetchCause::UnknownKid).await {
+            Some(fresh) => jwt::verify(&fresh, &engine.rules, token, now)?,
+            None => return Err(Reason::UnknownKey),
+        },
+        other => other?,
+    };
+    let principal = operator_principal(&verified.issuer, &verified.sub);
+    trace.principal_id = Some(principal.to_string());
+    check_client_id(request, principal.as_str())?;
+
+    // The connection never outlives the token, and must last the minimum AWS accepts.
+    let remaining = verified.expires_at.saturating_sub(now.unix_timestamp());
+    let disconnect_after = remaining.min(i64::from(response::MAX_DURATION_SECS));
+    if disconnect_after < i64::from(response::MIN_DURATION_SECS) {
+        return Err(Reason::TokenExpiring);
+    }
+    let disconnect_after = u32::try_from(disconnect_after).map_err(|_| Reason::InternalError)?;
+
+    let identity = match engine.cache.get(&principal, now) {
+        Some(hit) => hit,
+        None => {
+            let read = store
+                .get_identity(&principal)
+                .await
+                .map_err(|e| trace.internal("get_identity", &e))?;
+            let Some(identity) = read else {
+                return Err(Reason::UnknownIdentity);
+            };
+            let identity = Arc::new(identity);
+            if matches!(
+                identity.kind,
+                IdentityKind::Operator {
+                    status: OperatorStatus::Active,
+                    ..
+                }
+            ) && identity.principal_id == principal
+            {
+                engine
+                    .cache
+                    .put(identity.principal_id.clone(), identity.clone(), now);
+            }
+            identity
+        }
+    };
+    if identity.principal_id != principal {
+        trace.detail = Some("store returned another principal".to_owned());
+        return Err(Reason::InternalError);
+    }
+    let IdentityKind::Operator {
+        serials, status, ..
+    } = &identity.kind
+    else {
+        return Err(Reason::UnknownIdentity);
+    };
+    if *status != OperatorStatus::Active {
+        return Err(Reason::IdentityDisabled);
+    }
+    let policies = render::operator_policy(&engine.config.scope, principal.as_str(), serials)?;
+    Ok(Grant {
+        principal_id: principal,
+        disconnect_after,
+        refresh_after: engine.config.refresh_after_secs.min(disconnect_after),
+        policies,
+    })
+}
+
+async fn decide_device<S: IdentityStore>(
+    engine: &Authorizer,
+    store: &S,
+    request: &AuthorizerRequest,
+    username: &str,
+    password: Vec<u8>,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) -> std::result::Result<Grant, Reason> {
+    if has_forbidden(username) {
+        return Err(Reason::WildcardInjection);
+    }
+    let serial = Serial::parse(username).map_err(|_| Reason::InvalidSerial)?;
+    let principal = device_principal(&serial);
+    trace.serial = Some(serial.to_string());
+    trace.principal_id = Some(principal.to_string());
+    check_client_id(request, serial.as_str())?;
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Reason::MalformedRequest);
+    }
+
+    // Never cached: the lockout state must be the store's, not an older copy.
+    let read = store
+        .get_identity(&principal)
+        .await
+        .map_err(|e| trace.internal("get_identity", &e))?;
+    let cfg = &engine.config;
+    // Every refusal before the hash still costs one: an unknown serial, a disabled device and a
+    // delayed one take as long as a wrong password, so timing does not tell which serials exist.
+    let identity = match read {
+        Some(identity) => identity,
+        None => return decoy(engine, password, Reason::UnknownIdentity).await,
+    };
+    let IdentityKind::Device {
+        serial: stored_serial,
+        password_hash,
+        status,
+    } = &identity.kind
+    else {
+        return decoy(engine, password, Reason::UnknownIdentity).await;
+    };
+    if identity.principal_id != principal || *stored_serial != serial {
+        trace.detail = Some("store returned another identity".to_owned());
+        return Err(Reason::InternalError);
+    }
+    if *status != DeviceStatus::Active {
+        return decoy(engine, password, Reason::DeviceNotActive).await;
+    }
+    if !identity.attempt_allowed(now) {
+        return decoy(engine, password, Reason::LockedOut).await;
+    }
+    // The attempt is reserved (counted) before the hash runs: concurrent guesses each need a slot of
+    // their own, so 20 at once cannot exceed the limit.
+    let next = identity.reserve(now, &cfg.attempt_policy());
+    let reserved = store
+        .reserve_attempt(&principal, &identity.lockout(), &next)
+        .await
+        .map_err(|e| trace.internal("reserve_attempt", &e))?;
+    if !reserved {
+        return decoy(engine, password, Reason::LockedOut).await;
+    }
+
+    // argon2 is CPU-bound (tens of ms): off the executor, so the deadline still applies.
+    let hash = password_hash.clone();
+    let check = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|_| Reason::InternalError)?;
+    match check {
+        PasswordCheck::Match => {}
+        // Already counted by the reservation.
+        PasswordCheck::Mismatch => return Err(Reason::BadPassword),
+        PasswordCheck::BadHash => {
+            trace.detail = Some("stored password hash is not an accepted argon2id hash".to_owned());
+            return Err(Reason::InternalError);
+        }
+    }
+    store
+        .reset_failures(&principal, &next)
+        .await
+        .map_err(|e| trace.internal("reset_failures", &e))?;
+    let policies = render::device_policy(&cfg.scope, &serial)?;
+    Ok(Grant {
+        principal_id: principal,
+        disconnect_after: cfg.device_disconnect_after_secs,
+        refresh_after: cfg.refresh_after_secs.min(cfg.device_disconnect_after_secs),
+        policies,
+    })
+}
+
+/// A password check against a fixed hash, whose answer is ignored: the refusal costs what a real
+/// check costs.
+async fn decoy(
+    engine: &Authorizer,
+    password: Vec<u8>,
+    reason: Reason,
+) -> std::result::Result<Grant, Reason> {
+    let hash = engine.decoy.clone();
+    let cost = engine.config.decoy_cost_kib;
+    let _ = tokio::task::spawn_blocking(move || {
+        let hash = hash.get_or_init(|| {
+            argon2::Params::new(cost, 2, 1, None)
+                .ok()
+                .and_then(|params| identity::hash_password_with(b"fleetguard-decoy", params).ok())
+        });
+        if let Some(h) = hash {
+            let _ = verify_password(&password, h);
+        }
+    })
+    .await;
+    Err(reason)
+}

@@ -1,0 +1,456 @@
+//! Delete-record: a message on `P/<serial>/deleterecords/<record_id>` soft-deletes a record, but only if
+//! the sender's principal owns the serial. A device principal asking for another serial is a security
+//! event (the serial-guessing tripwire), published for the revoker to act on.
+//!
+//! Round trips on the accepted path: one read (principal facts + record), one transaction (entitlement
+//! check + conditional soft delete + audit entry). The principal mapping is not cached: the entitlement
+//! is re-checked inside the transaction, so a revocation takes effect on the very next message.
+
+use crate::domain::{
+    rfc3339, truncate_utf8, AuditEntry, Outcome, Principal, Reason, Record, RecordId, Serial,
+};
+use crate::ports::{
+    AuditLog, AuthorizerPrincipal, Entitlement, PrincipalFacts, Publisher, Records, SoftDelete,
+    SoftDeleteResult,
+};
+use crate::Result;
+use serde::{Deserialize, Serialize};
+
+/// The event the IoT rule forwards. Identity comes only from the rule's computed fields; the payload
+/// contributes `request_id` and `reason`, selected by name (never `SELECT *`, which would let a payload
+/// key named `principal` compete with `principal()`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct DeleteRecordEvent {
+    pub serial: String,
+    pub record_id: String,
+    pub principal: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `timestamp()`: epoch milliseconds when IoT Core received the message.
+    pub received_at: i64,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The largest event we look at; an IoT message is at most 128 KB, ours are a few hundred bytes.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024;
+const MAX_REQUEST_ID: usize = 128;
+const MAX_REASON: usize = 256;
+
+/// The answer published on `.../accepted` or `.../rejected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// `accepted`, `rejected` or `not_found`.
+    pub outcome: String,
+    pub reason: Reason,
+    pub record_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// What the handler decided (returned by the Lambda, for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeleteDecision {
+    pub outcome: Outcome,
+    pub reason: Reason,
+    /// Topic the reply went to, if the topic was valid enough to answer on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    pub security_event: bool,
+}
+
+pub struct DeleteRecordService<D, A, P> {
+    pub records: D,
+    pub audit: A,
+    pub publisher: P,
+    /// Where cross-serial attempts are published (`FLEETGUARD_SECURITY_TOPIC`).
+    pub security_topic: String,
+}
+
+const ACTOR: &str = "delete-record";
+const ACTION: &str = "delete_record";
+
+struct Valid {
+    serial: Serial,
+    record_id: RecordId,
+    principal: Principal,
+    event: DeleteRecordEvent,
+    request_key: String,
+    at: String,
+}
+
+impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
+    /// Handles one forwarded message. `Err` only for infrastructure failures (the invocation is retried;
+    /// a replay gives the same answer and writes nothing twice).
+    pub async fn handle(&self, raw: serde_json::Value) -> Result<DeleteDecision> {
+        let v = match validate(raw) {
+            Ok(v) => v,
+            Err((reason, serial, detail)) => {
+                let mut entry =
+                    AuditEntry::new(ACTOR, ACTION, Outcome::Rejected, reason).detail(detail);
+                if let Some(s) = serial {
+                    entry = entry.serial(s.as_str());
+                }
+                self.audit.record(&entry).await?;
+                entry.log();
+                // No reply: the topic itself is not trustworthy enough to publish on.
+                return Ok(DeleteDecision {
+                    outcome: Outcome::Rejected,
+                    reason,
+                    reply_topic: None,
+                    version: None,
+                    security_event: false,
+                });
+            }
+        };
+
+        let ctx = self
+            .records
+            .load_for_delete(&v.principal, &v.serial, &v.record_id)
+            .await?;
+        let entitlement = match self.entitlement(&v, ctx.principal).await? {
+            Ok(e) => e,
+            Err((reason, security_event)) => {
+                return self.reject(&v, reason, None, security_event).await;
+            }
+        };
+        let request = SoftDelete {
+            serial: v.serial.clone(),
+            record_id: v.record_id.clone(),
+            principal: v.principal.as_str().to_owned(),
+            reason: v.event.reason.clone(),
+            request_key: v.request_key.clone(),
+            at: v.at.clone(),
+        };
+        let entry = self.entry(&v, Outcome::Accepted, Reason::Deleted);
+        let mut record = ctx.record;
+        let mut lost_race = false;
+        loop {
+            let Some(current) = record else {
+                return self.reject(&v, Reason::NotFound, None, false).await;
+            };
+            if current.is_deleted() {
+                if current.delete_request.as_deref() == Some(v.request_key.as_str()) {
+                    // The same message again (or its twin won the race): same answer, nothing written.
+                    return self.accepted(&v, current.version, false).await;
+                }
+                return self
+                    .reject(&v, Reason::AlreadyDeleted, Some(current.version), false)
+                    .await;
+            }
+            match self
+                .records
+                .soft_delete(&request, current.version, &entitlement, &entry)
+                .await?
+            {
+                SoftDeleteResult::Deleted { version } => {
+                    return self.accepted(&v, version, true).await
+                }
+                SoftDeleteResult::NotEntitled => {
+                    let reason = match entitlement {
+                        Entitlement::Operator { .. } => Reason::OperatorNotActive,
+                        _ => Reason::DeviceNotActive,
+                    };
+                    return self.reject(&v, reason, None, false).await;
+                }
+                // Another writer won between our read and our write: read what it left and answer
+                // from that at once (already deleted, gone), or try once more if the record is live
+                // again (restored meanwhile). A Lambda error would only bring AWS's retry minutes
+                // later; a second loss in a row is left to it.
+                SoftDeleteResult::Changed if !lost_race => {
+                    lost_race = true;
+                    record = self.records.get(&v.serial, &v.record_id).await?;
+                }
+                SoftDeleteResult::Changed => {
+                    return Err(crate::Error::aws(
+                        "dynamodb:TransactWriteItems(delete)",
+                        crate::error::AwsErrorKind::ConditionFailed,
+                        "record changed twice during delete; retry",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Ok(entitlement) or Err((reason, is_security_event)).
+    async fn entitlement(
+        &self,
+        v: &Valid,
+        facts: Option<PrincipalFacts>,
+    ) -> Result<std::result::Result<Entitlement, (Reason, bool)>> {
+        Ok(match (&v.principal, facts) {
+            (Principal::Certificate(cert), Some(PrincipalFacts::Certificate(rec))) => {
+                if rec.denied {
+                    Err((Reason::DeviceNotActive, false))
+                } else if rec.serial != v.serial {
+                    self.security_event(v, Some(&rec.serial)).await?;
+                    Err((Reason::PrincipalMismatch, true))
+                } else {
+                    Ok(Entitlement::Certificate {
+                        serial: v.serial.clone(),
+                        certificate: cert.clone(),
+                    })
+                }
+            }
+            (Principal::Authorizer(pid), Some(PrincipalFacts::Authorizer(p))) => match p {
+                AuthorizerPrincipal::Operator { active: false, .. } => {
+                    Err((Reason::OperatorNotActive, false))
+                }
+                AuthorizerPrincipal::Operator { serials, .. } => {
+                    if serials.contains(&v.serial) {
+                        Ok(Entitlement::Operator {
+                            principal_id: pid.clone(),
+                            serial: v.serial.clone(),
+                        })
+                    } else {
+                        Err((Reason::SerialNotGranted, false))
+                    }
+                }
+                AuthorizerPrincipal::Device { serial } if serial != v.serial => {
+                    self.security_event(v, Some(&serial)).await?;
+                    Err((Reason::PrincipalMismatch, true))
+                }
+                AuthorizerPrincipal::Device { .. } => Ok(Entitlement::PasswordDevice {
+                    serial: v.serial.clone(),
+                }),
+            },
+            _ => Err((Reason::UnknownPrincipal, false)),
+        })
+    }
+
+    fn entry(&self, v: &Valid, outcome: Outcome, reason: Reason) -> AuditEntry {
+        let mut e = AuditEntry::new(ACTOR, ACTION, outcome, reason)
+            .principal(v.principal.as_str())
+            .serial(v.serial.as_str())
+            .record(v.record_id.as_str());
+        // Keyed by the message, so a replay writes the same entry once.
+        e.at = v.at.clone();
+        e.dedupe = Some(v.request_key.clone());
+        if let Some(c) = &v.event.client_id {
+            e = e.detail(format!("client_id={}", truncate_utf8(c, 128)));
+        }
+        e
+    }
+
+    async fn accepted(&self, v: &Valid, version: u64, fresh: bool) -> Result<DeleteDecision> {
+        let entry = self.entry(v, Outcome::Accepted, Reason::Deleted);
+        if !fresh {
+            tracing::info!(reason = "deleted", serial = %v.serial, record_id = %v.record_id, "replayed delete: same answer");
+        } else {
+            entry.log();
+        }
+        let topic = self
+            .reply(v, "accepted", Reason::Deleted, Some(version))
+            .await?;
+        Ok(DeleteDecision {
+            outcome: Outcome::Accepted,
+            reason: Reason::Deleted,
+            reply_topic: Some(topic),
+            version: Some(version),
+            security_event: false,
+        })
+    }
+
+    async fn reject(
+        &self,
+        v: &Valid,
+        reason: Reason,
+        version: Option<u64>,
+        security_event: bool,
+    ) -> Result<DeleteDecision> {
+        let entry = self.entry(v, Outcome::Rejected, reason);
+        self.audit.record(&entry).await?;
+        entry.log();
+        let label = if reason == Reason::NotFound {
+            "not_found"
+        } else {
+            "rejected"
+        };
+        let topic = self.reply(v, label, reason, version).await?;
+        Ok(DeleteDecision {
+            outcome: Outcome::Rejected,
+            reason,
+            reply_topic: Some(topic),
+            version,
+            security_event,
+        })
+    }
+
+    async fn reply(
+        &self,
+        v: &Valid,
+        outcome: &str,
+        reason: Reason,
+        version: Option<u64>,
+    ) -> Result<String> {
+        let suffix = if outcome == "accepted" {
+            "accepted"
+        } else {
+            "rejected"
+        };
+        let topic = format!("P/{}/deleterecords/{}/{suffix}", v.serial, v.record_id);
+        let reply = Reply {
+            outcome: outcome.to_owned(),
+            reason,
+            record_id: v.record_id.to_string(),
+            version,
+            request_id: v.event.request_id.clone(),
+        };
+        let payload = serde_json::to_value(&reply)
+            .map_err(|e| crate::Error::Corrupt(format!("reply: {e}")))?;
+        self.publisher.publish(&topic, &payload).await?;
+        Ok(topic)
+    }
+
+    async fn security_event(&self, v: &Valid, principal_serial: Option<&Serial>) -> Result<()> {
+        let event = SecurityEvent {
+            kind: "cross_serial_attempt".into(),
+            principal: v.principal.as_str().to_owned(),
+            principal_serial: principal_serial.map(|s| s.to_string()),
+            target_serial: v.serial.to_string(),
+            record_id: v.record_id.to_string(),
+            client_id: v
+                .event
+                .client_id
+                .as_deref()
+                .map(|c| truncate_utf8(c, 128).to_owned()),
+            received_at: v.event.received_at,
+            request_key: v.request_key.clone(),
+        };
+        tracing::warn!(
+            reason = "principal_mismatch",
+            principal = %event.principal,
+            principal_serial = event.principal_serial.as_deref().unwrap_or("-"),
+            target_serial = %event.target_serial,
+            "cross-serial delete attempt"
+        );
+        let payload = serde_json::to_value(&event)
+            .map_err(|e| crate::Error::Corrupt(format!("security event: {e}")))?;
+        self.publisher.publish(&self.security_topic, &payload).await
+    }
+}
+
+/// Published on the security topic when a valid device principal acts on another serial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    /// `cross_serial_attempt`.
+    pub kind: String,
+    pub principal: String,
+    pub principal_serial: Option<String>,
+    pub target_serial: String,
+    pub record_id: String,
+    pub client_id: Option<String>,
+    pub received_at: i64,
+    pub request_key: String,
+}
+
+type Refusal = (Reason, Option<Serial>, String);
+
+fn validate(raw: serde_json::Value) -> std::result::Result<Valid, Refusal> {
+    let size = serde_json::to_string(&raw)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_EVENT_BYTES {
+        return Err((
+            Reason::InvalidPayload,
+            None,
+            format!("event of {size} bytes"),
+        ));
+    }
+    let event: DeleteRecordEvent = serde_json::from_value(raw).map_err(|e| {
+        (
+            Reason::MalformedEvent,
+            None,
+            truncate_utf8(&e.to_string(), 200).to_owned(),
+        )
+    })?;
+    let serial =
+        Serial::parse(&event.serial).map_err(|e| (Reason::InvalidTopic, None, e.to_string()))?;
+    let record_id = RecordId::parse(&event.record_id)
+        .map_err(|e| (Reason::InvalidTopic, Some(serial.clone()), e.to_string()))?;
+    let principal = Principal::parse(&event.principal).map_err(|e| {
+        (
+            Reason::UnknownPrincipal,
+            Some(serial.clone()),
+            e.to_string(),
+        )
+    })?;
+    let received =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.received_at) * 1_000_000)
+            .map_err(|_| {
+                (
+                    Reason::MalformedEvent,
+                    Some(serial.clone()),
+                    "received_at out of range".to_owned(),
+                )
+            })?;
+    if event.received_at <= 0 {
+        return Err((
+            Reason::MalformedEvent,
+            Some(serial),
+            "received_at must be positive".into(),
+        ));
+    }
+    if let Some(id) = &event.request_id {
+        let ok = !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+        if !ok {
+            return Err((
+                Reason::InvalidPayload,
+                Some(serial),
+                "request_id must match [A-Za-z0-9_.:-]{1,128}".into(),
+            ));
+        }
+    }
+    if let Some(r) = &event.reason {
+        if r.chars().count() > MAX_REASON || r.chars().any(char::is_control) {
+            return Err((
+                Reason::InvalidPayload,
+                Some(serial),
+                "reason must be at most 256 printable characters".into(),
+            ));
+        }
+    }
+    // Same request_id, or same serial + record + received_at: the same message.
+    let request_key = {
+        use sha2::Digest;
+        let basis = match &event.request_id {
+            Some(id) => format!("{serial}\n{record_id}\n{}\nreq:{id}", principal.as_str()),
+            None => format!(
+                "{serial}\n{record_id}\n{}\nat:{}",
+                principal.as_str(),
+                event.received_at
+            ),
+        };
+        hex::encode(&sha2::Sha256::digest(basis.as_bytes())[..16])
+    };
+    Ok(Valid {
+        serial,
+        record_id,
+        principal,
+        at: rfc3339(received),
+        request_key,
+        event,
+    })
+}
+
+/// Kept public for the records CLI and the revoker: the live/deleted view of a record.
+pub fn describe(record: &Record) -> String {
+    match &record.deleted_at {
+        Some(at) => format!(
+            "deleted at {at} by {} (version {})",
+            record.deleted_by.as_deref().unwrap_or("?"),
+            record.version
+        ),
+        None => format!("live (version {})", record.version),
+    }
+}

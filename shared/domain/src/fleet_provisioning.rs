@@ -1,0 +1,363 @@
+//! Fleet provisioning by claim: the pre-provisioning hook (AWS IoT developer guide,
+//! pre-provisioning-hook.html; provision-wo-cert.html).
+//!
+//! The device connects with its batch's claim certificate, gets a new certificate from AWS, and calls
+//! RegisterThing with the template parameters `SerialNumber` and its enrollment proof (see
+//! [`crate::enrollment`]). AWS asks this hook before it creates anything. The hook allows only when:
+//! the request is well formed and the certificate id is SHA-256 of the certificate; the proof parses and
+//! is fresh; the client id, if any, names the serial (`claim.<serial>`); the serial is on the allow-list with proof material of
+//! that kind; the claim is one the entry allows; the proof verifies for that serial and that new
+//! certificate and has not been spent; and the shared validator ([`check_serial`]) allows the binding.
+//! The certificate's subject is never read.
+//!
+//! Reads: one BatchGetItem. Writes on allow: one transaction (pending binding, proof spent, stale
+//! certificate denied, audit entry). A refusal writes only its audit entry. Any error is a deny.
+//! The answer is the same `{"allowProvisioning": false}` for every refusal, and an unknown serial costs
+//! the same proof check as a known one, so a stranger learns nothing about which serials exist.
+
+use crate::domain::{AuditEntry, CertificateId, Device, Outcome, ProofKind, Reason, Serial};
+use crate::enrollment::{self, ClaimParameters, Presented, ProofError};
+use crate::ports::{AuditLog, Enrollments, IotControl, PendingBinding, ProofSpend};
+use crate::provisioning::{check_serial, retire_stale, SerialVerdict};
+use crate::x509;
+use crate::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// Request to a pre-provisioning hook (pre-provisioning-hook.html).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookRequest {
+    pub claim_certificate_id: String,
+    pub certificate_id: String,
+    pub certificate_pem: String,
+    pub template_arn: String,
+    /// The MQTT client id of the claim connection; absent when not sent.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Response of a pre-provisioning hook. Any failure on AWS's side is ACCESS_DENIED as well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookResponse {
+    pub allow_provisioning: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameter_overrides: BTreeMap<String, String>,
+}
+
+impl HookResponse {
+    pub fn deny() -> Self {
+        Self {
+            allow_provisioning: false,
+            parameter_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+/// The claim policy lets a claim certificate connect only with a client id `claim.<serial>`: a dot is
+/// not allowed in a thing name, so a leaked claim can never connect as (and disconnect) a device.
+pub const CLAIM_CLIENT_PREFIX: &str = "claim.";
+
+/// Whether a claim connection's client id names `serial` (`claim.<serial>`, or the bare serial).
+fn client_id_names(client_id: &str, serial: &Serial) -> bool {
+    client_id.is_empty()
+        || client_id
+            .strip_prefix(CLAIM_CLIENT_PREFIX)
+            .unwrap_or(client_id)
+            == serial.as_str()
+}
+
+/// Default for `FLEETGUARD_PROOF_WINDOW_SECONDS`: how far a factory statement's time may be from ours.
+pub const DEFAULT_PROOF_WINDOW_SECONDS: i64 = 300;
+
+const ACTOR: &str = "provisioning-hook";
+const ACTION: &str = "pre_provision";
+
+/// The pre-provisioning hook over its ports.
+pub struct ClaimHook<E, C, A> {
+    pub enrollments: E,
+    pub control: C,
+    pub audit: A,
+    /// Seconds a factory statement's timestamp may differ from now, either way.
+    pub proof_window: i64,
+}
+
+/// What a request came to, before it is audited.
+struct Verdict {
+    reason: Reason,
+    detail: &'static str,
+    certificate: Option<CertificateId>,
+    serial: Option<Serial>,
+}
+
+impl Verdict {
+    fn new(
+        reason: Reason,
+        detail: &'static str,
+        certificate: Option<&CertificateId>,
+        serial: Option<&Serial>,
+    ) -> Self {
+        Self {
+            reason,
+            detail,
+            certificate: certificate.cloned(),
+            serial: serial.cloned(),
+        }
+    }
+}
+
+impl<E: Enrollments, C: IotControl, A: AuditLog> ClaimHook<E, C, A> {
+    pub fn new(enrollments: E, control: C, audit: A, proof_window: i64) -> Self {
+        Self {
+            enrollments,
+            control,
+            audit,
+            proof_window,
+        }
+    }
+
+    /// Decides one request (raw JSON: a malformed request is an audited refusal). Fails closed.
+    pub async fn handle(&self, raw: serde_json::Value, now: OffsetDateTime) -> HookResponse {
+        let verdict = match self.decide(raw, now).await {
+            Ok(Ok(serial)) => return allow(serial),
+            Ok(Err(verdict)) => verdict,
+            Err(e) => {
+                tracing::error!(error = %e, "pre-provisioning hook failed; denying");
+                Verdict::new(Reason::InternalError, "infrastructure error", None, None)
+            }
+        };
+        let entry = entry(Outcome::Rejected, &verdict);
+        if let Err(e) = self.audit.record(&entry).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+        entry.log();
+        HookResponse::deny()
+    }
+
+    /// `Ok(Ok(serial))`: allowed, bound and audited. `Ok(Err(_))`: refused (not yet audited).
+    async fn decide(
+        &self,
+        raw: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<Serial, Verdict>> {
+        let refuse = |reason, detail, cert: Option<&CertificateId>, serial: Option<&Serial>| {
+            Ok(Err(Verdict::new(reason, detail, cert, serial)))
+        };
+        let Ok(req) = serde_json::from_value::<HookRequest>(raw) else {
+            return refuse(Reason::MalformedEvent, "not a hook request", None, None);
+        };
+        let (Ok(cert_id), Ok(claim)) = (
+            CertificateId::parse(&req.certificate_id),
+            CertificateId::parse(&req.claim_certificate_id),
+        ) else {
+            return refuse(
+                Reason::MalformedEvent,
+                "certificate ids are not 64 hex",
+                None,
+                None,
+            );
+        };
+        let cert = Some(&cert_id);
+        match x509::issued_certificate_id(&req.certificate_pem, now) {
+            Ok(id) if id == cert_id => {}
+            Ok(_) => {
+                return refuse(
+                    Reason::CertificateIdMismatch,
+                    "certificate id is not SHA-256 of its DER",
+                    cert,
+                    None,
+                )
+            }
+            Err(e) => return refuse(e.reason, "certificate refused", cert, None),
+        }
+        let ClaimParameters { serial, proof } = match enrollment::parse_parameters(&req.parameters)
+        {
+            Ok(p) => p,
+            Err(ProofError { reason, detail }) => return refuse(reason, detail, cert, None),
+        };
+        let s = Some(&serial);
+        if req
+            .client_id
+            .as_deref()
+            .is_some_and(|c| !client_id_names(c, &serial))
+        {
+            return refuse(
+                Reason::ClientIdMismatch,
+                "client id is not the serial",
+                cert,
+                s,
+            );
+        }
+        if let Presented::FactoryKey { timestamp, .. } = &proof {
+            if (now.unix_timestamp() - timestamp).abs() > self.proof_window {
+                return refuse(
+                    Reason::ProofExpired,
+                    "statement time outside the window",
+                    cert,
+                    s,
+                );
+            }
+        }
+
+        let context = self.enrollments.load(&serial, &cert_id).await?;
+        if context.certificate.as_ref().is_some_and(|c| c.denied) {
+            return refuse(
+                Reason::CertificateRevoked,
+                "certificate is on the deny-list",
+                cert,
+                s,
+            );
+        }
+        let Some(device) = context.device else {
+            enrollment::equalize_timing(&proof);
+            return refuse(
+                Reason::SerialNotAllowed,
+                "serial is not on the allow-list",
+                cert,
+                s,
+            );
+        };
+        if !device.enrollment.claims.is_empty() && !device.enrollment.claims.contains(&claim) {
+            enrollment::equalize_timing(&proof);
+            return refuse(
+                Reason::ClaimNotAllowed,
+                "claim is not of this device's batch",
+                cert,
+                s,
+            );
+        }
+        let spend = match verify(&device, &serial, &cert_id, &proof) {
+            Ok(spend) => spend,
+            Err(ProofError { reason, detail }) => return refuse(reason, detail, cert, s),
+        };
+
+        let replaces = match check_serial(&self.control, Some(&device), &cert_id).await? {
+            SerialVerdict::Allow { replaces } => replaces,
+            SerialVerdict::Refuse { reason, live } => {
+                if let Some(live) = live {
+                    self.enrollments.confirm(&serial, &live).await?;
+                }
+                return refuse(reason, "registry refused the serial", cert, s);
+            }
+        };
+        // A one-time secret is spent once; it may be presented again only to replace the stale
+        // certificate it was spent on (that provisioning failed after the hook).
+        if let (ProofSpend::Secret { .. }, Some(used)) = (&spend, &device.enrollment.secret_used_by)
+        {
+            if replaces.as_ref() != Some(used) {
+                return refuse(
+                    Reason::ProofReplayed,
+                    "one-time secret already spent",
+                    cert,
+                    s,
+                );
+            }
+        }
+        if let Some(stale) = &replaces {
+            retire_stale(&self.control, stale).await?;
+        }
+        let binding = PendingBinding {
+            serial: serial.clone(),
+            certificate: cert_id.clone(),
+            expected_version: device.version,
+            spend,
+            replaces,
+        };
+        let accepted = Verdict::new(
+            Reason::Provisioned,
+            "pending until the certificate is seen ACTIVE",
+            cert,
+            s,
+        );
+        let entry = entry(Outcome::Accepted, &accepted);
+        if !self.enrollments.bind_pending(&binding, &entry).await? {
+            // Another request changed the device or spent the proof between our read and write.
+            return refuse(
+                Reason::RegistryConflict,
+                "registry changed during the decision",
+                cert,
+                s,
+            );
+        }
+        entry.log();
+        Ok(Ok(serial))
+    }
+}
+
+/// Verifies the presented proof against the device's material; returns what it spends.
+fn verify(
+    device: &Device,
+    serial: &Serial,
+    cert: &CertificateId,
+    proof: &Presented,
+) -> std::result::Result<ProofSpend, ProofError> {
+    let e = &device.enrollment;
+    let refused = |reason, detail| {
+        // As long as a real check, so the refusal's time says nothing about the entry.
+        enrollment::equalize_timing(proof);
+        Err(ProofError { reason, detail })
+    };
+    match (e.kind(), proof) {
+        (ProofKind::None, _) => refused(
+            Reason::NoEnrollmentProof,
+            "device has no enrollment proof material",
+        ),
+        (
+            ProofKind::FactoryKey,
+            Presented::FactoryKey {
+                timestamp,
+                signature,
+            },
+        ) => {
+            let key = e.attestation_key.as_deref().unwrap_or_default();
+            enrollment::verify_factory_proof(key, serial, cert, *timestamp, signature)?;
+            if e.proof_last_ts.is_some_and(|last| *timestamp <= last) {
+                return Err(ProofError {
+                    reason: Reason::ProofReplayed,
+                    detail: "statement not newer than the last one accepted",
+                });
+            }
+            Ok(ProofSpend::FactoryKey {
+                timestamp: *timestamp,
+            })
+        }
+        (ProofKind::OneTimeSecret, Presented::Secret { secret }) => {
+            let hash = e.secret_sha256.as_deref().unwrap_or_default();
+            enrollment::verify_secret(hash, secret)?;
+            Ok(ProofSpend::Secret {
+                hash: hash.to_owned(),
+            })
+        }
+        (ProofKind::FactoryKey, Presented::Secret { .. })
+        | (ProofKind::OneTimeSecret, Presented::FactoryKey { .. }) => refused(
+            Reason::ProofKindMismatch,
+            "device enrolled with another proof kind",
+        ),
+    }
+}
+
+fn entry(outcome: Outcome, v: &Verdict) -> AuditEntry {
+    let mut entry = AuditEntry::new(ACTOR, ACTION, outcome, v.reason).detail(v.detail);
+    if let Some(c) = &v.certificate {
+        entry = entry.principal(c.as_str());
+    }
+    if let Some(s) = &v.serial {
+        entry = entry.serial(s.as_str());
+    }
+    entry
+}
+
+fn allow(serial: Serial) -> HookResponse {
+    // The template names the thing after the proven serial, whatever the request said.
+    HookResponse {
+        allow_provisioning: true,
+        parameter_overrides: BTreeMap::from([(
+            enrollment::PARAM_SERIAL.to_owned(),
+            serial.as_str().to_owned(),
+        )]),
+    }
+}

@@ -1,0 +1,63 @@
+//! Operators: humans (or operator services) who sign in over MQTT with a JWT from the IdP. Adding
+//! one writes its identity and audits it; disabling, enabling and revoking are revocation actions
+//! on its principal ([`crate::revocation`]).
+
+use crate::authorizer::{Identity, IdentityKind, IdentityStore, OperatorStatus, PrincipalId};
+use crate::domain::{AuditEntry, Outcome, Reason};
+use crate::ports::{AuditLog, AuthorizerPrincipal, Registry};
+use crate::Result;
+
+/// What adding an operator came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddOperator {
+    /// Written (new, or its serials replaced): it signs in with this principal id as client id.
+    Added { principal_id: PrincipalId },
+    /// It exists and is disabled or revoked: updating its serials must never quietly undo that, so
+    /// nothing was written (re-enrol deliberately to mean it).
+    NotReEnabled { status: OperatorStatus },
+}
+
+/// Adds (or replaces) an operator. An existing disabled or revoked operator is re-enabled only with
+/// `re_enrol` (e.g. after their IdP account was recovered).
+pub async fn add_operator<R, S, A>(
+    registry: &R,
+    store: &S,
+    audit: &A,
+    identity: Identity,
+    re_enrol: bool,
+    actor: &str,
+) -> Result<AddOperator>
+where
+    R: Registry,
+    S: IdentityStore,
+    A: AuditLog,
+{
+    let pid = identity.principal_id.clone();
+    if let Some(AuthorizerPrincipal::Operator { status, .. }) =
+        registry.get_principal(pid.as_str()).await?
+    {
+        if status != OperatorStatus::Active && !re_enrol {
+            return Ok(AddOperator::NotReEnabled { status });
+        }
+    }
+    let name = match &identity.kind {
+        IdentityKind::Operator { operator_id, .. } => operator_id.clone(),
+        IdentityKind::Device { .. } => {
+            return Err(crate::Error::Config(
+                "add_operator takes an operator identity".into(),
+            ))
+        }
+    };
+    store.put_identity(&identity).await?;
+    let entry = AuditEntry::new(
+        actor,
+        "operator_add",
+        Outcome::Accepted,
+        Reason::OperatorAdded,
+    )
+    .principal(pid.as_str())
+    .detail(format!("name={name}"));
+    audit.record(&entry).await?;
+    entry.log();
+    Ok(AddOperator::Added { principal_id: pid })
+}

@@ -1,0 +1,1083 @@
+//! Revocation: stop a compromised device now, keep it out, and undo what it did.
+//!
+//! Triggers (one Lambda, the event's shape tells which): an operator command, a Device Defender Detect
+//! violation delivered by SNS, a tamper report from the device's own topic, and the delete-record
+//! handler's cross-serial security events (the serial-guessing tripwire).
+//!
+//! Every step checks or tolerates current state, so a replay or a retry after a partial failure
+//! converges. Order for revoke/quarantine: registry first (the delete-record transaction checks it, so
+//! deletes stop at once), then the certificate status and a forced disconnect (what stops the device on
+//! AWS, where policy changes take minutes to propagate), then policy/principal detachment and the
+//! quarantine group.
+
+use crate::delete_record::SecurityEvent;
+use crate::domain::{
+    rfc3339, AuditEntry, CertificateId, CertificateStatus, DeviceStatus, Outcome, Principal,
+    Reason, Serial,
+};
+use crate::ports::{AuditLog, AuthorizerPrincipal, Connections, IotControl, Records, Registry};
+use crate::Result;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Revoke,
+    Quarantine,
+    Release,
+}
+
+/// Operator command (direct invoke or `fleetctl`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    pub action: Action,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub certificate_id: Option<String>,
+    /// Any principal: a certificate id, a password device's or an operator's principal id (`dv…`, `op…`).
+    #[serde(default)]
+    pub principal: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// RFC 3339; deletes by the principal at or after it are rolled back.
+    #[serde(default)]
+    pub compromised_since: Option<String>,
+    #[serde(default)]
+    pub rollback: bool,
+    /// Who asked (defaults to `operator`).
+    #[serde(default)]
+    pub actor: Option<String>,
+}
+
+/// Device Defender Detect violation (the SNS `Message`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViolationEvent {
+    pub violation_id: String,
+    pub thing_name: String,
+    #[serde(default)]
+    pub security_profile_name: Option<String>,
+    #[serde(default)]
+    pub behavior: Option<serde_json::Value>,
+    #[serde(default)]
+    pub metric_value: Option<serde_json::Value>,
+    pub violation_event_type: String,
+    #[serde(default)]
+    pub violation_event_time: Option<i64>,
+}
+
+/// Tamper report forwarded by the rule on `P/+/tamper` with `principal()`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TamperReport {
+    pub trigger: String,
+    pub serial: String,
+    pub principal: String,
+    #[serde(default)]
+    pub received_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationConfig {
+    pub fleet_policy: String,
+    pub quarantine_group: String,
+    /// What a Defender `in-alarm` does (quarantine by default).
+    pub defender_action: Action,
+    /// Cross-serial attempts by one principal within the window before it is quarantined.
+    pub violation_threshold: u32,
+    pub violation_window: time::Duration,
+    /// Default rollback window: this long before the first security signal about the principal.
+    pub rollback_lookback: time::Duration,
+}
+
+impl RevocationConfig {
+    /// For commands about operators only (no fleet policy or thing group is touched): defaults
+    /// without the device settings.
+    pub fn operators_only() -> Self {
+        Self {
+            fleet_policy: String::new(),
+            quarantine_group: String::new(),
+            defender_action: Action::Quarantine,
+            violation_threshold: 1,
+            violation_window: time::Duration::minutes(60),
+            rollback_lookback: time::Duration::hours(24),
+        }
+    }
+
+    pub fn from_env() -> Result<Self> {
+        use crate::config::{opt_u32, var};
+        Ok(Self {
+            fleet_policy: var("FLEETGUARD_FLEET_POLICY")?,
+            quarantine_group: var("FLEETGUARD_QUARANTINE_GROUP")?,
+            defender_action: match std::env::var("FLEETGUARD_DEFENDER_ACTION").as_deref() {
+                Ok("revoke") => Action::Revoke,
+                Err(_) | Ok("quarantine") => Action::Quarantine,
+                Ok(other) => {
+                    return Err(crate::Error::Config(format!(
+                        "FLEETGUARD_DEFENDER_ACTION must be quarantine or revoke, not {other:?}"
+                    )))
+                }
+            },
+            violation_threshold: opt_u32("FLEETGUARD_VIOLATION_THRESHOLD", 1)?.max(1),
+            violation_window: time::Duration::minutes(i64::from(opt_u32(
+                "FLEETGUARD_VIOLATION_WINDOW_MINUTES",
+                60,
+            )?)),
+            rollback_lookback: time::Duration::hours(i64::from(opt_u32(
+                "FLEETGUARD_ROLLBACK_LOOKBACK_HOURS",
+                24,
+            )?)),
+        })
+    }
+}
+
+/// What a rollback came to.
+struct Rollback {
+    restored: usize,
+    since: String,
+    reason: Reason,
+}
+
+/// What one trigger came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    /// The principal acted on (certificate id, `dv…` or `op…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Records restored by a rollback.
+    pub restored: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back_since: Option<String>,
+    /// Why a rollback restored what it did: `restored`, or `nothing_to_roll_back` (never a silent 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Reason>,
+}
+
+pub struct Revoker<R, C, N, D, A> {
+    pub registry: R,
+    pub control: C,
+    pub connections: N,
+    pub records: D,
+    pub audit: A,
+    pub config: RevocationConfig,
+}
+
+struct Target {
+    serial: Serial,
+    cert: Option<CertificateId>,
+}
+
+impl Target {
+    /// Who acts for this device: its certificate, else its password identity (`dv…`).
+    fn principal(&self) -> String {
+        match &self.cert {
+            Some(c) => c.to_string(),
+            None => crate::authorizer::device_principal(&self.serial).to_string(),
+        }
+    }
+}
+
+/// What a command is about.
+enum Subject {
+    /// A device (by serial, its current certificate or its password principal).
+    Device(Target),
+    /// A certificate its serial no longer uses (replaced): only that certificate is acted on.
+    OldCertificate { serial: Serial, cert: CertificateId },
+    /// A custom-authorizer operator.
+    Operator { id: String, serials: Vec<Serial> },
+}
+
+impl<R, C, N, D, A> Revoker<R, C, N, D, A>
+where
+    R: Registry,
+    C: IotControl,
+    N: Connections,
+    D: Records,
+    A: AuditLog,
+{
+    /// Handles any trigger. `Err` only for infrastructure failures (the invocation is retried and
+    /// converges).
+    pub async fn handle(&self, raw: serde_json::Value, now: OffsetDateTime) -> Result<Vec<Report>> {
+        if let Some(records) = raw.get("Records").and_then(|r| r.as_array()) {
+            let mut reports = Vec::new();
+            for record in records {
+                let message = record
+                    .pointer("/Sns/Message")
+                    .and_then(|m| m.as_str())
+                    .and_then(|m| serde_json::from_str::<ViolationEvent>(m).ok());
+                reports.push(match message {
+                    Some(v) => self.defender(v, now).await?,
+                    None => {
+                        self.malformed("SNS record without a Defender violation")
+                            .await?
+                    }
+                });
+            }
+            return Ok(reports);
+        }
+        if raw.get("kind").and_then(|k| k.as_str()) == Some("cross_serial_attempt") {
+            return Ok(vec![match serde_json::from_value::<SecurityEvent>(raw) {
+                Ok(e) => self.security_event(e, now).await?,
+                Err(_) => self.malformed("malformed security event").await?,
+            }]);
+        }
+        if raw.get("trigger").and_then(|k| k.as_str()) == Some("tamper") {
+            return Ok(vec![match serde_json::from_value::<TamperReport>(raw) {
+                Ok(t) => self.tamper(t, now).await?,
+                Err(_) => self.malformed("malformed tamper report").await?,
+            }]);
+        }
+        Ok(vec![match serde_json::from_value::<Command>(raw) {
+            Ok(c) => self.command(c, now).await?,
+            Err(e) => self.malformed(&e.to_string()).await?,
+        }])
+    }
+
+    /// An operator command.
+    pub async fn command(&self, cmd: Command, now: OffsetDateTime) -> Result<Report> {
+        let actor = format!("operator:{}", cmd.actor.as_deref().unwrap_or("unknown"));
+        let since = match cmd.compromised_since.as_deref().map(parse_time) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(())) => return self.malformed("compromised_since is not RFC 3339").await,
+            None => None,
+        };
+        let Some(subject) = self
+            .subject(
+                cmd.serial.as_deref(),
+                cmd.certificate_id.as_deref(),
+                cmd.principal.as_deref(),
+            )
+            .await?
+        else {
+            return self
+                .reject(
+                    &actor,
+                    None,
+                    Reason::UnknownDevice,
+                    "no such device, certificate or principal",
+                )
+                .await;
+        };
+        let detail = cmd.reason.clone().unwrap_or_default();
+        let (mut report, principal, serials, audit_serial) = match subject {
+            Subject::Device(target) => {
+                let report = match cmd.action {
+                    Action::Release => self.release(&target, &actor, &detail).await?,
+                    action => self.isolate(&target, action, &actor, &detail).await?,
+                };
+                let principal = target.principal();
+                (
+                    report,
+                    principal,
+                    vec![target.serial.clone()],
+                    target.serial,
+                )
+            }
+            Subject::OldCertificate { serial, cert } => {
+                let report = self
+                    .isolate_old_certificate(&serial, &cert, cmd.action, &actor, &detail)
+                    .await?;
+                (report, cert.to_string(), vec![serial.clone()], serial)
+            }
+            Subject::Operator { id, serials } => {
+                let report = self.operator(&id, cmd.action, &actor, &detail).await?;
+                let mut serials = serials;
+                // Also every serial the audit log says it deleted on (a grant may have been withdrawn
+                // since); the records table is still what decides what is restored.
+                let from = since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                for e in self.audit.for_principal(&id, &rfc3339(from)).await? {
+                    if e.action == "delete_record" && e.reason == Reason::Deleted {
+                        if let Some(Ok(s)) = e.serial.as_deref().map(Serial::parse) {
+                            if !serials.contains(&s) {
+                                serials.push(s);
+                            }
+                        }
+                    }
+                }
+                return self
+                    .finish_rollback(report, &cmd, &id, serials, None, since, &actor, now)
+                    .await;
+            }
+        };
+        if report.principal.is_none() {
+            report.principal = Some(principal.clone());
+        }
+        self.finish_rollback(
+            report,
+            &cmd,
+            &principal,
+            serials,
+            Some(&audit_serial),
+            since,
+            &actor,
+            now,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_rollback(
+        &self,
+        mut report: Report,
+        cmd: &Command,
+        principal: &str,
+        serials: Vec<Serial>,
+        audit_serial: Option<&Serial>,
+        since: Option<OffsetDateTime>,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<Report> {
+        // A refused command (e.g. releasing a revoked device) rolls nothing back.
+        if cmd.rollback && cmd.action != Action::Release && report.outcome != Outcome::Rejected {
+            let done = self
+                .rollback(principal, &serials, audit_serial, since, actor, now)
+                .await?;
+            report.restored = done.restored;
+            report.rolled_back_since = Some(done.since);
+            report.rollback = Some(done.reason);
+        }
+        Ok(report)
+    }
+
+    async fn defender(&self, v: ViolationEvent, _now: OffsetDateTime) -> Result<Report> {
+        let actor = "device-defender";
+        let Ok(serial) = Serial::parse(&v.thing_name) else {
+            return self
+                .reject(
+                    actor,
+                    None,
+                    Reason::InvalidSerial,
+                    "thingName is not a valid serial",
+                )
+                .await;
+        };
+        if v.violation_event_type != "in-alarm" {
+            // alarm-cleared / alarm-invalidated: never undo an isolation automatically; audit only.
+            let entry = AuditEntry::new(
+                actor,
+                "defender_violation",
+                Outcome::Noop,
+                Reason::DefenderAlarmCleared,
+            )
+            .serial(serial.as_str())
+            .detail(format!("{} {}", v.violation_event_type, v.violation_id));
+            self.audit.record(&entry).await?;
+            return Ok(report(&entry, None));
+        }
+        let Some(target) = self.resolve(Some(serial.as_str()), None).await? else {
+            return self
+                .reject(
+                    actor,
+                    Some(&serial),
+                    Reason::UnknownDevice,
+                    "Defender alarm for an unknown thing",
+                )
+                .await;
+        };
+        let mut signal = AuditEntry::new(
+            actor,
+            "defender_violation",
+            Outcome::Accepted,
+            Reason::DefenderInAlarm,
+        )
+        .serial(serial.as_str())
+        .detail(format!(
+            "{} profile={}",
+            v.violation_id,
+            v.security_profile_name.as_deref().unwrap_or("-")
+        ));
+        if let Some(c) = &target.cert {
+            signal = signal.principal(c.as_str());
+        }
+        // SNS delivers at least once: one entry per violation, keyed by the violation, not the clock.
+        if let Some(at) = v
+            .violation_event_time
+            .and_then(crate::domain::epoch_ms_rfc3339)
+        {
+            signal.at = at;
+            signal.dedupe = Some(format!("defender:{}", v.violation_id));
+        }
+        self.audit.record(&signal).await?;
+        self.isolate(&target, self.config.defender_action, actor, &v.violation_id)
+            .await
+    }
+
+    async fn tamper(&self, t: TamperReport, _now: OffsetDateTime) -> Result<Report> {
+        let actor = "tamper-report";
+        let Ok(serial) = Serial::parse(&t.serial) else {
+            return self
+                .reject(
+                    actor,
+                    None,
+                    Reason::InvalidTopic,
+                    "tamper topic serial is invalid",
+                )
+                .await;
+        };
+        // Only the device's own certificate may report its tampering: anyone else could use a forged
+        // report to knock a healthy device offline.
+        let Ok(Principal::Certificate(cert)) = Principal::parse(&t.principal) else {
+            return self
+                .reject(
+                    actor,
+                    Some(&serial),
+                    Reason::UnknownPrincipal,
+                    "tamper report not from a certificate",
+                )
+                .await;
+        };
+        let owner = self.registry.get_certificate(&cert).await?;
+        if owner.as_ref().is_none_or(|o| o.serial != serial) {
+            return self
+                .reject(
+                    actor,
+                    Some(&serial),
+                    Reason::PrincipalMismatch,
+                    "tamper report from another device's certificate",
+                )
+                .await;
+        }
+        let signal = AuditEntry::new(
+            actor,
+            "tamper_report",
+            Outcome::Accepted,
+            Reason::TamperReported,
+        )
+        .serial(serial.as_str())
+        .principal(cert.as_str());
+        self.audit.record(&signal).await?;
+        let target = Target {
+            serial,
+            cert: Some(cert),
+        };
+        self.isolate(
+            &target,
+            Action::Quarantine,
+            actor,
+            "device reported tampering",
+        )
+        .await
+    }
+
+    async fn security_event(&self, e: SecurityEvent, now: OffsetDateTime) -> Result<Report> {
+        let actor = "tripwire";
+        let Ok(Principal::Certificate(cert)) = Principal::parse(&e.principal) else {
+            // Authorizer principals are cut off by disabling the operator/device in the registry.
+            return self
+                .reject(
+                    actor,
+                    None,
+                    Reason::UnknownPrincipal,
+                    "security event without a certificate principal",
+                )
+                .await;
+        };
+        let Some(owner) = self.registry.get_certificate(&cert).await? else {
+            return self
+                .reject(
+                    actor,
+                    None,
+                    Reason::UnknownPrincipal,
+                    "certificate not in the registry",
+                )
+                .await;
+        };
+        let mut signal = AuditEntry::new(
+            actor,
+            "security_violation",
+            Outcome::Accepted,
+            Reason::SecurityViolation,
+        )
+        .serial(owner.serial.as_str())
+        .principal(cert.as_str())
+        .record(e.record_id.as_str())
+        .detail(format!("target_serial={}", e.target_serial));
+        // Once per original message, however often or late the event is redelivered: the entry's key is
+        // the message's own (its time and request key), never the clock's.
+        // The window is counted back from the message's own time, for the same reason.
+        let received = crate::domain::epoch_ms(e.received_at).unwrap_or(now);
+        signal.at = rfc3339(received);
+        signal.dedupe = Some(e.request_key.clone());
+        self.audit.record(&signal).await?;
+        let window_start = rfc3339(received - self.config.violation_window);
+        let count = self
+            .audit
+            .for_principal(cert.as_str(), &window_start)
+            .await?
+            .iter()
+            .filter(|x| x.action == "security_violation")
+            .count();
+        if count < self.config.violation_threshold as usize {
+            let entry = AuditEntry::new(actor, "quarantine", Outcome::Noop, Reason::BelowThreshold)
+                .serial(owner.serial.as_str())
+                .principal(cert.as_str())
+                .detail(format!("{count} of {}", self.config.violation_threshold));
+            self.audit.record(&entry).await?;
+            return Ok(report(&entry, Some(&cert)));
+        }
+        let target = Target {
+            serial: owner.serial,
+            cert: Some(cert),
+        };
+        self.isolate(
+            &target,
+            Action::Quarantine,
+            actor,
+            "cross-serial delete attempt",
+        )
+        .await
+    }
+
+    /// What a command names: a serial, a certificate id, or any principal id.
+    async fn subject(
+        &self,
+        serial: Option<&str>,
+        cert: Option<&str>,
+        principal: Option<&str>,
+    ) -> Result<Option<Subject>> {
+        let cert = match principal.map(Principal::parse) {
+            Some(Ok(Principal::Certificate(c))) => Some(c.to_string()),
+            Some(Ok(Principal::Authorizer(id))) => {
+                return Ok(match self.registry.get_principal(&id).await? {
+                    Some(AuthorizerPrincipal::Operator { serials, .. }) => {
+                        Some(Subject::Operator { id, serials })
+                    }
+                    Some(AuthorizerPrincipal::Device { serial }) => self
+                        .resolve(Some(serial.as_str()), None)
+                        .await?
+                        .map(Subject::Device),
+                    None => None,
+                });
+            }
+            Some(Err(_)) => return Ok(None),
+            None => cert.map(str::to_owned),
+        };
+        if let Some(c) = cert.as_deref() {
+            let Ok(id) = CertificateId::parse(c) else {
+                return Ok(None);
+            };
+            let Some(rec) = self.registry.get_certificate(&id).await? else {
+                return Ok(None);
+            };
+            let current = self
+                .registry
+                .get_device(&rec.serial)
+                .await?
+                .is_some_and(|d| d.certificate_id.as_ref() == Some(&id));
+            return Ok(Some(if current {
+                Subject::Device(Target {
+                    serial: rec.serial,
+                    cert: Some(id),
+                })
+            } else {
+                Subject::OldCertificate {
+                    serial: rec.serial,
+                    cert: id,
+                }
+            }));
+        }
+        Ok(self.resolve(serial, None).await?.map(Subject::Device))
+    }
+
+    /// Revoke or quarantine a certificate its serial no longer uses: that certificate is denied (on
+    /// revoke), set REVOKED or INACTIVE and detached, and the serial's session is cut in case the old
+    /// key is the one connected. The serial's current certificate and its registry entry are left as
+    /// they are (the device reconnects with its current certificate).
+    async fn isolate_old_certificate(
+        &self,
+        serial: &Serial,
+        cert: &CertificateId,
+        action: Action,
+        actor: &str,
+        detail: &str,
+    ) -> Result<Report> {
+        if action == Action::Release {
+            return self
+                .reject(
+                    actor,
+                    Some(serial),
+                    Reason::NotCurrentCertificate,
+                    "a replaced certificate is never released",
+                )
+                .await;
+        }
+        let revoke = action == Action::Revoke;
+        if revoke {
+            self.registry.deny_certificate(cert, serial).await?;
+        } else {
+            self.registry.hold_certificate(cert, serial, true).await?;
+        }
+        let mut changed = false;
+        if let Some(c) = self.control.describe_certificate(cert).await? {
+            let wanted = if revoke {
+                CertificateStatus::Revoked
+            } else {
+                CertificateStatus::Inactive
+            };
+            if c.status != CertificateStatus::Revoked && c.status != wanted {
+                self.control.set_certificate_status(cert, wanted).await?;
+                changed = true;
+            }
+            self.connections.disconnect(serial.as_str()).await?;
+            self.control
+                .detach_policy(&self.config.fleet_policy, &c.arn)
+                .await?;
+            self.control.detach_thing_principal(serial, &c.arn).await?;
+        } else {
+            self.connections.disconnect(serial.as_str()).await?;
+        }
+        let (name, reason) = if revoke {
+            ("revoke", Reason::Revoked)
+        } else {
+            ("quarantine", Reason::Quarantined)
+        };
+        let outcome = if changed {
+            Outcome::Accepted
+        } else {
+            Outcome::Noop
+        };
+        let entry = AuditEntry::new(actor, name, outcome, reason)
+            .serial(serial.as_str())
+            .principal(cert.as_str())
+            .detail(format!("replaced certificate; {detail}"));
+        self.audit.record(&entry).await?;
+        tracing::warn!(action = name, outcome = outcome.as_str(), serial = %serial, "replaced certificate isolated");
+        Ok(report(&entry, Some(cert)))
+    }
+
+    /// Revoke, quarantine (`fleetctl operators disable`) or release (`enable`) an operator: its status,
+    /// then its live session (client id = principal id) is cut. Its deletes are refused from the
+    /// status change on: the delete transaction checks the operator is active.
+    async fn operator(
+        &self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        detail: &str,
+    ) -> Result<Report> {
+        use crate::authorizer::OperatorStatus as S;
+        let (name, from, to, reason): (&str, &[S], S, Reason) = match action {
+            Action::Revoke => (
+                "revoke",
+                &[S::Active, S::Disabled],
+                S::Revoked,
+                Reason::Revoked,
+            ),
+            Action::Quarantine => ("quarantine", &[S::Active], S::Disabled, Reason::Quarantined),
+            Action::Release => ("release", &[S::Disabled], S::Active, Reason::Released),
+        };
+        let changed = self.registry.set_operator_status(id, from, to).await?;
+        let current = match self.registry.get_principal(id).await? {
+            Some(AuthorizerPrincipal::Operator { status, .. }) => Some(status),
+            _ => None,
+        };
+        let (outcome, reason) = match (changed, current) {
+            (true, _) => (Outcome::Accepted, reason),
+            // Already there (a replay): converge, record a no-op.
+            (false, Some(s)) if s == to => (Outcome::Noop, reason),
+            (false, Some(S::Revoked)) => (Outcome::Rejected, Reason::RevokedIsFinal),
+            (false, _) if action == Action::Release => (Outcome::Noop, Reason::NotQuarantined),
+            (false, _) => (Outcome::Noop, reason),
+        };
+        if action != Action::Release && current != Some(S::Active) {
+            // Whatever the status write came to, the session goes: the authorizer's answer lives
+            // as long as the connection.
+            self.connections.disconnect(id).await?;
+        }
+        let entry = AuditEntry::new(actor, name, outcome, reason)
+            .principal(id)
+            .detail(detail);
+        self.audit.record(&entry).await?;
+        tracing::warn!(
+            action = name,
+            outcome = outcome.as_str(),
+            reason = reason.as_str(),
+            principal = id,
+            "operator"
+        );
+        Ok(report(&entry, None))
+    }
+
+    async fn resolve(&self, serial: Option<&str>, cert: Option<&str>) -> Result<Option<Target>> {
+        if let Some(c) = cert {
+            let Ok(cert) = CertificateId::parse(c) else {
+                return Ok(None);
+            };
+            return Ok(self
+                .registry
+                .get_certificate(&cert)
+                .await?
+                .map(|rec| Target {
+                    serial: rec.serial,
+                    cert: Some(cert),
+                }));
+        }
+        let Some(Ok(serial)) = serial.map(Serial::parse) else {
+            return Ok(None);
+        };
+        Ok(self.registry.get_device(&serial).await?.map(|d| Target {
+            serial,
+            cert: d.certificate_id,
+        }))
+    }
+
+    /// Revoke or quarantine: same isolation; revoke is final (REVOKED certificate, deny-list).
+    async fn isolate(
+        &self,
+        t: &Target,
+        action: Action,
+        actor: &str,
+        detail: &str,
+    ) -> Result<Report> {
+        let revoke = action == Action::Revoke;
+        let (to, from): (DeviceStatus, &[DeviceStatus]) = if revoke {
+            (
+                DeviceStatus::Revoked,
+                &[
+                    DeviceStatus::Manufactured,
+                    DeviceStatus::Active,
+                    DeviceStatus::Quarantined,
+                ],
+            )
+        } else {
+            (
+                DeviceStatus::Quarantined,
+                &[DeviceStatus::Manufactured, DeviceStatus::Active],
+            )
+        };
+        let changed = self.registry.transition(&t.serial, from, to).await?;
+        let device = self.registry.get_device(&t.serial).await?;
+        if !revoke
+            && device
+                .as_ref()
+                .is_some_and(|d| d.status == DeviceStatus::Revoked)
+        {
+            // Quarantine never softens a revocation.
+            let entry = AuditEntry::new(actor, "quarantine", Outcome::Noop, Reason::RevokedIsFinal)
+                .serial(t.serial.as_str());
+            self.audit.record(&entry).await?;
+            return Ok(report(&entry, t.cert.as_ref()));
+        }
+        if let Some(cert) = &t.cert {
+            if revoke {
+                self.registry.deny_certificate(cert, &t.serial).await?;
+            } else {
+                self.registry
+                    .hold_certificate(cert, &t.serial, true)
+                    .await?;
+            }
+            if let Some(c) = self.control.describe_certificate(cert).await? {
+                let wanted = if revoke {
+                    CertificateStatus::Revoked
+                } else {
+                    CertificateStatus::Inactive
+                };
+                // REVOKED is final on AWS: never touch it again.
+                if c.status != CertificateStatus::Revoked && c.status != wanted {
+                    self.control.set_certificate_status(cert, wanted).await?;
+                }
+                self.connections.disconnect(t.serial.as_str()).await?;
+                self.control
+                    .detach_policy(&self.config.fleet_policy, &c.arn)
+                    .await?;
+                self.control
+                    .detach_thing_principal(&t.serial, &c.arn)
+                    .await?;
+                self.control
+                    .set_group_membership(&self.config.quarantine_group, &t.serial, true)
+                    .await?;
+            } else {
+                // Not in AWS IoT (any more): still cut whatever session holds the serial.
+                self.connections.disconnect(t.serial.as_str()).await?;
+            }
+        } else {
+            self.connections.disconnect(t.serial.as_str()).await?;
+        }
+        let (name, reason) = if revoke {
+            ("revoke", Reason::Revoked)
+        } else {
+            ("quarantine", Reason::Quarantined)
+        };
+        let mut entry = AuditEntry::new(actor, name, Outcome::Accepted, reason)
+            .serial(t.serial.as_str())
+            .principal(t.principal())
+            .detail(detail);
+        // Keyed by the state change, so the isolation is recorded exactly once: by this call, or by
+        // its retry when a fault stopped it after the registry changed (then `changed` is false).
+        let keyed = match device.as_ref().filter(|d| d.status == to) {
+            Some(d) => {
+                entry.at = d.updated_at.clone();
+                entry.dedupe = Some(format!("{name}:v{}", d.version));
+                true
+            }
+            None => false,
+        };
+        let recorded = (keyed || changed) && self.audit.record(&entry).await?;
+        if !recorded {
+            // Nothing left to do: recorded as this caller's no-op.
+            entry.outcome = Outcome::Noop;
+            entry.at = crate::domain::now_rfc3339();
+            entry.dedupe = None;
+            self.audit.record(&entry).await?;
+        }
+        let outcome = entry.outcome;
+        tracing::warn!(action = name, outcome = outcome.as_str(), reason = reason.as_str(), serial = %t.serial, "device isolated");
+        Ok(report(&entry, t.cert.as_ref()))
+    }
+
+    /// Undo a quarantine. A revoked device stays revoked (a replacement certificate is the way back).
+    async fn release(&self, t: &Target, actor: &str, detail: &str) -> Result<Report> {
+        let device = self.registry.get_device(&t.serial).await?;
+        match device.as_ref().map(|d| d.status) {
+            Some(DeviceStatus::Revoked) => {
+                return self
+                    .reject(
+                        actor,
+                        Some(&t.serial),
+                        Reason::RevokedIsFinal,
+                        "revoked devices are never released",
+                    )
+                    .await
+            }
+            Some(DeviceStatus::Quarantined) => {}
+            _ => {
+                let entry =
+                    AuditEntry::new(actor, "release", Outcome::Noop, Reason::NotQuarantined)
+                        .serial(t.serial.as_str());
+                self.audit.record(&entry).await?;
+                return Ok(report(&entry, t.cert.as_ref()));
+            }
+        }
+        if let Some(cert) = &t.cert {
+            let Some(c) = self.control.describe_certificate(cert).await? else {
+                return self
+                    .reject(
+                        actor,
+                        Some(&t.serial),
+                        Reason::CertificateNotFound,
+                        "certificate missing in AWS IoT",
+                    )
+                    .await;
+            };
+            if c.status == CertificateStatus::Revoked {
+                return self
+                    .reject(
+                        actor,
+                        Some(&t.serial),
+                        Reason::RevokedIsFinal,
+                        "certificate is REVOKED",
+                    )
+                    .await;
+            }
+            self.control
+                .attach_policy(&self.config.fleet_policy, &c.arn)
+                .await?;
+            self.control
+                .attach_thing_principal(&t.serial, &c.arn)
+                .await?;
+            self.control
+                .set_group_membership(&self.config.quarantine_group, &t.serial, false)
+                .await?;
+            if c.status != CertificateStatus::Active {
+                self.control
+                    .set_certificate_status(cert, CertificateStatus::Active)
+                    .await?;
+            }
+            self.registry
+                .hold_certificate(cert, &t.serial, false)
+                .await?;
+        }
+        // Last: the registry is what lets deletes through again.
+        self.registry
+            .transition(
+                &t.serial,
+                &[DeviceStatus::Quarantined],
+                DeviceStatus::Active,
+            )
+            .await?;
+        let entry = AuditEntry::new(actor, "release", Outcome::Accepted, Reason::Released)
+            .serial(t.serial.as_str())
+            .principal(t.principal())
+            .detail(detail);
+        self.audit.record(&entry).await?;
+        Ok(report(&entry, t.cert.as_ref()))
+    }
+
+    /// Restores every record soft-deleted by `principal` (a certificate, a password device or an
+    /// operator) on `serials` at or after `since`; other principals' deletes are never touched.
+    /// Default `since`: `rollback_lookback` before the first security signal recorded about the
+    /// principal since it was last admitted (provisioned, released, enabled), or before now if there
+    /// is none, and never before that admission: a false alarm released in January does not widen
+    /// June's rollback.
+    ///
+    /// The candidates come from the records table, read consistently per serial, not from the audit
+    /// log's by-principal index: that index is eventually consistent on AWS, and a delete committed
+    /// just before the revoke must still be rolled back.
+    async fn rollback(
+        &self,
+        principal: &str,
+        serials: &[Serial],
+        audit_serial: Option<&Serial>,
+        since: Option<OffsetDateTime>,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<Rollback> {
+        let since = match since {
+            Some(s) => s,
+            None => self.default_since(principal, now).await?,
+        };
+        let since_text = rfc3339(since);
+        let mut restored = 0;
+        let mut found = 0;
+        for serial in serials {
+            let deleted = self
+                .records
+                .deleted_by(serial, principal, &since_text)
+                .await?;
+            found += deleted.len();
+            let batch: Vec<_> = deleted
+                .into_iter()
+                .map(|record| {
+                    let entry = AuditEntry::new(
+                        actor,
+                        "restore_record",
+                        Outcome::Accepted,
+                        Reason::Restored,
+                    )
+                    .serial(record.serial.as_str())
+                    .record(record.record_id.as_str())
+                    .principal(principal)
+                    .detail("rollback");
+                    (record, entry)
+                })
+                .collect();
+            restored += self
+                .records
+                .restore_deleted_by(&batch, actor, principal)
+                .await?;
+        }
+        let (outcome, reason, detail) = if restored > 0 {
+            (
+                Outcome::Accepted,
+                Reason::Restored,
+                format!("restored {restored} record(s) deleted by {principal} since {since_text}"),
+            )
+        } else if found > 0 {
+            (
+                Outcome::Noop,
+                Reason::NothingToRollBack,
+                format!("{found} delete(s) by {principal} since {since_text} were restored by someone else meanwhile"),
+            )
+        } else {
+            (
+                Outcome::Noop,
+                Reason::NothingToRollBack,
+                format!("no record deleted by {principal} since {since_text} is still deleted"),
+            )
+        };
+        let mut entry = AuditEntry::new(actor, "rollback", outcome, reason)
+            .principal(principal)
+            .detail(detail);
+        if let Some(s) = audit_serial {
+            entry = entry.serial(s.as_str());
+        }
+        self.audit.record(&entry).await?;
+        tracing::warn!(action = "rollback", outcome = outcome.as_str(), reason = reason.as_str(), restored, since = %since_text, "rollback");
+        Ok(Rollback {
+            restored,
+            since: since_text,
+            reason,
+        })
+    }
+
+    /// The default start of a rollback window (see [`Self::rollback`]).
+    async fn default_since(&self, principal: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+        let history = self.audit.for_principal(principal, "0").await?;
+        let last = |reasons: &[Reason]| {
+            history
+                .iter()
+                .filter(|e| e.outcome == Outcome::Accepted && reasons.contains(&e.reason))
+                .filter_map(|e| parse_time(&e.at).ok())
+                .max()
+        };
+        // Signals count from the principal's last admission on.
+        let admitted = last(&[
+            Reason::Provisioned,
+            Reason::Released,
+            Reason::OperatorAdded,
+            Reason::PasswordActivated,
+        ]);
+        let first_signal = history
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.reason,
+                    Reason::SecurityViolation
+                        | Reason::TamperReported
+                        | Reason::DefenderInAlarm
+                        | Reason::PrincipalMismatch
+                )
+            })
+            .filter_map(|e| parse_time(&e.at).ok())
+            .filter(|t| admitted.is_none_or(|a| *t >= a))
+            .min()
+            .unwrap_or(now);
+        let since = first_signal - self.config.rollback_lookback;
+        // Never before a release: the principal was isolated until then, and what it did before its
+        // isolation was judged when it was released. (Not clamped to a provisioning: the rules
+        // engine's clock and ours may disagree by a little, and nothing precedes a first admission.)
+        Ok(last(&[Reason::Released]).map_or(since, |r| since.max(r)))
+    }
+
+    async fn reject(
+        &self,
+        actor: &str,
+        serial: Option<&Serial>,
+        reason: Reason,
+        detail: &str,
+    ) -> Result<Report> {
+        let mut entry =
+            AuditEntry::new(actor, "revocation", Outcome::Rejected, reason).detail(detail);
+        if let Some(s) = serial {
+            entry = entry.serial(s.as_str());
+        }
+        self.audit.record(&entry).await?;
+        tracing::warn!(
+            outcome = "rejected",
+            reason = reason.as_str(),
+            detail,
+            "revocation trigger refused"
+        );
+        Ok(report(&entry, None))
+    }
+
+    async fn malformed(&self, detail: &str) -> Result<Report> {
+        self.reject("revoker", None, Reason::MalformedEvent, detail)
+            .await
+    }
+}
+
+fn report(entry: &AuditEntry, cert: Option<&CertificateId>) -> Report {
+    Report {
+        outcome: entry.outcome,
+        reason: entry.reason,
+        serial: entry.serial.clone(),
+        certificate_id: cert.map(|c| c.to_string()),
+        principal: entry.principal.clone(),
+        restored: 0,
+        rolled_back_since: None,
+        rollback: None,
+    }
+}
+
+fn parse_time(s: &str) -> std::result::Result<OffsetDateTime, ()> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| ())
+}

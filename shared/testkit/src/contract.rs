@@ -1,0 +1,759 @@
+//! Contract suites: one per port, run against the in-memory fake (`shared/testkit/tests/`) and
+//! against the DynamoDB adapter on the emulator (`tests/contracts.rs`). The same assertions on both
+//! sides keep the fakes honest: a fake that drifts from what the adapter (and so AWS) does fails
+//! here, not in a use-case test that trusted it.
+//!
+//! A [`World`] is one port set sharing state, as the tables do on AWS: the registry, the records
+//! (whose entitlement checks read the registry), the audit log (which the records' transactions
+//! write to) and the authorizer's identity store (whose items the registry reads as principals).
+
+use fleetguard_domain::authorizer::identity::Lockout;
+use fleetguard_domain::authorizer::{
+    Identity, IdentityKind, IdentityStore, OperatorStatus, PrincipalId,
+};
+use fleetguard_domain::domain::{
+    AuditEntry, CertificateId, DeviceStatus, Outcome, Principal, Reason, Record, RecordId, Serial,
+};
+use fleetguard_domain::ports::{
+    AuditLog, AuthorizerPrincipal, Entitlement, PrincipalFacts, Records, Registry, RestoreResult,
+    SoftDelete, SoftDeleteResult,
+};
+use std::future::Future;
+
+/// One set of ports sharing state.
+pub trait World: Send + Sync {
+    type Registry: Registry;
+    type Records: Records;
+    type Audit: AuditLog;
+    type Identities: IdentityStore;
+    fn registry(&self) -> &Self::Registry;
+    fn records(&self) -> &Self::Records;
+    fn audit(&self) -> &Self::Audit;
+    fn identities(&self) -> &Self::Identities;
+    /// Stores an authorizer identity where both the authorizer and the registry read it (one item
+    /// on AWS).
+    fn put_identity(&self, identity: &Identity) -> impl Future<Output = ()> + Send;
+    /// A name no other case of this run uses (worlds may share one emulator).
+    fn unique(&self, prefix: &str) -> String;
+}
+
+fn serial<W: World>(w: &W) -> Serial {
+    Serial::parse(&w.unique("SN")).expect("serial")
+}
+
+/// A certificate id no other case uses: SHA-256 of a fresh name.
+fn cert_id<W: World>(w: &W) -> CertificateId {
+    use sha2_free::hex_sha256;
+    CertificateId::parse(&hex_sha256(w.unique("cert").as_bytes())).expect("certificate id")
+}
+
+/// SHA-256 without another dependency: aws-lc-rs (already the workspace's crypto).
+mod sha2_free {
+    pub fn hex_sha256(data: &[u8]) -> String {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+        d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+async fn manufactured<W: World>(w: &W) -> Serial {
+    let s = serial(w);
+    assert!(w.registry().import_serial(&s).await.expect("import"));
+    s
+}
+
+async fn active<W: World>(w: &W) -> (Serial, CertificateId) {
+    let s = manufactured(w).await;
+    let c = cert_id(w);
+    w.registry()
+        .bind_certificate(&s, &c, None)
+        .await
+        .expect("bind");
+    (s, c)
+}
+
+fn operator(w: &impl World, serials: Vec<Serial>, status: OperatorStatus) -> Identity {
+    let mut identity = Identity::operator(
+        "https://idp.example.com/",
+        &w.unique("sub"),
+        "contract-operator",
+        serials,
+    );
+    if let IdentityKind::Operator { status: s, .. } = &mut identity.kind {
+        *s = status;
+    }
+    identity
+}
+
+/// The registry: conditional imports, bindings, transitions, deny-list, hold, replacement approval,
+/// operator status.
+pub async fn registry_contract<W: World>(w: &W) {
+    let r = w.registry();
+    // Import is conditional: the second import of a serial changes nothing.
+    let s = serial(w);
+    assert_eq!(r.get_device(&s).await.expect("get"), None, "unknown serial");
+    assert!(r.import_serial(&s).await.expect("import"), "first import");
+    assert!(!r.import_serial(&s).await.expect("import"), "second import");
+    let d = r.get_device(&s).await.expect("get").expect("device");
+    assert_eq!(d.status, DeviceStatus::Manufactured);
+    assert_eq!(d.certificate_id, None);
+
+    // Binding a manufactured serial makes it active with a certificate record.
+    let c = cert_id(w);
+    r.bind_certificate(&s, &c, None).await.expect("bind");
+    let d = r.get_device(&s).await.expect("get").expect("device");
+    assert_eq!(d.status, DeviceStatus::Active);
+    assert_eq!(d.certificate_id.as_ref(), Some(&c));
+    assert!(d.version >= 1, "a binding counts as a version");
+    let rec = r.get_certificate(&c).await.expect("get").expect("record");
+    assert_eq!(
+        (rec.serial.clone(), rec.denied, rec.held),
+        (s.clone(), false, false)
+    );
+    // The same binding again is a no-op; a second certificate for an active serial is refused.
+    r.bind_certificate(&s, &c, None).await.expect("rebind same");
+    let other = cert_id(w);
+    let err = r
+        .bind_certificate(&s, &other, None)
+        .await
+        .expect_err("second certificate");
+    assert!(err.is_condition_failed(), "{err}");
+    assert_eq!(
+        r.get_certificate(&other).await.expect("get"),
+        None,
+        "all or nothing"
+    );
+    // Binding an unknown serial is refused.
+    let err = r
+        .bind_certificate(&serial(w), &cert_id(w), None)
+        .await
+        .expect_err("unknown serial");
+    assert!(err.is_condition_failed(), "{err}");
+
+    // Transitions are conditional on the current status.
+    assert!(r
+        .transition(&s, &[DeviceStatus::Active], DeviceStatus::Quarantined)
+        .await
+        .expect("quarantine"));
+    assert!(!r
+        .transition(&s, &[DeviceStatus::Active], DeviceStatus::Quarantined)
+        .await
+        .expect("again"));
+    assert!(!r
+        .transition(&serial(w), &[DeviceStatus::Active], DeviceStatus::Revoked)
+        .await
+        .expect("unknown"));
+    assert!(r
+        .transition(
+            &s,
+            &[DeviceStatus::Active, DeviceStatus::Quarantined],
+            DeviceStatus::Revoked
+        )
+        .await
+        .expect("revoke"));
+
+    // Replacement: only a revoked device, and then exactly one new certificate binds.
+    let (live, _) = active(w).await;
+    assert!(
+        !r.approve_replacement(&live).await.expect("approve"),
+        "active device"
+    );
+    assert!(
+        r.approve_replacement(&s).await.expect("approve"),
+        "revoked device"
+    );
+    let replacement = cert_id(w);
+    r.bind_certificate(&s, &replacement, None)
+        .await
+        .expect("approved replacement binds");
+    let d = r.get_device(&s).await.expect("get").expect("device");
+    assert_eq!(
+        (d.status, d.certificate_id.as_ref(), d.replacement_approved),
+        (DeviceStatus::Active, Some(&replacement), false)
+    );
+
+    // The deny-list: a denied certificate is never bound again, even to its own serial.
+    r.deny_certificate(&c, &s).await.expect("deny");
+    let rec = r.get_certificate(&c).await.expect("get").expect("record");
+    assert!(rec.denied);
+    assert_eq!(rec.serial, s);
+    let fresh = manufactured(w).await;
+    let denied_elsewhere = cert_id(w);
+    r.deny_certificate(&denied_elsewhere, &fresh)
+        .await
+        .expect("deny");
+    let err = r
+        .bind_certificate(&fresh, &denied_elsewhere, None)
+        .await
+        .expect_err("denied certificate");
+    assert!(err.is_condition_failed(), "{err}");
+
+    // Hold and release a certificate.
+    r.hold_certificate(&replacement, &s, true)
+        .await
+        .expect("hold");
+    assert!(
+        r.get_certificate(&replacement)
+            .await
+            .expect("get")
+            .expect("rec")
+            .held
+    );
+    r.hold_certificate(&replacement, &s, false)
+        .await
+        .expect("release");
+    assert!(
+        !r.get_certificate(&replacement)
+            .await
+            .expect("get")
+            .expect("rec")
+            .held
+    );
+
+    // Operators: read as principals; status changes are conditional.
+    assert_eq!(r.get_principal("opnobody").await.expect("get"), None);
+    let op = operator(w, vec![s.clone()], OperatorStatus::Active);
+    let id = op.principal_id.as_str().to_owned();
+    w.put_identity(&op).await;
+    match r.get_principal(&id).await.expect("get") {
+        Some(AuthorizerPrincipal::Operator {
+            active,
+            status,
+            serials,
+            ..
+        }) => assert_eq!(
+            (active, status, serials),
+            (true, OperatorStatus::Active, vec![s.clone()])
+        ),
+        other => panic!("operator expected, got {other:?}"),
+    }
+    assert!(r
+        .set_operator_status(&id, &[OperatorStatus::Active], OperatorStatus::Disabled)
+        .await
+        .expect("disable"));
+    assert!(!r
+        .set_operator_status(&id, &[OperatorStatus::Active], OperatorStatus::Revoked)
+        .await
+        .expect("not active any more"));
+    assert!(!r
+        .set_operator_status(
+            "opnobody",
+            &[OperatorStatus::Active],
+            OperatorStatus::Revoked
+        )
+        .await
+        .expect("unknown"));
+    assert!(!r
+        .set_operator_status(&id, &[], OperatorStatus::Revoked)
+        .await
+        .expect("empty from"));
+}
+
+fn record(serial: &Serial, id: &str) -> Record {
+    Record {
+        serial: serial.clone(),
+        record_id: RecordId::parse(id).expect("record id"),
+        version: 1,
+        data: Some("{\"reading\":42}".into()),
+        deleted_at: None,
+        deleted_by: None,
+        delete_reason: None,
+        delete_request: None,
+        restored_at: None,
+        restored_by: None,
+    }
+}
+
+fn delete_of(record: &Record, principal: &str, at: &str) -> SoftDelete {
+    SoftDelete {
+        serial: record.serial.clone(),
+        record_id: record.record_id.clone(),
+        principal: principal.to_owned(),
+        reason: None,
+        request_key: format!("req-{}", record.record_id),
+        at: at.to_owned(),
+    }
+}
+
+fn delete_entry(record: &Record, principal: &str) -> AuditEntry {
+    AuditEntry::new(
+        "contract",
+        "delete_record",
+        Outcome::Accepted,
+        Reason::Deleted,
+    )
+    .principal(principal)
+    .serial(record.serial.as_str())
+    .record(record.record_id.as_str())
+}
+
+/// The records: soft delete conditional on version and entitlement (all or nothing with its audit
+/// entry), the principal's facts read with the record, deletes by principal, restores.
+pub async fn records_contract<W: World>(w: &W) {
+    let d = w.records();
+    let (s, c) = active(w).await;
+    let cert = Principal::Certificate(c.clone());
+    let rec = record(&s, "r1");
+    assert_eq!(d.get(&s, &rec.record_id).await.expect("get"), None);
+    d.put(&rec).await.expect("put");
+    assert_eq!(
+        d.get(&s, &rec.record_id).await.expect("get"),
+        Some(rec.clone())
+    );
+
+    // One read: the principal's registry facts and the record.
+    let ctx = d
+        .load_for_delete(&cert, &s, &rec.record_id)
+        .await
+        .expect("load");
+    match ctx.principal {
+        Some(PrincipalFacts::Certificate(cr)) => {
+            assert_eq!((cr.serial, cr.denied), (s.clone(), false))
+        }
+        other => panic!("certificate facts expected, got {other:?}"),
+    }
+    assert_eq!(ctx.record, Some(rec.clone()));
+    let nobody = Principal::Certificate(cert_id(w));
+    let ctx = d
+        .load_for_delete(&nobody, &s, &RecordId::parse("missing").expect("id"))
+        .await
+        .expect("load");
+    assert_eq!((ctx.principal, ctx.record), (None, None));
+
+    let entitled = Entitlement::Certificate {
+        serial: s.clone(),
+        certificate: c.clone(),
+    };
+    let at = fleetguard_domain::domain::now_rfc3339();
+    let del = delete_of(&rec, cert.as_str(), &at);
+    // A stale version changes nothing.
+    assert_eq!(
+        d.soft_delete(&del, 7, &entitled, &delete_entry(&rec, cert.as_str()))
+            .await
+            .expect("stale"),
+        SoftDeleteResult::Changed
+    );
+    // A certificate that is not the serial's current one is not entitled.
+    let wrong = Entitlement::Certificate {
+        serial: s.clone(),
+        certificate: cert_id(w),
+    };
+    assert_eq!(
+        d.soft_delete(&del, 1, &wrong, &delete_entry(&rec, cert.as_str()))
+            .await
+            .expect("wrong cert"),
+        SoftDeleteResult::NotEntitled
+    );
+    assert!(!d
+        .get(&s, &rec.record_id)
+        .await
+        .expect("get")
+        .expect("rec")
+        .is_deleted());
+    assert!(
+        w.audit()
+            .for_serial(s.as_str(), 10)
+            .await
+            .expect("audit")
+            .is_empty(),
+        "refused writes leave no audit entry"
+    );
+    // The entitled delete at the current version: version + 1, with its audit entry.
+    assert_eq!(
+        d.soft_delete(&del, 1, &entitled, &delete_entry(&rec, cert.as_str()))
+            .await
+            .expect("delete"),
+        SoftDeleteResult::Deleted { version: 2 }
+    );
+    let now = d.get(&s, &rec.record_id).await.expect("get").expect("rec");
+    assert!(now.is_deleted());
+    assert_eq!(
+        (now.version, now.deleted_by.as_deref()),
+        (2, Some(cert.as_str()))
+    );
+    let entries = w.audit().for_serial(s.as_str(), 10).await.expect("audit");
+    assert_eq!(entries.len(), 1, "one audit entry with the delete");
+    assert_eq!(entries[0].reason, Reason::Deleted);
+    // Deleting it again: already changed.
+    assert_eq!(
+        d.soft_delete(&del, 2, &entitled, &delete_entry(&rec, cert.as_str()))
+            .await
+            .expect("again"),
+        SoftDeleteResult::Changed
+    );
+    // A record that does not exist: changed (the condition on the record fails).
+    let ghost = record(&s, "ghost");
+    assert_eq!(
+        d.soft_delete(
+            &delete_of(&ghost, cert.as_str(), &at),
+            1,
+            &entitled,
+            &delete_entry(&ghost, cert.as_str())
+        )
+        .await
+        .expect("ghost"),
+        SoftDeleteResult::Changed
+    );
+
+    // Deletes by principal, consistent, in the window.
+    let found = d
+        .deleted_by(&s, cert.as_str(), "0")
+        .await
+        .expect("deleted_by");
+    assert_eq!(found.len(), 1);
+    assert!(d
+        .deleted_by(&s, cert.as_str(), "9999")
+        .await
+        .expect("later")
+        .is_empty());
+    assert!(d
+        .deleted_by(&s, "someone-else", "0")
+        .await
+        .expect("other")
+        .is_empty());
+
+    // Restores: only a deleted record, only by the principal named.
+    let restore_entry = AuditEntry::new(
+        "contract",
+        "restore_record",
+        Outcome::Accepted,
+        Reason::Restored,
+    )
+    .serial(s.as_str())
+    .record(rec.record_id.as_str());
+    assert_eq!(
+        d.restore(
+            &s,
+            &rec.record_id,
+            "ops",
+            Some("someone-else"),
+            &restore_entry
+        )
+        .await
+        .expect("restore other"),
+        RestoreResult::NotDeleted { version: 2 }
+    );
+    assert_eq!(
+        d.restore(
+            &s,
+            &rec.record_id,
+            "ops",
+            Some(cert.as_str()),
+            &restore_entry
+        )
+        .await
+        .expect("restore"),
+        RestoreResult::Restored { version: 3 }
+    );
+    let now = d.get(&s, &rec.record_id).await.expect("get").expect("rec");
+    assert!(!now.is_deleted());
+    assert_eq!(now.restored_by.as_deref(), Some("ops"));
+    assert_eq!(
+        d.restore(&s, &rec.record_id, "ops", None, &restore_entry)
+            .await
+            .expect("restore live"),
+        RestoreResult::NotDeleted { version: 3 }
+    );
+    assert_eq!(
+        d.restore(&s, &ghost.record_id, "ops", None, &restore_entry)
+            .await
+            .expect("restore ghost"),
+        RestoreResult::NotFound
+    );
+
+    // Restore in batches: each only if still deleted by that principal at the version read.
+    let mut batch = Vec::new();
+    for i in 0..3 {
+        let r = record(&s, &format!("b{i}"));
+        d.put(&r).await.expect("put");
+        let del = delete_of(&r, cert.as_str(), &at);
+        assert_eq!(
+            d.soft_delete(&del, 1, &entitled, &delete_entry(&r, cert.as_str()))
+                .await
+                .expect("delete"),
+            SoftDeleteResult::Deleted { version: 2 }
+        );
+        let deleted = d.get(&s, &r.record_id).await.expect("get").expect("rec");
+        let entry = AuditEntry::new(
+            "contract",
+            "restore_record",
+            Outcome::Accepted,
+            Reason::Restored,
+        )
+        .serial(s.as_str())
+        .record(r.record_id.as_str());
+        batch.push((deleted, entry));
+    }
+    assert_eq!(
+        d.restore_deleted_by(&batch, "ops", cert.as_str())
+            .await
+            .expect("batch"),
+        3
+    );
+    assert_eq!(
+        d.restore_deleted_by(&batch, "ops", cert.as_str())
+            .await
+            .expect("batch again"),
+        0,
+        "a replayed batch restores nothing"
+    );
+
+    // A revoked device is no longer entitled, inside the same write.
+    let r2 = record(&s, "r2");
+    d.put(&r2).await.expect("put");
+    assert!(w
+        .registry()
+        .transition(&s, &[DeviceStatus::Active], DeviceStatus::Revoked)
+        .await
+        .expect("revoke"));
+    assert_eq!(
+        d.soft_delete(
+            &delete_of(&r2, cert.as_str(), &at),
+            1,
+            &entitled,
+            &delete_entry(&r2, cert.as_str())
+        )
+        .await
+        .expect("revoked"),
+        SoftDeleteResult::NotEntitled
+    );
+
+    // Operators: entitled while active and granted the serial.
+    let (s2, _) = active(w).await;
+    let op = operator(w, vec![s2.clone()], OperatorStatus::Active);
+    w.put_identity(&op).await;
+    let pid = op.principal_id.as_str().to_owned();
+    let ctx = d
+        .load_for_delete(&Principal::Authorizer(pid.clone()), &s2, &r2.record_id)
+        .await
+        .expect("load");
+    assert!(
+        matches!(
+            ctx.principal,
+            Some(PrincipalFacts::Authorizer(AuthorizerPrincipal::Operator {
+                active: true,
+                ..
+            }))
+        ),
+        "{:?}",
+        ctx.principal
+    );
+    let r3 = record(&s2, "r3");
+    d.put(&r3).await.expect("put");
+    let not_granted = Entitlement::Operator {
+        principal_id: pid.clone(),
+        serial: s.clone(),
+    };
+    assert_eq!(
+        d.soft_delete(
+            &delete_of(&r3, &pid, &at),
+            1,
+            &not_granted,
+            &delete_entry(&r3, &pid)
+        )
+        .await
+        .expect("not granted"),
+        SoftDeleteResult::NotEntitled
+    );
+    let granted = Entitlement::Operator {
+        principal_id: pid.clone(),
+        serial: s2.clone(),
+    };
+    assert_eq!(
+        d.soft_delete(
+            &delete_of(&r3, &pid, &at),
+            1,
+            &granted,
+            &delete_entry(&r3, &pid)
+        )
+        .await
+        .expect("granted"),
+        SoftDeleteResult::Deleted { version: 2 }
+    );
+    // A password device's entitlement needs an active device without a certificate.
+    let pw = manufactured(w).await;
+    assert!(w
+        .registry()
+        .transition(&pw, &[DeviceStatus::Manufactured], DeviceStatus::Active)
+        .await
+        .expect("activate"));
+    let r4 = record(&pw, "r4");
+    d.put(&r4).await.expect("put");
+    let dv = format!("dv{}", w.unique("x"));
+    assert_eq!(
+        d.soft_delete(
+            &delete_of(&r4, &dv, &at),
+            1,
+            &Entitlement::PasswordDevice { serial: s2.clone() },
+            &delete_entry(&r4, &dv)
+        )
+        .await
+        .expect("has a certificate"),
+        SoftDeleteResult::NotEntitled
+    );
+    assert_eq!(
+        d.soft_delete(
+            &delete_of(&r4, &dv, &at),
+            1,
+            &Entitlement::PasswordDevice { serial: pw.clone() },
+            &delete_entry(&r4, &dv)
+        )
+        .await
+        .expect("password device"),
+        SoftDeleteResult::Deleted { version: 2 }
+    );
+}
+
+/// The audit log: written once per idempotency key, read by serial (newest first, bounded) and by
+/// principal (since a time).
+pub async fn audit_contract<W: World>(w: &W) {
+    let a = w.audit();
+    let s = serial(w);
+    let principal = w.unique("pr");
+    let mut times = Vec::new();
+    for i in 0..3 {
+        let e = AuditEntry::new("contract", "act", Outcome::Accepted, Reason::Provisioned)
+            .serial(s.as_str())
+            .principal(principal.as_str())
+            .detail(format!("n={i}"));
+        times.push(e.at.clone());
+        assert!(a.record(&e).await.expect("record"));
+        // Distinct timestamps (nanoseconds; the order is the text order).
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let newest = a.for_serial(s.as_str(), 2).await.expect("for_serial");
+    assert_eq!(newest.len(), 2, "bounded");
+    assert_eq!(newest[0].detail.as_deref(), Some("n=2"), "newest first");
+    assert_eq!(newest[1].detail.as_deref(), Some("n=1"));
+    assert!(a
+        .for_serial(serial(w).as_str(), 10)
+        .await
+        .expect("none")
+        .is_empty());
+    let since = a
+        .for_principal(&principal, &times[1])
+        .await
+        .expect("for_principal");
+    let mut details: Vec<_> = since.iter().filter_map(|e| e.detail.clone()).collect();
+    details.sort();
+    assert_eq!(details, vec!["n=1".to_owned(), "n=2".to_owned()]);
+    assert_eq!(
+        a.for_principal(&principal, "0").await.expect("all").len(),
+        3
+    );
+
+    // Idempotency: the same time and key are written once.
+    let mut e = AuditEntry::new("contract", "act", Outcome::Noop, Reason::AlreadyProvisioned)
+        .serial(s.as_str());
+    e.dedupe = Some("message-1".into());
+    assert!(a.record(&e).await.expect("first"));
+    assert!(
+        !a.record(&e).await.expect("replay"),
+        "a replay writes nothing"
+    );
+    let same = a.for_serial(s.as_str(), 10).await.expect("for_serial");
+    assert_eq!(
+        same.iter()
+            .filter(|x| x.reason == Reason::AlreadyProvisioned)
+            .count(),
+        1
+    );
+    // Round trip of every field.
+    let full = AuditEntry::new(
+        "contract",
+        "delete_record",
+        Outcome::Rejected,
+        Reason::PrincipalMismatch,
+    )
+    .serial(s.as_str())
+    .principal("p")
+    .record("rec-1")
+    .detail("why");
+    assert!(a.record(&full).await.expect("record"));
+    let back = a.for_serial(s.as_str(), 1).await.expect("read");
+    assert_eq!(back[0], full);
+    // Entries without a serial are found by principal.
+    let lone = w.unique("lone");
+    let e = AuditEntry::new(
+        "contract",
+        "authorize",
+        Outcome::Rejected,
+        Reason::BadSignature,
+    )
+    .principal(lone.as_str());
+    assert!(a.record(&e).await.expect("record"));
+    let back = a.for_principal(&lone, "0").await.expect("read");
+    assert_eq!(back, vec![e]);
+}
+
+/// The authorizer's identity store: reads, and the compare-and-set of password attempts.
+pub async fn identity_store_contract<W: World>(w: &W) {
+    let st = w.identities();
+    let op = operator(w, vec![], OperatorStatus::Active);
+    let pid = op.principal_id.clone();
+    let missing = PrincipalId::parse(&format!("op{}", w.unique("missing"))).expect("pid");
+    assert_eq!(st.get_identity(&missing).await.expect("get"), None);
+    st.put_identity(&op).await.expect("put");
+    assert_eq!(st.get_identity(&pid).await.expect("get"), Some(op.clone()));
+
+    // One attempt slot per state read: the first compare-and-set wins, a stale one loses.
+    let seen = Lockout::default();
+    let next = Lockout {
+        failed_attempts: 1,
+        next_attempt_at: Some("2030-01-01T00:00:00Z".into()),
+    };
+    assert!(st
+        .reserve_attempt(&pid, &seen, &next)
+        .await
+        .expect("reserve"));
+    assert!(!st.reserve_attempt(&pid, &seen, &next).await.expect("stale"));
+    assert!(!st
+        .reserve_attempt(&missing, &seen, &next)
+        .await
+        .expect("missing"));
+    let got = st.get_identity(&pid).await.expect("get").expect("identity");
+    assert_eq!(got.lockout(), next);
+    // A reset clears only the reservation it made.
+    st.reset_failures(&pid, &seen).await.expect("reset other");
+    assert_eq!(
+        st.get_identity(&pid)
+            .await
+            .expect("get")
+            .expect("identity")
+            .lockout(),
+        next,
+        "another reservation's reset changes nothing"
+    );
+    st.reset_failures(&pid, &next).await.expect("reset");
+    assert_eq!(
+        st.get_identity(&pid)
+            .await
+            .expect("get")
+            .expect("identity")
+            .lockout(),
+        Lockout::default()
+    );
+    // Replacing an identity keeps one item.
+    let mut again = op.clone();
+    if let IdentityKind::Operator { operator_id, .. } = &mut again.kind {
+        *operator_id = "renamed".into();
+    }
+    st.put_identity(&again).await.expect("replace");
+    assert_eq!(st.get_identity(&pid).await.expect("get"), Some(again));
+    // A device identity's kind survives the round trip.
+    let s = manufactured(w).await;
+    let device = Identity {
+        principal_id: fleetguard_domain::authorizer::device_principal(&s),
+        kind: IdentityKind::Device {
+            serial: s.clone(),
+            password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+            status: DeviceStatus::Manufactured,
+        },
+        failed_attempts: 0,
+        next_attempt_at: None,
+    };
+    st.put_identity(&device).await.expect("put device");
+    assert_eq!(
+        st.get_identity(&device.principal_id).await.expect("get"),
+        Some(device)
+    );
+}

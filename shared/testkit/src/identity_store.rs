@@ -1,0 +1,138 @@
+//! In-memory identity store of the custom authorizer.
+
+use fleetguard_domain::authorizer::identity::Lockout;
+use fleetguard_domain::authorizer::{Identity, IdentityStore, PrincipalId};
+use fleetguard_domain::{Error, Result};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// In-memory [`IdentityStore`] with call counters, for tests.
+#[derive(Default)]
+pub struct InMemoryIdentityStore {
+    items: Mutex<HashMap<PrincipalId, Identity>>,
+    /// Number of `get_identity` calls.
+    pub reads: AtomicUsize,
+    /// Number of `reserve_attempt` calls.
+    pub reservations: AtomicUsize,
+    /// Number of `reset_failures` calls.
+    pub resets: AtomicUsize,
+    /// When set, every call fails (simulates DynamoDB being unreachable).
+    pub fail: std::sync::atomic::AtomicBool,
+    /// When set, every read first sleeps this long (simulates a slow store).
+    pub delay: Mutex<Option<std::time::Duration>>,
+    /// Certificate registry entries (X.509 custom authentication).
+    pub certificates: Mutex<
+        HashMap<
+            fleetguard_domain::domain::CertificateId,
+            fleetguard_domain::domain::CertificateRecord,
+        >,
+    >,
+}
+
+impl InMemoryIdentityStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<PrincipalId, Identity>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn put(&self, identity: Identity) {
+        self.map().insert(identity.principal_id.clone(), identity);
+    }
+
+    pub fn get(&self, p: &PrincipalId) -> Option<Identity> {
+        self.map().get(p).cloned()
+    }
+
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    fn check(&self, operation: &'static str) -> Result<()> {
+        if self.fail.load(Ordering::SeqCst) {
+            Err(Error::aws(
+                operation,
+                fleetguard_domain::error::AwsErrorKind::Other,
+                "store unavailable (fake)",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl IdentityStore for InMemoryIdentityStore {
+    async fn get_identity(&self, principal_id: &PrincipalId) -> Result<Option<Identity>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let delay = *self.delay.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        self.check("GetItem")?;
+        Ok(self.get(principal_id))
+    }
+
+    async fn reserve_attempt(
+        &self,
+        principal_id: &PrincipalId,
+        seen: &Lockout,
+        next: &Lockout,
+    ) -> Result<bool> {
+        self.reservations.fetch_add(1, Ordering::SeqCst);
+        self.check("UpdateItem")?;
+        let mut map = self.map();
+        let Some(item) = map.get_mut(principal_id) else {
+            return Ok(false);
+        };
+        if item.lockout() != *seen {
+            return Ok(false);
+        }
+        item.failed_attempts = next.failed_attempts;
+        item.next_attempt_at = next.next_attempt_at.clone();
+        Ok(true)
+    }
+
+    async fn put_identity(&self, identity: &Identity) -> Result<()> {
+        self.check("PutItem")?;
+        self.put(identity.clone());
+        Ok(())
+    }
+
+    /// The fake has no devices: it stores the identity as given.
+    async fn put_device_identity(
+        &self,
+        identity: &Identity,
+        _: fleetguard_domain::domain::DeviceStatus,
+    ) -> Result<bool> {
+        self.put_identity(identity).await.map(|()| true)
+    }
+
+    async fn get_certificate(
+        &self,
+        id: &fleetguard_domain::domain::CertificateId,
+    ) -> Result<Option<fleetguard_domain::domain::CertificateRecord>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.check("GetItem")?;
+        Ok(self
+            .certificates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned())
+    }
+
+    async fn reset_failures(&self, principal_id: &PrincipalId, reserved: &Lockout) -> Result<()> {
+        self.resets.fetch_add(1, Ordering::SeqCst);
+        self.check("UpdateItem")?;
+        if let Some(item) = self.map().get_mut(principal_id) {
+            if item.lockout() == *reserved {
+                item.failed_attempts = 0;
+                item.next_attempt_at = None;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! A test PKI generated at run time: no key is ever committed.
+
+use fleetguard_domain::domain::CertificateId;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use time::OffsetDateTime;
+
+/// A test certificate authority, generated at run time.
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "fleetguard tests");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().expect("CA key");
+        TestCa {
+            issuer: CertifiedIssuer::self_signed(params, key).expect("self-signed CA"),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A device certificate with `serial` in the subject's serialNumber attribute (and CN).
+    pub fn issue(&self, serial: &str) -> String {
+        self.issue_with(
+            serial,
+            OffsetDateTime::now_utc() - time::Duration::hours(1),
+            OffsetDateTime::now_utc() + time::Duration::days(365),
+            true,
+        )
+    }
+
+    pub fn issue_with(
+        &self,
+        serial: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        serial_attribute: bool,
+    ) -> String {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        if serial_attribute {
+            params
+                .distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 5]), serial);
+        }
+        params.distinguished_name.push(DnType::CommonName, serial);
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let key = KeyPair::generate().expect("device key");
+        params
+            .signed_by(&key, &self.issuer)
+            .expect("sign device")
+            .pem()
+    }
+}
+
+/// The certificate id of a PEM certificate (SHA-256 of its DER), as AWS IoT computes it.
+pub fn certificate_id(pem: &str) -> CertificateId {
+    CertificateId::of_der(&fleetguard_domain::x509::pem_to_der(pem).expect("PEM certificate"))
+}
