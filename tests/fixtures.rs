@@ -98,3 +98,85 @@ fn x509_authorizer_fixture_carries_the_certificate() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The authorizer fixtures are what AWS publishes as the event: they parse with AWS's own request
+/// type (aws_lambda_events, which follows the custom-auth-lambda page) and both readings agree on
+/// every credential. The functions keep their own type: it redacts credentials from `Debug` and
+/// tolerates absent fields, so a malformed event is an audited refusal, not a parse failure.
+#[test]
+fn authorizer_fixtures_are_what_aws_documents() {
+    use aws_lambda_events::event::iot::IoTCoreCustomAuthorizerRequest;
+    use base64::Engine;
+    use fleetguard_domain::authorizer::AuthorizerRequest;
+    for name in [
+        "authorizer-mqtt.json",
+        "authorizer-http.json",
+        "authorizer-x509.json",
+    ] {
+        let raw = fixture(name);
+        let aws: IoTCoreCustomAuthorizerRequest =
+            serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours: AuthorizerRequest = serde_json::from_value(raw).expect("ours");
+        assert_eq!(aws.token, ours.token, "{name}: token");
+        assert_eq!(
+            Some(aws.signature_verified),
+            ours.signature_verified,
+            "{name}"
+        );
+        assert_eq!(Some(aws.protocols.clone()), ours.protocols, "{name}");
+        assert_eq!(
+            aws.connection_metadata.and_then(|c| c.id),
+            ours.connection_metadata.and_then(|c| c.id),
+            "{name}: connection id"
+        );
+        let (aws_data, our_data) = (
+            aws.protocol_data.expect("protocolData"),
+            ours.protocol_data.expect("protocolData"),
+        );
+        match (aws_data.mqtt, our_data.mqtt) {
+            (Some(a), Some(o)) => {
+                assert_eq!(a.client_id, o.client_id, "{name}: client id");
+                assert_eq!(a.username, o.username, "{name}: username");
+                let decoded = o
+                    .password
+                    .map(|p| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(p)
+                            .expect("base64 password")
+                    })
+                    .unwrap_or_default();
+                assert_eq!(a.password.0, decoded, "{name}: password");
+            }
+            (None, None) => {}
+            other => panic!("{name}: mqtt {:?}", (other.0.is_some(), other.1.is_some())),
+        }
+        match (aws_data.tls, our_data.tls) {
+            (Some(a), Some(o)) => {
+                assert_eq!(a.server_name, o.server_name, "{name}: server name");
+                assert_eq!(
+                    a.x509_certificate_pem, o.x509_certificate_pem,
+                    "{name}: certificate"
+                );
+                assert_eq!(a.principal_id, o.principal_id, "{name}: principal id");
+            }
+            (None, None) => {}
+            other => panic!("{name}: tls {:?}", (other.0.is_some(), other.1.is_some())),
+        }
+        match (aws_data.http, our_data.http) {
+            (Some(a), Some(o)) => {
+                let ours = o.headers.unwrap_or_default();
+                assert_eq!(a.headers.len(), ours.len(), "{name}: headers");
+                for (k, v) in &ours {
+                    assert_eq!(
+                        a.headers.get(k.as_str()).and_then(|h| h.to_str().ok()),
+                        Some(v.as_str()),
+                        "{name}: header {k}"
+                    );
+                }
+                assert_eq!(a.query_string, o.query_string, "{name}: query string");
+            }
+            (None, None) => {}
+            other => panic!("{name}: http {:?}", (other.0.is_some(), other.1.is_some())),
+        }
+    }
+}
