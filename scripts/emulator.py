@@ -46,7 +46,10 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
     create_backend_app,
 )
-from moto.iot.exceptions import ResourceAlreadyExistsException  # noqa: E402
+from moto.iot.exceptions import (  # noqa: E402
+    InvalidStateTransitionException,
+    ResourceAlreadyExistsException,
+)
 from moto.iot.models import IoTBackend  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
@@ -68,6 +71,20 @@ def _create_thing_as_aws(self, thing_name, thing_type_name, attribute_payload, b
 
 
 IoTBackend.create_thing = _create_thing_as_aws
+
+_moto_update_certificate = IoTBackend.update_certificate
+
+
+def _update_certificate_as_aws(self, certificate_id, new_status):
+    """API_UpdateCertificate: a REVOKED certificate cannot be set to another status (AWS answers
+    InvalidStateTransitionException; moto accepts any transition)."""
+    cert = self.describe_certificate(certificate_id)
+    if cert.status == "REVOKED" and new_status != "REVOKED":
+        raise InvalidStateTransitionException("a REVOKED certificate cannot change status")
+    return _moto_update_certificate(self, certificate_id, new_status)
+
+
+IoTBackend.update_certificate = _update_certificate_as_aws
 
 _lock = threading.Lock()
 _disconnects: list = []

@@ -2,11 +2,16 @@
 //! the same assertions the in-memory fakes pass (`shared/testkit/tests/contracts.rs`).
 
 use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
+use fleetguard_aws::enrollments::DynamoEnrollments;
 use fleetguard_aws::identities::DynamoIdentityStore;
+use fleetguard_aws::iot::IotControlAdapter;
+use fleetguard_aws::iot_data::IotPublisher;
 use fleetguard_aws::records::DynamoRecords;
 use fleetguard_domain::authorizer::{Identity, IdentityStore};
+use fleetguard_domain::domain::CertificateId;
 use fleetguard_testkit::contract::{
-    audit_contract, identity_store_contract, records_contract, registry_contract, World,
+    audit_contract, enrollments_contract, identity_store_contract, iot_contract, records_contract,
+    registry_contract, IotWorld, World,
 };
 use fleetguard_tests::Stack;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +21,7 @@ struct DynamoWorld {
     records: DynamoRecords,
     audit: DynamoAudit,
     identities: DynamoIdentityStore,
+    enrollments: DynamoEnrollments,
     prefix: String,
     next: AtomicU64,
 }
@@ -28,6 +34,7 @@ impl DynamoWorld {
             records: stack.services.records(),
             audit: stack.services.audit(),
             identities: stack.services.identities(),
+            enrollments: stack.services.enrollments(),
             prefix: stack
                 .prefix
                 .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
@@ -41,9 +48,13 @@ impl World for DynamoWorld {
     type Records = DynamoRecords;
     type Audit = DynamoAudit;
     type Identities = DynamoIdentityStore;
+    type Enrollments = DynamoEnrollments;
 
     fn registry(&self) -> &DynamoRegistry {
         &self.registry
+    }
+    fn enrollments(&self) -> &DynamoEnrollments {
+        &self.enrollments
     }
     fn records(&self) -> &DynamoRecords {
         &self.records
@@ -88,4 +99,99 @@ async fn audit() {
 #[tokio::test]
 async fn identity_store() {
     identity_store_contract(&DynamoWorld::new().await).await;
+}
+
+#[tokio::test]
+async fn enrollments() {
+    enrollments_contract(&DynamoWorld::new().await).await;
+}
+
+/// AWS IoT on the emulator, observed through the SDK.
+struct AwsIotWorld {
+    stack: Stack,
+    iot: IotControlAdapter,
+    data: IotPublisher,
+    next: AtomicU64,
+}
+
+impl IotWorld for AwsIotWorld {
+    type Iot = IotControlAdapter;
+    type Publisher = IotPublisher;
+    type Connections = IotPublisher;
+
+    fn iot(&self) -> &IotControlAdapter {
+        &self.iot
+    }
+    fn publisher(&self) -> &IotPublisher {
+        &self.data
+    }
+    fn connections(&self) -> &IotPublisher {
+        &self.data
+    }
+    async fn register_ca(&self, pem: &str) -> CertificateId {
+        let id = self
+            .stack
+            .iot
+            .register_ca_certificate()
+            .ca_certificate(pem)
+            .set_as_active(true)
+            .allow_auto_registration(true)
+            .send()
+            .await
+            .expect("register CA")
+            .certificate_id
+            .expect("CA id");
+        CertificateId::parse(&id).expect("id")
+    }
+    async fn register_certificate(&self, pem: &str, ca_pem: &str) -> CertificateId {
+        let id = self
+            .stack
+            .iot
+            .register_certificate()
+            .certificate_pem(pem)
+            .ca_certificate_pem(ca_pem)
+            .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
+            .send()
+            .await
+            .expect("register certificate")
+            .certificate_id
+            .expect("certificate id");
+        CertificateId::parse(&id).expect("id")
+    }
+    async fn create_policy(&self, name: &str) {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#;
+        fleetguard_aws::local::ensure_policy(&self.stack.iot, name, doc)
+            .await
+            .expect("create policy");
+    }
+    async fn thing_principals(&self, thing: &str) -> Vec<String> {
+        self.stack.thing_principals(thing).await
+    }
+    async fn attached_policies(&self, cert_arn: &str) -> Vec<String> {
+        self.stack.principal_policies(cert_arn).await
+    }
+    async fn group_members(&self, group: &str) -> Vec<String> {
+        self.stack.group_members(group).await
+    }
+    fn unique(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}{}{}",
+            self.stack
+                .prefix
+                .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+            self.next.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+}
+
+#[tokio::test]
+async fn iot() {
+    let stack = Stack::new().await;
+    let world = AwsIotWorld {
+        iot: stack.services.iot(),
+        data: stack.services.iot_data(),
+        stack,
+        next: AtomicU64::new(1),
+    };
+    iot_contract(&world).await;
 }

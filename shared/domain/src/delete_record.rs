@@ -97,8 +97,7 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
                 if let Some(s) = serial {
                     entry = entry.serial(s.as_str());
                 }
-                self.audit.record(&entry).await?;
-                entry.log();
+                crate::ports::record_decision(&self.audit, &entry).await?;
                 // No reply: the topic itself is not trustworthy enough to publish on.
                 return Ok(DeleteDecision {
                     outcome: Outcome::Rejected,
@@ -265,8 +264,7 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
         security_event: bool,
     ) -> Result<DeleteDecision> {
         let entry = self.entry(v, Outcome::Rejected, reason);
-        self.audit.record(&entry).await?;
-        entry.log();
+        crate::ports::record_decision(&self.audit, &entry).await?;
         let label = if reason == Reason::NotFound {
             "not_found"
         } else {

@@ -57,7 +57,6 @@ where
     )
     .principal(pid.as_str())
     .detail(format!("name={name}"));
-    audit.record(&entry).await?;
-    entry.log();
+    crate::ports::record_decision(audit, &entry).await?;
     Ok(AddOperator::Added { principal_id: pid })
 }

@@ -80,7 +80,7 @@ pub async fn set_password<R: Registry, S: IdentityStore, A: AuditLog>(
     )
     .serial(serial.as_str())
     .principal(principal.as_str());
-    audit.record(&entry).await?;
+    crate::ports::record_decision(audit, &entry).await?;
     if !activate || device.status != DeviceStatus::Manufactured {
         let status = registry
             .get_device(serial)
@@ -107,7 +107,7 @@ pub async fn set_password<R: Registry, S: IdentityStore, A: AuditLog>(
             )
             .serial(serial.as_str())
             .principal(principal.as_str());
-            audit.record(&entry).await?;
+            crate::ports::record_decision(audit, &entry).await?;
             Ok(PasswordResult::Active)
         }
         // Provisioned with a certificate meanwhile: its binding removed the password identity.

@@ -376,6 +376,14 @@ pub struct IotCertificate {
     pub pem: String,
 }
 
+/// Records a decision: its audit entry, then its log line with the same fields. The one way a use
+/// case records what it decided.
+pub async fn record_decision<A: AuditLog + ?Sized>(audit: &A, entry: &AuditEntry) -> Result<bool> {
+    let written = audit.record(entry).await?;
+    entry.log();
+    Ok(written)
+}
+
 /// The AWS IoT control plane, as far as fleetguard uses it. Every mutating call is idempotent: doing it
 /// twice leaves the same state as doing it once, so a replayed event converges.
 pub trait IotControl: Send + Sync {

@@ -384,8 +384,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         if let Some(s) = serial {
             entry = entry.serial(s);
         }
-        self.audit.record(&entry).await?;
-        entry.log();
+        crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(entry)
     }
 }

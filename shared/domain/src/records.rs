@@ -33,7 +33,6 @@ pub async fn restore_record<D: Records, A: AuditLog>(
     let entry = AuditEntry::new(actor, "restore_record", outcome, reason)
         .serial(serial.as_str())
         .record(record_id.as_str());
-    audit.record(&entry).await?;
-    entry.log();
+    crate::ports::record_decision(audit, &entry).await?;
     Ok(result)
 }

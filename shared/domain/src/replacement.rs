@@ -22,7 +22,6 @@ pub async fn approve_replacement<R: Registry, A: AuditLog>(
         Reason::ReplacementApproved,
     )
     .serial(serial.as_str());
-    audit.record(&entry).await?;
-    entry.log();
+    crate::ports::record_decision(audit, &entry).await?;
     Ok(true)
 }

@@ -369,7 +369,7 @@ where
             )
             .serial(serial.as_str())
             .detail(format!("{} {}", v.violation_event_type, v.violation_id));
-            self.audit.record(&entry).await?;
+            crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, None));
         }
         let Some(target) = self.resolve(Some(serial.as_str()), None).await? else {
@@ -405,7 +405,7 @@ where
             signal.at = at;
             signal.dedupe = Some(format!("defender:{}", v.violation_id));
         }
-        self.audit.record(&signal).await?;
+        crate::ports::record_decision(&self.audit, &signal).await?;
         self.isolate(&target, self.config.defender_action, actor, &v.violation_id)
             .await
     }
@@ -453,7 +453,7 @@ where
         )
         .serial(serial.as_str())
         .principal(cert.as_str());
-        self.audit.record(&signal).await?;
+        crate::ports::record_decision(&self.audit, &signal).await?;
         let target = Target {
             serial,
             cert: Some(cert),
@@ -506,7 +506,7 @@ where
         let received = crate::domain::epoch_ms(e.received_at).unwrap_or(now);
         signal.at = rfc3339(received);
         signal.dedupe = Some(e.request_key.clone());
-        self.audit.record(&signal).await?;
+        crate::ports::record_decision(&self.audit, &signal).await?;
         let window_start = rfc3339(received - self.config.violation_window);
         let count = self
             .audit
@@ -520,7 +520,7 @@ where
                 .serial(owner.serial.as_str())
                 .principal(cert.as_str())
                 .detail(format!("{count} of {}", self.config.violation_threshold));
-            self.audit.record(&entry).await?;
+            crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, Some(&cert)));
         }
         let target = Target {
@@ -648,8 +648,7 @@ where
             .serial(serial.as_str())
             .principal(cert.as_str())
             .detail(format!("replaced certificate; {detail}"));
-        self.audit.record(&entry).await?;
-        tracing::warn!(action = name, outcome = outcome.as_str(), serial = %serial, "replaced certificate isolated");
+        crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, Some(cert)))
     }
 
@@ -695,14 +694,7 @@ where
         let entry = AuditEntry::new(actor, name, outcome, reason)
             .principal(id)
             .detail(detail);
-        self.audit.record(&entry).await?;
-        tracing::warn!(
-            action = name,
-            outcome = outcome.as_str(),
-            reason = reason.as_str(),
-            principal = id,
-            "operator"
-        );
+        crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, None))
     }
 
@@ -763,7 +755,7 @@ where
             // Quarantine never softens a revocation.
             let entry = AuditEntry::new(actor, "quarantine", Outcome::Noop, Reason::RevokedIsFinal)
                 .serial(t.serial.as_str());
-            self.audit.record(&entry).await?;
+            crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, t.cert.as_ref()));
         }
         if let Some(cert) = &t.cert {
@@ -828,8 +820,8 @@ where
             entry.dedupe = None;
             self.audit.record(&entry).await?;
         }
-        let outcome = entry.outcome;
-        tracing::warn!(action = name, outcome = outcome.as_str(), reason = reason.as_str(), serial = %t.serial, "device isolated");
+        // Logged once, as what it came to.
+        entry.log();
         Ok(report(&entry, t.cert.as_ref()))
     }
 
@@ -852,7 +844,7 @@ where
                 let entry =
                     AuditEntry::new(actor, "release", Outcome::Noop, Reason::NotQuarantined)
                         .serial(t.serial.as_str());
-                self.audit.record(&entry).await?;
+                crate::ports::record_decision(&self.audit, &entry).await?;
                 return Ok(report(&entry, t.cert.as_ref()));
             }
         }
@@ -907,7 +899,7 @@ where
             .serial(t.serial.as_str())
             .principal(t.principal())
             .detail(detail);
-        self.audit.record(&entry).await?;
+        crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, t.cert.as_ref()))
     }
 
@@ -989,8 +981,7 @@ where
         if let Some(s) = audit_serial {
             entry = entry.serial(s.as_str());
         }
-        self.audit.record(&entry).await?;
-        tracing::warn!(action = "rollback", outcome = outcome.as_str(), reason = reason.as_str(), restored, since = %since_text, "rollback");
+        crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(Rollback {
             restored,
             since: since_text,
@@ -1049,13 +1040,7 @@ where
         if let Some(s) = serial {
             entry = entry.serial(s.as_str());
         }
-        self.audit.record(&entry).await?;
-        tracing::warn!(
-            outcome = "rejected",
-            reason = reason.as_str(),
-            detail,
-            "revocation trigger refused"
-        );
+        crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, None))
     }
 

@@ -14,8 +14,10 @@ use fleetguard_domain::authorizer::{
 use fleetguard_domain::domain::{
     AuditEntry, CertificateId, DeviceStatus, Outcome, Principal, Reason, Record, RecordId, Serial,
 };
+use fleetguard_domain::domain::{CertificateStatus, Enrollment};
 use fleetguard_domain::ports::{
-    AuditLog, AuthorizerPrincipal, Entitlement, PrincipalFacts, Records, Registry, RestoreResult,
+    AuditLog, AuthorizerPrincipal, Connections, Enrollments, Entitlement, IotControl,
+    PendingBinding, PrincipalFacts, ProofSpend, Publisher, Records, Registry, RestoreResult,
     SoftDelete, SoftDeleteResult,
 };
 use std::future::Future;
@@ -26,7 +28,10 @@ pub trait World: Send + Sync {
     type Records: Records;
     type Audit: AuditLog;
     type Identities: IdentityStore;
+    type Enrollments: Enrollments;
     fn registry(&self) -> &Self::Registry;
+    /// The registry as the pre-provisioning hook uses it (same table).
+    fn enrollments(&self) -> &Self::Enrollments;
     fn records(&self) -> &Self::Records;
     fn audit(&self) -> &Self::Audit;
     fn identities(&self) -> &Self::Identities;
@@ -756,4 +761,298 @@ pub async fn identity_store_contract<W: World>(w: &W) {
         st.get_identity(&device.principal_id).await.expect("get"),
         Some(device)
     );
+}
+
+/// The registry as the pre-provisioning hook uses it: one read of device and certificate, one
+/// conditional pending binding that spends the proof, with its audit entry.
+pub async fn enrollments_contract<W: World>(w: &W) {
+    let e = w.enrollments();
+    let s = serial(w);
+    let hash = sha2_free::hex_sha256(w.unique("secret").as_bytes());
+    let device = fleetguard_domain::domain::Device::manufactured(
+        s.clone(),
+        Enrollment {
+            secret_sha256: Some(hash.clone()),
+            ..Enrollment::default()
+        },
+        fleetguard_domain::domain::now_rfc3339(),
+    );
+    assert!(w.registry().import_device(&device).await.expect("import"));
+    let c = cert_id(w);
+    let ctx = e.load(&s, &c).await.expect("load");
+    let read = ctx.device.expect("device");
+    assert_eq!(
+        (read.status, ctx.certificate),
+        (DeviceStatus::Manufactured, None)
+    );
+    let binding = PendingBinding {
+        serial: s.clone(),
+        certificate: c.clone(),
+        expected_version: read.version,
+        spend: ProofSpend::Secret { hash: hash.clone() },
+        replaces: None,
+    };
+    let entry = AuditEntry::new(
+        "contract",
+        "provision",
+        Outcome::Accepted,
+        Reason::Provisioned,
+    )
+    .serial(s.as_str());
+    // A stale version loses.
+    let stale = PendingBinding {
+        expected_version: read.version + 5,
+        ..binding.clone()
+    };
+    assert!(!e.bind_pending(&stale, &entry).await.expect("stale"));
+    // A wrong secret loses.
+    let wrong = PendingBinding {
+        spend: ProofSpend::Secret {
+            hash: sha2_free::hex_sha256(b"wrong"),
+        },
+        ..binding.clone()
+    };
+    assert!(!e.bind_pending(&wrong, &entry).await.expect("wrong secret"));
+    assert!(w
+        .audit()
+        .for_serial(s.as_str(), 10)
+        .await
+        .expect("audit")
+        .is_empty());
+    // The binding: active, pending, the secret spent on this certificate, audited with it.
+    assert!(e.bind_pending(&binding, &entry).await.expect("bind"));
+    let ctx = e.load(&s, &c).await.expect("load");
+    let d = ctx.device.expect("device");
+    assert_eq!(
+        (d.status, d.certificate_id.as_ref(), d.binding_pending),
+        (DeviceStatus::Active, Some(&c), true)
+    );
+    assert_eq!(d.enrollment.secret_used_by.as_ref(), Some(&c));
+    assert_eq!(ctx.certificate.expect("record").serial, s);
+    assert_eq!(
+        w.audit()
+            .for_serial(s.as_str(), 10)
+            .await
+            .expect("audit")
+            .len(),
+        1
+    );
+    // A replay of the same binding loses (the version moved on).
+    assert!(!e.bind_pending(&binding, &entry).await.expect("replay"));
+    // A stale pending certificate is replaced (the secret may be presented again for it) and denied.
+    let next = cert_id(w);
+    let replacing = PendingBinding {
+        serial: s.clone(),
+        certificate: next.clone(),
+        expected_version: d.version,
+        spend: ProofSpend::Secret { hash },
+        replaces: Some(c.clone()),
+    };
+    assert!(e.bind_pending(&replacing, &entry).await.expect("replace"));
+    assert!(
+        w.registry()
+            .get_certificate(&c)
+            .await
+            .expect("get")
+            .expect("rec")
+            .denied
+    );
+    // Confirming the binding clears the pending mark; confirming another certificate does nothing.
+    e.confirm(&s, &c).await.expect("confirm other");
+    assert!(
+        w.registry()
+            .get_device(&s)
+            .await
+            .expect("get")
+            .expect("d")
+            .binding_pending
+    );
+    e.confirm(&s, &next).await.expect("confirm");
+    assert!(
+        !w.registry()
+            .get_device(&s)
+            .await
+            .expect("get")
+            .expect("d")
+            .binding_pending
+    );
+}
+
+/// The AWS IoT control plane as the functions use it, with what the world can observe of it.
+pub trait IotWorld: Send + Sync {
+    type Iot: IotControl;
+    type Publisher: Publisher;
+    type Connections: Connections;
+    fn iot(&self) -> &Self::Iot;
+    fn publisher(&self) -> &Self::Publisher;
+    fn connections(&self) -> &Self::Connections;
+    /// Registers a CA, ACTIVE with auto-registration.
+    fn register_ca(&self, pem: &str) -> impl Future<Output = CertificateId> + Send;
+    /// Registers a device certificate PENDING_ACTIVATION, as auto-registration does.
+    fn register_certificate(
+        &self,
+        pem: &str,
+        ca_pem: &str,
+    ) -> impl Future<Output = CertificateId> + Send;
+    /// Creates an IoT policy (the template's job on AWS; attaching needs it to exist there).
+    fn create_policy(&self, name: &str) -> impl Future<Output = ()> + Send;
+    fn thing_principals(&self, thing: &str) -> impl Future<Output = Vec<String>> + Send;
+    fn attached_policies(&self, cert_arn: &str) -> impl Future<Output = Vec<String>> + Send;
+    fn group_members(&self, group: &str) -> impl Future<Output = Vec<String>> + Send;
+    fn unique(&self, prefix: &str) -> String;
+}
+
+/// The IoT control plane: descriptions, idempotent attachments, status changes (REVOKED is
+/// final), thing groups; the data plane: publishes and forced disconnects.
+pub async fn iot_contract<W: IotWorld>(w: &W) {
+    let iot = w.iot();
+    let ca = crate::pki::TestCa::new(&w.unique("contract CA "));
+    let unknown =
+        CertificateId::parse(&sha2_free::hex_sha256(w.unique("none").as_bytes())).expect("id");
+    assert_eq!(
+        iot.describe_certificate(&unknown).await.expect("describe"),
+        None
+    );
+    assert_eq!(
+        iot.describe_ca_certificate(&unknown)
+            .await
+            .expect("describe"),
+        None
+    );
+    let ca_id = w.register_ca(&ca.pem()).await;
+    assert_eq!(
+        ca_id,
+        crate::pki::certificate_id(&ca.pem()),
+        "a CA's id is SHA-256 of its DER"
+    );
+    let described = iot
+        .describe_ca_certificate(&ca_id)
+        .await
+        .expect("describe")
+        .expect("CA");
+    assert_eq!(described.status, CertificateStatus::Active);
+    let serial = Serial::parse(&w.unique("SN")).expect("serial");
+    let pem = ca.issue(serial.as_str());
+    let id = w.register_certificate(&pem, &ca.pem()).await;
+    assert_eq!(
+        id,
+        crate::pki::certificate_id(&pem),
+        "an id is SHA-256 of the DER"
+    );
+    let cert = iot
+        .describe_certificate(&id)
+        .await
+        .expect("describe")
+        .expect("certificate");
+    assert_eq!(cert.status, CertificateStatus::PendingActivation);
+    assert!(cert.arn.ends_with(&format!("cert/{id}")), "{}", cert.arn);
+    assert_eq!(
+        crate::pki::certificate_id(&cert.pem),
+        id,
+        "the PEM AWS holds"
+    );
+
+    // Things and attachments: each call idempotent.
+    iot.ensure_thing(&serial).await.expect("thing");
+    iot.ensure_thing(&serial).await.expect("thing again");
+    iot.attach_thing_principal(&serial, &cert.arn)
+        .await
+        .expect("attach");
+    iot.attach_thing_principal(&serial, &cert.arn)
+        .await
+        .expect("attach again");
+    assert_eq!(
+        w.thing_principals(serial.as_str()).await,
+        vec![cert.arn.clone()]
+    );
+    let missing = Serial::parse(&w.unique("SN")).expect("serial");
+    assert!(
+        iot.attach_thing_principal(&missing, &cert.arn)
+            .await
+            .is_err(),
+        "no such thing"
+    );
+    let policy = w.unique("policy");
+    w.create_policy(&policy).await;
+    iot.attach_policy(&policy, &cert.arn).await.expect("policy");
+    iot.attach_policy(&policy, &cert.arn)
+        .await
+        .expect("policy again");
+    assert_eq!(w.attached_policies(&cert.arn).await, vec![policy.clone()]);
+    iot.detach_policy(&policy, &cert.arn).await.expect("detach");
+    iot.detach_policy(&policy, &cert.arn)
+        .await
+        .expect("detach again");
+    assert!(w.attached_policies(&cert.arn).await.is_empty());
+    iot.detach_thing_principal(&serial, &cert.arn)
+        .await
+        .expect("detach thing");
+    iot.detach_thing_principal(&serial, &cert.arn)
+        .await
+        .expect("detach thing again");
+    assert!(w.thing_principals(serial.as_str()).await.is_empty());
+
+    // Status: ACTIVE, INACTIVE, back, REVOKED; REVOKED is final.
+    for status in [
+        CertificateStatus::Active,
+        CertificateStatus::Inactive,
+        CertificateStatus::Active,
+        CertificateStatus::Revoked,
+    ] {
+        iot.set_certificate_status(&id, status)
+            .await
+            .expect("status");
+        let now = iot.describe_certificate(&id).await.expect("d").expect("c");
+        assert_eq!(now.status, status);
+    }
+    assert!(
+        iot.set_certificate_status(&id, CertificateStatus::Active)
+            .await
+            .is_err(),
+        "a revoked certificate never becomes active again"
+    );
+    assert_eq!(
+        iot.describe_certificate(&id)
+            .await
+            .expect("d")
+            .expect("c")
+            .status,
+        CertificateStatus::Revoked
+    );
+    assert!(
+        iot.set_certificate_status(&unknown, CertificateStatus::Inactive)
+            .await
+            .is_err(),
+        "no such certificate"
+    );
+
+    // Thing groups: created on first use, membership idempotent both ways.
+    let group = w.unique("group");
+    iot.set_group_membership(&group, &serial, true)
+        .await
+        .expect("join");
+    iot.set_group_membership(&group, &serial, true)
+        .await
+        .expect("join again");
+    assert_eq!(w.group_members(&group).await, vec![serial.to_string()]);
+    iot.set_group_membership(&group, &serial, false)
+        .await
+        .expect("leave");
+    iot.set_group_membership(&group, &serial, false)
+        .await
+        .expect("leave again");
+    assert!(w.group_members(&group).await.is_empty());
+
+    // Data plane: a reply publishes; cutting a client that is not connected is done.
+    w.publisher()
+        .publish(
+            &format!("P/{serial}/deleterecords/r1/accepted"),
+            &serde_json::json!({"outcome": "accepted"}),
+        )
+        .await
+        .expect("publish");
+    w.connections()
+        .disconnect(serial.as_str())
+        .await
+        .expect("disconnect");
 }

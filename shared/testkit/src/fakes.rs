@@ -606,6 +606,13 @@ impl InMemoryIot {
         lock(&self.things).get(thing).cloned().unwrap_or_default()
     }
 
+    pub fn attached_policies(&self, cert_arn: &str) -> Vec<String> {
+        lock(&self.policies)
+            .get(cert_arn)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn group_members(&self, group: &str) -> Vec<String> {
         lock(&self.groups).get(group).cloned().unwrap_or_default()
     }

@@ -2,9 +2,10 @@
 //! against the emulator in `tests/contracts.rs` at the workspace root).
 
 use fleetguard_testkit::contract::{
-    audit_contract, identity_store_contract, records_contract, registry_contract,
+    audit_contract, enrollments_contract, identity_store_contract, iot_contract, records_contract,
+    registry_contract,
 };
-use fleetguard_testkit::world::FakeWorld;
+use fleetguard_testkit::world::{FakeIotWorld, FakeWorld};
 
 #[tokio::test]
 async fn registry() {
@@ -24,4 +25,14 @@ async fn audit() {
 #[tokio::test]
 async fn identity_store() {
     identity_store_contract(&FakeWorld::default()).await;
+}
+
+#[tokio::test]
+async fn enrollments() {
+    enrollments_contract(&FakeWorld::default()).await;
+}
+
+#[tokio::test]
+async fn iot() {
+    iot_contract(&FakeIotWorld::default()).await;
 }
