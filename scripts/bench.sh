@@ -14,10 +14,11 @@ scripts/setup.sh
 COLD=${COLD:-7}
 WARM=${WARM:-2000}
 read -r -a functions <<< "${BENCH_FUNCTIONS:-provisioner provisioning-hook delete-record revoker authorizer handshake-validator}"
-# One build: every build resolves one feature set (shared/feature-set), as `sam build` does for each
-# function.
-echo "==> cargo build --release (${functions[*]} fleetctl)"
-cargo build --release --quiet $(printf -- '-p %s ' "${functions[@]}") -p fleetctl
+# The functions in one build and fleetctl in another, as `sam build` builds each function: fleetctl
+# turns on aws-config's SSO providers, and a shared build would link them into every function.
+echo "==> cargo build --release (${functions[*]}; then fleetctl)"
+cargo build --release --quiet $(printf -- '-p %s ' "${functions[@]}")
+cargo build --release --quiet -p fleetctl
 fleetctl=("$root/target/release/fleetctl")
 # shellcheck source=scripts/local-stack.sh
 source scripts/local-stack.sh
@@ -55,6 +56,6 @@ fi
 if [ "${BENCH_CRITERION:-1}" != 0 ]; then
   echo
   echo "==> cargo bench (criterion)"
-  cargo bench -p fleetguard-domain --bench authorizer
+  cargo bench -p fleetguard-tests --bench authorizer
   cargo bench -p fleetguard-tests --bench decisions
 fi

@@ -16,4 +16,5 @@ for _ in $(seq 100); do
 done
 # The tables and the fleet policy (from infra/template.yaml), then the functions' environment with a
 # throwaway operator JWKS (public key only; the demo shows the operator flow with a key of its own).
-eval "$("${fleetctl[@]}" --stack "$stack" setup-local --env)"
+env_lines=$("${fleetctl[@]}" --stack "$stack" setup-local --env)
+eval "$env_lines"

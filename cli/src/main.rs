@@ -11,7 +11,7 @@ mod setup_local;
 
 use clap::{Parser, Subcommand};
 use fleetguard_aws::sdk_config;
-use fleetguard_aws::services::Services;
+use fleetguard_aws::services::{Services, KEEP_FOREVER};
 use fleetguard_domain::config::Tables;
 use fleetguard_domain::revocation::Action;
 use std::process::ExitCode;
@@ -128,8 +128,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(cmd) => return Ok(ExitCode::from(policy_cmd::run(cmd))),
         other => other,
     };
-    // Audit entries written by operators are kept forever (no TTL), as before.
-    let ctx = Services::new(sdk_config().await, tables(cli.stack.as_deref())?, 0);
+    // Audit entries written by operators are kept forever (no TTL).
+    let ctx = Services::new(
+        sdk_config().await,
+        tables(cli.stack.as_deref())?,
+        KEEP_FOREVER,
+    );
     match command {
         Command::Policy(_) => unreachable!("handled above"),
         Command::Devices(cmd) => devices::run(&ctx, cmd).await,

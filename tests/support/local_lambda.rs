@@ -37,7 +37,8 @@ pub const FIXTURES: [(&str, &str); 11] = [
 
 /// The variables of the caller's environment passed to `cargo lambda watch` (besides `RUSTUP_*`
 /// and `LC_*`).
-const KEEP_ENV: [&str; 8] = [
+const KEEP_ENV: [&str; 9] = [
+    "CARGO_INCREMENTAL",
     "HOME",
     "USER",
     "LANG",

@@ -94,9 +94,20 @@ pub fn identity_item(identity: &Identity) -> Result<Item> {
 }
 
 /// What delete-record and revocation need of a `PRINCIPAL#` item: decoded as the one [`Identity`]
-/// model the authorizer reads.
-pub fn decode_principal(item: Item) -> Result<AuthorizerPrincipal> {
-    from_item::<Identity>(item).map(|i| AuthorizerPrincipal::from(&i))
+/// model the authorizer reads. An item without its `principal_id` attribute (written by hand, or by
+/// an older fleetctl) takes it from its key.
+pub fn decode_principal(mut item: Item) -> Result<AuthorizerPrincipal> {
+    if !item.contains_key("principal_id") {
+        if let Some(AttributeValue::S(pk)) = item.get("pk") {
+            if let Some(id) = pk.strip_prefix("PRINCIPAL#") {
+                let id = id.to_owned();
+                item.insert("principal_id".to_owned(), s(id));
+            }
+        }
+    }
+    from_item::<Identity>(item)
+        .map(|i| AuthorizerPrincipal::from(&i))
+        .map_err(|e| Error::Corrupt(format!("principal item: {e}")))
 }
 
 /// The audit item of an entry; `retention_days` > 0 sets its TTL attribute.
@@ -194,4 +205,45 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleetguard_domain::authorizer::OperatorStatus;
+
+    /// The operator item as it was written by hand before fleetctl wrote whole identities: no
+    /// `principal_id`, serials as a list, and a status the code does not know, which fails closed.
+    #[test]
+    fn a_legacy_operator_item_decodes_and_an_unknown_status_is_not_active() {
+        let l = |v: &[&str]| AttributeValue::L(v.iter().map(|x| s(*x)).collect());
+        let mut item = principal_key("opabc");
+        item.insert("kind".into(), s("operator"));
+        item.insert("operator_id".into(), s("alice"));
+        item.insert("status".into(), s("suspended-by-hand"));
+        item.insert("serials".into(), l(&["SN1", "SN2"]));
+        match decode_principal(item.clone()).expect("decodes") {
+            AuthorizerPrincipal::Operator {
+                name,
+                active,
+                status,
+                serials,
+            } => {
+                assert_eq!(
+                    (name.as_str(), active, status),
+                    ("alice", false, OperatorStatus::Disabled)
+                );
+                assert_eq!(serials.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        item.insert("status".into(), s("active"));
+        item.remove("operator_id");
+        item.remove("serials");
+        assert!(matches!(
+            decode_principal(item).expect("decodes"),
+            AuthorizerPrincipal::Operator { active: true, ref serials, ref name, .. }
+                if serials.is_empty() && name.is_empty()
+        ));
+    }
 }

@@ -34,14 +34,19 @@ pub type AwsHandshakeValidator = HandshakeValidator<DynamoRegistry, IotControlAd
 /// Default days an audit entry is kept (`FLEETGUARD_AUDIT_RETENTION_DAYS`).
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
 
-/// The AWS side of fleetguard: one SDK configuration, one DynamoDB client, the table names.
+/// Audit retention of entries written by operators through fleetctl: kept forever (no TTL).
+pub const KEEP_FOREVER: u32 = 0;
+
+/// The AWS side of fleetguard: one SDK configuration, one client per service, the table names.
 #[derive(Clone, Debug)]
 pub struct Services {
     pub sdk: SdkConfig,
     pub ddb: Client,
     pub tables: Tables,
-    /// Days an audit entry is kept (DynamoDB TTL); 0 keeps it forever.
+    /// Days an audit entry is kept (DynamoDB TTL); 0 ([`KEEP_FOREVER`]) keeps it forever.
     pub audit_retention_days: u32,
+    iot: IotControlAdapter,
+    iot_data: IotPublisher,
 }
 
 impl Services {
@@ -60,6 +65,8 @@ impl Services {
     pub fn new(sdk: SdkConfig, tables: Tables, audit_retention_days: u32) -> Self {
         Self {
             ddb: Client::new(&sdk),
+            iot: IotControlAdapter::new(&sdk),
+            iot_data: IotPublisher::new(&sdk),
             sdk,
             tables,
             audit_retention_days,
@@ -96,12 +103,12 @@ impl Services {
     }
 
     pub fn iot(&self) -> IotControlAdapter {
-        IotControlAdapter::new(&self.sdk)
+        self.iot.clone()
     }
 
     /// The IoT data plane: replies, security events, and DeleteConnection.
     pub fn iot_data(&self) -> IotPublisher {
-        IotPublisher::new(&self.sdk)
+        self.iot_data.clone()
     }
 
     pub fn revoker(&self, config: RevocationConfig) -> AwsRevoker {

@@ -377,10 +377,13 @@ pub struct IotCertificate {
 }
 
 /// Records a decision: its audit entry, then its log line with the same fields. The one way a use
-/// case records what it decided.
+/// case records what it decided. A replay whose entry was already written (same idempotency key)
+/// logs nothing again.
 pub async fn record_decision<A: AuditLog + ?Sized>(audit: &A, entry: &AuditEntry) -> Result<bool> {
     let written = audit.record(entry).await?;
-    entry.log();
+    if written {
+        entry.log();
+    }
     Ok(written)
 }
 

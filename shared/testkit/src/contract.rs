@@ -623,7 +623,7 @@ pub async fn audit_contract<W: World>(w: &W) {
         times.push(e.at.clone());
         assert!(a.record(&e).await.expect("record"));
         // Distinct timestamps (nanoseconds; the order is the text order).
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let newest = a.for_serial(s.as_str(), 2).await.expect("for_serial");
     assert_eq!(newest.len(), 2, "bounded");
@@ -634,15 +634,12 @@ pub async fn audit_contract<W: World>(w: &W) {
         .await
         .expect("none")
         .is_empty());
-    let since = a
-        .for_principal(&principal, &times[1])
-        .await
-        .expect("for_principal");
+    let since = by_principal_eventually(a, &principal, &times[1], 2).await;
     let mut details: Vec<_> = since.iter().filter_map(|e| e.detail.clone()).collect();
     details.sort();
     assert_eq!(details, vec!["n=1".to_owned(), "n=2".to_owned()]);
     assert_eq!(
-        a.for_principal(&principal, "0").await.expect("all").len(),
+        by_principal_eventually(a, &principal, "0", 3).await.len(),
         3
     );
 
@@ -686,8 +683,31 @@ pub async fn audit_contract<W: World>(w: &W) {
     )
     .principal(lone.as_str());
     assert!(a.record(&e).await.expect("record"));
-    let back = a.for_principal(&lone, "0").await.expect("read");
+    let back = by_principal_eventually(a, &lone, "0", 1).await;
     assert_eq!(back, vec![e]);
+}
+
+/// The entries of `principal` since `since`, read until `want` are there: the index behind this read
+/// is eventually consistent on AWS (a GSI), so a write is not promised to be visible at once.
+async fn by_principal_eventually<A: AuditLog>(
+    a: &A,
+    principal: &str,
+    since: &str,
+    want: usize,
+) -> Vec<AuditEntry> {
+    for _ in 0..50 {
+        let got = a
+            .for_principal(principal, since)
+            .await
+            .expect("for_principal");
+        if got.len() >= want {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    a.for_principal(principal, since)
+        .await
+        .expect("for_principal")
 }
 
 /// The authorizer's identity store: reads, and the compare-and-set of password attempts.

@@ -116,7 +116,23 @@ pub enum OperatorStatus {
     Revoked,
 }
 
+/// An operator's status as stored; anything but a known status reads as disabled (fail closed).
+fn operator_status<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<OperatorStatus, D::Error> {
+    let text = String::deserialize(d)?;
+    Ok(match text.as_str() {
+        "active" => OperatorStatus::Active,
+        "revoked" => OperatorStatus::Revoked,
+        _ => OperatorStatus::Disabled,
+    })
+}
+
 impl OperatorStatus {
+    fn disabled() -> Self {
+        Self::Disabled
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
@@ -133,9 +149,16 @@ pub enum IdentityKind {
     /// A human operator (or an operator service) signing in with a JWT from the IdP.
     Operator {
         /// Display name, for audit and `fleetctl`; never placed in a policy.
+        #[serde(default)]
         operator_id: String,
         /// The serials the operator may act on (delete records of).
+        #[serde(default)]
         serials: Vec<Serial>,
+        /// A status this code does not know (or none) is not active: fail closed.
+        #[serde(
+            default = "OperatorStatus::disabled",
+            deserialize_with = "operator_status"
+        )]
         status: OperatorStatus,
     },
     /// A device or service without a certificate, signing in with MQTT username = serial and a password.
