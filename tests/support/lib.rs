@@ -799,8 +799,7 @@ pub use fleetguard_testkit::pki::TestCa;
 
 /// The certificate id AWS computes: SHA-256 over the DER.
 pub fn certificate_id_of(pem: &str) -> String {
-    let der = fleetguard_domain::x509::pem_to_der(pem).expect("PEM");
-    fleetguard_domain::domain::CertificateId::of_der(&der).to_string()
+    fleetguard_testkit::pki::certificate_id(pem).to_string()
 }
 
 /// The event the delete-record rule forwards (see infra: SELECT by name, never `*`).

@@ -15,6 +15,7 @@ use fleetguard_domain::domain::{
     AuditEntry, CertificateId, DeviceStatus, Outcome, Principal, Reason, Record, RecordId, Serial,
 };
 use fleetguard_domain::domain::{CertificateStatus, Enrollment};
+use fleetguard_domain::enrollment::secret_hash;
 use fleetguard_domain::ports::{
     AuditLog, AuthorizerPrincipal, Connections, Enrollments, Entitlement, IotControl,
     PendingBinding, PrincipalFacts, ProofSpend, Publisher, Records, Registry, RestoreResult,
@@ -48,16 +49,7 @@ fn serial<W: World>(w: &W) -> Serial {
 
 /// A certificate id no other case uses: SHA-256 of a fresh name.
 fn cert_id<W: World>(w: &W) -> CertificateId {
-    use sha2_free::hex_sha256;
-    CertificateId::parse(&hex_sha256(w.unique("cert").as_bytes())).expect("certificate id")
-}
-
-/// SHA-256 without another dependency: aws-lc-rs (already the workspace's crypto).
-mod sha2_free {
-    pub fn hex_sha256(data: &[u8]) -> String {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
-        d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-    }
+    CertificateId::parse(&secret_hash(w.unique("cert").as_bytes())).expect("certificate id")
 }
 
 async fn manufactured<W: World>(w: &W) -> Serial {
@@ -788,7 +780,7 @@ pub async fn identity_store_contract<W: World>(w: &W) {
 pub async fn enrollments_contract<W: World>(w: &W) {
     let e = w.enrollments();
     let s = serial(w);
-    let hash = sha2_free::hex_sha256(w.unique("secret").as_bytes());
+    let hash = secret_hash(w.unique("secret").as_bytes());
     let device = fleetguard_domain::domain::Device::manufactured(
         s.clone(),
         Enrollment {
@@ -828,7 +820,7 @@ pub async fn enrollments_contract<W: World>(w: &W) {
     // A wrong secret loses.
     let wrong = PendingBinding {
         spend: ProofSpend::Secret {
-            hash: sha2_free::hex_sha256(b"wrong"),
+            hash: secret_hash(b"wrong"),
         },
         ..binding.clone()
     };
@@ -927,8 +919,7 @@ pub trait IotWorld: Send + Sync {
 pub async fn iot_contract<W: IotWorld>(w: &W) {
     let iot = w.iot();
     let ca = crate::pki::TestCa::new(&w.unique("contract CA "));
-    let unknown =
-        CertificateId::parse(&sha2_free::hex_sha256(w.unique("none").as_bytes())).expect("id");
+    let unknown = CertificateId::parse(&secret_hash(w.unique("none").as_bytes())).expect("id");
     assert_eq!(
         iot.describe_certificate(&unknown).await.expect("describe"),
         None
