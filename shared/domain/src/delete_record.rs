@@ -160,18 +160,16 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
                 }
                 // Another writer won between our read and our write: read what it left and answer
                 // from that at once (already deleted, gone), or try once more if the record is live
-                // again (restored meanwhile). A Lambda error would only bring AWS's retry minutes
-                // later; a second loss in a row is left to it.
+                // again (restored meanwhile). A second loss in a row (the record restored and
+                // deleted again around us) is answered `record_busy` without another read: the
+                // device may send again at once. Never a Lambda error: AWS's retry of the rule's
+                // invoke would answer minutes later.
                 SoftDeleteResult::Changed if !lost_race => {
                     lost_race = true;
                     record = self.records.get(&v.serial, &v.record_id).await?;
                 }
                 SoftDeleteResult::Changed => {
-                    return Err(crate::Error::aws(
-                        "dynamodb:TransactWriteItems(delete)",
-                        crate::error::AwsErrorKind::ConditionFailed,
-                        "record changed twice during delete; retry",
-                    ))
+                    return self.reject(&v, Reason::RecordBusy, None, false).await;
                 }
             }
         }

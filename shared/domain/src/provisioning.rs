@@ -280,21 +280,66 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         {
             Ok(()) => {}
             Err(e) if e.is_condition_failed() => {
-                // Someone else bound the serial (or denied the certificate) between our read and write.
-                return self
+                // Lost a race: another certificate bound the serial, or the serial was revoked or
+                // quarantined, between our read and our write. The loser's certificate leaves the
+                // thing and the policy it was given above, so the serial keeps one principal.
+                let decision = self
                     .refuse(
                         &ev,
                         Some(serial.as_str()),
                         Reason::RegistryConflict,
                         "registry changed during provisioning",
                     )
-                    .await;
+                    .await?;
+                self.control
+                    .detach_policy(&self.fleet_policy, &cert.arn)
+                    .await?;
+                self.control
+                    .detach_thing_principal(&serial, &cert.arn)
+                    .await?;
+                return Ok(decision);
             }
             Err(e) => return Err(e),
         }
-        self.control
-            .set_certificate_status(&cert_id, CertificateStatus::Active)
-            .await?;
+        if !set_status_unless_revoked(&self.control, &cert_id, CertificateStatus::Active).await? {
+            // Revoked after our bind and before our activation: the revocation stands.
+            return self
+                .finish(
+                    Some(&ev),
+                    Some(serial.as_str()),
+                    Outcome::Rejected,
+                    Reason::SerialRevoked,
+                    "revoked during provisioning",
+                )
+                .await;
+        }
+        // A quarantine between our bind and our activation set the certificate INACTIVE before we set
+        // it ACTIVE (AWS has no conditional status update). One read after activation sees it and
+        // puts the certificate back where the quarantine left it. Provisioning runs once per device,
+        // so the read costs nothing that matters.
+        let now_bound = self.registry.get_device(&serial).await?;
+        let isolated = match now_bound {
+            Some(d) if d.certificate_id.as_ref() == Some(&cert_id) => match d.status {
+                DeviceStatus::Quarantined => {
+                    Some((Reason::DeviceQuarantined, CertificateStatus::Inactive))
+                }
+                DeviceStatus::Revoked => Some((Reason::SerialRevoked, CertificateStatus::Revoked)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((reason, status)) = isolated {
+            set_status_unless_revoked(&self.control, &cert_id, status).await?;
+            return self
+                .finish(
+                    Some(&ev),
+                    Some(serial.as_str()),
+                    Outcome::Rejected,
+                    reason,
+                    "isolated during provisioning",
+                )
+                .await;
+        }
         self.finish(
             Some(&ev),
             Some(serial.as_str()),
@@ -346,10 +391,9 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         let entry = self
             .record(Some(ev), serial, Outcome::Rejected, reason, detail)
             .await?;
-        // Stop the certificate from re-firing JITR on every connect attempt. REVOKED is final on AWS.
-        self.control
-            .set_certificate_status(&ev.cert_id, self.refused_status)
-            .await?;
+        // Stop the certificate from re-firing JITR on every connect attempt. REVOKED is final on AWS
+        // (a revocation that got there first is as good).
+        set_status_unless_revoked(&self.control, &ev.cert_id, self.refused_status).await?;
         Ok(decision(&entry, entry.outcome, entry.reason))
     }
 
@@ -473,5 +517,23 @@ pub async fn retire_stale<C: IotControl>(control: &C, stale: &CertificateId) -> 
                 .await
         }
         _ => Ok(()),
+    }
+}
+
+/// Sets `cert` to `wanted` unless a revocation made it REVOKED first. AWS refuses every change out of
+/// REVOKED, so a writer that lost that race gets an error it cannot retry its way out of: `Ok(false)`
+/// tells it to answer from the revocation instead. Any other failure is returned as it came. The
+/// describe is made only after a failed update, never on the uncontended path.
+pub async fn set_status_unless_revoked<C: IotControl>(
+    control: &C,
+    cert: &CertificateId,
+    wanted: CertificateStatus,
+) -> Result<bool> {
+    match control.set_certificate_status(cert, wanted).await {
+        Ok(()) => Ok(true),
+        Err(e) => match control.describe_certificate(cert).await {
+            Ok(Some(c)) if c.status == CertificateStatus::Revoked => Ok(false),
+            _ => Err(e),
+        },
     }
 }

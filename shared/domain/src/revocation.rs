@@ -12,10 +12,11 @@
 
 use crate::delete_record::SecurityEvent;
 use crate::domain::{
-    rfc3339, AuditEntry, CertificateId, CertificateStatus, DeviceStatus, Outcome, Principal,
-    Reason, Serial,
+    rfc3339, AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome,
+    Principal, Reason, Serial,
 };
 use crate::ports::{AuditLog, AuthorizerPrincipal, Connections, IotControl, Records, Registry};
+use crate::provisioning::set_status_unless_revoked;
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -610,30 +611,16 @@ where
                 .await;
         }
         let revoke = action == Action::Revoke;
-        if revoke {
-            self.registry.deny_certificate(cert, serial).await?;
-        } else {
-            self.registry.hold_certificate(cert, serial, true).await?;
-        }
-        let mut changed = false;
-        if let Some(c) = self.control.describe_certificate(cert).await? {
-            let wanted = if revoke {
-                CertificateStatus::Revoked
-            } else {
-                CertificateStatus::Inactive
-            };
-            if c.status != CertificateStatus::Revoked && c.status != wanted {
-                self.control.set_certificate_status(cert, wanted).await?;
-                changed = true;
-            }
-            self.connections.disconnect(serial.as_str()).await?;
-            self.control
-                .detach_policy(&self.config.fleet_policy, &c.arn)
-                .await?;
-            self.control.detach_thing_principal(serial, &c.arn).await?;
-        } else {
+        let before = self.cut_off(cert, serial, revoke).await?;
+        if before.is_none() {
             self.connections.disconnect(serial.as_str()).await?;
         }
+        let wanted = if revoke {
+            CertificateStatus::Revoked
+        } else {
+            CertificateStatus::Inactive
+        };
+        let changed = before.is_some_and(|s| s != CertificateStatus::Revoked && s != wanted);
         let (name, reason) = if revoke {
             ("revoke", Reason::Revoked)
         } else {
@@ -650,6 +637,71 @@ where
             .detail(format!("replaced certificate; {detail}"));
         crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, Some(cert)))
+    }
+
+    /// Cuts the device off: every certificate of it (the one the command named and the one the
+    /// registry holds now, so a provisioning that bound the serial after the command was resolved is
+    /// cut off too), its session, and its thing into the quarantine group.
+    async fn cut_off_device(
+        &self,
+        t: &Target,
+        device: Option<&Device>,
+        revoke: bool,
+    ) -> Result<()> {
+        let mut certs: Vec<&CertificateId> = t.cert.iter().collect();
+        if let Some(current) = device.and_then(|d| d.certificate_id.as_ref()) {
+            if !certs.contains(&current) {
+                certs.push(current);
+            }
+        }
+        let mut in_iot = false;
+        for cert in certs {
+            in_iot |= self.cut_off(cert, &t.serial, revoke).await?.is_some();
+        }
+        if in_iot {
+            self.control
+                .set_group_membership(&self.config.quarantine_group, &t.serial, true)
+                .await
+        } else {
+            // Not in AWS IoT (any more): still cut whatever session holds the serial.
+            self.connections.disconnect(t.serial.as_str()).await
+        }
+    }
+
+    /// Cuts one certificate of `serial` off: denied (revoke) or held (quarantine) in the registry,
+    /// REVOKED or INACTIVE in AWS IoT, its session cut, its policy and thing detached. Returns the
+    /// status AWS IoT had before, or `None` if AWS IoT does not know the certificate. A quarantine
+    /// that meets a certificate a racing revocation made REVOKED leaves it so (REVOKED is final, and
+    /// stronger).
+    async fn cut_off(
+        &self,
+        cert: &CertificateId,
+        serial: &Serial,
+        revoke: bool,
+    ) -> Result<Option<CertificateStatus>> {
+        if revoke {
+            self.registry.deny_certificate(cert, serial).await?;
+        } else {
+            self.registry.hold_certificate(cert, serial, true).await?;
+        }
+        let Some(c) = self.control.describe_certificate(cert).await? else {
+            return Ok(None);
+        };
+        let wanted = if revoke {
+            CertificateStatus::Revoked
+        } else {
+            CertificateStatus::Inactive
+        };
+        // REVOKED is final on AWS: never touch it again.
+        if c.status != CertificateStatus::Revoked && c.status != wanted {
+            set_status_unless_revoked(&self.control, cert, wanted).await?;
+        }
+        self.connections.disconnect(serial.as_str()).await?;
+        self.control
+            .detach_policy(&self.config.fleet_policy, &c.arn)
+            .await?;
+        self.control.detach_thing_principal(serial, &c.arn).await?;
+        Ok(Some(c.status))
     }
 
     /// Revoke, quarantine (`fleetctl operators disable`) or release (`enable`) an operator: its status,
@@ -758,41 +810,7 @@ where
             crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, t.cert.as_ref()));
         }
-        if let Some(cert) = &t.cert {
-            if revoke {
-                self.registry.deny_certificate(cert, &t.serial).await?;
-            } else {
-                self.registry
-                    .hold_certificate(cert, &t.serial, true)
-                    .await?;
-            }
-            if let Some(c) = self.control.describe_certificate(cert).await? {
-                let wanted = if revoke {
-                    CertificateStatus::Revoked
-                } else {
-                    CertificateStatus::Inactive
-                };
-                // REVOKED is final on AWS: never touch it again.
-                if c.status != CertificateStatus::Revoked && c.status != wanted {
-                    self.control.set_certificate_status(cert, wanted).await?;
-                }
-                self.connections.disconnect(t.serial.as_str()).await?;
-                self.control
-                    .detach_policy(&self.config.fleet_policy, &c.arn)
-                    .await?;
-                self.control
-                    .detach_thing_principal(&t.serial, &c.arn)
-                    .await?;
-                self.control
-                    .set_group_membership(&self.config.quarantine_group, &t.serial, true)
-                    .await?;
-            } else {
-                // Not in AWS IoT (any more): still cut whatever session holds the serial.
-                self.connections.disconnect(t.serial.as_str()).await?;
-            }
-        } else {
-            self.connections.disconnect(t.serial.as_str()).await?;
-        }
+        self.cut_off_device(t, device.as_ref(), revoke).await?;
         let (name, reason) = if revoke {
             ("revoke", Reason::Revoked)
         } else {
@@ -878,29 +896,58 @@ where
             self.control
                 .set_group_membership(&self.config.quarantine_group, &t.serial, false)
                 .await?;
-            if c.status != CertificateStatus::Active {
-                self.control
-                    .set_certificate_status(cert, CertificateStatus::Active)
-                    .await?;
+            if c.status != CertificateStatus::Active
+                && !set_status_unless_revoked(&self.control, cert, CertificateStatus::Active)
+                    .await?
+            {
+                return self.release_lost_to_revoke(t, actor).await;
             }
             self.registry
                 .hold_certificate(cert, &t.serial, false)
                 .await?;
         }
         // Last: the registry is what lets deletes through again.
-        self.registry
+        let released = self
+            .registry
             .transition(
                 &t.serial,
                 &[DeviceStatus::Quarantined],
                 DeviceStatus::Active,
             )
             .await?;
+        if !released {
+            // Someone got there between our read and our write: answer from what they left.
+            let now = self.registry.get_device(&t.serial).await?;
+            if now.as_ref().map(|d| d.status) == Some(DeviceStatus::Revoked) {
+                return self.release_lost_to_revoke(t, actor).await;
+            }
+            let entry = AuditEntry::new(actor, "release", Outcome::Noop, Reason::NotQuarantined)
+                .serial(t.serial.as_str())
+                .detail("released by someone else meanwhile");
+            crate::ports::record_decision(&self.audit, &entry).await?;
+            return Ok(report(&entry, t.cert.as_ref()));
+        }
         let entry = AuditEntry::new(actor, "release", Outcome::Accepted, Reason::Released)
             .serial(t.serial.as_str())
             .principal(t.principal())
             .detail(detail);
         crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, t.cert.as_ref()))
+    }
+
+    /// A revocation won the race against this release: whatever the release re-attached before it
+    /// lost is cut off again (the revocation may have finished before our attaches), and the release
+    /// is answered as refused.
+    async fn release_lost_to_revoke(&self, t: &Target, actor: &str) -> Result<Report> {
+        let device = self.registry.get_device(&t.serial).await?;
+        self.cut_off_device(t, device.as_ref(), true).await?;
+        self.reject(
+            actor,
+            Some(&t.serial),
+            Reason::RevokedIsFinal,
+            "revoked while the release was in flight",
+        )
+        .await
     }
 
     /// Restores every record soft-deleted by `principal` (a certificate, a password device or an

@@ -565,16 +565,17 @@ impl Enrollments for InMemoryEnrollments {
     }
 }
 
-/// The AWS IoT control plane: registered certificates and CAs, things, attachments, groups.
-#[derive(Default)]
+/// The AWS IoT control plane: registered certificates and CAs, things, attachments, groups. Clones
+/// share one control plane (two function instances see the same account).
+#[derive(Default, Clone)]
 pub struct InMemoryIot {
-    certificates: Mutex<HashMap<CertificateId, IotCertificate>>,
-    cas: Mutex<HashMap<CertificateId, IotCertificate>>,
+    certificates: Arc<Mutex<HashMap<CertificateId, IotCertificate>>>,
+    cas: Arc<Mutex<HashMap<CertificateId, IotCertificate>>>,
     /// Thing name → attached certificate ARNs.
-    things: Mutex<HashMap<String, Vec<String>>>,
+    things: Arc<Mutex<HashMap<String, Vec<String>>>>,
     /// Certificate ARN → attached policies.
-    policies: Mutex<HashMap<String, Vec<String>>>,
-    groups: Mutex<HashMap<String, Vec<String>>>,
+    policies: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    groups: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
 impl InMemoryIot {

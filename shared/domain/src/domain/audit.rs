@@ -91,6 +91,7 @@ reasons! {
     SerialNotGranted => "serial_not_granted",
     Restored => "restored",
     NotDeleted => "not_deleted",
+    RecordBusy => "record_busy",
     // revocation
     Revoked => "revoked",
     Quarantined => "quarantined",
