@@ -13,6 +13,10 @@ What this launcher adds on top of plain `moto_server`:
                                     `times` calls in a row (fault injection for tests; operation names are
                                     those `/_fleetguard/calls` reports; `"error": "<AWS error code>"`
                                     answers with that code, e.g. a 404 ResourceNotFoundException).
+                                    `"every": K` instead fails every Kth call from then on, until
+                                    the faults are dropped (a steady throttling rate for load runs);
+                                    an operation `"dynamodb:*"` matches every call of that service.
+  * `GET  /_fleetguard/faults`      how many calls each fault has failed so far.
   * `DELETE /_fleetguard/faults`    drops faults not yet spent.
   * `POST /_fleetguard/reset`       moto's reset plus ours.
   * CreateThing behaves as on AWS: the same name and configuration return the existing thing, a different
@@ -86,13 +90,74 @@ def _update_certificate_as_aws(self, certificate_id, new_status):
 
 IoTBackend.update_certificate = _update_certificate_as_aws
 
+# TransactWriteItems: moto backs up every table a transaction names with a deep copy, before every
+# transaction, to restore it if a condition fails: O(table size) per transaction, quadratic over a
+# load run (the audit table grows with every decision). With one DynamoDB request at a time (see
+# `_dynamodb_lock`), backing up only the items the transaction writes is as atomic, so the tables
+# are no longer copied and the written items are put back on failure.
+import copy as _copy  # noqa: E402
+
+import moto.dynamodb.models as _ddb_models  # noqa: E402
+from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
+from moto.dynamodb.models.table import Table as _DdbTable  # noqa: E402
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: tables are not deep-copied."""
+
+    @staticmethod
+    def deepcopy(x, memo=None):
+        return x if isinstance(x, _DdbTable) else _copy.deepcopy(x, memo)
+
+
+_ddb_models.copy = _TablesNotCopied
+_moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_write_items_item_backup(self, transact_items):
+    saved = []
+    for entry in transact_items:
+        try:
+            _, op = next(iter(entry.items()))
+            name = op["TableName"]
+            table = self.get_table(name)
+            key = op.get("Key") or {
+                a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a is not None
+            }
+            old = self.get_item(name, key)
+            saved.append((name, key, None if old is None else old.to_json()["Attributes"]))
+        except Exception:  # noqa: BLE001 the transaction itself reports what is wrong with it
+            pass
+    try:
+        return _moto_transact_write_items(self, transact_items)
+    except Exception:
+        for name, key, attrs in reversed(saved):
+            if attrs is None:
+                if self.get_item(name, key) is not None:
+                    self.delete_item(name, key)
+            else:
+                self.put_item(name, attrs)
+        raise
+
+
+DynamoDBBackend.transact_write_items = _transact_write_items_item_backup
+
 _lock = threading.Lock()
 _disconnects: list = []
 _calls: Counter = Counter()
 _dynamodb_lock = threading.Lock()
 # The latest requests as (operation, path + body), for counts scoped to one test's resources.
 _requests: collections.deque = collections.deque(maxlen=50_000)
-_faults: list = []  # [{"operation", "skip", "times", "status"}]
+_faults: list = []  # [{"operation", "skip", "times", "status", "error", "every", "seen", "failed"}]
+_spent: list = []  # faults used up, kept for GET /_fleetguard/faults
+
+
+def _matches(pattern, op):
+    """A fault's operation: exact ('dynamodb:GetItem'), without its service ('GetItem'), or a whole
+    service ('dynamodb:*')."""
+    if pattern.endswith(":*"):
+        return op.startswith(pattern[:-1])
+    return pattern in (op, op.split(":", 1)[-1])
 
 
 def _json(start_response, status, body):
@@ -165,12 +230,24 @@ class Launcher:
             _calls[op] += 1
             _requests.append((op, path + "\n" + body[:65536].decode("utf-8", "replace")))
             for fault in list(_faults):
-                if fault["operation"] in (op, op.split(":", 1)[-1]) and fault["path_contains"] in path:
+                if _matches(fault["operation"], op) and fault["path_contains"] in path:
+                    if fault["every"]:
+                        fault["seen"] += 1
+                        if fault["seen"] % fault["every"] != 0:
+                            continue
+                        fault["failed"] += 1
+                        return _json(
+                            start_response,
+                            f"{fault['status']} Injected",
+                            {"__type": fault["error"], "message": "fleetguard injected fault"},
+                        )
                     fault["skip"] -= 1
                     if fault["skip"] < 0:
                         fault["times"] -= 1
+                        fault["failed"] += 1
                         if fault["times"] <= 0:
                             _faults.remove(fault)
+                            _spent.append(fault)
                         return _json(
                             start_response,
                             f"{fault['status']} Injected",
@@ -222,12 +299,23 @@ class Launcher:
                         "status": int(spec.get("status", 500)),
                         # The error code AWS would send, e.g. ResourceNotFoundException with 404.
                         "error": str(spec.get("error", "InternalFailure")),
+                        "every": int(spec.get("every", 0)),
+                        "seen": 0,
+                        "failed": 0,
                     }
                 )
             return _json(start_response, "200 OK", {"ok": True})
+        if path == "/_fleetguard/faults" and method == "GET":
+            with _lock:
+                return _json(
+                    start_response,
+                    "200 OK",
+                    [{k: f[k] for k in ("operation", "every", "failed")} for f in _faults + _spent],
+                )
         if path == "/_fleetguard/faults" and method == "DELETE":
             with _lock:
                 _faults.clear()
+                _spent.clear()
             return _json(start_response, "200 OK", {"ok": True})
         if path == "/_fleetguard/reset" and method == "POST":
             moto_api_backend.reset()
@@ -236,6 +324,7 @@ class Launcher:
                 _calls.clear()
                 _requests.clear()
                 _faults.clear()
+                _spent.clear()
             return _json(start_response, "200 OK", {"ok": True})
         return _json(start_response, "404 Not Found", {"error": "unknown control path"})
 

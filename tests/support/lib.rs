@@ -194,6 +194,20 @@ impl Emulator {
             .expect("inject error");
     }
 
+    /// Fails every `every`th call of `operation` (`"dynamodb:*"`: any call of that service) with
+    /// `status` and AWS's error code `error`, until [`Self::clear_faults`]: a steady throttling rate.
+    pub fn inject_steady(&self, operation: &str, every: u32, status: u16, error: &str) {
+        let body = serde_json::json!({"operation": operation, "every": every,
+            "status": status, "error": error});
+        self.control("POST", "/_fleetguard/faults", &body.to_string())
+            .expect("inject steady fault");
+    }
+
+    /// How many calls each fault has failed: `[{"operation", "every", "failed"}]`.
+    pub fn faults_failed(&self) -> serde_json::Value {
+        self.control_json("/_fleetguard/faults")
+    }
+
     /// Drops the faults not yet spent.
     pub fn clear_faults(&self) {
         self.control("DELETE", "/_fleetguard/faults", "")

@@ -138,6 +138,16 @@ impl LocalLambda {
     /// Builds the functions (see [`build_functions`]), starts `cargo lambda watch` on a free
     /// loopback port with `env` for the functions, and waits until it listens.
     pub fn start(env: &[(String, String)], print: bool) -> LocalLambda {
+        Self::start_concurrent(env, print, 1)
+    }
+
+    /// As [`Self::start`], with up to `instances` instances of each function, each its own process
+    /// with its own cold start, as Lambda scales out (`cargo lambda watch --concurrency`).
+    pub fn start_concurrent(
+        env: &[(String, String)],
+        print: bool,
+        instances: usize,
+    ) -> LocalLambda {
         let root = workspace_root();
         let venv_bin = root.join(".venv/bin");
         assert!(
@@ -152,6 +162,7 @@ impl LocalLambda {
         cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"])
             .args(["--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
+            .args(["--concurrency", &instances.to_string()])
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
@@ -181,7 +192,17 @@ impl LocalLambda {
 
     /// The functions of `stack`, with operator tokens from `idp` trusted by the authorizer.
     pub fn for_stack(stack: &Stack, idp: &crate::TestIdp, print: bool) -> LocalLambda {
-        Self::start(
+        Self::for_stack_concurrent(stack, idp, print, 1)
+    }
+
+    /// As [`Self::for_stack`], with up to `instances` processes of each function.
+    pub fn for_stack_concurrent(
+        stack: &Stack,
+        idp: &crate::TestIdp,
+        print: bool,
+        instances: usize,
+    ) -> LocalLambda {
+        Self::start_concurrent(
             &function_env(
                 stack,
                 &[
@@ -191,6 +212,7 @@ impl LocalLambda {
                 ],
             ),
             print,
+            instances,
         )
     }
 
