@@ -36,8 +36,11 @@ pub const FIXTURES: [(&str, &str); 11] = [
 ];
 
 /// The variables of the caller's environment passed to `cargo lambda watch` (besides `RUSTUP_*`
-/// and `LC_*`).
-const KEEP_ENV: [&str; 9] = [
+/// and `LC_*`). The clippy wrapper of `scripts/test.sh` too: without it, cargo would see our crates'
+/// fingerprints as changed and rebuild them.
+const KEEP_ENV: [&str; 11] = [
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CLIPPY_ARGS",
     "CARGO_INCREMENTAL",
     "HOME",
     "USER",
