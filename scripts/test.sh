@@ -25,6 +25,9 @@ else
   echo "==> cargo clippy"
   cargo clippy --workspace --all-targets -- -D warnings
 fi
+# The build starts now, beside the Python tools' install; the tests run once both are done.
+echo "==> cargo build of every target (linted by clippy as it builds)"
+cargo test --workspace --all-targets --no-run
 if ! wait "$setup"; then
   cat target/setup.log >&2
   exit 1

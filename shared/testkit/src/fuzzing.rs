@@ -411,6 +411,31 @@ pub fn certificate(data: &[u8]) {
     );
 }
 
+/// Rotation CSRs (PEM, and raw DER wrapped as PEM): parsing never panics, and whatever passes carries
+/// an allowed key that it proved it holds (its self-signature verifies, which `validate_csr` checked;
+/// here the key kind and the SubjectPublicKeyInfo are re-derived and must agree).
+pub fn csr(data: &[u8]) {
+    use fleetguard_domain::csr::{validate_csr, KeyKind};
+    let text = String::from_utf8_lossy(data);
+    use base64::Engine;
+    let wrapped = format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        base64::engine::general_purpose::STANDARD.encode(data)
+    );
+    for pem in [text.as_ref(), wrapped.as_str()] {
+        if let Ok(valid) = validate_csr(pem, None) {
+            assert!(!valid.public_key.is_empty());
+            match valid.kind {
+                KeyKind::EcP256 => {}
+                KeyKind::Rsa { bits } => assert!(bits >= 2048, "accepted RSA-{bits}"),
+            }
+            // The same request is refused as a rotation to the key it already has.
+            let again = validate_csr(pem, Some(&valid.public_key));
+            assert!(again.is_err(), "a reused key passed");
+        }
+    }
+}
+
 /// Identifier and topic validators: what they accept has the documented shape.
 pub fn identifiers(data: &[u8]) {
     let s = String::from_utf8_lossy(data);
@@ -512,6 +537,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("delete_record_event", delete_record_event),
     ("revoker_event", revoker_event),
     ("certificate", certificate),
+    ("csr", csr),
     ("identifiers", identifiers),
     ("policy", policy),
     ("handshake_request", handshake_request),

@@ -62,6 +62,27 @@ impl TestCa {
             .expect("sign device")
             .pem()
     }
+
+    /// A device certificate for `serial` certifying `key` (a device that later rotates from it).
+    pub fn issue_for_key(&self, serial: &str, key: &KeyPair) -> String {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, serial);
+        params
+            .signed_by(key, &self.issuer)
+            .expect("sign device")
+            .pem()
+    }
+}
+
+/// A certificate signing request (PEM) for `key`, with `cn` as its (untrusted) subject.
+pub fn csr_pem(key: &KeyPair, cn: &str) -> String {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params
+        .serialize_request(key)
+        .expect("CSR")
+        .pem()
+        .expect("CSR PEM")
 }
 
 /// The certificate id of a PEM certificate (SHA-256 of its DER), as AWS IoT computes it.

@@ -107,6 +107,11 @@ reasons! {
     ReplacementApproved => "replacement_approved",
     NotCurrentCertificate => "not_current_certificate",
     NothingToRollBack => "nothing_to_roll_back",
+    // certificate rotation
+    MalformedCsr => "malformed_csr",
+    CsrSignatureInvalid => "csr_signature_invalid",
+    CsrKeyNotAllowed => "csr_key_not_allowed",
+    CsrKeyReused => "csr_key_reused",
     // TLS handshake (custom client certificate validation)
     HandshakeAllowed => "handshake_allowed",
     FirstConnect => "first_connect",
