@@ -7,7 +7,7 @@
 //! One test in this binary: one `cargo lambda watch`, the races one after another.
 
 use fleetguard_domain::authorizer::IdentityStore;
-use fleetguard_domain::domain::Serial;
+use fleetguard_domain::domain::{AuditEntry, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry, RestoreResult};
 use fleetguard_domain::records::restore_record;
 use fleetguard_tests::local_lambda::{LocalLambda, FUNCTIONS};
@@ -48,9 +48,8 @@ struct Races {
 }
 
 impl Races {
-    /// Sends every event at once and returns the answers in order. A Lambda error fails the test:
-    /// losing a race is not an error.
-    async fn together(&self, calls: Vec<(&'static str, Value)>) -> Vec<Value> {
+    /// Sends every event at once; the answers (or Lambda errors) in order.
+    async fn send_all(&self, calls: Vec<(&'static str, Value)>) -> Vec<Result<Value, String>> {
         let tasks: Vec<_> = calls
             .into_iter()
             .map(|(function, event)| {
@@ -60,55 +59,62 @@ impl Races {
             .collect();
         let mut answers = Vec::new();
         for t in tasks {
-            answers.push(
-                t.await
-                    .expect("task")
-                    .unwrap_or_else(|e| panic!("a Lambda error where an answer was due: {e}")),
-            );
+            answers.push(t.await.expect("task"));
         }
         answers
     }
 
-    /// Starts the instances: each function gets events it refuses, at once, so the races below
-    /// meet warm processes rather than one process and three cold starts.
-    async fn warm_up(&self) {
-        let mut calls = Vec::new();
-        for function in FUNCTIONS {
-            for _ in 0..INSTANCES {
-                calls.push((function, json!({"warm": "up"})));
-            }
-        }
-        let tasks: Vec<_> = calls
+    /// Sends every event at once and returns the answers in order. A Lambda error fails the test:
+    /// losing a race is not an error.
+    async fn together(&self, calls: Vec<(&'static str, Value)>) -> Vec<Value> {
+        self.send_all(calls)
+            .await
             .into_iter()
-            .map(|(function, event)| {
-                let lambda = self.lambda.clone();
-                tokio::spawn(async move { lambda.invoke(function, &event).await })
-            })
-            .collect();
-        for t in tasks {
-            // A malformed event may be a clean function error for some functions: only the answer
-            // matters here.
-            let _ = t.await.expect("task");
-        }
+            .map(|a| a.unwrap_or_else(|e| panic!("a Lambda error where an answer was due: {e}")))
+            .collect()
     }
 
-    async fn audit_reasons(&self, serial: &Serial, action: &str) -> BTreeMap<String, usize> {
+    /// Starts the instances: each function gets events it refuses, at once, so the races below
+    /// meet warm processes rather than one process and three cold starts. (A malformed event may be
+    /// a clean function error for some functions: only the start matters here.)
+    async fn warm_up(&self) {
+        let calls = FUNCTIONS
+            .iter()
+            .flat_map(|f| std::iter::repeat_n(*f, INSTANCES))
+            .map(|f| (f, json!({"warm": "up"})))
+            .collect();
+        self.send_all(calls).await;
+    }
+
+    /// The serial's audit entries that `keep` selects, counted by `outcome:reason`.
+    async fn tally_audit(
+        &self,
+        serial: &Serial,
+        keep: impl Fn(&AuditEntry) -> bool,
+    ) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for e in self
+        let entries = self
             .f
             .stack
             .audit()
             .for_serial(serial.as_str(), 1000)
             .await
-            .unwrap()
-        {
-            if e.action == action {
-                *counts
-                    .entry(format!("{}:{}", e.outcome.as_str(), e.reason.as_str()))
-                    .or_default() += 1;
-            }
+            .unwrap();
+        for e in entries.iter().filter(|e| keep(e)) {
+            *counts
+                .entry(format!("{}:{}", e.outcome.as_str(), e.reason.as_str()))
+                .or_default() += 1;
         }
         counts
+    }
+
+    async fn audit_reasons(&self, serial: &Serial, action: &str) -> BTreeMap<String, usize> {
+        self.tally_audit(serial, |e| e.action == action).await
+    }
+
+    async fn delete_audit(&self, serial: &Serial, record: &str) -> BTreeMap<String, usize> {
+        self.tally_audit(serial, |e| e.record_id.as_deref() == Some(record))
+            .await
     }
 
     /// Four certificates of one serial reach JITR at once: one is provisioned; the others are
@@ -193,25 +199,6 @@ impl Races {
         let audit = self.delete_audit(serial, "race-deletes").await;
         assert_eq!(audit.get("accepted:deleted"), Some(&1), "{audit:?}");
         assert_eq!(audit.values().sum::<usize>(), INSTANCES, "{audit:?}");
-    }
-
-    async fn delete_audit(&self, serial: &Serial, record: &str) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        for e in self
-            .f
-            .stack
-            .audit()
-            .for_serial(serial.as_str(), 1000)
-            .await
-            .unwrap()
-        {
-            if e.record_id.as_deref() == Some(record) {
-                *counts
-                    .entry(format!("{}:{}", e.outcome.as_str(), e.reason.as_str()))
-                    .or_default() += 1;
-            }
-        }
-        counts
     }
 
     /// Deletes and restores of one record at once (the restores as `fleetctl records restore`

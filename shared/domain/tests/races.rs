@@ -236,6 +236,13 @@ fn command(action: Action, serial: &Serial) -> Command {
     .expect("command")
 }
 
+impl Fleet {
+    /// AWS IoT where a whole revoke of `serial` runs at `at`.
+    fn revoked_at(&self, serial: &Serial, at: Step) -> Racing {
+        Racing::new(&self.iot, at, revoke_of(self, serial))
+    }
+}
+
 /// A revoke of `serial`, run to completion, as the interloper.
 fn revoke_of(fleet: &Fleet, serial: &Serial) -> Interloper {
     let revoker = fleet.revoker(fleet.iot.clone());
@@ -257,11 +264,7 @@ async fn a_release_that_loses_to_a_revoke_is_answered_and_undoes_its_attaches() 
         .expect("quarantine");
     // The revoke lands after the release re-attached the policy and the thing, just before it sets
     // the certificate ACTIVE again.
-    let racing = Racing::new(
-        &f.iot,
-        Step::Status(CertificateStatus::Active),
-        revoke_of(&f, &serial),
-    );
+    let racing = f.revoked_at(&serial, Step::Status(CertificateStatus::Active));
     let report = f
         .revoker(racing)
         .command(command(Action::Release, &serial), now)
@@ -281,11 +284,7 @@ async fn a_quarantine_that_meets_a_revoked_certificate_leaves_it_revoked() {
     let f = Fleet::new();
     let (serial, cert) = f.provisioned("RACE2").await;
     // The revoke runs between the quarantine's registry write and its INACTIVE.
-    let racing = Racing::new(
-        &f.iot,
-        Step::Status(CertificateStatus::Inactive),
-        revoke_of(&f, &serial),
-    );
+    let racing = f.revoked_at(&serial, Step::Status(CertificateStatus::Inactive));
     let report = f
         .revoker(racing)
         .command(
@@ -303,11 +302,7 @@ async fn a_provisioning_that_loses_to_a_revoke_is_answered_and_the_revoke_stands
     let f = Fleet::new();
     let (serial, cert) = f.manufactured("RACE3").await;
     // The revoke lands after the provisioning bound the serial, just before it activates.
-    let racing = Racing::new(
-        &f.iot,
-        Step::Status(CertificateStatus::Active),
-        revoke_of(&f, &serial),
-    );
+    let racing = f.revoked_at(&serial, Step::Status(CertificateStatus::Active));
     let d = f
         .provisioner(racing)
         .handle_jitr(f.jitr(&cert), OffsetDateTime::now_utc())
