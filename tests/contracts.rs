@@ -129,19 +129,7 @@ impl IotWorld for AwsIotWorld {
         &self.data
     }
     async fn register_ca(&self, pem: &str) -> CertificateId {
-        let id = self
-            .stack
-            .iot
-            .register_ca_certificate()
-            .ca_certificate(pem)
-            .set_as_active(true)
-            .allow_auto_registration(true)
-            .send()
-            .await
-            .expect("register CA")
-            .certificate_id
-            .expect("CA id");
-        CertificateId::parse(&id).expect("id")
+        CertificateId::parse(&self.stack.register_ca_pem(pem).await).expect("id")
     }
     async fn register_certificate(&self, pem: &str, ca_pem: &str) -> CertificateId {
         let id = self

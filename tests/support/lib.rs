@@ -606,9 +606,14 @@ impl Stack {
 
     /// Registers a CA with AWS IoT (ACTIVE, auto-registration on). Returns its certificate id.
     pub async fn register_ca(&self, ca: &TestCa) -> String {
+        self.register_ca_pem(&ca.pem()).await
+    }
+
+    /// As [`Self::register_ca`], for a CA given as PEM.
+    pub async fn register_ca_pem(&self, pem: &str) -> String {
         self.iot
             .register_ca_certificate()
-            .ca_certificate(ca.pem())
+            .ca_certificate(pem)
             .set_as_active(true)
             .allow_auto_registration(true)
             .send()
