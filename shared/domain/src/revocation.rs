@@ -611,16 +611,11 @@ where
                 .await;
         }
         let revoke = action == Action::Revoke;
-        let before = self.cut_off(cert, serial, revoke).await?;
-        if before.is_none() {
+        let cut = self.cut_off(cert, serial, revoke).await?;
+        if cut.is_none() {
             self.connections.disconnect(serial.as_str()).await?;
         }
-        let wanted = if revoke {
-            CertificateStatus::Revoked
-        } else {
-            CertificateStatus::Inactive
-        };
-        let changed = before.is_some_and(|s| s != CertificateStatus::Revoked && s != wanted);
+        let changed = cut == Some(true);
         let (name, reason) = if revoke {
             ("revoke", Reason::Revoked)
         } else {
@@ -669,8 +664,8 @@ where
     }
 
     /// Cuts one certificate of `serial` off: denied (revoke) or held (quarantine) in the registry,
-    /// REVOKED or INACTIVE in AWS IoT, its session cut, its policy and thing detached. Returns the
-    /// status AWS IoT had before, or `None` if AWS IoT does not know the certificate. A quarantine
+    /// REVOKED or INACTIVE in AWS IoT, its session cut, its policy and thing detached. Returns whether
+    /// its status in AWS IoT had to change, or `None` if AWS IoT does not know it. A quarantine
     /// that meets a certificate a racing revocation made REVOKED leaves it so (REVOKED is final, and
     /// stronger).
     async fn cut_off(
@@ -678,7 +673,7 @@ where
         cert: &CertificateId,
         serial: &Serial,
         revoke: bool,
-    ) -> Result<Option<CertificateStatus>> {
+    ) -> Result<Option<bool>> {
         if revoke {
             self.registry.deny_certificate(cert, serial).await?;
         } else {
@@ -693,7 +688,8 @@ where
             CertificateStatus::Inactive
         };
         // REVOKED is final on AWS: never touch it again.
-        if c.status != CertificateStatus::Revoked && c.status != wanted {
+        let change = c.status != CertificateStatus::Revoked && c.status != wanted;
+        if change {
             set_status_unless_revoked(&self.control, cert, wanted).await?;
         }
         self.connections.disconnect(serial.as_str()).await?;
@@ -701,7 +697,7 @@ where
             .detach_policy(&self.config.fleet_policy, &c.arn)
             .await?;
         self.control.detach_thing_principal(serial, &c.arn).await?;
-        Ok(Some(c.status))
+        Ok(Some(change))
     }
 
     /// Revoke, quarantine (`fleetctl operators disable`) or release (`enable`) an operator: its status,
@@ -900,7 +896,8 @@ where
                 && !set_status_unless_revoked(&self.control, cert, CertificateStatus::Active)
                     .await?
             {
-                return self.release_lost_to_revoke(t, actor).await;
+                let now = self.registry.get_device(&t.serial).await?;
+                return self.release_lost_to_revoke(t, now.as_ref(), actor).await;
             }
             self.registry
                 .hold_certificate(cert, &t.serial, false)
@@ -919,7 +916,7 @@ where
             // Someone got there between our read and our write: answer from what they left.
             let now = self.registry.get_device(&t.serial).await?;
             if now.as_ref().map(|d| d.status) == Some(DeviceStatus::Revoked) {
-                return self.release_lost_to_revoke(t, actor).await;
+                return self.release_lost_to_revoke(t, now.as_ref(), actor).await;
             }
             let entry = AuditEntry::new(actor, "release", Outcome::Noop, Reason::NotQuarantined)
                 .serial(t.serial.as_str())
@@ -937,10 +934,14 @@ where
 
     /// A revocation won the race against this release: whatever the release re-attached before it
     /// lost is cut off again (the revocation may have finished before our attaches), and the release
-    /// is answered as refused.
-    async fn release_lost_to_revoke(&self, t: &Target, actor: &str) -> Result<Report> {
-        let device = self.registry.get_device(&t.serial).await?;
-        self.cut_off_device(t, device.as_ref(), true).await?;
+    /// is answered as refused. `device` is the registry's entry as read after losing.
+    async fn release_lost_to_revoke(
+        &self,
+        t: &Target,
+        device: Option<&Device>,
+        actor: &str,
+    ) -> Result<Report> {
+        self.cut_off_device(t, device, true).await?;
         self.reject(
             actor,
             Some(&t.serial),
