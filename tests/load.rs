@@ -14,7 +14,7 @@ use fleetguard_domain::domain::{Outcome, Reason, RecordId, Serial};
 use fleetguard_domain::ports::AuditLog;
 use fleetguard_tests::local_lambda::LocalLambda;
 use fleetguard_tests::story::{AUDIENCE, ISSUER};
-use fleetguard_tests::{delete_event, Stack, TestCa, TestIdp};
+use fleetguard_tests::{delete_event, now_ms, Stack, TestCa, TestIdp};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -102,29 +102,20 @@ async fn load_run() {
                 base + (d * per_device + r) as i64,
             );
             event["request_id"] = format!("load-{d}-{r}").into();
-            let job = Job::Delete {
+            if rng.below(100) < replay_percent {
+                jobs.push(Job::Delete {
+                    device: d,
+                    record: r,
+                    event: event.clone(),
+                    replay: true,
+                });
+            }
+            jobs.push(Job::Delete {
                 device: d,
                 record: r,
                 event,
                 replay: false,
-            };
-            if rng.below(100) < replay_percent {
-                if let Job::Delete {
-                    device,
-                    record,
-                    event,
-                    ..
-                } = job.clone()
-                {
-                    jobs.push(Job::Delete {
-                        device,
-                        record,
-                        event,
-                        replay: true,
-                    });
-                }
-            }
-            jobs.push(job);
+            });
         }
     }
     for i in (1..jobs.len()).rev() {
@@ -171,17 +162,12 @@ async fn load_run() {
 /// Starts every instance before the clock does: `cargo lambda watch` starts an instance (a `cargo
 /// run`) when all are busy, and those starts would be counted as latency.
 async fn warm_up(lambda: &Arc<LocalLambda>, instances: usize) {
-    let tasks: Vec<_> = ["delete-record", "revoker"]
+    let calls = ["delete-record", "revoker"]
         .iter()
         .flat_map(|f| std::iter::repeat_n(*f, instances))
-        .map(|function| {
-            let lambda = lambda.clone();
-            tokio::spawn(async move { lambda.invoke(function, &json!({"warm": "up"})).await })
-        })
+        .map(|f| (f, json!({"warm": "up"})))
         .collect();
-    for t in tasks {
-        let _ = t.await.expect("warm-up");
-    }
+    lambda.invoke_all(calls).await;
 }
 
 /// Provisions `n` devices through JITR (in this process, a few at a time).
@@ -428,8 +414,4 @@ async fn check(
          every Lambda error a throttle",
         revoked.len()
     );
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

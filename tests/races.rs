@@ -13,8 +13,8 @@ use fleetguard_domain::records::restore_record;
 use fleetguard_tests::local_lambda::{LocalLambda, FUNCTIONS};
 use fleetguard_tests::story::{AUDIENCE, ISSUER};
 use fleetguard_tests::{
-    delete_event, enrollment_secret, hook_request, jitr_event, mqtt_connect, secret_parameters,
-    unique, Fleet, TestCa, TestIdp,
+    delete_event, enrollment_secret, hook_request, jitr_event, mqtt_connect, now_ms,
+    secret_parameters, unique, Fleet, TestCa, TestIdp,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -48,26 +48,11 @@ struct Races {
 }
 
 impl Races {
-    /// Sends every event at once; the answers (or Lambda errors) in order.
-    async fn send_all(&self, calls: Vec<(&'static str, Value)>) -> Vec<Result<Value, String>> {
-        let tasks: Vec<_> = calls
-            .into_iter()
-            .map(|(function, event)| {
-                let lambda = self.lambda.clone();
-                tokio::spawn(async move { lambda.invoke(function, &event).await })
-            })
-            .collect();
-        let mut answers = Vec::new();
-        for t in tasks {
-            answers.push(t.await.expect("task"));
-        }
-        answers
-    }
-
     /// Sends every event at once and returns the answers in order. A Lambda error fails the test:
     /// losing a race is not an error.
     async fn together(&self, calls: Vec<(&'static str, Value)>) -> Vec<Value> {
-        self.send_all(calls)
+        self.lambda
+            .invoke_all(calls)
             .await
             .into_iter()
             .map(|a| a.unwrap_or_else(|e| panic!("a Lambda error where an answer was due: {e}")))
@@ -83,7 +68,7 @@ impl Races {
             .flat_map(|f| std::iter::repeat_n(*f, INSTANCES))
             .map(|f| (f, json!({"warm": "up"})))
             .collect();
-        self.send_all(calls).await;
+        self.lambda.invoke_all(calls).await;
     }
 
     /// The serial's audit entries that `keep` selects, counted by `outcome:reason`.
@@ -531,9 +516,4 @@ fn tally(answers: &[Value]) -> BTreeMap<String, usize> {
         *counts.entry(reason).or_default() += 1;
     }
     counts
-}
-
-/// Now, as `timestamp()` gives it to the rule (epoch milliseconds).
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -564,20 +564,24 @@ impl Stack {
     /// Returns (PEM, certificate id).
     pub async fn issue_by_aws(&self, issuer: &TestCa, subject: &str) -> (String, String) {
         let pem = issuer.issue(subject);
-        let id = self
-            .iot
+        // As fleet-provision-api documents: PENDING_ACTIVATION until RegisterThing succeeds.
+        let id = self.register_pending(&pem, &issuer.pem()).await;
+        assert_eq!(id, certificate_id_of(&pem));
+        (pem, id)
+    }
+
+    /// Registers `pem` under the CA `ca_pem`, PENDING_ACTIVATION. Returns its certificate id.
+    pub async fn register_pending(&self, pem: &str, ca_pem: &str) -> String {
+        self.iot
             .register_certificate()
-            .certificate_pem(&pem)
-            .ca_certificate_pem(issuer.pem())
-            // As fleet-provision-api documents: PENDING_ACTIVATION until RegisterThing succeeds.
+            .certificate_pem(pem)
+            .ca_certificate_pem(ca_pem)
             .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
             .send()
             .await
             .expect("register certificate")
             .certificate_id
-            .expect("certificate id");
-        assert_eq!(id, certificate_id_of(&pem));
-        (pem, id)
+            .expect("certificate id")
     }
 
     /// What RegisterThing does after the hook allowed: the thing named by the serial, the fleet
@@ -815,6 +819,11 @@ pub fn hook_request(
 }
 
 pub use fleetguard_testkit::pki::TestCa;
+
+/// Now, as a topic rule's `timestamp()` gives it (epoch milliseconds).
+pub fn now_ms() -> i64 {
+    (fleetguard_domain::domain::now().unix_timestamp_nanos() / 1_000_000) as i64
+}
 
 /// The certificate id AWS computes: SHA-256 over the DER.
 pub fn certificate_id_of(pem: &str) -> String {

@@ -250,6 +250,28 @@ impl LocalLambda {
     }
 }
 
+impl LocalLambda {
+    /// Invokes every `(function, event)` at once (one task each, so as many instances as `--concurrency`
+    /// allows serve them together); the answers or function errors, in order.
+    pub async fn invoke_all(
+        self: &std::sync::Arc<Self>,
+        calls: Vec<(&'static str, serde_json::Value)>,
+    ) -> Vec<Result<serde_json::Value, String>> {
+        let tasks: Vec<_> = calls
+            .into_iter()
+            .map(|(function, event)| {
+                let lambda = self.clone();
+                tokio::spawn(async move { lambda.invoke(function, &event).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.expect("invoke task"));
+        }
+        answers
+    }
+}
+
 impl Drop for LocalLambda {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());

@@ -4,7 +4,9 @@
 //! the allow-list, adding an operator) is done the way `fleetctl` does it.
 
 use crate::local_lambda::LocalLambda;
-use crate::{hook_request, jitr_event, mqtt_connect, unique, FactoryKey, Stack, TestCa, TestIdp};
+use crate::{
+    hook_request, jitr_event, mqtt_connect, now_ms, unique, FactoryKey, Stack, TestCa, TestIdp,
+};
 use fleetguard_domain::authorizer::{
     operator_principal, validate_response, AuthorizerResponse, Identity, IdentityStore,
 };
@@ -413,8 +415,4 @@ impl<'a> Story<'a> {
     pub fn failures(&self) -> Vec<&Check> {
         self.checks.iter().filter(|c| !c.ok).collect()
     }
-}
-
-fn now_ms() -> i64 {
-    (fleetguard_domain::domain::now().unix_timestamp_nanos() / 1_000_000) as i64
 }
