@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 tree() { cargo tree --locked "$@" --prefix none -f '{p}|{f}' | sed 's/ (\*)//g' | sort -u; }
 all=$(tree --workspace -e normal,build,dev)
 status=0
-for pkg in provisioner provisioning-hook delete-record revoker authorizer handshake-validator fleetctl fleetguard-aws; do
+for pkg in provisioner provisioning-hook delete-record revoker authorizer handshake-validator rotator certificate-watch fleetctl fleetguard-aws; do
   one=$(tree -p "$pkg" -e normal,build)
   [ -n "$one" ] || { echo "$pkg: cargo tree printed nothing" >&2; exit 1; }
   # aws-config alone may differ: fleetctl's credential providers stay out of the functions.

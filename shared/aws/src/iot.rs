@@ -180,6 +180,77 @@ impl IotControl for IotControlAdapter {
         }
     }
 
+    async fn register_certificate(
+        &self,
+        pem: &str,
+        ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> Result<(IotCertificate, bool)> {
+        let id = fleetguard_domain::x509::pem_to_der(pem)
+            .map(|der| CertificateId::of_der(&der))
+            .map_err(|e| Error::Config(e.detail))?;
+        match self
+            .client
+            .register_certificate()
+            .certificate_pem(pem)
+            .set_ca_certificate_pem(ca_pem.map(str::to_owned))
+            .status(to_sdk_status(status)?)
+            .send()
+            .await
+        {
+            Ok(out) => Ok((
+                describe(&id, out.certificate_arn(), Some(status.as_str()), Some(pem))?,
+                true,
+            )),
+            // Registered already: a replay, or an isolation that came first. Its status stands.
+            Err(e) if e.code() == Some("ResourceAlreadyExistsException") => {
+                match self.describe_certificate(&id).await? {
+                    Some(c) => Ok((c, false)),
+                    None => Err(Error::aws(
+                        "iot:RegisterCertificate",
+                        fleetguard_domain::error::AwsErrorKind::Other,
+                        "exists, yet DescribeCertificate finds nothing",
+                    )),
+                }
+            }
+            Err(e) => Err(aws_error("iot:RegisterCertificate", e)),
+        }
+    }
+
+    async fn ca_certificates(&self) -> Result<Vec<IotCertificate>> {
+        let mut ids = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_ca_certificates()
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| aws_error("iot:ListCACertificates", e))?;
+            for c in out.certificates() {
+                if let Some(id) = c
+                    .certificate_id()
+                    .and_then(|i| CertificateId::parse(i).ok())
+                {
+                    ids.push(id);
+                }
+            }
+            marker = out
+                .next_marker()
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        let mut cas = Vec::new();
+        for id in ids {
+            cas.extend(self.describe_ca_certificate(&id).await?);
+        }
+        Ok(cas)
+    }
+
     async fn set_group_membership(&self, group: &str, thing: &Serial, member: bool) -> Result<()> {
         // Look up before create: creating an existing group fails on the emulator where AWS returns it.
         match self

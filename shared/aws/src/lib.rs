@@ -10,8 +10,10 @@ pub mod identities;
 pub mod iot;
 pub mod iot_data;
 pub mod jwks;
+pub mod kms;
 pub mod local;
 pub mod records;
+pub mod rotations;
 pub mod schema;
 pub mod services;
 

@@ -11,6 +11,9 @@
 //! - `PRINCIPAL#<principal id>` / `PRINCIPAL`: the custom authorizer's [`Identity`] (tagged by
 //!   `kind`: operator or password device), read by the authorizer, delete-record and revocation.
 //!
+//! Registry GSIs (sparse, projection ALL): `by_expiry` (`expiry_month`, `certificate_not_after`) for the
+//! expiry watch; `by_deadline` (`deadline_kind`, `deadline`) for the rotation sweep.
+//!
 //! Audit table: `serial` (S, `-` when unknown) / `sk` (S, `<RFC 3339>#<uuid>`); GSI `by_principal`
 //! (`principal`, `sk`); TTL attribute `expires_at`.
 //!
@@ -143,6 +146,38 @@ pub fn audit_entry(mut item: Item) -> Result<AuditEntry> {
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(format!("audit item: {e}")))
 }
 
+/// A table's name, hash and range keys, and its global secondary indexes (name, hash, range).
+pub type TableSpec<'a> = (
+    &'a str,
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str, &'static str)>,
+);
+
+/// Every table and index (what `create_tables` creates and the template must declare).
+pub fn table_specs(tables: &Tables) -> Vec<TableSpec<'_>> {
+    vec![
+        (
+            &tables.registry,
+            "pk",
+            "sk",
+            vec![
+                // Sparse: only devices whose certificate expiry fleetguard knows (the expiry watch).
+                ("by_expiry", "expiry_month", "certificate_not_after"),
+                // Sparse: only devices with a rotation deadline pending (the rotation sweep).
+                ("by_deadline", "deadline_kind", "deadline"),
+            ],
+        ),
+        (
+            &tables.audit,
+            "serial",
+            "sk",
+            vec![("by_principal", "principal", "sk")],
+        ),
+        (&tables.records, "serial", "record_id", vec![]),
+    ]
+}
+
 /// Creates the three tables if they do not exist (local emulator, LocalStack, tests). On AWS the SAM
 /// template creates them with backups, encryption and deletion protection.
 pub async fn create_tables(client: &Client, tables: &Tables) -> Result<()> {
@@ -160,29 +195,20 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<()> {
             .build()
             .map_err(|e| Error::Corrupt(e.to_string()))
     };
-    let specs: Vec<(&str, &str, &str, Option<GlobalSecondaryIndex>)> = vec![
-        (&tables.registry, "pk", "sk", None),
-        (
-            &tables.audit,
-            "serial",
-            "sk",
-            Some(
-                GlobalSecondaryIndex::builder()
-                    .index_name("by_principal")
-                    .key_schema(key("principal", KeyType::Hash)?)
-                    .key_schema(key("sk", KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(|e| Error::Corrupt(e.to_string()))?,
-            ),
-        ),
-        (&tables.records, "serial", "record_id", None),
-    ];
-    for (name, hash, range, gsi) in specs {
+    let gsi = |name: &str, hash: &str, range: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash)?)
+            .key_schema(key(range, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| Error::Corrupt(e.to_string()))
+    };
+    for (name, hash, range, indexes) in table_specs(tables) {
         let mut req = client
             .create_table()
             .table_name(name)
@@ -191,10 +217,15 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<()> {
             .key_schema(key(range, KeyType::Range)?)
             .attribute_definitions(attr(hash)?)
             .attribute_definitions(attr(range)?);
-        if let Some(gsi) = gsi {
-            req = req
-                .attribute_definitions(attr("principal")?)
-                .global_secondary_indexes(gsi);
+        let mut defined = vec![hash, range];
+        for (index, ihash, irange) in indexes {
+            for a in [ihash, irange] {
+                if !defined.contains(&a) {
+                    defined.push(a);
+                    req = req.attribute_definitions(attr(a)?);
+                }
+            }
+            req = req.global_secondary_indexes(gsi(index, ihash, irange)?);
         }
         match req.send().await {
             Ok(_) => {}

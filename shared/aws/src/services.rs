@@ -8,16 +8,21 @@ use crate::enrollments::DynamoEnrollments;
 use crate::identities::DynamoIdentityStore;
 use crate::iot::IotControlAdapter;
 use crate::iot_data::IotPublisher;
+use crate::kms::KmsSigner;
 use crate::records::DynamoRecords;
+use crate::rotations::DynamoRotations;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use fleetguard_domain::config::{opt_u32, ProvisioningConfig, Tables};
 use fleetguard_domain::delete_record::DeleteRecordService;
+use fleetguard_domain::domain::CertificateId;
 use fleetguard_domain::fleet_provisioning::ClaimHook;
 use fleetguard_domain::handshake::{HandshakeConfig, HandshakeValidator};
+use fleetguard_domain::ports::IotControl;
 use fleetguard_domain::provisioning::Provisioner;
 use fleetguard_domain::revocation::{RevocationConfig, Revoker};
-use fleetguard_domain::Result;
+use fleetguard_domain::rotation::{RotationConfig, RotationService, RotationSweep};
+use fleetguard_domain::{Error, Result};
 
 /// The revoker over AWS.
 pub type AwsRevoker =
@@ -30,6 +35,19 @@ pub type AwsClaimHook = ClaimHook<DynamoEnrollments, IotControlAdapter, DynamoAu
 pub type AwsDeleteRecord = DeleteRecordService<DynamoRecords, DynamoAudit, IotPublisher>;
 /// The TLS handshake validator over AWS.
 pub type AwsHandshakeValidator = HandshakeValidator<DynamoRegistry, IotControlAdapter, DynamoAudit>;
+
+/// Certificate rotation over AWS (the CA key in KMS).
+pub type AwsRotation = RotationService<
+    DynamoRegistry,
+    DynamoRotations,
+    IotControlAdapter,
+    KmsSigner,
+    IotPublisher,
+    DynamoAudit,
+>;
+/// The rotation sweep over AWS.
+pub type AwsRotationSweep =
+    RotationSweep<DynamoRegistry, DynamoRotations, IotControlAdapter, DynamoAudit>;
 
 /// Default days an audit entry is kept (`FLEETGUARD_AUDIT_RETENTION_DAYS`).
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
@@ -149,6 +167,52 @@ impl Services {
             audit: self.audit(),
             publisher: self.iot_data(),
             security_topic: security_topic.into(),
+        }
+    }
+
+    pub fn rotations(&self) -> DynamoRotations {
+        DynamoRotations::new(self.registry(), self.audit())
+    }
+
+    /// The fleet CA's KMS key (reads its public key).
+    pub async fn kms_signer(&self, key_id: &str) -> Result<KmsSigner> {
+        KmsSigner::new(crate::kms::client(&self.sdk), key_id).await
+    }
+
+    /// Rotation: the CA key `key_id` in KMS, and the CA certificate `ca_id` as registered with AWS IoT
+    /// (read once: its PEM is what issued certificates chain to).
+    pub async fn rotation(
+        &self,
+        config: RotationConfig,
+        key_id: &str,
+        ca_id: &str,
+    ) -> Result<AwsRotation> {
+        let ca_id = CertificateId::parse(ca_id)
+            .map_err(|e| Error::Config(format!("FLEETGUARD_CA_CERTIFICATE_ID: {e}")))?;
+        let ca = self
+            .iot()
+            .describe_ca_certificate(&ca_id)
+            .await?
+            .ok_or_else(|| Error::Config(format!("CA certificate {ca_id} is not registered")))?;
+        Ok(RotationService {
+            registry: self.registry(),
+            rotations: self.rotations(),
+            control: self.iot(),
+            signer: self.kms_signer(key_id).await?,
+            publisher: self.iot_data(),
+            audit: self.audit(),
+            config,
+            ca_pem: ca.pem,
+        })
+    }
+
+    pub fn rotation_sweep(&self, fleet_policy: impl Into<String>) -> AwsRotationSweep {
+        RotationSweep {
+            registry: self.registry(),
+            rotations: self.rotations(),
+            control: self.iot(),
+            audit: self.audit(),
+            fleet_policy: fleet_policy.into(),
         }
     }
 

@@ -32,6 +32,9 @@ pub struct ValidCsr {
     pub der: Vec<u8>,
     pub public_key: Vec<u8>,
     pub kind: KeyKind,
+    /// The serial the CSR's subject names (serialNumber, else CN), if any: checked against the
+    /// requesting device's serial, then never used (fleetguard writes the subject itself).
+    pub subject_serial: Option<String>,
 }
 
 fn refuse(reason: Reason, detail: &str) -> CertError {
@@ -93,10 +96,14 @@ pub fn validate_csr(pem: &str, current_key: Option<&[u8]>) -> Result<ValidCsr, C
         ));
     }
     let public_key = spki.raw.to_vec();
+    let subject_serial = crate::x509::subject_serial(&csr.certification_request_info.subject)
+        .ok()
+        .map(|s| s.as_str().to_owned());
     Ok(ValidCsr {
         der,
         public_key,
         kind,
+        subject_serial,
     })
 }
 

@@ -14,9 +14,12 @@
 //! - [`replacement`]: approving a replacement certificate for a revoked device.
 //! - [`revocation`]: revoke / quarantine / release, triggers, rollback of a compromised device's deletes.
 //! - [`x509`]: certificate parsing and chain validation; [`csr`]: rotation CSRs (key proven, kind, new).
+//! - [`rotation`]: certificate rotation (rotate, confirm, the sweep); [`ca`]: issuing with the KMS CA key.
+//! - [`expiry`]: the expiry watch (device and CA certificates expiring soon).
 //! - [`config`], [`telemetry`], [`error`]: cold-start configuration, JSON logs, typed errors.
 
 pub mod authorizer;
+pub mod ca;
 pub mod cache;
 pub mod config;
 pub mod csr;
@@ -24,6 +27,7 @@ pub mod delete_record;
 pub mod domain;
 pub mod enrollment;
 pub mod error;
+pub mod expiry;
 pub mod fleet_provisioning;
 pub mod handshake;
 pub mod operators;
@@ -33,6 +37,7 @@ pub mod provisioning;
 pub mod records;
 pub mod replacement;
 pub mod revocation;
+pub mod rotation;
 pub mod telemetry;
 pub mod x509;
 

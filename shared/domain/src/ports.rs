@@ -435,6 +435,20 @@ pub trait IotControl: Send + Sync {
         cert_arn: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Registers a certificate signed by a registered CA (`ca_pem`) with `status`. Returns the
+    /// certificate and whether this call registered it: when it was registered already, its status is
+    /// left as it is (a replay, or an isolation that registered it first, cut off, so that it never
+    /// becomes usable).
+    fn register_certificate(
+        &self,
+        pem: &str,
+        ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> impl Future<Output = Result<(IotCertificate, bool)>> + Send;
+
+    /// The CA certificates registered with AWS IoT (for the expiry watch).
+    fn ca_certificates(&self) -> impl Future<Output = Result<Vec<IotCertificate>>> + Send;
+
     /// Adds (`true`) or removes (`false`) the thing from a thing group, creating the group if missing.
     fn set_group_membership(
         &self,
@@ -442,6 +456,43 @@ pub trait IotControl: Send + Sync {
         thing: &Serial,
         member: bool,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The fleet CA's signing key (AWS KMS: the private key never leaves it).
+pub trait CaSigner: Send + Sync {
+    /// The key's SubjectPublicKeyInfo (DER), read once at cold start.
+    fn public_key(&self) -> &[u8];
+
+    /// An ECDSA P-256 / SHA-256 signature (DER `Ecdsa-Sig-Value`) over `message`, the certificate's
+    /// to-be-signed bytes.
+    fn sign(&self, message: &[u8]) -> impl Future<Output = Result<Vec<u8>>> + Send;
+}
+
+/// The registry as certificate rotation uses it.
+pub trait Rotations: Send + Sync {
+    /// One transaction: the device item becomes `device` if its version is still `expected_version`
+    /// (every device write bumps the version, so nothing written meanwhile is lost), `certificate`
+    /// (the new certificate's record: not denied, this serial's) is put, and the audit entry is
+    /// written with it. `Ok(false)` when the version moved (another writer won).
+    fn save(
+        &self,
+        device: &Device,
+        expected_version: u64,
+        certificate: Option<&CertificateRecord>,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Devices with a rotation deadline at or before `now` (RFC 3339): unconfirmed rotations to expire,
+    /// replaced certificates to retire. At most `limit`.
+    fn due(&self, now: &str, limit: usize) -> impl Future<Output = Result<Vec<Device>>> + Send;
+
+    /// Devices whose current certificate expires between `from` and `to` (RFC 3339), oldest first.
+    /// Also returns the read capacity the query consumed (units), for the watch's report.
+    fn expiring(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<(Vec<Device>, f64)>> + Send;
 }
 
 /// Live MQTT sessions (IoT data plane).

@@ -611,7 +611,7 @@ where
                 .await;
         }
         let revoke = action == Action::Revoke;
-        let cut = self.cut_off(cert, serial, revoke).await?;
+        let cut = self.cut_off(cert, serial, revoke, None).await?;
         if cut.is_none() {
             self.connections.disconnect(serial.as_str()).await?;
         }
@@ -634,9 +634,10 @@ where
         Ok(report(&entry, Some(cert)))
     }
 
-    /// Cuts the device off: every certificate of it (the one the command named and the one the
-    /// registry holds now, so a provisioning that bound the serial after the command was resolved is
-    /// cut off too), its session, and its thing into the quarantine group.
+    /// Cuts the device off: every certificate of it (the one the command named, and those the
+    /// registry holds now: the current one, so a provisioning that bound the serial after the command
+    /// was resolved is cut off too, a rotation's next one and a replaced one in its grace period), its
+    /// session, and its thing into the quarantine group.
     async fn cut_off_device(
         &self,
         t: &Target,
@@ -644,14 +645,23 @@ where
         revoke: bool,
     ) -> Result<()> {
         let mut certs: Vec<&CertificateId> = t.cert.iter().collect();
-        if let Some(current) = device.and_then(|d| d.certificate_id.as_ref()) {
-            if !certs.contains(&current) {
-                certs.push(current);
+        for c in device.map(Device::certificates).unwrap_or_default() {
+            if !certs.contains(&c) {
+                certs.push(c);
             }
         }
         let mut in_iot = false;
         for cert in certs {
-            in_iot |= self.cut_off(cert, &t.serial, revoke).await?.is_some();
+            // A rotation's certificate the rotator has not registered yet: registered here, cut off,
+            // so the rotator's own registration finds it taken and it never becomes usable.
+            let unregistered = device
+                .and_then(|d| d.rotation.as_ref())
+                .filter(|r| &r.next_certificate_id == cert)
+                .map(|r| r.certificate_pem.as_str());
+            in_iot |= self
+                .cut_off(cert, &t.serial, revoke, unregistered)
+                .await?
+                .is_some();
         }
         if in_iot {
             self.control
@@ -665,27 +675,35 @@ where
 
     /// Cuts one certificate of `serial` off: denied (revoke) or held (quarantine) in the registry,
     /// REVOKED or INACTIVE in AWS IoT, its session cut, its policy and thing detached. Returns whether
-    /// its status in AWS IoT had to change, or `None` if AWS IoT does not know it. A quarantine
-    /// that meets a certificate a racing revocation made REVOKED leaves it so (REVOKED is final, and
-    /// stronger).
+    /// its status in AWS IoT had to change, or `None` if AWS IoT does not know it (and `pem`, a
+    /// certificate issued but not yet registered, is not given). A quarantine that meets a certificate
+    /// a racing revocation made REVOKED leaves it so (REVOKED is final, and stronger).
     async fn cut_off(
         &self,
         cert: &CertificateId,
         serial: &Serial,
         revoke: bool,
+        pem: Option<&str>,
     ) -> Result<Option<bool>> {
         if revoke {
             self.registry.deny_certificate(cert, serial).await?;
         } else {
             self.registry.hold_certificate(cert, serial, true).await?;
         }
-        let Some(c) = self.control.describe_certificate(cert).await? else {
-            return Ok(None);
-        };
         let wanted = if revoke {
             CertificateStatus::Revoked
         } else {
             CertificateStatus::Inactive
+        };
+        let c = match (self.control.describe_certificate(cert).await?, pem) {
+            (Some(c), _) => c,
+            (None, Some(pem)) => {
+                self.control
+                    .register_certificate(pem, None, wanted)
+                    .await?
+                    .0
+            }
+            (None, None) => return Ok(None),
         };
         // REVOKED is final on AWS: never touch it again.
         let change = c.status != CertificateStatus::Revoked && c.status != wanted;

@@ -29,6 +29,8 @@ enum Step {
     Status(CertificateStatus),
     /// Just before the first thing attachment.
     AttachThing,
+    /// Just before the first certificate registration (a rotation's new certificate).
+    Register,
 }
 
 /// AWS IoT where, at `at`, another writer's whole action runs first.
@@ -67,6 +69,18 @@ impl IotControl for Racing {
     }
     async fn ensure_thing(&self, name: &Serial) -> Result<()> {
         self.inner.ensure_thing(name).await
+    }
+    async fn register_certificate(
+        &self,
+        pem: &str,
+        ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> Result<(IotCertificate, bool)> {
+        self.step(Step::Register).await;
+        IotControl::register_certificate(&self.inner, pem, ca_pem, status).await
+    }
+    async fn ca_certificates(&self) -> Result<Vec<IotCertificate>> {
+        self.inner.ca_certificates().await
     }
     async fn attach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
         self.inner.attach_policy(policy, cert_arn).await

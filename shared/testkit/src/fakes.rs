@@ -12,7 +12,7 @@ use fleetguard_domain::error::AwsErrorKind;
 use fleetguard_domain::ports::{
     AuditLog, AuthorizerPrincipal, Connections, DeleteContext, EnrollmentContext, Enrollments,
     Entitlement, IotCertificate, IotControl, PendingBinding, PrincipalFacts, ProofSpend, Publisher,
-    Records, Registry, RestoreResult, SoftDelete, SoftDeleteResult,
+    Records, Registry, RestoreResult, Rotations, SoftDelete, SoftDeleteResult,
 };
 use fleetguard_domain::{Error, Result};
 use std::collections::HashMap;
@@ -565,6 +565,76 @@ impl Enrollments for InMemoryEnrollments {
     }
 }
 
+/// The registry as rotation uses it: shares its state with an [`InMemoryRegistry`], and writes the
+/// decision's audit entry in the same step, as the transaction does.
+#[derive(Default, Clone)]
+pub struct InMemoryRotations {
+    pub registry: InMemoryRegistry,
+    pub audit: InMemoryAudit,
+}
+
+impl Rotations for InMemoryRotations {
+    async fn save(
+        &self,
+        device: &Device,
+        expected_version: u64,
+        certificate: Option<&CertificateRecord>,
+        audit: &AuditEntry,
+    ) -> Result<bool> {
+        let mut devices = lock(&self.registry.devices);
+        let mut certificates = lock(&self.registry.certificates);
+        if devices.get(&device.serial).map(|d| d.version) != Some(expected_version) {
+            return Ok(false);
+        }
+        if certificate.is_some_and(|c| {
+            !c.denied && !certificate_bindable(&certificates, &c.serial, &c.certificate_id)
+        }) {
+            return Ok(false);
+        }
+        // The audit entry's own condition (written once) is part of the transaction.
+        if !self.audit.push(audit.clone()) {
+            return Ok(false);
+        }
+        match certificate {
+            Some(c) if c.denied => deny_in(&mut certificates, &c.certificate_id, &c.serial),
+            Some(c) => {
+                certificates.insert(c.certificate_id.clone(), c.clone());
+            }
+            None => {}
+        }
+        devices.insert(device.serial.clone(), device.clone());
+        Ok(true)
+    }
+
+    async fn due(&self, now: &str, limit: usize) -> Result<Vec<Device>> {
+        let mut due: Vec<Device> = lock(&self.registry.devices)
+            .values()
+            .filter(|d| {
+                d.deadline_kind.is_some() && d.deadline.as_deref().is_some_and(|t| t <= now)
+            })
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| a.deadline.cmp(&b.deadline));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn expiring(&self, from: &str, to: &str) -> Result<(Vec<Device>, f64)> {
+        let mut found: Vec<Device> = lock(&self.registry.devices)
+            .values()
+            .filter(|d| {
+                d.expiry_month.is_some()
+                    && d.certificate_not_after
+                        .as_deref()
+                        .is_some_and(|t| t >= from && t <= to)
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.certificate_not_after.cmp(&b.certificate_not_after));
+        Ok((found, 0.0))
+    }
+}
+
 /// The AWS IoT control plane: registered certificates and CAs, things, attachments, groups. Clones
 /// share one control plane (two function instances see the same account).
 #[derive(Default, Clone)]
@@ -709,6 +779,26 @@ impl IotControl for InMemoryIot {
             list.retain(|p| p != cert_arn);
         }
         Ok(())
+    }
+
+    async fn register_certificate(
+        &self,
+        pem: &str,
+        _ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> Result<(IotCertificate, bool)> {
+        let id = pem_id(pem)?;
+        let mut certificates = lock(&self.certificates);
+        if let Some(c) = certificates.get(&id) {
+            return Ok((c.clone(), false));
+        }
+        let c = iot_certificate(&id, pem, status);
+        certificates.insert(id, c.clone());
+        Ok((c, true))
+    }
+
+    async fn ca_certificates(&self) -> Result<Vec<IotCertificate>> {
+        Ok(lock(&self.cas).values().cloned().collect())
     }
 
     async fn set_group_membership(&self, group: &str, thing: &Serial, member: bool) -> Result<()> {

@@ -89,3 +89,48 @@ pub fn csr_pem(key: &KeyPair, cn: &str) -> String {
 pub fn certificate_id(pem: &str) -> CertificateId {
     CertificateId::of_der(&fleetguard_domain::x509::pem_to_der(pem).expect("PEM certificate"))
 }
+
+/// A fleet CA key as the KMS adapter presents it (a P-256 key that signs the bytes it is given, DER
+/// ECDSA), generated at run time, for the rotation use cases over fakes.
+pub struct TestSigner {
+    key: KeyPair,
+    spki: Vec<u8>,
+}
+
+impl Default for TestSigner {
+    fn default() -> Self {
+        let key = KeyPair::generate().expect("CA key");
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        Self { key, spki }
+    }
+}
+
+impl TestSigner {
+    /// The self-signed CA certificate of this key, made as `fleetctl ca init-kms` makes it, valid
+    /// for `days`.
+    pub async fn ca_pem(&self, name: &str, days: i64) -> String {
+        let mut serial = [0u8; 16];
+        serial.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let now = OffsetDateTime::now_utc();
+        fleetguard_domain::ca::self_signed_ca(
+            name,
+            self,
+            now - time::Duration::hours(1),
+            now + time::Duration::days(days),
+            serial,
+        )
+        .await
+        .expect("CA certificate")
+    }
+}
+
+impl fleetguard_domain::ports::CaSigner for TestSigner {
+    fn public_key(&self) -> &[u8] {
+        &self.spki
+    }
+
+    async fn sign(&self, message: &[u8]) -> fleetguard_domain::Result<Vec<u8>> {
+        rcgen::SigningKey::sign(&self.key, message)
+            .map_err(|e| fleetguard_domain::Error::Config(e.to_string()))
+    }
+}

@@ -112,6 +112,16 @@ reasons! {
     CsrSignatureInvalid => "csr_signature_invalid",
     CsrKeyNotAllowed => "csr_key_not_allowed",
     CsrKeyReused => "csr_key_reused",
+    CertificateIssued => "certificate_issued",
+    RotationConfirmed => "rotation_confirmed",
+    RotationInFlight => "rotation_in_flight",
+    RotationRateLimited => "rotation_rate_limited",
+    NoRotation => "no_rotation",
+    RotationExpired => "rotation_expired",
+    CertificateRetired => "certificate_retired",
+    // expiry watch
+    CertificateExpiring => "certificate_expiring",
+    CaExpiring => "ca_expiring",
     // TLS handshake (custom client certificate validation)
     HandshakeAllowed => "handshake_allowed",
     FirstConnect => "first_connect",

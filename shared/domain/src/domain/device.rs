@@ -47,7 +47,56 @@ pub struct Device {
     /// attribute `enrollment`; absent for devices without proof material).
     #[serde(default, skip_serializing_if = "Enrollment::is_empty")]
     pub enrollment: Enrollment,
+    /// SHA-256 (hex) of the current certificate's SubjectPublicKeyInfo, once fleetguard issued it (a
+    /// rotation then proves a new key without describing the old certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_key_sha256: Option<String>,
+    /// When the current certificate expires (RFC 3339), if fleetguard knows it: the expiry watch's
+    /// index (`by_expiry`: `expiry_month` / `certificate_not_after`) holds only these devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_not_after: Option<String>,
+    /// `YYYY-MM` of `certificate_not_after`: the expiry index's partition, so a watch reads only the
+    /// months inside its window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_month: Option<String>,
+    /// A rotation in flight: its certificate is issued and ACTIVE, not yet proven by the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+    /// The certificate a confirmed rotation replaced: still ACTIVE until `retire_at` (grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_certificate_id: Option<CertificateId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_at: Option<String>,
+    /// When the last rotation was requested (the per-device rate limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotation_at: Option<String>,
+    /// The earliest pending rotation deadline (an unconfirmed rotation's expiry or a retirement):
+    /// the sweep's sparse index (`by_deadline`: `deadline_kind` / `deadline`) holds only these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_kind: Option<String>,
 }
+
+/// A certificate rotation in flight: issued, registered ACTIVE, waiting for the device to prove it
+/// holds the new key (a confirm sent over a connection made with the new certificate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub next_certificate_id: CertificateId,
+    /// The issued certificate (public; kept so a replayed request gets the same certificate back).
+    pub certificate_pem: String,
+    /// SHA-256 (hex) of the CSR's DER: the same request again is a replay, not a new rotation.
+    pub request_sha256: String,
+    pub key_sha256: String,
+    pub not_after: String,
+    pub requested_at: String,
+    /// Unconfirmed by then: the new certificate is deactivated and the old one stays.
+    pub expires_at: String,
+}
+
+/// The deadline kind every pending rotation deadline carries (the sparse index's one partition:
+/// only devices mid-rotation are in it, a handful at any time).
+pub const ROTATION_DEADLINE: &str = "rotation";
 
 impl Device {
     /// A new allow-list entry.
@@ -61,7 +110,41 @@ impl Device {
             version: 1,
             binding_pending: false,
             enrollment,
+            certificate_key_sha256: None,
+            certificate_not_after: None,
+            expiry_month: None,
+            rotation: None,
+            previous_certificate_id: None,
+            retire_at: None,
+            last_rotation_at: None,
+            deadline: None,
+            deadline_kind: None,
         }
+    }
+
+    /// Records the current certificate's expiry (and its index month).
+    pub fn set_certificate_not_after(&mut self, not_after: &str) {
+        self.certificate_not_after = Some(not_after.to_owned());
+        self.expiry_month = Some(not_after.chars().take(7).collect());
+    }
+
+    /// Recomputes the sweep's deadline from the rotation in flight and the pending retirement.
+    pub fn refresh_deadline(&mut self) {
+        let candidates = [
+            self.rotation.as_ref().map(|r| r.expires_at.clone()),
+            self.retire_at.clone(),
+        ];
+        self.deadline = candidates.into_iter().flatten().min();
+        self.deadline_kind = self.deadline.as_ref().map(|_| ROTATION_DEADLINE.to_owned());
+    }
+
+    /// Every certificate of the device that may still be usable: the current one, a rotation's next
+    /// one, and a replaced one in its grace period. An isolation cuts them all off.
+    pub fn certificates(&self) -> Vec<&CertificateId> {
+        let mut all: Vec<&CertificateId> = self.certificate_id.iter().collect();
+        all.extend(self.rotation.as_ref().map(|r| &r.next_certificate_id));
+        all.extend(self.previous_certificate_id.as_ref());
+        all
     }
 }
 

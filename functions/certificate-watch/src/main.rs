@@ -1,0 +1,39 @@
+//! Certificate-watch Lambda, on a schedule: the rotation sweep (unconfirmed rotations expire, replaced
+//! certificates retire after their grace period), then the expiry watch (device certificates expiring
+//! within `FLEETGUARD_EXPIRY_WINDOW_DAYS`, CA certificates within `FLEETGUARD_CA_EXPIRY_WINDOW_DAYS`:
+//! each device nudged, each audited, a summary on `FLEETGUARD_ALERTS_TOPIC`). The event's content is
+//! not read: the schedule only says "now".
+
+use fleetguard_aws::services::Services;
+use fleetguard_domain::config::{opt_u32, var};
+use fleetguard_domain::expiry;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    fleetguard_domain::telemetry::init();
+    let services = Services::from_env().await?;
+    let sweep = services.rotation_sweep(var("FLEETGUARD_FLEET_POLICY")?);
+    let (device_days, ca_days) = (
+        opt_u32("FLEETGUARD_EXPIRY_WINDOW_DAYS", 30)?,
+        opt_u32("FLEETGUARD_CA_EXPIRY_WINDOW_DAYS", 90)?,
+    );
+    let alerts = var("FLEETGUARD_ALERTS_TOPIC")?;
+    let (rotations, iot, publisher, audit) = (
+        services.rotations(),
+        services.iot(),
+        services.iot_data(),
+        services.audit(),
+    );
+    let (sweep, rotations, iot, publisher, audit, alerts) =
+        (&sweep, &rotations, &iot, &publisher, &audit, &alerts);
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let now = fleetguard_domain::domain::now();
+        let swept = sweep.sweep(now).await?;
+        let report = expiry::find(rotations, iot, now, device_days, ca_days).await?;
+        expiry::notify(publisher, audit, alerts, &report).await?;
+        Ok::<_, Error>(json!({ "sweep": swept, "expiry": report }))
+    }))
+    .await
+}

@@ -1,0 +1,777 @@
+//! Certificate rotation, owned by the device's current certificate.
+//!
+//! 1. **Rotate**: the device publishes a CSR on `P/<serial>/certificates/rotate`; the rule forwards it
+//!    with `principal()`. The principal must be the serial's current certificate, the device active, no
+//!    rotation or retirement pending, the last rotation older than the rate limit; the CSR valid (see
+//!    [`crate::csr`]) with a new key and a subject naming the serial. The fleet CA (KMS) signs a fresh
+//!    certificate; the registry records it as the next certificate (with the audit entry, in one
+//!    transaction); AWS IoT registers it ACTIVE with the fleet policy and the thing. The certificate
+//!    goes back on `.../rotate/accepted`.
+//! 2. **Confirm**: the device connects with the new certificate and publishes on
+//!    `P/<serial>/certificates/confirm`: the TLS handshake proved it holds the new key. The registry
+//!    binds the serial to the new certificate; the old one stays ACTIVE for a grace period.
+//! 3. **Sweep** (scheduled): a rotation unconfirmed by its deadline is abandoned (its certificate cut
+//!    off, the old one stays); a replaced certificate past its grace period is retired (INACTIVE,
+//!    detached, deny-listed).
+//!
+//! Every step is idempotent: a replayed request gets the same certificate (kept in the registry), a
+//! replayed confirm the same answer, a replayed sweep finds nothing left to do. An isolation
+//! (revoke, quarantine) cuts off every certificate of the device, the next and previous ones included
+//! (see [`crate::revocation`]).
+
+use crate::ca::{self, IssueRequest};
+use crate::csr::{self, ValidCsr};
+use crate::domain::{
+    now, rfc3339, AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device,
+    DeviceStatus, Outcome, Reason, Rotation, Serial,
+};
+use crate::ports::{AuditLog, CaSigner, IotControl, Publisher, Registry, Rotations};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+/// What the rotation functions need (environment, read once at cold start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationConfig {
+    /// `FLEETGUARD_FLEET_POLICY`: attached to every issued certificate.
+    pub fleet_policy: String,
+    /// `FLEETGUARD_CERT_VALIDITY_DAYS` (default 365).
+    pub validity_days: u32,
+    /// `FLEETGUARD_ROTATION_CONFIRM_HOURS` (default 24): an unconfirmed rotation expires after this.
+    pub confirm_hours: u32,
+    /// `FLEETGUARD_ROTATION_GRACE_HOURS` (default 24): the replaced certificate stays ACTIVE this long.
+    pub grace_hours: u32,
+    /// `FLEETGUARD_ROTATION_MIN_INTERVAL_HOURS` (default 24): at most one rotation per device per interval.
+    pub min_interval_hours: u32,
+}
+
+impl RotationConfig {
+    pub fn from_env() -> Result<Self> {
+        use crate::config::{opt_u32, var};
+        Ok(Self {
+            fleet_policy: var("FLEETGUARD_FLEET_POLICY")?,
+            validity_days: opt_u32("FLEETGUARD_CERT_VALIDITY_DAYS", 365)?,
+            confirm_hours: opt_u32("FLEETGUARD_ROTATION_CONFIRM_HOURS", 24)?,
+            grace_hours: opt_u32("FLEETGUARD_ROTATION_GRACE_HOURS", 24)?,
+            min_interval_hours: opt_u32("FLEETGUARD_ROTATION_MIN_INTERVAL_HOURS", 24)?,
+        })
+    }
+}
+
+/// The event the rotation rules forward. Identity comes only from computed fields (`topic(2)`,
+/// `principal()`); `action` is a literal of the rule; the payload contributes `csr` and `request_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct RotationEvent {
+    /// `rotate` or `confirm`.
+    pub action: String,
+    pub serial: String,
+    pub principal: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    pub received_at: i64,
+    #[serde(default)]
+    pub csr: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// The largest event looked at: a CSR is under 8 KB, the rest a few hundred bytes.
+pub const MAX_EVENT_BYTES: usize = 12 * 1024;
+const MAX_REQUEST_ID: usize = 128;
+
+/// The answer on `P/<serial>/certificates/<rotate|confirm>/<accepted|rejected>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationReply {
+    pub outcome: Outcome,
+    pub reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    /// The issued certificate (public), on `rotate/accepted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_pem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// Confirm from a connection with the new certificate before this, or the rotation expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// What the function returns (logs, tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RotationDecision {
+    pub outcome: Outcome,
+    pub reason: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+}
+
+const ACTOR: &str = "rotator";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Rotate,
+    Confirm,
+}
+
+impl Step {
+    fn topic(self) -> &'static str {
+        match self {
+            Self::Rotate => "rotate",
+            Self::Confirm => "confirm",
+        }
+    }
+    fn action(self) -> &'static str {
+        match self {
+            Self::Rotate => "rotate_certificate",
+            Self::Confirm => "confirm_rotation",
+        }
+    }
+}
+
+struct Valid {
+    step: Step,
+    serial: Serial,
+    principal: CertificateId,
+    request_id: Option<String>,
+    csr: Option<String>,
+    /// Dedupe key and time of the audit entry (the message's): one entry per message, however often
+    /// it is replayed.
+    key: String,
+    at: String,
+}
+
+/// The rotation use cases over their ports.
+pub struct RotationService<R, W, C, S, P, A> {
+    pub registry: R,
+    pub rotations: W,
+    pub control: C,
+    pub signer: S,
+    pub publisher: P,
+    pub audit: A,
+    pub config: RotationConfig,
+    /// The fleet CA certificate (PEM) the signer's key belongs to, as registered with AWS IoT.
+    pub ca_pem: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Whether `at` (RFC 3339) is at or before `now`. A timestamp that does not parse counts as passed
+/// (fail closed: a deadline nobody can read is over).
+fn passed(at: &str, now: OffsetDateTime) -> bool {
+    OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .map(|t| t <= now)
+        .unwrap_or(true)
+}
+
+impl<R, W, C, S, P, A> RotationService<R, W, C, S, P, A>
+where
+    R: Registry,
+    W: Rotations,
+    C: IotControl,
+    S: CaSigner,
+    P: Publisher,
+    A: AuditLog,
+{
+    /// Handles one forwarded message. `Err` only for infrastructure failures (the rule's asynchronous
+    /// invoke retries; a replay gives the same answer).
+    pub async fn handle(&self, raw: serde_json::Value) -> Result<RotationDecision> {
+        let v = match validate(raw) {
+            Ok(v) => v,
+            Err((reason, serial, detail)) => {
+                let mut entry =
+                    AuditEntry::new(ACTOR, "rotate_certificate", Outcome::Rejected, reason)
+                        .detail(detail);
+                if let Some(s) = serial {
+                    entry = entry.serial(s.as_str());
+                }
+                crate::ports::record_decision(&self.audit, &entry).await?;
+                // No reply: the topic itself is not trustworthy enough to publish on.
+                return Ok(RotationDecision {
+                    outcome: Outcome::Rejected,
+                    reason,
+                    reply_topic: None,
+                    certificate_id: None,
+                });
+            }
+        };
+        let device = self.registry.get_device(&v.serial).await?;
+        match v.step {
+            Step::Rotate => self.rotate(&v, device).await,
+            Step::Confirm => self.confirm(&v, device).await,
+        }
+    }
+
+    async fn rotate(&self, v: &Valid, device: Option<Device>) -> Result<RotationDecision> {
+        if let Some((reason, detail)) = refusal(device.as_ref()) {
+            return self.reject(v, reason, detail).await;
+        }
+        let Some(device) = device else {
+            return self.reject(v, Reason::UnknownDevice, "").await;
+        };
+        let pem = v.csr.as_deref().unwrap_or_default();
+        let request_sha256 = match csr::csr_pem_to_der(pem) {
+            Ok(der) => sha256_hex(&der),
+            Err(e) => return self.reject(v, e.reason, &e.detail).await,
+        };
+        // A replay of the request in flight (same CSR, same current certificate): the same
+        // certificate again, and the AWS IoT steps finished if a fault interrupted them.
+        if let Some(r) = &device.rotation {
+            if r.request_sha256 == request_sha256
+                && device.certificate_id.as_ref() == Some(&v.principal)
+            {
+                return self.finish_issue(v, &device, r).await;
+            }
+        }
+        if device.certificate_id.as_ref() != Some(&v.principal) {
+            return self
+                .reject(
+                    v,
+                    Reason::NotCurrentCertificate,
+                    "only the serial's current certificate may rotate",
+                )
+                .await;
+        }
+        let now = now();
+        // One rotation at a time, its grace period included; an expired one waits for the sweep to
+        // cut its certificate off before a new one starts.
+        if device.rotation.is_some() || device.previous_certificate_id.is_some() {
+            return self
+                .reject(
+                    v,
+                    Reason::RotationInFlight,
+                    "a rotation or a retirement is pending",
+                )
+                .await;
+        }
+        if let Some(last) = &device.last_rotation_at {
+            let interval = Duration::hours(i64::from(self.config.min_interval_hours));
+            let until = OffsetDateTime::parse(last, &time::format_description::well_known::Rfc3339)
+                .map(|t| t + interval)
+                .unwrap_or(now + interval);
+            if now < until {
+                return self
+                    .reject(v, Reason::RotationRateLimited, "rotated too recently")
+                    .await;
+            }
+        }
+        let valid = match self.valid_csr(v, &device, pem).await? {
+            Ok(valid) => valid,
+            Err((reason, detail)) => return self.reject(v, reason, &detail).await,
+        };
+        self.issue(v, device, valid, request_sha256, now).await
+    }
+
+    /// The CSR checks: well formed, self-signed, an allowed key, a new key, a subject naming the serial.
+    async fn valid_csr(
+        &self,
+        v: &Valid,
+        device: &Device,
+        pem: &str,
+    ) -> Result<std::result::Result<ValidCsr, (Reason, String)>> {
+        let refused = |e: crate::x509::CertError| Ok(Err((e.reason, e.detail)));
+        let valid = match csr::validate_csr(pem, None) {
+            Ok(valid) => valid,
+            Err(e) => return refused(e),
+        };
+        if valid.subject_serial.as_deref() != Some(v.serial.as_str()) {
+            return Ok(Err((
+                Reason::SerialMismatch,
+                "the CSR's subject must name the device's serial".into(),
+            )));
+        }
+        // The current key: kept in the registry once fleetguard issued the certificate, else read
+        // from AWS IoT (a device's first rotation).
+        let current_key_sha256 = match &device.certificate_key_sha256 {
+            Some(k) => k.clone(),
+            None => match self.control.describe_certificate(&v.principal).await? {
+                Some(c) => match csr::certificate_public_key(&c.pem) {
+                    Ok(k) => sha256_hex(&k),
+                    Err(e) => return refused(e),
+                },
+                None => {
+                    return Ok(Err((
+                        Reason::CertificateNotFound,
+                        "the current certificate is not in AWS IoT".into(),
+                    )))
+                }
+            },
+        };
+        if sha256_hex(&valid.public_key) == current_key_sha256 {
+            return Ok(Err((
+                Reason::CsrKeyReused,
+                "the CSR carries the current certificate's key".into(),
+            )));
+        }
+        Ok(Ok(valid))
+    }
+
+    async fn issue(
+        &self,
+        v: &Valid,
+        device: Device,
+        valid: ValidCsr,
+        request_sha256: String,
+        now: OffsetDateTime,
+    ) -> Result<RotationDecision> {
+        let mut serial_number = [0u8; 16];
+        serial_number.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..]);
+        let not_after = now + Duration::days(i64::from(self.config.validity_days));
+        let issued = ca::issue(
+            &self.ca_pem,
+            &self.signer,
+            &IssueRequest {
+                serial: &v.serial,
+                public_key: &valid.public_key,
+                // A few minutes back: a device clock slightly behind still accepts it.
+                not_before: now - Duration::minutes(5),
+                not_after,
+                serial_number,
+            },
+        )
+        .await?;
+        let rotation = Rotation {
+            next_certificate_id: issued.id.clone(),
+            certificate_pem: issued.pem,
+            request_sha256,
+            key_sha256: sha256_hex(&valid.public_key),
+            not_after: rfc3339(not_after),
+            requested_at: rfc3339(now),
+            expires_at: rfc3339(now + Duration::hours(i64::from(self.config.confirm_hours))),
+        };
+        let expected = device.version;
+        let mut next = device;
+        next.rotation = Some(rotation.clone());
+        next.last_rotation_at = Some(rfc3339(now));
+        next.refresh_deadline();
+        next.version = expected + 1;
+        next.updated_at = rfc3339(now);
+        let record = CertificateRecord {
+            certificate_id: issued.id.clone(),
+            serial: v.serial.clone(),
+            denied: false,
+            held: false,
+            updated_at: rfc3339(now),
+        };
+        let entry = self
+            .entry(v, Outcome::Accepted, Reason::CertificateIssued)
+            .detail(format!("next certificate {}", issued.id));
+        if !self
+            .rotations
+            .save(&next, expected, Some(&record), &entry)
+            .await?
+        {
+            // Another writer won: answer from what it wrote (one read).
+            let now_device = self.registry.get_device(&v.serial).await?;
+            if let Some((reason, detail)) = refusal(now_device.as_ref()) {
+                return self.reject(v, reason, detail).await;
+            }
+            if let Some(d) = now_device {
+                if let Some(r) = d.rotation.as_ref().filter(|r| {
+                    r.request_sha256 == rotation.request_sha256
+                        && d.certificate_id.as_ref() == Some(&v.principal)
+                }) {
+                    return self.finish_issue(v, &d, r).await;
+                }
+            }
+            return self
+                .reject(v, Reason::RotationInFlight, "another rotation won")
+                .await;
+        }
+        entry.log();
+        self.finish_issue(v, &next, &rotation).await
+    }
+
+    /// The AWS IoT steps of an issued rotation (idempotent), then the answer.
+    async fn finish_issue(
+        &self,
+        v: &Valid,
+        device: &Device,
+        r: &Rotation,
+    ) -> Result<RotationDecision> {
+        let (cert, created) = self
+            .control
+            .register_certificate(
+                &r.certificate_pem,
+                Some(&self.ca_pem),
+                CertificateStatus::Active,
+            )
+            .await?;
+        if !created && cert.status != CertificateStatus::Active {
+            // An isolation registered it first, cut off: it never becomes usable.
+            let reason = if cert.status == CertificateStatus::Revoked {
+                Reason::SerialRevoked
+            } else {
+                Reason::DeviceQuarantined
+            };
+            return self
+                .reject(v, reason, "the device was isolated during its rotation")
+                .await;
+        }
+        self.control
+            .attach_policy(&self.config.fleet_policy, &cert.arn)
+            .await?;
+        self.control
+            .attach_thing_principal(&device.serial, &cert.arn)
+            .await?;
+        let reply = RotationReply {
+            outcome: Outcome::Accepted,
+            reason: Reason::CertificateIssued,
+            certificate_id: Some(r.next_certificate_id.to_string()),
+            certificate_pem: Some(r.certificate_pem.clone()),
+            not_after: Some(r.not_after.clone()),
+            confirm_by: Some(r.expires_at.clone()),
+            request_id: v.request_id.clone(),
+        };
+        self.answer(v, reply).await
+    }
+
+    async fn confirm(&self, v: &Valid, device: Option<Device>) -> Result<RotationDecision> {
+        if let Some((reason, detail)) = refusal(device.as_ref()) {
+            return self.reject(v, reason, detail).await;
+        }
+        let Some(device) = device else {
+            return self.reject(v, Reason::UnknownDevice, "").await;
+        };
+        if device.certificate_id.as_ref() == Some(&v.principal) {
+            // Confirmed already (a replay), or nothing to confirm: the certificate in use is current.
+            return self.confirmed(v).await;
+        }
+        let Some(r) = device
+            .rotation
+            .clone()
+            .filter(|r| r.next_certificate_id == v.principal)
+        else {
+            return self
+                .reject(
+                    v,
+                    Reason::NoRotation,
+                    "no rotation to this certificate is in flight",
+                )
+                .await;
+        };
+        let now = now();
+        if passed(&r.expires_at, now) {
+            return self
+                .reject(
+                    v,
+                    Reason::RotationExpired,
+                    "the rotation was not confirmed in time",
+                )
+                .await;
+        }
+        let expected = device.version;
+        let mut next = device;
+        next.previous_certificate_id = next.certificate_id.take();
+        next.certificate_id = Some(r.next_certificate_id.clone());
+        next.certificate_key_sha256 = Some(r.key_sha256.clone());
+        next.set_certificate_not_after(&r.not_after);
+        next.binding_pending = false;
+        next.rotation = None;
+        next.retire_at = Some(rfc3339(
+            now + Duration::hours(i64::from(self.config.grace_hours)),
+        ));
+        next.refresh_deadline();
+        next.version = expected + 1;
+        next.updated_at = rfc3339(now);
+        let entry = self
+            .entry(v, Outcome::Accepted, Reason::RotationConfirmed)
+            .detail(format!(
+                "bound to {}; {} retires at {}",
+                r.next_certificate_id,
+                next.previous_certificate_id
+                    .as_ref()
+                    .map(|c| c.as_str())
+                    .unwrap_or("-"),
+                next.retire_at.as_deref().unwrap_or("-")
+            ));
+        if !self.rotations.save(&next, expected, None, &entry).await? {
+            let now_device = self.registry.get_device(&v.serial).await?;
+            if let Some((reason, detail)) = refusal(now_device.as_ref()) {
+                return self.reject(v, reason, detail).await;
+            }
+            if now_device.and_then(|d| d.certificate_id) == Some(v.principal.clone()) {
+                return self.confirmed(v).await;
+            }
+            return self
+                .reject(v, Reason::RotationExpired, "the rotation ended meanwhile")
+                .await;
+        }
+        entry.log();
+        self.confirmed(v).await
+    }
+
+    async fn confirmed(&self, v: &Valid) -> Result<RotationDecision> {
+        let reply = RotationReply {
+            outcome: Outcome::Accepted,
+            reason: Reason::RotationConfirmed,
+            certificate_id: Some(v.principal.to_string()),
+            certificate_pem: None,
+            not_after: None,
+            confirm_by: None,
+            request_id: v.request_id.clone(),
+        };
+        self.answer(v, reply).await
+    }
+
+    fn entry(&self, v: &Valid, outcome: Outcome, reason: Reason) -> AuditEntry {
+        let mut e = AuditEntry::new(ACTOR, v.step.action(), outcome, reason)
+            .principal(v.principal.as_str())
+            .serial(v.serial.as_str());
+        e.at = v.at.clone();
+        e.dedupe = Some(v.key.clone());
+        e
+    }
+
+    async fn reject(&self, v: &Valid, reason: Reason, detail: &str) -> Result<RotationDecision> {
+        let entry = self.entry(v, Outcome::Rejected, reason).detail(detail);
+        crate::ports::record_decision(&self.audit, &entry).await?;
+        let reply = RotationReply {
+            outcome: Outcome::Rejected,
+            reason,
+            certificate_id: None,
+            certificate_pem: None,
+            not_after: None,
+            confirm_by: None,
+            request_id: v.request_id.clone(),
+        };
+        self.answer(v, reply).await
+    }
+
+    async fn answer(&self, v: &Valid, reply: RotationReply) -> Result<RotationDecision> {
+        let verdict = if reply.outcome == Outcome::Accepted {
+            "accepted"
+        } else {
+            "rejected"
+        };
+        let topic = format!("P/{}/certificates/{}/{verdict}", v.serial, v.step.topic());
+        let payload = serde_json::to_value(&reply).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.publisher.publish(&topic, &payload).await?;
+        Ok(RotationDecision {
+            outcome: reply.outcome,
+            reason: reply.reason,
+            reply_topic: Some(topic),
+            certificate_id: reply.certificate_id,
+        })
+    }
+}
+
+/// Why a device cannot take a rotation step at all, if it cannot.
+fn refusal(device: Option<&Device>) -> Option<(Reason, &'static str)> {
+    let Some(d) = device else {
+        return Some((Reason::UnknownDevice, "serial not in the registry"));
+    };
+    match d.status {
+        DeviceStatus::Active => None,
+        DeviceStatus::Revoked => Some((Reason::SerialRevoked, "device revoked")),
+        DeviceStatus::Quarantined => Some((Reason::DeviceQuarantined, "device quarantined")),
+        DeviceStatus::Manufactured => Some((Reason::DeviceNotActive, "device not provisioned")),
+    }
+}
+
+type Invalid = (Reason, Option<Serial>, String);
+
+fn validate(raw: serde_json::Value) -> std::result::Result<Valid, Invalid> {
+    let size = serde_json::to_vec(&raw)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_EVENT_BYTES {
+        return Err((Reason::MalformedEvent, None, "event too large".into()));
+    }
+    let event: RotationEvent = serde_json::from_value(raw)
+        .map_err(|e| (Reason::MalformedEvent, None, format!("event: {e}")))?;
+    let serial = Serial::parse(&event.serial)
+        .map_err(|e| (Reason::InvalidTopic, None, format!("serial: {e}")))?;
+    let step = match event.action.as_str() {
+        "rotate" => Step::Rotate,
+        "confirm" => Step::Confirm,
+        other => {
+            return Err((
+                Reason::MalformedEvent,
+                Some(serial),
+                format!(
+                    "unknown action {:?}",
+                    crate::domain::truncate_utf8(other, 32)
+                ),
+            ))
+        }
+    };
+    // Only a certificate principal can own a certificate rotation (a password device or an operator
+    // has none to rotate).
+    let principal = CertificateId::parse(&event.principal).map_err(|_| {
+        (
+            Reason::PrincipalMismatch,
+            Some(serial.clone()),
+            "the principal is not a certificate".to_owned(),
+        )
+    })?;
+    if event
+        .request_id
+        .as_ref()
+        .is_some_and(|r| r.len() > MAX_REQUEST_ID)
+    {
+        return Err((
+            Reason::InvalidPayload,
+            Some(serial),
+            "request_id longer than 128 bytes".into(),
+        ));
+    }
+    if step == Step::Rotate && event.csr.is_none() {
+        return Err((
+            Reason::MalformedCsr,
+            Some(serial),
+            "no csr in the payload".into(),
+        ));
+    }
+    let key = format!(
+        "{}:{}:{}:{}",
+        step.topic(),
+        principal,
+        event.received_at,
+        event.request_id.as_deref().unwrap_or("-")
+    );
+    let at = crate::domain::epoch_ms_rfc3339(event.received_at).ok_or_else(|| {
+        (
+            Reason::MalformedEvent,
+            None,
+            "received_at out of range".to_owned(),
+        )
+    })?;
+    Ok(Valid {
+        step,
+        serial,
+        principal,
+        request_id: event.request_id,
+        csr: event.csr,
+        key,
+        at,
+    })
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Unconfirmed rotations abandoned (their certificate cut off).
+    pub expired: usize,
+    /// Replaced certificates retired after their grace period.
+    pub retired: usize,
+    /// Devices left for the next sweep (another writer moved them meanwhile).
+    pub skipped: usize,
+}
+
+/// The scheduled half of rotation: expires unconfirmed rotations and retires replaced certificates.
+pub struct RotationSweep<R, W, C, A> {
+    pub registry: R,
+    pub rotations: W,
+    pub control: C,
+    pub audit: A,
+    pub fleet_policy: String,
+}
+
+const SWEEP_ACTOR: &str = "certificate-watch";
+/// Devices handled per sweep; the rest wait for the next one.
+pub const SWEEP_LIMIT: usize = 500;
+
+impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, C, A> {
+    pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepReport> {
+        let mut report = SweepReport::default();
+        for due in self.rotations.due(&rfc3339(now), SWEEP_LIMIT).await? {
+            // The index is eventually consistent: act on the device as it is now.
+            let Some(mut device) = self.registry.get_device(&due.serial).await? else {
+                continue;
+            };
+            if let Some(r) = device
+                .rotation
+                .clone()
+                .filter(|r| passed(&r.expires_at, now))
+            {
+                // Abandoned: the next certificate becomes one to retire now; the current one stays.
+                let expected = device.version;
+                device.rotation = None;
+                device.previous_certificate_id = Some(r.next_certificate_id.clone());
+                device.retire_at = Some(rfc3339(now));
+                device.refresh_deadline();
+                device.version = expected + 1;
+                device.updated_at = rfc3339(now);
+                let entry = self
+                    .entry(&device, Reason::RotationExpired)
+                    .principal(r.next_certificate_id.as_str())
+                    .detail("unconfirmed rotation abandoned; the current certificate stays");
+                if !self.rotations.save(&device, expected, None, &entry).await? {
+                    report.skipped += 1;
+                    continue;
+                }
+                entry.log();
+                report.expired += 1;
+            }
+            if device.retire_at.as_deref().is_some_and(|t| passed(t, now)) {
+                if self.retire(device, now).await? {
+                    report.retired += 1;
+                } else {
+                    report.skipped += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Cuts a replaced (or abandoned) certificate off in AWS IoT, then forgets it, deny-listed, in
+    /// the registry. AWS IoT first: if the registry write loses, the next sweep does it again.
+    async fn retire(&self, mut device: Device, now: OffsetDateTime) -> Result<bool> {
+        let Some(old) = device.previous_certificate_id.clone() else {
+            return Ok(false);
+        };
+        if let Some(c) = self.control.describe_certificate(&old).await? {
+            if c.status != CertificateStatus::Revoked && c.status != CertificateStatus::Inactive {
+                crate::provisioning::set_status_unless_revoked(
+                    &self.control,
+                    &old,
+                    CertificateStatus::Inactive,
+                )
+                .await?;
+            }
+            self.control
+                .detach_policy(&self.fleet_policy, &c.arn)
+                .await?;
+            self.control
+                .detach_thing_principal(&device.serial, &c.arn)
+                .await?;
+        }
+        let expected = device.version;
+        device.previous_certificate_id = None;
+        device.retire_at = None;
+        device.refresh_deadline();
+        device.version = expected + 1;
+        device.updated_at = rfc3339(now);
+        let record = CertificateRecord {
+            certificate_id: old.clone(),
+            serial: device.serial.clone(),
+            denied: true,
+            held: false,
+            updated_at: rfc3339(now),
+        };
+        let entry = self
+            .entry(&device, Reason::CertificateRetired)
+            .principal(old.as_str())
+            .detail("INACTIVE, detached and deny-listed");
+        let saved = self
+            .rotations
+            .save(&device, expected, Some(&record), &entry)
+            .await?;
+        if saved {
+            entry.log();
+        }
+        Ok(saved)
+    }
+
+    fn entry(&self, device: &Device, reason: Reason) -> AuditEntry {
+        AuditEntry::new(SWEEP_ACTOR, "rotation_sweep", Outcome::Accepted, reason)
+            .serial(device.serial.as_str())
+    }
+}

@@ -1,0 +1,697 @@
+//! Certificate rotation over the fakes: rotate, confirm, the sweep, the expiry watch, every refusal,
+//! replays, faults and an isolation in the middle.
+
+use fleetguard_domain::domain::{
+    rfc3339, CertificateId, CertificateStatus, Device, DeviceStatus, Enrollment, Reason, Serial,
+};
+use fleetguard_domain::ports::{IotCertificate, IotControl, Registry, Rotations};
+use fleetguard_domain::revocation::{Action, Command, RevocationConfig, Revoker};
+use fleetguard_domain::rotation::{RotationConfig, RotationService, RotationSweep};
+use fleetguard_domain::{expiry, Error, Result};
+use fleetguard_testkit::fakes::{
+    InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, InMemoryRotations,
+    RecordingConnections, RecordingPublisher,
+};
+use fleetguard_testkit::pki::{certificate_id, csr_pem, TestCa, TestSigner};
+use rcgen::KeyPair;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use time::{Duration, OffsetDateTime};
+
+const POLICY: &str = "fleet-device";
+
+/// AWS IoT that fails the named call once (a fault between two steps of a rotation).
+#[derive(Clone, Default)]
+struct Faulty {
+    inner: InMemoryIot,
+    fail: Arc<Mutex<Option<&'static str>>>,
+}
+
+impl Faulty {
+    fn trip(&self, call: &'static str) -> Result<()> {
+        let mut f = self.fail.lock().unwrap();
+        if *f == Some(call) {
+            *f = None;
+            return Err(Error::aws(
+                call,
+                fleetguard_domain::error::AwsErrorKind::Throttled,
+                "injected",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl IotControl for Faulty {
+    async fn describe_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
+        self.trip("describe")?;
+        self.inner.describe_certificate(id).await
+    }
+    async fn describe_ca_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
+        self.inner.describe_ca_certificate(id).await
+    }
+    async fn ensure_thing(&self, name: &Serial) -> Result<()> {
+        self.inner.ensure_thing(name).await
+    }
+    async fn attach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
+        self.trip("attach_policy")?;
+        self.inner.attach_policy(policy, cert_arn).await
+    }
+    async fn attach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
+        self.trip("attach_thing")?;
+        self.inner.attach_thing_principal(thing, cert_arn).await
+    }
+    async fn set_certificate_status(
+        &self,
+        id: &CertificateId,
+        status: CertificateStatus,
+    ) -> Result<()> {
+        self.trip("status")?;
+        self.inner.set_certificate_status(id, status).await
+    }
+    async fn detach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
+        self.inner.detach_policy(policy, cert_arn).await
+    }
+    async fn detach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
+        self.inner.detach_thing_principal(thing, cert_arn).await
+    }
+    async fn register_certificate(
+        &self,
+        pem: &str,
+        ca_pem: Option<&str>,
+        status: CertificateStatus,
+    ) -> Result<(IotCertificate, bool)> {
+        self.trip("register")?;
+        IotControl::register_certificate(&self.inner, pem, ca_pem, status).await
+    }
+    async fn ca_certificates(&self) -> Result<Vec<IotCertificate>> {
+        self.inner.ca_certificates().await
+    }
+    async fn set_group_membership(&self, group: &str, thing: &Serial, member: bool) -> Result<()> {
+        self.inner.set_group_membership(group, thing, member).await
+    }
+}
+
+type Service = RotationService<
+    InMemoryRegistry,
+    InMemoryRotations,
+    Faulty,
+    TestSigner,
+    RecordingPublisher,
+    InMemoryAudit,
+>;
+
+struct Fleet {
+    registry: InMemoryRegistry,
+    audit: InMemoryAudit,
+    rotations: InMemoryRotations,
+    iot: Faulty,
+    publisher: RecordingPublisher,
+    service: Service,
+    factory_ca: TestCa,
+}
+
+fn config() -> RotationConfig {
+    RotationConfig {
+        fleet_policy: POLICY.into(),
+        validity_days: 365,
+        confirm_hours: 24,
+        grace_hours: 24,
+        min_interval_hours: 24,
+    }
+}
+
+impl Fleet {
+    async fn new() -> Self {
+        let registry = InMemoryRegistry::default();
+        let audit = InMemoryAudit::default();
+        let rotations = InMemoryRotations {
+            registry: registry.clone(),
+            audit: audit.clone(),
+        };
+        let iot = Faulty::default();
+        let signer = TestSigner::default();
+        let ca_pem = signer.ca_pem("fleet CA (KMS)", 3650).await;
+        iot.inner.register_ca(&ca_pem).expect("CA");
+        let publisher = RecordingPublisher::default();
+        let service = RotationService {
+            registry: registry.clone(),
+            rotations: rotations.clone(),
+            control: iot.clone(),
+            signer,
+            publisher: publisher.clone(),
+            audit: audit.clone(),
+            config: config(),
+            ca_pem,
+        };
+        Self {
+            registry,
+            audit,
+            rotations,
+            iot,
+            publisher,
+            service,
+            factory_ca: TestCa::new("factory CA"),
+        }
+    }
+
+    /// A provisioned device: its certificate (factory CA) ACTIVE with the policy and the thing, bound.
+    async fn device(&self, serial: &str) -> (Serial, CertificateId, KeyPair) {
+        let s = Serial::parse(serial).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let pem = self.factory_ca.issue_for_key(serial, &key);
+        let id = self.iot.inner.register_certificate(&pem).unwrap();
+        let iot = &self.iot.inner;
+        iot.set_certificate_status(&id, CertificateStatus::Active)
+            .await
+            .unwrap();
+        let arn = iot.describe_certificate(&id).await.unwrap().unwrap().arn;
+        iot.ensure_thing(&s).await.unwrap();
+        iot.attach_policy(POLICY, &arn).await.unwrap();
+        iot.attach_thing_principal(&s, &arn).await.unwrap();
+        self.registry.import_serial(&s).await.unwrap();
+        self.registry.bind_certificate(&s, &id, None).await.unwrap();
+        (s, id, key)
+    }
+
+    async fn send(
+        &self,
+        action: &str,
+        serial: &Serial,
+        principal: &str,
+        csr: Option<&str>,
+    ) -> Value {
+        self.send_at(action, serial, principal, csr, 1_764_000_000_000)
+            .await
+    }
+
+    async fn send_at(
+        &self,
+        action: &str,
+        serial: &Serial,
+        principal: &str,
+        csr: Option<&str>,
+        received_at: i64,
+    ) -> Value {
+        let d = self
+            .service
+            .handle(json!({
+                "action": action, "serial": serial.as_str(), "principal": principal,
+                "client_id": serial.as_str(), "received_at": received_at, "csr": csr,
+                "request_id": "r1",
+            }))
+            .await
+            .expect("handled");
+        serde_json::to_value(d).unwrap()
+    }
+
+    fn last_reply(&self) -> (String, Value) {
+        self.publisher.published().last().cloned().expect("a reply")
+    }
+
+    async fn device_now(&self, s: &Serial) -> Device {
+        self.registry.get_device(s).await.unwrap().unwrap()
+    }
+
+    fn sweep(&self) -> RotationSweep<InMemoryRegistry, InMemoryRotations, Faulty, InMemoryAudit> {
+        RotationSweep {
+            registry: self.registry.clone(),
+            rotations: self.rotations.clone(),
+            control: self.iot.clone(),
+            audit: self.audit.clone(),
+            fleet_policy: POLICY.into(),
+        }
+    }
+
+    fn revoker(
+        &self,
+    ) -> Revoker<InMemoryRegistry, Faulty, RecordingConnections, InMemoryRecords, InMemoryAudit>
+    {
+        let mut config = RevocationConfig::operators_only();
+        config.fleet_policy = POLICY.into();
+        config.quarantine_group = "quarantine".into();
+        Revoker {
+            registry: self.registry.clone(),
+            control: self.iot.clone(),
+            connections: RecordingConnections::default(),
+            records: InMemoryRecords::new(self.audit.clone()),
+            audit: self.audit.clone(),
+            config,
+        }
+    }
+
+    async fn isolate(&self, serial: &Serial, action: Action) {
+        self.revoker()
+            .command(
+                Command {
+                    action,
+                    serial: Some(serial.to_string()),
+                    certificate_id: None,
+                    principal: None,
+                    reason: None,
+                    compromised_since: None,
+                    rollback: false,
+                    actor: Some("ops".into()),
+                },
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .expect("isolate");
+    }
+
+    fn arn(id: &CertificateId) -> String {
+        format!("arn:aws:iot:us-east-1:123456789012:cert/{id}")
+    }
+
+    fn reasons(&self) -> Vec<Reason> {
+        self.audit.entries().iter().map(|e| e.reason).collect()
+    }
+}
+
+fn new_csr(serial: &str) -> (KeyPair, String) {
+    let key = KeyPair::generate().unwrap();
+    let csr = csr_pem(&key, serial);
+    (key, csr)
+}
+
+#[tokio::test]
+async fn a_rotation_issues_binds_after_proof_and_retires_the_old_certificate() {
+    let f = Fleet::new().await;
+    let (s, old, _) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+
+    let d = f.send("rotate", &s, old.as_str(), Some(&csr)).await;
+    assert_eq!(d["reason"], "certificate_issued", "{d}");
+    let (topic, reply) = f.last_reply();
+    assert_eq!(topic, "P/SN1/certificates/rotate/accepted");
+    let pem = reply["certificate_pem"].as_str().unwrap();
+    let next = certificate_id(pem);
+    // Signed by the fleet CA, for this serial, with the new key; ACTIVE, with the policy and thing.
+    let cert = fleetguard_domain::x509::validate_device_certificate(
+        pem,
+        &f.service.ca_pem,
+        OffsetDateTime::now_utc(),
+    )
+    .expect("chains to the fleet CA");
+    assert_eq!((cert.serial.as_str(), &cert.id), ("SN1", &next));
+    assert_eq!(f.iot.inner.status(&next), Some(CertificateStatus::Active));
+    assert_eq!(f.iot.inner.attached_policies(&Fleet::arn(&next)), [POLICY]);
+    assert!(f
+        .iot
+        .inner
+        .thing_principals("SN1")
+        .contains(&Fleet::arn(&next)));
+    let dev = f.device_now(&s).await;
+    assert_eq!(
+        dev.certificate_id.as_ref(),
+        Some(&old),
+        "not bound before proof"
+    );
+    assert_eq!(dev.rotation.as_ref().unwrap().next_certificate_id, next);
+
+    // The old certificate cannot confirm; the new one can.
+    let d = f.send("confirm", &s, old.as_str(), None).await;
+    assert_eq!(
+        d["reason"], "rotation_confirmed",
+        "current certificate: nothing to do"
+    );
+    assert_eq!(f.device_now(&s).await.certificate_id.as_ref(), Some(&old));
+    let d = f.send("confirm", &s, next.as_str(), None).await;
+    assert_eq!(d["reason"], "rotation_confirmed");
+    assert_eq!(f.last_reply().0, "P/SN1/certificates/confirm/accepted");
+    let dev = f.device_now(&s).await;
+    assert_eq!(dev.certificate_id.as_ref(), Some(&next));
+    assert_eq!(dev.previous_certificate_id.as_ref(), Some(&old));
+    assert_eq!(
+        dev.certificate_not_after,
+        Some(reply["not_after"].as_str().unwrap().to_owned())
+    );
+    assert_eq!(
+        f.iot.inner.status(&old),
+        Some(CertificateStatus::Active),
+        "grace period"
+    );
+
+    // A replayed confirm changes nothing.
+    let entries = f.audit.entries().len();
+    let d = f.send("confirm", &s, next.as_str(), None).await;
+    assert_eq!(d["reason"], "rotation_confirmed");
+    assert_eq!(f.audit.entries().len(), entries);
+    assert_eq!(f.device_now(&s).await, dev);
+
+    // Before the grace period ends the sweep leaves it; after, the old certificate is retired.
+    let r = f.sweep().sweep(OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!((r.expired, r.retired), (0, 0));
+    let later = OffsetDateTime::now_utc() + Duration::hours(25);
+    let r = f.sweep().sweep(later).await.unwrap();
+    assert_eq!((r.expired, r.retired), (0, 1));
+    assert_eq!(f.iot.inner.status(&old), Some(CertificateStatus::Inactive));
+    assert!(f.iot.inner.attached_policies(&Fleet::arn(&old)).is_empty());
+    assert!(!f
+        .iot
+        .inner
+        .thing_principals("SN1")
+        .contains(&Fleet::arn(&old)));
+    assert!(
+        f.registry
+            .get_certificate(&old)
+            .await
+            .unwrap()
+            .unwrap()
+            .denied
+    );
+    let dev = f.device_now(&s).await;
+    assert_eq!((dev.previous_certificate_id, dev.deadline), (None, None));
+    assert_eq!(f.iot.inner.status(&next), Some(CertificateStatus::Active));
+    // A second sweep finds nothing.
+    let r = f.sweep().sweep(later).await.unwrap();
+    assert_eq!((r.expired, r.retired, r.skipped), (0, 0, 0));
+    assert_eq!(
+        f.reasons(),
+        [
+            Reason::CertificateIssued,
+            Reason::RotationConfirmed,
+            Reason::CertificateRetired
+        ]
+    );
+}
+
+/// Each refused request: its reason, a rejected reply, nothing written but the audit.
+#[tokio::test]
+async fn refused_requests_write_nothing_but_the_audit() {
+    let f = Fleet::new().await;
+    let (s, cert, key) = f.device("SN1").await;
+    let (_, other_cert, _) = f.device("SN2").await;
+    let (_, good) = new_csr("SN1");
+    let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let mut bad_sig = fleetguard_domain::csr::csr_pem_to_der(&good).unwrap();
+    let n = bad_sig.len();
+    bad_sig[n - 5] ^= 0x01;
+    let bad_sig = pem_of("CERTIFICATE REQUEST", &bad_sig);
+    let oversize = format!("{good}{}", " ".repeat(9000));
+    let cases: Vec<(&str, String, &str, Reason)> = vec![
+        (
+            "other serial's certificate",
+            good.clone(),
+            other_cert.as_str(),
+            Reason::NotCurrentCertificate,
+        ),
+        (
+            "current key",
+            csr_pem(&key, "SN1"),
+            cert.as_str(),
+            Reason::CsrKeyReused,
+        ),
+        (
+            "bad self-signature",
+            bad_sig,
+            cert.as_str(),
+            Reason::CsrSignatureInvalid,
+        ),
+        ("oversize", oversize, cert.as_str(), Reason::MalformedCsr),
+        (
+            "not a CSR",
+            f.factory_ca.issue("SN1"),
+            cert.as_str(),
+            Reason::MalformedCsr,
+        ),
+        (
+            "P-384 key",
+            csr_pem(&p384, "SN1"),
+            cert.as_str(),
+            Reason::CsrKeyNotAllowed,
+        ),
+        (
+            "subject names another serial",
+            csr_pem(&KeyPair::generate().unwrap(), "SN2"),
+            cert.as_str(),
+            Reason::SerialMismatch,
+        ),
+    ];
+    let before = f.device_now(&s).await;
+    for (i, (name, csr, principal, reason)) in cases.into_iter().enumerate() {
+        let d = f
+            .send_at(
+                "rotate",
+                &s,
+                principal,
+                Some(&csr),
+                1_764_000_000_000 + i as i64,
+            )
+            .await;
+        assert_eq!(d["reason"], reason.as_str(), "{name}: {d}");
+        let (topic, reply) = f.last_reply();
+        assert_eq!(topic, "P/SN1/certificates/rotate/rejected", "{name}");
+        assert!(reply.get("certificate_pem").is_none(), "{name}");
+        assert_eq!(f.device_now(&s).await, before, "{name}: registry unchanged");
+        assert_eq!(f.audit.entries().len(), i + 1, "{name}: one audit entry");
+    }
+    // Quarantined, then revoked: refused, and still nothing issued.
+    f.isolate(&s, Action::Quarantine).await;
+    let d = f.send_at("rotate", &s, cert.as_str(), Some(&good), 1).await;
+    assert_eq!(d["reason"], "device_quarantined");
+    f.isolate(&s, Action::Revoke).await;
+    let d = f.send_at("rotate", &s, cert.as_str(), Some(&good), 2).await;
+    assert_eq!(d["reason"], "serial_revoked");
+    assert!(f.device_now(&s).await.rotation.is_none());
+    // Not a certificate principal, an unknown action: refused without a reply.
+    let d = f.send_at("rotate", &s, "opalice", Some(&good), 3).await;
+    assert_eq!(
+        (d["reason"].as_str(), d.get("reply_topic")),
+        (Some("principal_mismatch"), None)
+    );
+    let d = f
+        .send_at("rotate!", &s, cert.as_str(), Some(&good), 4)
+        .await;
+    assert_eq!(d["reason"], "malformed_event");
+}
+
+fn pem_of(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN {label}-----\n{b64}\n-----END {label}-----\n")
+}
+
+#[tokio::test]
+async fn a_replayed_request_gets_the_same_certificate_and_a_second_one_waits() {
+    let f = Fleet::new().await;
+    let (s, cert, _) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+    let first = f.last_reply().1;
+    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+    let again = f.last_reply().1;
+    assert_eq!(first, again, "the same certificate, not a second one");
+    assert_eq!(f.reasons(), [Reason::CertificateIssued]);
+    // Another CSR while this rotation is in flight, then after it is confirmed (rate limit).
+    let (_, other) = new_csr("SN1");
+    let d = f
+        .send_at("rotate", &s, cert.as_str(), Some(&other), 5)
+        .await;
+    assert_eq!(d["reason"], "rotation_in_flight");
+    let next = CertificateId::parse(first["certificate_id"].as_str().unwrap()).unwrap();
+    f.send("confirm", &s, next.as_str(), None).await;
+    f.sweep()
+        .sweep(OffsetDateTime::now_utc() + Duration::hours(25))
+        .await
+        .unwrap();
+    let d = f
+        .send_at("rotate", &s, next.as_str(), Some(&other), 6)
+        .await;
+    assert_eq!(d["reason"], "rotation_rate_limited");
+}
+
+#[tokio::test]
+async fn an_unconfirmed_rotation_expires_and_the_old_certificate_stays() {
+    let f = Fleet::new().await;
+    let (s, cert, _) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+    let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
+    let later = OffsetDateTime::now_utc() + Duration::hours(25);
+    let r = f.sweep().sweep(later).await.unwrap();
+    assert_eq!((r.expired, r.retired), (1, 1));
+    assert_eq!(f.iot.inner.status(&next), Some(CertificateStatus::Inactive));
+    assert!(f.iot.inner.attached_policies(&Fleet::arn(&next)).is_empty());
+    assert!(
+        f.registry
+            .get_certificate(&next)
+            .await
+            .unwrap()
+            .unwrap()
+            .denied
+    );
+    assert_eq!(f.iot.inner.status(&cert), Some(CertificateStatus::Active));
+    let dev = f.device_now(&s).await;
+    assert_eq!(dev.certificate_id.as_ref(), Some(&cert));
+    assert!(dev.rotation.is_none() && dev.previous_certificate_id.is_none());
+    let d = f.send("confirm", &s, next.as_str(), None).await;
+    assert_eq!(d["reason"], "no_rotation");
+}
+
+#[tokio::test]
+async fn a_revoke_during_a_rotation_isolates_both_certificates() {
+    let f = Fleet::new().await;
+    let (s, cert, _) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+    let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
+    f.isolate(&s, Action::Revoke).await;
+    for c in [&cert, &next] {
+        assert_eq!(f.iot.inner.status(c), Some(CertificateStatus::Revoked));
+        assert!(f.iot.inner.attached_policies(&Fleet::arn(c)).is_empty());
+        assert!(f.registry.get_certificate(c).await.unwrap().unwrap().denied);
+    }
+    let d = f.send("confirm", &s, next.as_str(), None).await;
+    assert_eq!(d["reason"], "serial_revoked");
+}
+
+#[tokio::test]
+async fn a_revoke_between_the_registry_write_and_the_registration_wins() {
+    let f = Fleet::new().await;
+    let (s, cert, _) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    *f.iot.fail.lock().unwrap() = Some("register");
+    assert!(f
+        .service
+        .handle(
+            json!({"action": "rotate", "serial": "SN1", "principal": cert.as_str(),
+            "received_at": 1, "csr": csr})
+        )
+        .await
+        .is_err());
+    let next = f.device_now(&s).await.rotation.unwrap().next_certificate_id;
+    assert_eq!(
+        f.iot.inner.status(&next),
+        None,
+        "issued, not registered yet"
+    );
+    f.isolate(&s, Action::Revoke).await;
+    assert_eq!(f.iot.inner.status(&next), Some(CertificateStatus::Revoked));
+    // The retried invocation finds it taken: refused, never ACTIVE.
+    let d = f.send_at("rotate", &s, cert.as_str(), Some(&csr), 1).await;
+    assert_eq!(d["reason"], "serial_revoked");
+    assert_eq!(f.iot.inner.status(&next), Some(CertificateStatus::Revoked));
+    assert!(f.iot.inner.attached_policies(&Fleet::arn(&next)).is_empty());
+}
+
+#[tokio::test]
+async fn a_fault_at_any_call_converges_on_replay() {
+    for call in ["describe", "register", "attach_policy", "attach_thing"] {
+        let f = Fleet::new().await;
+        let (s, cert, _) = f.device("SN1").await;
+        let (_, csr) = new_csr("SN1");
+        *f.iot.fail.lock().unwrap() = Some(call);
+        let event = json!({"action": "rotate", "serial": "SN1", "principal": cert.as_str(),
+            "received_at": 1, "csr": csr});
+        assert!(f.service.handle(event.clone()).await.is_err(), "{call}");
+        let d = f.service.handle(event).await.expect("replay");
+        assert_eq!(d.reason, Reason::CertificateIssued, "{call}");
+        let next = CertificateId::parse(d.certificate_id.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            f.iot.inner.status(&next),
+            Some(CertificateStatus::Active),
+            "{call}"
+        );
+        assert_eq!(
+            f.iot.inner.attached_policies(&Fleet::arn(&next)),
+            [POLICY],
+            "{call}"
+        );
+        assert!(
+            f.iot
+                .inner
+                .thing_principals("SN1")
+                .contains(&Fleet::arn(&next)),
+            "{call}"
+        );
+        assert_eq!(
+            f.device_now(&s).await.rotation.unwrap().next_certificate_id,
+            next
+        );
+        assert_eq!(
+            f.reasons(),
+            [Reason::CertificateIssued],
+            "{call}: audited once"
+        );
+    }
+    // The sweep: a fault while retiring leaves the retirement for the next sweep.
+    let f = Fleet::new().await;
+    let (s, cert, _) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+    let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
+    f.send("confirm", &s, next.as_str(), None).await;
+    *f.iot.fail.lock().unwrap() = Some("status");
+    let later = OffsetDateTime::now_utc() + Duration::hours(25);
+    assert!(f.sweep().sweep(later).await.is_err());
+    assert_eq!(
+        f.device_now(&s).await.previous_certificate_id,
+        Some(cert.clone())
+    );
+    let r = f.sweep().sweep(later).await.unwrap();
+    assert_eq!(r.retired, 1);
+    assert_eq!(f.iot.inner.status(&cert), Some(CertificateStatus::Inactive));
+}
+
+#[tokio::test]
+async fn the_expiry_watch_finds_exactly_the_certificates_inside_the_window() {
+    let f = Fleet::new().await;
+    let now = OffsetDateTime::now_utc();
+    let mut inside = Vec::new();
+    for (serial, days) in [("E1", 1), ("E2", 29), ("E3", 31), ("E4", 400), ("E5", -1)] {
+        let s = Serial::parse(serial).unwrap();
+        let mut d = Device::manufactured(s.clone(), Enrollment::default(), rfc3339(now));
+        d.status = DeviceStatus::Active;
+        d.certificate_id = Some(CertificateId::of_der(serial.as_bytes()));
+        d.set_certificate_not_after(&rfc3339(now + Duration::days(days)));
+        f.registry.import_device(&d).await.unwrap();
+        if (0..=30).contains(&days) {
+            inside.push(serial);
+        }
+    }
+    // A quarantined device inside the window is not nudged (it cannot rotate).
+    let q = Serial::parse("E6").unwrap();
+    let mut d = Device::manufactured(q, Enrollment::default(), rfc3339(now));
+    d.status = DeviceStatus::Quarantined;
+    d.set_certificate_not_after(&rfc3339(now + Duration::days(2)));
+    f.registry.import_device(&d).await.unwrap();
+    // A CA expiring in 60 days: inside a 90-day window, outside a 30-day one.
+    let short = TestSigner::default().ca_pem("short-lived CA", 60).await;
+    let short_id = f.iot.inner.register_ca(&short).unwrap();
+
+    let report = expiry::find(&f.rotations, &f.iot, now, 30, 90)
+        .await
+        .unwrap();
+    let found: Vec<&str> = report.devices.iter().map(|e| e.subject.as_str()).collect();
+    assert_eq!(found, inside);
+    assert_eq!(report.cas.len(), 1);
+    assert_eq!(report.cas[0].certificate_id, short_id.to_string());
+    assert!(expiry::find(&f.rotations, &f.iot, now, 30, 30)
+        .await
+        .unwrap()
+        .cas
+        .is_empty());
+
+    expiry::notify(&f.publisher, &f.audit, "alerts", &report)
+        .await
+        .unwrap();
+    expiry::notify(&f.publisher, &f.audit, "alerts", &report)
+        .await
+        .unwrap();
+    let published = f.publisher.published();
+    assert_eq!(published[0].0, "P/E1/certificates/rotate/required");
+    assert_eq!(published[0].1["reason"], "certificate_expiring");
+    assert_eq!(published[2].0, "alerts");
+    assert_eq!(published[2].1["devices"].as_array().unwrap().len(), 2);
+    // Audited once a day however often the watch runs.
+    assert_eq!(
+        f.reasons(),
+        [
+            Reason::CertificateExpiring,
+            Reason::CertificateExpiring,
+            Reason::CaExpiring
+        ]
+    );
+    let _ = f.rotations.due(&rfc3339(now), 10).await.unwrap();
+}
