@@ -21,6 +21,7 @@ What this launcher adds on top of plain `moto_server`:
   * `POST /_fleetguard/reset`       moto's reset plus ours.
   * CreateThing behaves as on AWS: the same name and configuration return the existing thing, a different
     configuration is ResourceAlreadyExistsException (moto replaces the thing, wiping its attributes).
+  * ListCACertificates (`GET /cacertificates`, which moto lacks) answers from moto's registered CAs, one page.
   * exits when its parent process dies, so a test run never leaves an emulator behind.
 
 Usage: emulator.py [--host 127.0.0.1] [--port 5000] [--watch-parent]
@@ -203,6 +204,15 @@ def _operation(environ):
     return f"{service}:{method} {_route(path)}"
 
 
+def _region(environ):
+    """The region of a SigV4-signed request (its credential scope), us-east-1 if unsigned."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        return auth.split("Credential=")[1].split(",")[0].split("/")[2]
+    except IndexError:
+        return "us-east-1"
+
+
 def _route(path):
     """Collapse identifiers out of a REST path so counts group by operation."""
     parts = [p for p in path.split("/") if p]
@@ -253,6 +263,22 @@ class Launcher:
                             f"{fault['status']} Injected",
                             {"__type": fault["error"], "message": "fleetguard injected fault"},
                         )
+        # AWS IoT ListCACertificates: GET /cacertificates (the expiry watch). moto lacks it; one page.
+        if method == "GET" and path.rstrip("/") == "/cacertificates" and op.startswith("iot:"):
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.iot.models import iot_backends
+
+            backend = iot_backends[DEFAULT_ACCOUNT_ID][_region(environ)]
+            certificates = [
+                {
+                    "certificateArn": c.arn,
+                    "certificateId": c.certificate_id,
+                    "status": c.status,
+                    "creationDate": c.creation_date.timestamp(),
+                }
+                for c in backend.ca_certificates.values()
+            ]
+            return _json(start_response, "200 OK", {"certificates": certificates})
         # IoT data plane DeleteConnection: DELETE /connections/{clientId}. moto lacks it.
         if method == "DELETE" and path.startswith("/connections/"):
             client_id = path[len("/connections/") :]

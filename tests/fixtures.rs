@@ -38,6 +38,19 @@ fn delete_record_fixture_parses() {
 }
 
 #[test]
+fn rotation_fixture_parses_and_carries_a_valid_csr() {
+    let e: fleetguard_domain::rotation::RotationEvent =
+        serde_json::from_value(fixture("rotate-certificate.json")).unwrap();
+    assert_eq!((e.action.as_str(), e.serial.as_str()), ("rotate", "SN0001"));
+    let csr = fleetguard_domain::csr::validate_csr(e.csr.as_deref().unwrap(), None).unwrap();
+    assert_eq!(csr.subject_serial.as_deref(), Some("SN0001"));
+    assert_eq!(
+        fixture("scheduled-event.json")["detail-type"],
+        "Scheduled Event"
+    );
+}
+
+#[test]
 fn authorizer_fixtures_parse() {
     use fleetguard_domain::authorizer::{AuthorizerRequest, Credential};
     let mqtt = AuthorizerRequest::parse(fixture("authorizer-mqtt.json")).unwrap();

@@ -124,6 +124,71 @@ async fn delete_record_refuses_every_hostile_event_and_changes_no_record() {
     }
 }
 
+#[tokio::test]
+async fn the_rotator_issues_nothing_for_any_hostile_event() {
+    use fleetguard_domain::ports::{IotControl, Registry};
+    use fleetguard_domain::rotation::{RotationConfig, RotationService};
+    use fleetguard_testkit::fakes::{InMemoryIot, InMemoryRegistry, InMemoryRotations};
+    let registry = InMemoryRegistry::default();
+    let iot = InMemoryIot::default();
+    let audit = InMemoryAudit::default();
+    let (serial, cert) = (
+        Serial::parse("SN0001").unwrap(),
+        CertificateId::parse(CERT).unwrap(),
+    );
+    registry.import_serial(&serial).await.unwrap();
+    registry
+        .bind_certificate(&serial, &cert, None)
+        .await
+        .unwrap();
+    let signer = fleetguard_testkit::pki::TestSigner::default();
+    let ca_pem = signer.ca_pem("hostile fleet CA", 3650).await;
+    let publisher = RecordingPublisher::default();
+    let service = RotationService {
+        registry: registry.clone(),
+        rotations: InMemoryRotations {
+            registry: registry.clone(),
+            audit: audit.clone(),
+        },
+        control: iot.clone(),
+        signer,
+        publisher: publisher.clone(),
+        audit: audit.clone(),
+        config: RotationConfig {
+            fleet_policy: "fleet".into(),
+            validity_days: 365,
+            confirm_hours: 24,
+            grace_hours: 24,
+            min_interval_hours: 24,
+        },
+        ca_pem,
+    };
+    let before = registry.get_device(&serial).await.unwrap();
+    let mut events = derived(&corpus_json("rotation.json"));
+    events.extend(derived(&corpus_json("events.json")));
+    let n = events.len();
+    for raw in events {
+        let text = raw.to_string().replace("PRINCIPAL", CERT);
+        let raw: Value = serde_json::from_str(&text).unwrap();
+        let shown = text.chars().take(200).collect::<String>();
+        match service.handle(raw).await {
+            Ok(d) => assert_ne!(d.outcome, Outcome::Accepted, "accepted: {shown}"),
+            Err(e) => panic!("hostile input must be a decision, not an error: {e}: {shown}"),
+        }
+    }
+    assert_eq!(registry.get_device(&serial).await.unwrap(), before);
+    assert!(iot.ca_certificates().await.unwrap().is_empty());
+    let entries = audit.entries();
+    assert!(!entries.is_empty() && entries.len() <= n);
+    assert!(entries.iter().all(|e| e.outcome != Outcome::Accepted));
+    for (topic, _) in publisher.published() {
+        assert!(
+            topic.starts_with("P/SN") && topic.ends_with("/rejected"),
+            "published on {topic}"
+        );
+    }
+}
+
 #[test]
 fn every_hostile_identifier_is_refused() {
     for line in corpus("ids.txt").lines() {

@@ -16,6 +16,10 @@ fn as_list(v: &Value) -> Vec<Value> {
     }
 }
 
+/// IAM actions without resource-level permissions (the Service Authorization Reference's AWS IoT
+/// table lists no resource type for them): a statement for one of them must say `"*"`.
+const NO_RESOURCE_LEVEL: [&str; 2] = ["iot:RegisterCertificate", "iot:ListCACertificates"];
+
 #[test]
 fn every_function_has_least_privilege_statements() {
     let t = template();
@@ -33,7 +37,15 @@ fn every_function_has_least_privilege_statements() {
                     assert!(!a.contains('*'), "{name}: wildcard action {a}");
                 }
                 for resource in as_list(&st["Resource"]) {
-                    assert_ne!(resource, Value::String("*".into()), "{name}: * resource");
+                    // Only actions AWS gives no resource-level permission may take "*", alone.
+                    if resource == Value::String("*".into()) {
+                        let actions = as_list(&st["Action"]);
+                        assert!(
+                            actions.len() == 1
+                                && NO_RESOURCE_LEVEL.contains(&actions[0].as_str().unwrap()),
+                            "{name}: * resource for {actions:?}"
+                        );
+                    }
                 }
                 assert_eq!(st["Effect"], "Allow", "{name}");
             }
@@ -355,21 +367,140 @@ fn fleet_device_policy_denies_publishing_delete_record_replies() {
             denies.push(st);
         }
     }
-    assert_eq!(denies.len(), 1, "{denies:#?}");
-    let deny = &denies[0];
-    assert_eq!(as_list(&deny["Action"]), [Value::from("iot:Publish")]);
-    assert!(deny.get("Condition").is_none(), "the Deny is unconditional");
-    let resources: Vec<String> = as_list(&deny["Resource"])
-        .iter()
-        .map(|v| sub(v).to_owned())
-        .collect();
+    let mut resources = Vec::new();
+    for deny in &denies {
+        assert_eq!(as_list(&deny["Action"]), [Value::from("iot:Publish")]);
+        assert!(deny.get("Condition").is_none(), "the Deny is unconditional");
+        resources.extend(as_list(&deny["Resource"]).iter().map(|v| sub(v).to_owned()));
+    }
+    let mut expected: Vec<String> = [
+        "deleterecords/*/accepted",
+        "deleterecords/*/rejected",
+        "certificates/rotate/accepted",
+        "certificates/rotate/rejected",
+        "certificates/rotate/required",
+        "certificates/confirm/accepted",
+        "certificates/confirm/rejected",
+    ]
+    .iter()
+    .map(|t| format!("{ARN_PREFIX}topic/P/*/{t}"))
+    .collect();
+    resources.sort();
+    expected.sort();
+    assert_eq!(resources, expected);
+}
+
+// ------------------------------------------------------------------ certificate rotation
+
+/// The fleet CA key: P-256, signing only, kept when the stack goes; only the rotator's role (and,
+/// if given, the CA admin role for `fleetctl ca init-kms`) may sign with it, never the account as a
+/// whole; `kms:CreateGrant` is not among the account's administrative rights.
+#[test]
+fn only_the_rotator_may_sign_with_the_fleet_ca_key() {
+    let t = template();
+    let key = resource(&t, "FleetCaKey");
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["DeletionPolicy"], "Retain");
+    let p = &key["Properties"];
     assert_eq!(
-        resources,
+        (p["KeySpec"].as_str(), p["KeyUsage"].as_str()),
+        (Some("ECC_NIST_P256"), Some("SIGN_VERIFY"))
+    );
+    let mut signers = Vec::new();
+    for st in as_list(&p["KeyPolicy"]["Statement"]) {
+        // A conditional statement: [condition, statement, AWS::NoValue].
+        let st = match st.get("Fn::If") {
+            Some(branches) => branches[1].clone(),
+            None => st,
+        };
+        let actions: Vec<String> = as_list(&st["Action"])
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            !actions
+                .iter()
+                .any(|a| a == "kms:*" || a.starts_with("kms:Create") && a != "kms:CreateAlias"),
+            "{actions:?}"
+        );
+        if actions.iter().any(|a| a == "kms:Sign") {
+            assert_eq!(actions, ["kms:Sign"]);
+            assert_eq!(
+                st["Condition"]["StringEquals"]["kms:SigningAlgorithm"],
+                "ECDSA_SHA_256"
+            );
+            signers.push(st["Principal"]["AWS"].to_string());
+        }
+    }
+    assert_eq!(
+        signers,
         [
-            format!("{ARN_PREFIX}topic/P/*/deleterecords/*/accepted"),
-            format!("{ARN_PREFIX}topic/P/*/deleterecords/*/rejected"),
+            get_att("RotatorFunctionRole", "Arn"),
+            serde_json::json!({"Ref": "CaAdminRoleArn"}).to_string()
         ]
     );
+    let rotator = resource(&t, "RotatorFunction");
+    assert!(
+        !grants(rotator).iter().any(|(a, _)| a.starts_with("kms:")),
+        "the key policy grants it"
+    );
+}
+
+/// The rotation rules: the step as a literal, identity from computed fields, the CSR by name.
+#[test]
+fn rotation_rules_forward_the_principal_to_the_rotator() {
+    let t = template();
+    for (rule, action, topic) in [
+        ("RotateCertificateRule", "rotate", "P/+/certificates/rotate"),
+        ("ConfirmRotationRule", "confirm", "P/+/certificates/confirm"),
+    ] {
+        let r = resource(&t, rule);
+        let sql = r["Properties"]["TopicRulePayload"]["Sql"].as_str().unwrap();
+        assert!(sql.contains(&format!("'{action}' AS action")), "{sql}");
+        assert!(
+            sql.contains("principal() AS principal") && sql.contains("topic(2) AS serial"),
+            "{sql}"
+        );
+        assert!(sql.ends_with(&format!("FROM '{topic}'")), "{sql}");
+        assert_eq!(r["Condition"], "RotationEnabled");
+        let target = &r["Properties"]["TopicRulePayload"]["Actions"][0]["Lambda"]["FunctionArn"];
+        assert_eq!(target.to_string(), get_att("RotatorFunction", "Arn"));
+    }
+    let watch = resource(&t, "CertificateWatchFunction");
+    let events = watch["Properties"]["Events"].as_object().unwrap();
+    assert!(events
+        .values()
+        .any(|e| e["Type"].as_str().unwrap_or("").starts_with("Schedule")));
+}
+
+/// The template declares every table index the code queries (`schema::table_specs`).
+#[test]
+fn the_tables_declare_the_indexes_the_code_queries() {
+    let t = template();
+    let tables = fleetguard_domain::config::Tables {
+        registry: "RegistryTable".into(),
+        audit: "AuditTable".into(),
+        records: "RecordsTable".into(),
+    };
+    for (table, hash, range, indexes) in fleetguard_aws::schema::table_specs(&tables) {
+        let props = &resource(&t, table)["Properties"];
+        let keys: Vec<String> = as_list(&props["KeySchema"])
+            .iter()
+            .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(keys, [hash, range], "{table}");
+        for (name, ihash, irange) in indexes {
+            let gsi = as_list(&props["GlobalSecondaryIndexes"])
+                .into_iter()
+                .find(|g| g["IndexName"] == name)
+                .unwrap_or_else(|| panic!("{table}: no index {name}"));
+            let keys: Vec<String> = as_list(&gsi["KeySchema"])
+                .iter()
+                .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(keys, [ihash, irange], "{table}.{name}");
+        }
+    }
 }
 
 // ------------------------------------------------------------------ handshake validation

@@ -2,6 +2,7 @@
 //! Lambdas. Table names come from FLEETGUARD_REGISTRY_TABLE / _AUDIT_TABLE / _RECORDS_TABLE, or from
 //! `--stack <prefix>` (tables `<prefix>-registry`, ...). `AWS_ENDPOINT_URL` points it at an emulator.
 
+mod certificates;
 mod devices;
 mod operators;
 mod policy_cmd;
@@ -38,6 +39,12 @@ enum Command {
     /// Operators who sign in over MQTT with their own login (custom authorizer).
     #[command(subcommand)]
     Operators(operators::OperatorsCmd),
+    /// The fleet CA in AWS KMS (signs rotated device certificates).
+    #[command(subcommand)]
+    Ca(certificates::CaCmd),
+    /// Device and CA certificates: what expires soon.
+    #[command(subcommand)]
+    Certificates(certificates::CertificatesCmd),
     /// Records: restore soft deletes, show history.
     #[command(subcommand)]
     Records(records::RecordsCmd),
@@ -138,6 +145,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(_) => unreachable!("handled above"),
         Command::Devices(cmd) => devices::run(&ctx, cmd).await,
         Command::Records(cmd) => records::run(&ctx, cmd).await,
+        Command::Ca(cmd) => certificates::run_ca(&ctx, cmd).await,
+        Command::Certificates(cmd) => certificates::run_certificates(&ctx, cmd).await,
         Command::Operators(cmd) => operators::run(&ctx, cmd).await,
         Command::Revoke {
             target,

@@ -1,8 +1,9 @@
 //! `fleetctl setup-local`: a local stack (the emulator, LocalStack) set up as `sam deploy` sets up
-//! AWS: the tables, and the fleet policy read from the SAM template itself.
+//! AWS: the tables, the fleet policy read from the SAM template itself, and the fleet CA in KMS.
 
 use crate::Ctx;
 use anyhow::Context;
+use fleetguard_aws::ca_init::{ensure_key, init_kms_ca};
 use fleetguard_aws::local::{dev_jwks, ensure_policy, fleet_policy_from_template};
 use fleetguard_aws::schema::create_tables;
 use std::path::Path;
@@ -27,13 +28,18 @@ pub async fn run(
     let document = fleet_policy_from_template(&text, &region, account)?;
     let policy = format!("{stack}-fleet-device");
     ensure_policy(&aws_sdk_iot::Client::new(&ctx.sdk), &policy, &document).await?;
+    // The fleet CA in KMS, as `fleetctl ca init-kms` makes it after `sam deploy` created the key.
+    let key = ensure_key(ctx, &format!("alias/{stack}-fleet-ca")).await?;
+    let ca = init_kms_ca(ctx, &key, &format!("{stack} fleet CA"), 3650).await?;
     if !env {
         println!(
-            "tables ready: {}, {}, {}; fleet policy {policy} (from {})",
+            "tables ready: {}, {}, {}; fleet policy {policy} (from {}); fleet CA {} (KMS key {})",
             ctx.tables.registry,
             ctx.tables.audit,
             ctx.tables.records,
-            template.display()
+            template.display(),
+            ca.ca_certificate_id,
+            ca.key_id
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -47,6 +53,15 @@ pub async fn run(
         ("FLEETGUARD_SECURITY_TOPIC", "fleetguard/security".into()),
         ("FLEETGUARD_QUARANTINE_GROUP", format!("{stack}-quarantine")),
         ("FLEETGUARD_ACCOUNT_ID", account.to_owned()),
+        ("FLEETGUARD_CA_KEY_ID", ca.key_id),
+        (
+            "FLEETGUARD_CA_CERTIFICATE_ID",
+            ca.ca_certificate_id.to_string(),
+        ),
+        (
+            "FLEETGUARD_ALERTS_TOPIC",
+            format!("fleetguard/{stack}/alerts/certificates"),
+        ),
         (
             "FLEETGUARD_JWT_ISSUER",
             "https://login.fleetguard.test".into(),

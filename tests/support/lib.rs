@@ -288,6 +288,8 @@ pub struct Stack {
     pub iot: aws_sdk_iot::Client,
     /// The use cases wired to the adapters exactly as the Lambdas and fleetctl wire them.
     pub services: Services,
+    /// The fleet CA in KMS (as `fleetctl ca init-kms` registers it), which signs rotated certificates.
+    pub fleet_ca: fleetguard_aws::ca_init::KmsCa,
 }
 
 /// What one `fleetctl` run came to: exit code, stdout, stderr.
@@ -361,7 +363,16 @@ impl Stack {
             .send()
             .await
             .expect("create fleet policy");
+        let kms = fleetguard_aws::kms::client(&sdk);
+        let key = fleetguard_aws::kms::KmsSigner::create_key(&kms, &prefix)
+            .await
+            .expect("create the CA key");
+        let signer = services.kms_signer(&key).await.expect("CA key");
+        let fleet_ca = fleetguard_aws::ca_init::register_kms_ca(&services, &signer, &prefix, 3650)
+            .await
+            .expect("register the fleet CA");
         Stack {
+            fleet_ca,
             emulator,
             sdk,
             tables,
@@ -376,6 +387,44 @@ impl Stack {
 
     pub fn records(&self) -> DynamoRecords {
         self.services.records()
+    }
+
+    /// Rotation settings as the template's defaults set them.
+    pub fn rotation_config(&self) -> fleetguard_domain::rotation::RotationConfig {
+        fleetguard_domain::rotation::RotationConfig {
+            fleet_policy: self.fleet_policy.clone(),
+            validity_days: 365,
+            confirm_hours: 24,
+            grace_hours: 24,
+            min_interval_hours: 24,
+        }
+    }
+
+    /// The rotator as its Lambda wires it: the stack's CA key in KMS and its registered CA.
+    pub async fn rotation(&self) -> fleetguard_aws::services::AwsRotation {
+        self.services
+            .rotation(
+                self.rotation_config(),
+                &self.fleet_ca.key_id,
+                self.fleet_ca.ca_certificate_id.as_str(),
+            )
+            .await
+            .expect("rotation service")
+    }
+
+    /// A rotate (`action` "rotate", with `csr`) or confirm event as the rotation rules forward it.
+    pub fn rotation_event(
+        action: &str,
+        serial: &Serial,
+        principal: &str,
+        csr: Option<&str>,
+        received_at: i64,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "action": action, "serial": serial.as_str(), "principal": principal,
+            "client_id": serial.as_str(), "received_at": received_at, "csr": csr,
+            "request_id": format!("{action}-{received_at}"),
+        })
     }
 
     pub fn publisher(&self) -> IotPublisher {

@@ -11,17 +11,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every function of the workspace, by the name `cargo lambda` serves it under (the binary name).
-pub const FUNCTIONS: [&str; 6] = [
+pub const FUNCTIONS: [&str; 8] = [
     "provisioner",
     "provisioning-hook",
     "delete-record",
     "revoker",
     "authorizer",
     "handshake-validator",
+    "rotator",
+    "certificate-watch",
 ];
 
 /// Every event fixture in `tests/fixtures/` and the function it is for.
-pub const FIXTURES: [(&str, &str); 11] = [
+pub const FIXTURES: [(&str, &str); 13] = [
     ("authorizer-x509.json", "authorizer"),
     ("client-certificate-validation.json", "handshake-validator"),
     ("jitr-registered.json", "provisioner"),
@@ -33,6 +35,8 @@ pub const FIXTURES: [(&str, &str); 11] = [
     ("tamper.json", "revoker"),
     ("defender-violation-sns.json", "revoker"),
     ("revoke-command.json", "revoker"),
+    ("rotate-certificate.json", "rotator"),
+    ("scheduled-event.json", "certificate-watch"),
 ];
 
 /// The variables of the caller's environment passed to `cargo lambda watch` (besides `RUSTUP_*`
@@ -83,6 +87,18 @@ pub fn function_env(stack: &Stack, extra: &[(&str, &str)]) -> Vec<(String, Strin
     env.push((
         "FLEETGUARD_QUARANTINE_GROUP".to_owned(),
         format!("{}-quarantine", stack.prefix),
+    ));
+    env.push((
+        "FLEETGUARD_CA_KEY_ID".to_owned(),
+        stack.fleet_ca.key_id.clone(),
+    ));
+    env.push((
+        "FLEETGUARD_CA_CERTIFICATE_ID".to_owned(),
+        stack.fleet_ca.ca_certificate_id.to_string(),
+    ));
+    env.push((
+        "FLEETGUARD_ALERTS_TOPIC".to_owned(),
+        format!("fleetguard/{}/alerts/certificates", stack.prefix),
     ));
     env.extend(
         extra

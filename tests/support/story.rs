@@ -384,7 +384,88 @@ impl<'a> Story<'a> {
             r["outcome"] == "rejected",
         );
 
-        self.step(12, "The audit trail of the device (newest first)");
+        self.step(
+            12,
+            "The second device rotates its certificate (CSR -> signed by the fleet CA in KMS -> confirm)",
+        );
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let csr = fleetguard_testkit::pki::csr_pem(&key, other.as_str());
+        let r = self
+            .invoke(
+                "rotator",
+                &Stack::rotation_event("rotate", &other, &other_cert, Some(&csr), now_ms()),
+            )
+            .await?;
+        self.check(
+            "the rotator issued a certificate",
+            r["reason"] == "certificate_issued",
+        );
+        let reply = stack
+            .published_on(&format!("P/{other}/certificates/rotate/accepted"))
+            .pop()
+            .unwrap_or_default();
+        let next = reply["certificate_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let chained = fleetguard_domain::x509::validate_device_certificate(
+            reply["certificate_pem"].as_str().unwrap_or_default(),
+            &stack.fleet_ca.ca_certificate_pem,
+            time::OffsetDateTime::now_utc(),
+        );
+        self.check(
+            format!("it came back on .../rotate/accepted, signed by the KMS CA for {other}"),
+            chained.is_ok_and(|c| c.serial == other),
+        );
+        let status = stack.certificate_status(&next).await;
+        self.check(
+            format!("the new certificate is ACTIVE (is {status})"),
+            status == "ACTIVE",
+        );
+        let r = self
+            .invoke(
+                "rotator",
+                &Stack::rotation_event("confirm", &other, &next, None, now_ms()),
+            )
+            .await?;
+        self.check(
+            "confirmed from a connection with the new certificate: the serial is bound to it",
+            r["reason"] == "rotation_confirmed",
+        );
+        let d = self
+            .invoke(
+                "delete-record",
+                &crate::delete_event(other.as_str(), "rec-9", &other_cert, now_ms()),
+            )
+            .await?;
+        self.check(
+            "the old certificate (in its grace period) can delete nothing",
+            d["outcome"] == "rejected",
+        );
+        let d = self
+            .invoke(
+                "delete-record",
+                &crate::delete_event(other.as_str(), "rec-9", &next, now_ms()),
+            )
+            .await?;
+        self.check(
+            "the new certificate deletes its own record",
+            d["outcome"] == "accepted",
+        );
+        let w = self
+            .invoke(
+                "certificate-watch",
+                &json!({"detail-type": "Scheduled Event"}),
+            )
+            .await?;
+        self.say(format!(
+            "certificate-watch: {} retired, {} device certificates expire within {} days",
+            w["sweep"]["retired"],
+            w["expiry"]["devices"].as_array().map_or(0, Vec::len),
+            w["expiry"]["device_window_days"]
+        ));
+
+        self.step(13, "The audit trail of the device (newest first)");
         let mut entries = stack
             .audit()
             .for_serial(good.as_str(), 50)

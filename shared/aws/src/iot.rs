@@ -315,3 +315,38 @@ impl IotControl for IotControlAdapter {
             .map_err(|e| aws_error("iot:UpdateCertificate", e))
     }
 }
+
+impl IotControlAdapter {
+    /// Registers a CA certificate ACTIVE, with auto-registration on (JITR), proving possession of
+    /// its key with `verification_pem` (CN = the account's registration code). Returns its id.
+    pub async fn register_ca_certificate(
+        &self,
+        pem: &str,
+        verification_pem: &str,
+    ) -> Result<CertificateId> {
+        let out = self
+            .client
+            .register_ca_certificate()
+            .ca_certificate(pem)
+            .verification_certificate(verification_pem)
+            .set_as_active(true)
+            .allow_auto_registration(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("iot:RegisterCACertificate", e))?;
+        out.certificate_id()
+            .and_then(|id| CertificateId::parse(id).ok())
+            .ok_or_else(|| Error::Corrupt("RegisterCACertificate returned no id".into()))
+    }
+
+    /// The account's CA registration code (the CN a verification certificate must carry).
+    pub async fn registration_code(&self) -> Result<String> {
+        self.client
+            .get_registration_code()
+            .send()
+            .await
+            .map_err(|e| aws_error("iot:GetRegistrationCode", e))?
+            .registration_code
+            .ok_or_else(|| Error::Corrupt("GetRegistrationCode returned no code".into()))
+    }
+}

@@ -3,6 +3,7 @@
 //! Every client honours `AWS_ENDPOINT_URL`, so the same code runs against AWS, the local emulator
 //! (moto, see `scripts/emulator.py`) or LocalStack.
 
+pub mod ca_init;
 pub mod dynamodb;
 pub mod enrollments;
 pub mod http;

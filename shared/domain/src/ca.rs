@@ -163,6 +163,35 @@ pub async fn issue<S: CaSigner>(
     })
 }
 
+/// The verification certificate AWS IoT asks for when a CA is registered (RegisterCACertificate):
+/// signed by the CA, its CN the account's registration code. It certifies the CA's own public key (no
+/// private key exists for it anywhere) and is valid for a day: it proves possession of the CA key once.
+pub async fn verification_certificate<S: CaSigner>(
+    ca_pem: &str,
+    signer: &S,
+    registration_code: &str,
+    now: OffsetDateTime,
+    serial_number: [u8; 16],
+) -> Result<String> {
+    let subject = SubjectPublicKeyInfo::from_der(signer.public_key())
+        .map_err(|e| Error::Config(format!("CA public key: {e}")))?;
+    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_error)?;
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::CommonName, registration_code);
+    p.not_before = now - time::Duration::minutes(5);
+    p.not_after = now + time::Duration::days(1);
+    p.serial_number = Some(SerialNumber::from_slice(&positive(serial_number)));
+    let der = signed_twice(signer, |key| {
+        p.signed_by(&subject, &Issuer::from_ca_cert_pem(ca_pem, key)?)
+    })
+    .await?;
+    let pem = der_to_pem(&der);
+    crate::x509::issued_by(&der, ca_pem, now)
+        .map_err(|e| Error::Config(format!("verification certificate does not verify: {e}")))?;
+    Ok(pem)
+}
+
 /// A certificate's PEM text.
 pub fn der_to_pem(der: &[u8]) -> String {
     use base64::Engine;

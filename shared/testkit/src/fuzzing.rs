@@ -155,6 +155,7 @@ async fn registry_and_iot(provisioned: bool) -> (InMemoryRegistry, InMemoryIot) 
             iot.set_certificate_status(id, CertificateStatus::Active)
                 .await
                 .expect("activate");
+            iot.ensure_thing(serial).await.expect("thing");
         }
     }
     (registry, iot)
@@ -535,6 +536,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("authorizer_request", authorizer_request),
     ("jwt", jwt),
     ("delete_record_event", delete_record_event),
+    ("rotation_event", rotation_event),
     ("revoker_event", revoker_event),
     ("certificate", certificate),
     ("csr", csr),
@@ -542,3 +544,84 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("policy", policy),
     ("handshake_request", handshake_request),
 ];
+
+/// The fleet CA key and certificate rotation signs with (made once).
+fn rotation_ca() -> &'static (crate::pki::TestSigner, String) {
+    static CA: OnceLock<(crate::pki::TestSigner, String)> = OnceLock::new();
+    CA.get_or_init(|| {
+        let signer = crate::pki::TestSigner::default();
+        let pem = block_on(signer.ca_pem("fuzz fleet CA", 3650));
+        (signer, pem)
+    })
+}
+
+/// Topic-rule payload → rotator (rotate or confirm). A device's registry entry only ever gains a
+/// rotation, or a new certificate, from its own current certificate; every decision is audited.
+pub fn rotation_event(data: &[u8]) {
+    use fleetguard_domain::ports::CaSigner;
+    struct Shared(&'static crate::pki::TestSigner);
+    impl CaSigner for Shared {
+        fn public_key(&self) -> &[u8] {
+            self.0.public_key()
+        }
+        async fn sign(&self, message: &[u8]) -> fleetguard_domain::Result<Vec<u8>> {
+            self.0.sign(message).await
+        }
+    }
+    let w = world();
+    let (signer, ca_pem) = rotation_ca();
+    block_on(async {
+        let (registry, iot) = registry_and_iot(true).await;
+        let audit = InMemoryAudit::default();
+        let service = fleetguard_domain::rotation::RotationService {
+            registry: registry.clone(),
+            rotations: crate::fakes::InMemoryRotations {
+                registry: registry.clone(),
+                audit: audit.clone(),
+            },
+            control: iot,
+            signer: Shared(signer),
+            publisher: RecordingPublisher::default(),
+            audit: audit.clone(),
+            config: fleetguard_domain::rotation::RotationConfig {
+                fleet_policy: FLEET_POLICY.into(),
+                validity_days: 365,
+                confirm_hours: 24,
+                grace_hours: 24,
+                min_interval_hours: 24,
+            },
+            ca_pem: ca_pem.clone(),
+        };
+        let event = json(data);
+        let principal = event
+            .get("principal")
+            .and_then(|p| p.as_str())
+            .map(str::to_owned);
+        let decision = service.handle(event).await.expect("fakes never fail");
+        for (serial, _, id) in &w.devices {
+            let d = registry
+                .get_device(serial)
+                .await
+                .expect("read")
+                .expect("device");
+            if d.rotation.is_some() {
+                assert_eq!(
+                    principal.as_deref(),
+                    Some(id.as_str()),
+                    "{serial}: a rotation by another principal"
+                );
+            }
+            assert_eq!(
+                d.certificate_id.as_ref(),
+                Some(id),
+                "{serial}: rebound without proof"
+            );
+        }
+        // Every decision is audited but a confirm from the current certificate (nothing to do).
+        assert!(
+            !audit.entries().is_empty()
+                || decision.reason == fleetguard_domain::domain::Reason::RotationConfirmed,
+            "decision not audited"
+        );
+    })
+}

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fleetguard_testkit::fuzzing::rotation_event(data));
