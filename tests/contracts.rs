@@ -7,11 +7,12 @@ use fleetguard_aws::identities::DynamoIdentityStore;
 use fleetguard_aws::iot::IotControlAdapter;
 use fleetguard_aws::iot_data::IotPublisher;
 use fleetguard_aws::records::DynamoRecords;
+use fleetguard_aws::rotations::DynamoRotations;
 use fleetguard_domain::authorizer::{Identity, IdentityStore};
 use fleetguard_domain::domain::CertificateId;
 use fleetguard_testkit::contract::{
     audit_contract, enrollments_contract, identity_store_contract, iot_contract, records_contract,
-    registry_contract, IotWorld, World,
+    registry_contract, rotations_contract, IotWorld, World,
 };
 use fleetguard_tests::Stack;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ struct DynamoWorld {
     audit: DynamoAudit,
     identities: DynamoIdentityStore,
     enrollments: DynamoEnrollments,
+    rotations: DynamoRotations,
     prefix: String,
     next: AtomicU64,
 }
@@ -35,6 +37,7 @@ impl DynamoWorld {
             audit: stack.services.audit(),
             identities: stack.services.identities(),
             enrollments: stack.services.enrollments(),
+            rotations: stack.services.rotations(),
             prefix: stack
                 .prefix
                 .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
@@ -49,12 +52,16 @@ impl World for DynamoWorld {
     type Audit = DynamoAudit;
     type Identities = DynamoIdentityStore;
     type Enrollments = DynamoEnrollments;
+    type Rotations = DynamoRotations;
 
     fn registry(&self) -> &DynamoRegistry {
         &self.registry
     }
     fn enrollments(&self) -> &DynamoEnrollments {
         &self.enrollments
+    }
+    fn rotations(&self) -> &DynamoRotations {
+        &self.rotations
     }
     fn records(&self) -> &DynamoRecords {
         &self.records
@@ -104,6 +111,11 @@ async fn identity_store() {
 #[tokio::test]
 async fn enrollments() {
     enrollments_contract(&DynamoWorld::new().await).await;
+}
+
+#[tokio::test]
+async fn rotations() {
+    rotations_contract(&DynamoWorld::new().await).await;
 }
 
 /// AWS IoT on the emulator, observed through the SDK.

@@ -19,7 +19,7 @@ use fleetguard_domain::enrollment::secret_hash;
 use fleetguard_domain::ports::{
     AuditLog, AuthorizerPrincipal, Connections, Enrollments, Entitlement, IotControl,
     PendingBinding, PrincipalFacts, ProofSpend, Publisher, Records, Registry, RestoreResult,
-    SoftDelete, SoftDeleteResult,
+    Rotations, SoftDelete, SoftDeleteResult,
 };
 use std::future::Future;
 
@@ -30,7 +30,10 @@ pub trait World: Send + Sync {
     type Audit: AuditLog;
     type Identities: IdentityStore;
     type Enrollments: Enrollments;
+    type Rotations: Rotations;
     fn registry(&self) -> &Self::Registry;
+    /// The registry as rotation uses it (same table).
+    fn rotations(&self) -> &Self::Rotations;
     /// The registry as the pre-provisioning hook uses it (same table).
     fn enrollments(&self) -> &Self::Enrollments;
     fn records(&self) -> &Self::Records;
@@ -1054,6 +1057,47 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
         .expect("leave again");
     assert!(w.group_members(&group).await.is_empty());
 
+    // RegisterCertificate (rotation): registered with the status asked; again, the status stands.
+    let rotated = ca.issue(serial.as_str());
+    let (c, created) = iot
+        .register_certificate(&rotated, Some(&ca.pem()), CertificateStatus::Active)
+        .await
+        .expect("register");
+    assert!(created);
+    assert_eq!(
+        (c.id.clone(), c.status),
+        (
+            crate::pki::certificate_id(&rotated),
+            CertificateStatus::Active
+        )
+    );
+    assert!(c.arn.ends_with(&format!("cert/{}", c.id)), "{}", c.arn);
+    iot.set_certificate_status(&c.id, CertificateStatus::Revoked)
+        .await
+        .expect("revoke");
+    let (again, created) = iot
+        .register_certificate(&rotated, Some(&ca.pem()), CertificateStatus::Active)
+        .await
+        .expect("register again");
+    assert!(!created, "registered already");
+    assert_eq!(
+        (again.status, again.arn),
+        (CertificateStatus::Revoked, c.arn)
+    );
+    // An isolation registers a certificate it must keep from ever being usable: cut off.
+    let preempted = ca.issue(serial.as_str());
+    let (p, _) = iot
+        .register_certificate(&preempted, None, CertificateStatus::Revoked)
+        .await
+        .expect("register revoked");
+    assert_eq!(p.status, CertificateStatus::Revoked);
+    assert!(iot
+        .ca_certificates()
+        .await
+        .expect("CAs")
+        .iter()
+        .any(|c| c.id == ca_id && crate::pki::certificate_id(&c.pem) == ca_id));
+
     // Data plane: a reply publishes; cutting a client that is not connected is done.
     w.publisher()
         .publish(
@@ -1066,4 +1110,184 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
         .disconnect(serial.as_str())
         .await
         .expect("disconnect");
+}
+
+/// The registry as rotation writes and queries it: the device written whole, conditional on its
+/// version, with the certificate record and the audit entry, all or nothing; the sparse indexes.
+pub async fn rotations_contract<W: World>(w: &W) {
+    use fleetguard_domain::domain::{rfc3339, CertificateRecord, Device, Rotation};
+    let r = w.rotations();
+    let now = time::OffsetDateTime::now_utc();
+    let s = manufactured(w).await;
+    let current = cert_id(w);
+    w.registry()
+        .bind_certificate(&s, &current, None)
+        .await
+        .expect("bind");
+    let read = w
+        .registry()
+        .get_device(&s)
+        .await
+        .expect("get")
+        .expect("device");
+    let next = cert_id(w);
+    let mut device = read.clone();
+    device.rotation = Some(Rotation {
+        next_certificate_id: next.clone(),
+        certificate_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+        request_sha256: secret_hash(b"csr"),
+        key_sha256: secret_hash(b"key"),
+        not_after: rfc3339(now + time::Duration::days(365)),
+        requested_at: rfc3339(now),
+        expires_at: rfc3339(now - time::Duration::minutes(1)),
+    });
+    device.last_rotation_at = Some(rfc3339(now));
+    device.set_certificate_not_after(&rfc3339(now + time::Duration::days(10)));
+    device.refresh_deadline();
+    device.version = read.version + 1;
+    let record = CertificateRecord {
+        certificate_id: next.clone(),
+        serial: s.clone(),
+        denied: false,
+        held: false,
+        updated_at: rfc3339(now),
+    };
+    let entry = |key: &str| {
+        let mut e = AuditEntry::new(
+            "contract",
+            "rotate_certificate",
+            Outcome::Accepted,
+            Reason::CertificateIssued,
+        )
+        .serial(s.as_str());
+        e.at = rfc3339(now);
+        e.dedupe = Some(key.to_owned());
+        e
+    };
+    let audited = || async {
+        w.audit()
+            .for_serial(s.as_str(), 10)
+            .await
+            .expect("audit")
+            .len()
+    };
+
+    // A stale version loses, and writes nothing.
+    assert!(!r
+        .save(&device, read.version + 7, Some(&record), &entry("a"))
+        .await
+        .expect("stale"));
+    assert_eq!(
+        w.registry().get_device(&s).await.expect("get"),
+        Some(read.clone())
+    );
+    assert_eq!(
+        w.registry().get_certificate(&next).await.expect("get"),
+        None
+    );
+    assert_eq!(audited().await, 0);
+    // The write: every field back as written, the record, the entry.
+    assert!(r
+        .save(&device, read.version, Some(&record), &entry("a"))
+        .await
+        .expect("save"));
+    assert_eq!(
+        w.registry().get_device(&s).await.expect("get"),
+        Some(device.clone())
+    );
+    let rec = w
+        .registry()
+        .get_certificate(&next)
+        .await
+        .expect("get")
+        .expect("record");
+    assert_eq!((rec.serial.clone(), rec.denied), (s.clone(), false));
+    assert_eq!(audited().await, 1);
+    // The same audit entry again fails the whole write (a replay writes nothing twice).
+    let mut later = device.clone();
+    later.version += 1;
+    assert!(!r
+        .save(&later, device.version, None, &entry("a"))
+        .await
+        .expect("same entry"));
+    assert_eq!(
+        w.registry().get_device(&s).await.expect("get"),
+        Some(device.clone())
+    );
+    // A certificate bound to another serial cannot be recorded for this one.
+    let other = manufactured(w).await;
+    let foreign = CertificateRecord {
+        serial: other.clone(),
+        ..record.clone()
+    };
+    assert!(!r
+        .save(&later, device.version, Some(&foreign), &entry("b"))
+        .await
+        .expect("foreign"));
+    // Deny-listing a certificate with the write.
+    let denied = CertificateRecord {
+        denied: true,
+        ..record.clone()
+    };
+    assert!(r
+        .save(&later, device.version, Some(&denied), &entry("c"))
+        .await
+        .expect("deny"));
+    assert!(
+        w.registry()
+            .get_certificate(&next)
+            .await
+            .expect("get")
+            .expect("record")
+            .denied
+    );
+
+    // The sweep's index: due devices only.
+    let due = r.due(&rfc3339(now), 1000).await.expect("due");
+    assert!(
+        due.iter().any(|d| d.serial == s),
+        "a passed deadline is due"
+    );
+    let due = r
+        .due(&rfc3339(now - time::Duration::hours(1)), 1000)
+        .await
+        .expect("due");
+    assert!(
+        !due.iter().any(|d| d.serial == s),
+        "not yet due an hour ago"
+    );
+    assert!(!r
+        .due(&rfc3339(now), 1000)
+        .await
+        .expect("due")
+        .iter()
+        .any(|d| d.serial == other));
+
+    // The expiry index: inside the window (across a month boundary), nothing outside it.
+    let mut far = Device::manufactured(other.clone(), Enrollment::default(), rfc3339(now));
+    far.set_certificate_not_after(&rfc3339(now + time::Duration::days(45)));
+    let v = w
+        .registry()
+        .get_device(&other)
+        .await
+        .expect("get")
+        .expect("device")
+        .version;
+    far.version = v + 1;
+    assert!(r.save(&far, v, None, &entry("d")).await.expect("save"));
+    let window = |days: i64| (rfc3339(now), rfc3339(now + time::Duration::days(days)));
+    let found = |(from, to): (String, String)| async move {
+        r.expiring(&from, &to)
+            .await
+            .expect("expiring")
+            .0
+            .into_iter()
+            .map(|d| d.serial)
+            .collect::<Vec<_>>()
+    };
+    let in30 = found(window(30)).await;
+    assert!(in30.contains(&s) && !in30.contains(&other), "{in30:?}");
+    let in60 = found(window(60)).await;
+    assert!(in60.contains(&s) && in60.contains(&other), "{in60:?}");
+    assert!(!found(window(5)).await.contains(&s));
 }

@@ -3,7 +3,7 @@
 use crate::contract::{IotWorld, World};
 use crate::fakes::{
     InMemoryAudit, InMemoryEnrollments, InMemoryIdentityStore, InMemoryIot, InMemoryRecords,
-    InMemoryRegistry, RecordingConnections, RecordingPublisher,
+    InMemoryRegistry, InMemoryRotations, RecordingConnections, RecordingPublisher,
 };
 use fleetguard_domain::authorizer::{Identity, IdentityStore};
 use fleetguard_domain::domain::CertificateId;
@@ -18,6 +18,7 @@ pub struct FakeWorld {
     pub audit: InMemoryAudit,
     pub identities: InMemoryIdentityStore,
     pub enrollments: InMemoryEnrollments,
+    pub rotations: InMemoryRotations,
     next: AtomicU64,
 }
 
@@ -28,6 +29,10 @@ impl Default for FakeWorld {
         Self {
             records: InMemoryRecords::with_registry(audit.clone(), registry.clone()),
             enrollments: InMemoryEnrollments {
+                registry: registry.clone(),
+                audit: audit.clone(),
+            },
+            rotations: InMemoryRotations {
                 registry: registry.clone(),
                 audit: audit.clone(),
             },
@@ -45,12 +50,16 @@ impl World for FakeWorld {
     type Audit = InMemoryAudit;
     type Identities = InMemoryIdentityStore;
     type Enrollments = InMemoryEnrollments;
+    type Rotations = InMemoryRotations;
 
     fn registry(&self) -> &InMemoryRegistry {
         &self.registry
     }
     fn enrollments(&self) -> &InMemoryEnrollments {
         &self.enrollments
+    }
+    fn rotations(&self) -> &InMemoryRotations {
+        &self.rotations
     }
     fn records(&self) -> &InMemoryRecords {
         &self.records

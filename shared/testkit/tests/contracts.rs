@@ -3,7 +3,7 @@
 
 use fleetguard_testkit::contract::{
     audit_contract, enrollments_contract, identity_store_contract, iot_contract, records_contract,
-    registry_contract,
+    registry_contract, rotations_contract,
 };
 use fleetguard_testkit::world::{FakeIotWorld, FakeWorld};
 
@@ -30,6 +30,11 @@ async fn identity_store() {
 #[tokio::test]
 async fn enrollments() {
     enrollments_contract(&FakeWorld::default()).await;
+}
+
+#[tokio::test]
+async fn rotations() {
+    rotations_contract(&FakeWorld::default()).await;
 }
 
 #[tokio::test]
