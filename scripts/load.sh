@@ -8,9 +8,15 @@
 #   FLEETGUARD_LOAD_DEVICES=50 FLEETGUARD_LOAD_RECORDS=4 FLEETGUARD_LOAD_REVOKES=5 scripts/load.sh
 # Other knobs: FLEETGUARD_LOAD_INSTANCES (20), FLEETGUARD_LOAD_THROTTLE_EVERY (25; 0: no throttling),
 # FLEETGUARD_LOAD_REPLAY_PERCENT (2).
+#   scripts/load.sh expiry                                       # the expiry watch over 100,000 devices
+#   FLEETGUARD_EXPIRY_N=10000 scripts/load.sh expiry             # (tests/expiry_scale.rs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"
-cargo test -q -p fleetguard-tests --test load -- --ignored --nocapture load_run
+if [ "${1:-}" = expiry ]; then
+  cargo test -q -p fleetguard-tests --test expiry_scale -- --ignored --nocapture
+else
+  cargo test -q -p fleetguard-tests --test load -- --ignored --nocapture load_run
+fi

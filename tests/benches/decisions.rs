@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the in-process decisions (no network): policy evaluation of the deployed
 //! fleet policy, device-certificate validation against its CA, and a delete-record decision over
-//! the in-memory ports, and a claim pre-provisioning hook decision (factory-key proof). `cargo bench -p fleetguard-tests --bench decisions`; the authorizer's are in
+//! the in-memory ports, a claim pre-provisioning hook decision (factory-key proof), and rotation's
+//! CSR validation and certificate issuance. `cargo bench -p fleetguard-tests --bench decisions`; the authorizer's are in
 //! `shared/benches/authorizer.rs`.
 
 use criterion::{criterion_group, Criterion};
@@ -311,18 +312,94 @@ fn handshake_tail() {
     );
 }
 
+/// Rotation CSRs: a P-256 and an RSA-2048 request (made once), and a certificate issued with a
+/// signer in process (rcgen's two passes; KMS's network call is not in it).
+fn rotation_inputs() -> (String, String) {
+    let p256 = rcgen::KeyPair::generate().unwrap();
+    let rsa = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    (
+        fleetguard_testkit::pki::csr_pem(&p256, "SN0001"),
+        fleetguard_testkit::pki::csr_pem(&rsa, "SN0001"),
+    )
+}
+
+fn rotation(c: &mut Criterion) {
+    let (p256, rsa) = rotation_inputs();
+    let mut g = c.benchmark_group("rotation");
+    g.bench_function("validate CSR (P-256)", |b| {
+        b.iter(|| fleetguard_domain::csr::validate_csr(black_box(&p256), None).unwrap())
+    });
+    g.bench_function("validate CSR (RSA-2048)", |b| {
+        b.iter(|| fleetguard_domain::csr::validate_csr(black_box(&rsa), None).unwrap())
+    });
+    let signer = fleetguard_testkit::pki::TestSigner::default();
+    let ca_pem = block_on(signer.ca_pem("bench fleet CA", 3650));
+    let key = fleetguard_domain::csr::validate_csr(&p256, None)
+        .unwrap()
+        .public_key;
+    let serial = Serial::parse("SN0001").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    g.bench_function(
+        "issue a certificate (two passes, in-process P-256 signer)",
+        |b| {
+            b.iter(|| {
+                block_on(fleetguard_domain::ca::issue(
+                    &ca_pem,
+                    &signer,
+                    &fleetguard_domain::ca::IssueRequest {
+                        serial: &serial,
+                        public_key: black_box(&key),
+                        not_before: now,
+                        not_after: now + time::Duration::days(365),
+                        serial_number: [7; 16],
+                    },
+                ))
+                .unwrap()
+            })
+        },
+    );
+    g.finish();
+}
+
+/// The CSR validation target is a p99 (<= 1 ms): 5,000 validations of each kind timed one by one.
+/// Printed, never asserted.
+fn rotation_tail() {
+    let (p256, rsa) = rotation_inputs();
+    for (kind, pem) in [("P-256", &p256), ("RSA-2048", &rsa)] {
+        let mut times: Vec<std::time::Duration> = (0..5_000)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                fleetguard_domain::csr::validate_csr(black_box(pem), None).unwrap();
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "CSR validation ({kind}) tail over {} validations: p50 {:?}  p99 {:?}  max {:?}",
+            times.len(),
+            at(0.50),
+            at(0.99),
+            times[times.len() - 1]
+        );
+    }
+}
+
 criterion_group!(
     benches,
     policy,
     certificates,
     delete_record,
     claim_hook,
-    handshake
+    handshake,
+    rotation
 );
 
 fn main() {
     benches();
     claim_hook_tail();
     handshake_tail();
+    rotation_tail();
     Criterion::default().configure_from_args().final_summary();
 }
