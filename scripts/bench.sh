@@ -13,7 +13,7 @@ cd "$root"
 scripts/setup.sh
 COLD=${COLD:-7}
 WARM=${WARM:-2000}
-read -r -a functions <<< "${BENCH_FUNCTIONS:-provisioner provisioning-hook delete-record revoker authorizer handshake-validator}"
+read -r -a functions <<< "${BENCH_FUNCTIONS:-provisioner provisioning-hook delete-record revoker authorizer handshake-validator rotator certificate-watch}"
 # The functions in one build and fleetctl in another, as `sam build` builds each function: fleetctl
 # turns on aws-config's SSO providers, and a shared build would link them into every function.
 echo "==> cargo build --release (${functions[*]}; then fleetctl)"
@@ -31,6 +31,8 @@ declare -A event=(
   [revoker]=tests/fixtures/tamper.json
   [authorizer]=tests/fixtures/authorizer-mqtt.json
   [handshake-validator]=tests/fixtures/client-certificate-validation.json
+  [rotator]=tests/fixtures/rotate-certificate.json
+  [certificate-watch]=tests/fixtures/scheduled-event.json
 )
 echo
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"

@@ -11,5 +11,5 @@ scripts/setup.sh
 fleetctl=(cargo run --quiet -p fleetctl --)
 # shellcheck source=scripts/local-stack.sh
 source scripts/local-stack.sh
-echo "==> cargo lambda watch on 127.0.0.1:9000 (functions: provisioner provisioning-hook delete-record revoker authorizer handshake-validator)"
+echo "==> cargo lambda watch on 127.0.0.1:9000 (functions: provisioner provisioning-hook delete-record revoker authorizer handshake-validator rotator certificate-watch)"
 PATH=$root/.venv/bin:$PATH cargo lambda watch --invoke-address 127.0.0.1 --invoke-port 9000

@@ -1,7 +1,7 @@
 # Sourced by scripts/dev.sh and scripts/bench.sh (needs `fleetctl` as an array holding the command to run
 # fleetctl): starts the pinned emulator on 127.0.0.1:$FLEETGUARD_EMULATOR_PORT (5000), creates the local
-# tables and the fleet policy (`fleetctl setup-local`, from infra/template.yaml), and exports what the
-# functions read. The emulator logs to target/emulator-<port>.log.
+# tables, the fleet policy (`fleetctl setup-local`, from infra/template.yaml) and the fleet CA in KMS, and
+# exports what the functions read. The emulator logs to target/emulator-<port>.log.
 port=${FLEETGUARD_EMULATOR_PORT:-5000}
 stack=${FLEETGUARD_STACK:-fleetguard-local}
 mkdir -p target

@@ -40,6 +40,29 @@ fn derived(events: &[Value]) -> Vec<Value> {
 
 const CERT: &str = "a906a7fb5acc1f81d510846a59086c87c0f346ebf5a14293a71ebf9bff206404";
 
+/// Sends every event of `corpus` and of `events.json` (each with its derived variants, `PRINCIPAL`
+/// standing for [`CERT`]) through `handle`: each must be a decision, never accepted, never an error.
+/// Returns how many were sent.
+async fn refuse_all<F, Fut>(corpus: &str, handle: F) -> usize
+where
+    F: Fn(Value) -> Fut,
+    Fut: std::future::Future<Output = fleetguard_domain::Result<Outcome>>,
+{
+    let mut events = derived(&corpus_json(corpus));
+    events.extend(derived(&corpus_json("events.json")));
+    let n = events.len();
+    for raw in events {
+        let text = raw.to_string().replace("PRINCIPAL", CERT);
+        let raw: Value = serde_json::from_str(&text).unwrap();
+        let shown = text.chars().take(200).collect::<String>();
+        match handle(raw).await {
+            Ok(outcome) => assert_ne!(outcome, Outcome::Accepted, "accepted: {shown}"),
+            Err(e) => panic!("hostile input must be a decision, not an error: {e}: {shown}"),
+        }
+    }
+    n
+}
+
 #[tokio::test]
 async fn the_authorizer_denies_every_hostile_request() {
     let idp = TestIdp::new("https://login.example.test", "fleetguard");
@@ -98,18 +121,10 @@ async fn delete_record_refuses_every_hostile_event_and_changes_no_record() {
         security_topic: "fleetguard/security".into(),
     };
 
-    let mut events = derived(&corpus_json("delete-record.json"));
-    events.extend(derived(&corpus_json("events.json")));
-    let n = events.len();
-    for raw in events {
-        let text = raw.to_string().replace("PRINCIPAL", CERT);
-        let raw: Value = serde_json::from_str(&text).unwrap();
-        let shown = text.chars().take(200).collect::<String>();
-        match service.handle(raw).await {
-            Ok(d) => assert_ne!(d.outcome, Outcome::Accepted, "accepted: {shown}"),
-            Err(e) => panic!("hostile input must be a decision, not an error: {e}: {shown}"),
-        }
-    }
+    let n = refuse_all("delete-record.json", |raw| async {
+        service.handle(raw).await.map(|d| d.outcome)
+    })
+    .await;
     assert_eq!(service.records.snapshot(), before, "a record changed");
     let entries = audit.entries();
     assert!(!entries.is_empty() && entries.len() <= n);
@@ -164,18 +179,10 @@ async fn the_rotator_issues_nothing_for_any_hostile_event() {
         ca_pem,
     };
     let before = registry.get_device(&serial).await.unwrap();
-    let mut events = derived(&corpus_json("rotation.json"));
-    events.extend(derived(&corpus_json("events.json")));
-    let n = events.len();
-    for raw in events {
-        let text = raw.to_string().replace("PRINCIPAL", CERT);
-        let raw: Value = serde_json::from_str(&text).unwrap();
-        let shown = text.chars().take(200).collect::<String>();
-        match service.handle(raw).await {
-            Ok(d) => assert_ne!(d.outcome, Outcome::Accepted, "accepted: {shown}"),
-            Err(e) => panic!("hostile input must be a decision, not an error: {e}: {shown}"),
-        }
-    }
+    let n = refuse_all("rotation.json", |raw| async {
+        service.handle(raw).await.map(|d| d.outcome)
+    })
+    .await;
     assert_eq!(registry.get_device(&serial).await.unwrap(), before);
     assert!(iot.ca_certificates().await.unwrap().is_empty());
     let entries = audit.entries();
