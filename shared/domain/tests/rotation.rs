@@ -547,6 +547,24 @@ async fn a_revoke_during_a_rotation_isolates_both_certificates() {
 }
 
 #[tokio::test]
+async fn a_quarantine_during_a_rotation_holds_both_certificates() {
+    let f = Fleet::new().await;
+    let (s, cert, _) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+    let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
+    f.isolate(&s, Action::Quarantine).await;
+    for c in [&cert, &next] {
+        assert_eq!(f.iot.inner.status(c), Some(CertificateStatus::Inactive));
+        assert!(f.iot.inner.attached_policies(&Fleet::arn(c)).is_empty());
+        assert!(f.registry.get_certificate(c).await.unwrap().unwrap().held);
+    }
+    let d = f.send("confirm", &s, next.as_str(), None).await;
+    assert_eq!(d["reason"], "device_quarantined");
+    assert_eq!(f.device_now(&s).await.certificate_id, Some(cert));
+}
+
+#[tokio::test]
 async fn a_revoke_between_the_registry_write_and_the_registration_wins() {
     let f = Fleet::new().await;
     let (s, cert, _) = f.device("SN1").await;

@@ -7,7 +7,7 @@
 //! statement and up to [`MAX_DOCUMENTS`] documents; past that the decision is `policy_too_large`,
 //! never a broader grant.
 //!
-//! Every rendering also carries an explicit Deny of `iot:Publish` on the delete-record replies
+//! Every rendering also carries an explicit Deny of `iot:Publish` on the functions' replies
 //! of every serial ([`REPLY_TOPICS`]): `*` in a policy spans `/`, so the Allow on
 //! `P/<serial>/deleterecords/*` covers `.../<record_id>/accepted` too, and a client could forge a
 //! reply that another subscriber trusts. ARNs use the partition of the region
@@ -25,11 +25,17 @@ pub const MAX_DOCUMENTS: usize = 10;
 pub const TOPIC_ROOT: &str = "P";
 /// Characters never allowed in a name placed in a resource.
 pub const FORBIDDEN: [char; 8] = ['*', '?', '+', '#', '$', '{', '}', '/'];
-/// The delete-record function's replies, for every serial: only that function publishes them
-/// (through the data plane, with IAM), so every rendered policy denies `iot:Publish` on them.
-pub const REPLY_TOPICS: [&str; 2] = [
+/// The functions' replies, for every serial (delete-record's, the rotator's and the expiry watch's
+/// nudge): only the functions publish them (through the data plane, with IAM), so every rendered
+/// policy denies `iot:Publish` on them, as the fleet policy does for certificate devices.
+pub const REPLY_TOPICS: [&str; 7] = [
     "P/*/deleterecords/*/accepted",
     "P/*/deleterecords/*/rejected",
+    "P/*/certificates/rotate/accepted",
+    "P/*/certificates/rotate/rejected",
+    "P/*/certificates/rotate/required",
+    "P/*/certificates/confirm/accepted",
+    "P/*/certificates/confirm/rejected",
 ];
 
 /// `Allow` or `Deny`.
@@ -387,6 +393,20 @@ mod tests {
             verdict(&docs, &me, "iot:Publish", "P/SN1/telemetry"),
             Verdict::Allow
         );
+        // The rotator's requests are the device's to send, its answers are not.
+        for (topic, allowed) in [
+            ("P/SN1/certificates/rotate", Verdict::Allow),
+            ("P/SN1/certificates/confirm", Verdict::Allow),
+            ("P/SN1/certificates/rotate/accepted", Verdict::ExplicitDeny),
+            ("P/SN1/certificates/rotate/required", Verdict::ExplicitDeny),
+            ("P/SN1/certificates/confirm/rejected", Verdict::ExplicitDeny),
+        ] {
+            assert_eq!(
+                verdict(&docs, &me, "iot:Publish", topic),
+                allowed,
+                "{topic}"
+            );
+        }
         assert_lint_clean(&docs);
         let check = ScopeCheck::new("eu-west-1", ACCOUNT, "P/{id}/")
             .with_context(|id| ctx(id, "eu-west-1"))
@@ -529,7 +549,10 @@ mod tests {
                 concat!(
                     r#"{{"Version":"2012-10-17","Statement":["#,
                     r#"{{"Effect":"Allow","Action":["iot:Connect"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:client/SN1"]}},"#,
-                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/accepted","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/rejected"]}},"#,
+                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/accepted","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/rejected","#,
+                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/accepted","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/rejected","#,
+                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/required","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/confirm/accepted","#,
+                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/confirm/rejected"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topic/P/SN1/*"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Subscribe"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topicfilter/P/SN1/*"]}}]}}"#
                 ),
@@ -544,7 +567,10 @@ mod tests {
                 concat!(
                     r#"{{"Version":"2012-10-17","Statement":["#,
                     r#"{{"Effect":"Allow","Action":["iot:Connect"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:client/{p}"]}},"#,
-                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/accepted","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/rejected"]}},"#,
+                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/accepted","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/rejected","#,
+                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/accepted","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/rejected","#,
+                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/required","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/confirm/accepted","#,
+                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/confirm/rejected"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/SN1/deleterecords/*"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Subscribe"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topicfilter/P/SN1/deleterecords/*"]}}]}}"#
                 ),
