@@ -153,7 +153,7 @@ async fn the_rotator_issues_nothing_for_any_hostile_event() {
     );
     registry.import_serial(&serial).await.unwrap();
     registry
-        .bind_certificate(&serial, &cert, None)
+        .bind_certificate(&serial, &cert, None, None)
         .await
         .unwrap();
     let signer = fleetguard_testkit::pki::TestSigner::default();

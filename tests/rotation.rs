@@ -42,6 +42,12 @@ async fn rotation_on_the_emulator() {
 
     // ---- happy rotation, end to end, counted
     let (serial, old) = stack.provision_device(&ca, &ca_id).await;
+    // Provisioning indexed the factory certificate's expiry (365 days): the watch sees it.
+    let (rotations, iot) = (stack.services.rotations(), stack.control());
+    let report = expiry::find(&rotations, &iot, OffsetDateTime::now_utc(), 366, 90)
+        .await
+        .unwrap();
+    assert!(report.devices.iter().any(|e| e.certificate_id == old));
     let record = stack.seed_record(&serial, "r1").await;
     let csr = csr_pem(&KeyPair::generate().unwrap(), serial.as_str());
     let at = now_ms();
@@ -60,6 +66,9 @@ async fn rotation_on_the_emulator() {
     assert_eq!(d.reason, Reason::CertificateIssued, "{d:?}");
     let calls: u64 = ops.values().sum();
     eprintln!("accepted rotation: {calls} AWS calls: {ops:?}");
+    // Provisioning recorded the factory certificate's key: no DescribeCertificate to compare it.
+    assert!(!ops.contains_key("iot:GET /certificates/{id}"), "{ops:?}");
+    assert_eq!(calls, 7, "{ops:?}");
     let reply = stack
         .published_on(&format!("P/{serial}/certificates/rotate/accepted"))
         .pop()
@@ -134,7 +143,6 @@ async fn rotation_on_the_emulator() {
     assert_eq!(by_new.outcome, Outcome::Accepted, "{by_new:?}");
     // The expiry watch sees the new certificate through the index (365 days).
     let now = OffsetDateTime::now_utc();
-    let (rotations, iot) = (stack.services.rotations(), stack.control());
     let report = expiry::find(&rotations, &iot, now, 366, 90).await.unwrap();
     assert!(report.devices.iter().any(|e| e.certificate_id == next));
     let report = expiry::find(&rotations, &iot, now, 300, 90).await.unwrap();

@@ -244,6 +244,7 @@ fn handshake_world() -> (Validator, serde_json::Value, serde_json::Value) {
                 &serial,
                 &CertificateId::parse(&certificate_id_of(&bound)).unwrap(),
                 None,
+                None,
             )
             .await
             .unwrap();

@@ -196,15 +196,26 @@ impl Registry for DynamoRegistry {
         serial: &Serial,
         cert: &CertificateId,
         replaces: Option<&CertificateId>,
+        facts: Option<&fleetguard_domain::domain::CertificateFacts>,
     ) -> Result<()> {
         let now = fleetguard_domain::domain::now_rfc3339();
+        const SET: &str = "SET #status = :active, certificate_id = :cert, \
+                           replacement_approved = :false, updated_at = :now";
+        // The certificate's expiry and key when read, else none: never the previous certificate's.
+        let expression = match facts {
+            Some(_) => format!(
+                "{SET}, certificate_not_after = :na, expiry_month = :em, \
+                 certificate_key_sha256 = :key REMOVE binding_pending ADD version :one"
+            ),
+            None => format!(
+                "{SET} REMOVE binding_pending, certificate_not_after, expiry_month, \
+                 certificate_key_sha256 ADD version :one"
+            ),
+        };
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(device_key(serial)))
-            .update_expression(
-                "SET #status = :active, certificate_id = :cert, replacement_approved = :false, \
-                 updated_at = :now REMOVE binding_pending ADD version :one",
-            )
+            .update_expression(expression)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s("active"))
             .expression_attribute_values(":manufactured", s("manufactured"))
@@ -213,6 +224,15 @@ impl Registry for DynamoRegistry {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":now", s(&now))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        if let Some(f) = facts {
+            update = update
+                .expression_attribute_values(":na", s(&f.not_after))
+                .expression_attribute_values(
+                    ":em",
+                    s(f.not_after.chars().take(7).collect::<String>()),
+                )
+                .expression_attribute_values(":key", s(&f.key_sha256));
+        }
         let mut condition = "attribute_exists(pk) AND (#status = :manufactured \
              OR (#status = :active AND certificate_id = :cert) OR replacement_approved = :true"
             .to_owned();

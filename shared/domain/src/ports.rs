@@ -32,7 +32,8 @@ pub trait Registry: Send + Sync {
     /// serial already exists. Returns whether it was added.
     fn import_device(&self, device: &Device) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Atomically binds `cert` to `serial` and marks the device active, the binding confirmed.
+    /// Atomically binds `cert` to `serial` and marks the device active, the binding confirmed, with
+    /// `facts` (its expiry and key) if read, else none (never the previous certificate's).
     /// Conditional: the device exists and is `manufactured`, or already active with this certificate,
     /// or has a replacement approved, or (with `replaces`) is still bound, pending, to that stale
     /// certificate, which is then denied in the same transaction; the certificate is not denied and not
@@ -42,6 +43,7 @@ pub trait Registry: Send + Sync {
         serial: &Serial,
         cert: &CertificateId,
         replaces: Option<&CertificateId>,
+        facts: Option<&crate::domain::CertificateFacts>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Marks a pending binding confirmed: its certificate was seen ACTIVE. No-op if the serial is

@@ -275,7 +275,12 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         }
         match self
             .registry
-            .bind_certificate(&serial, &cert_id, replaces.as_ref())
+            .bind_certificate(
+                &serial,
+                &cert_id,
+                replaces.as_ref(),
+                x509::certificate_facts(&cert.pem).ok().as_ref(),
+            )
             .await
         {
             Ok(()) => {}

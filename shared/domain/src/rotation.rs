@@ -470,8 +470,10 @@ where
         let mut next = device;
         next.previous_certificate_id = next.certificate_id.take();
         next.certificate_id = Some(r.next_certificate_id.clone());
-        next.certificate_key_sha256 = Some(r.key_sha256.clone());
-        next.set_certificate_not_after(&r.not_after);
+        next.set_certificate_facts(Some(&crate::domain::CertificateFacts {
+            not_after: r.not_after.clone(),
+            key_sha256: r.key_sha256.clone(),
+        }));
         next.binding_pending = false;
         next.rotation = None;
         next.retire_at = Some(rfc3339(

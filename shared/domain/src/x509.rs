@@ -183,6 +183,17 @@ pub fn issued_by(der: &[u8], ca_pem: &str, now: OffsetDateTime) -> Result<(), Ce
     check_validity(&cert, now)
 }
 
+/// What the registry keeps of a certificate (PEM): its notAfter and the SHA-256 of its key.
+pub fn certificate_facts(pem: &str) -> Result<crate::domain::CertificateFacts, CertError> {
+    use sha2::Digest;
+    let der = pem_to_der(pem)?;
+    let cert = parse_der(&der)?;
+    Ok(crate::domain::CertificateFacts {
+        not_after: crate::domain::rfc3339(cert.validity().not_after.to_datetime()),
+        key_sha256: hex::encode(sha2::Sha256::digest(cert.public_key().raw)),
+    })
+}
+
 fn device_certificate(
     der: &[u8],
     cert: &X509Certificate<'_>,

@@ -52,7 +52,7 @@ async fn fx() -> Fx {
     let serial = Serial::parse("SN1").expect("serial");
     registry.import_serial(&serial).await.expect("import");
     registry
-        .bind_certificate(&serial, &id(&bound), None)
+        .bind_certificate(&serial, &id(&bound), None, None)
         .await
         .expect("bind");
     let config = HandshakeConfig {

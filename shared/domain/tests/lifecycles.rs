@@ -165,7 +165,7 @@ async fn a_password_is_set_only_for_a_device_without_a_certificate_or_claim_proo
         &fleetguard_testkit::pki::TestCa::new("ca").issue("SN8"),
     );
     registry
-        .bind_certificate(&c, &cert, None)
+        .bind_certificate(&c, &cert, None, None)
         .await
         .expect("bind");
     let r = set_password(&registry, &store, &audit, &c, hash(), true, "ops")

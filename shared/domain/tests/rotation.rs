@@ -170,7 +170,10 @@ impl Fleet {
         iot.attach_policy(POLICY, &arn).await.unwrap();
         iot.attach_thing_principal(&s, &arn).await.unwrap();
         self.registry.import_serial(&s).await.unwrap();
-        self.registry.bind_certificate(&s, &id, None).await.unwrap();
+        self.registry
+            .bind_certificate(&s, &id, None, None)
+            .await
+            .unwrap();
         (s, id, key)
     }
 

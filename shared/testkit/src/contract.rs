@@ -65,7 +65,7 @@ async fn active<W: World>(w: &W) -> (Serial, CertificateId) {
     let s = manufactured(w).await;
     let c = cert_id(w);
     w.registry()
-        .bind_certificate(&s, &c, None)
+        .bind_certificate(&s, &c, None, None)
         .await
         .expect("bind");
     (s, c)
@@ -99,7 +99,7 @@ pub async fn registry_contract<W: World>(w: &W) {
 
     // Binding a manufactured serial makes it active with a certificate record.
     let c = cert_id(w);
-    r.bind_certificate(&s, &c, None).await.expect("bind");
+    r.bind_certificate(&s, &c, None, None).await.expect("bind");
     let d = r.get_device(&s).await.expect("get").expect("device");
     assert_eq!(d.status, DeviceStatus::Active);
     assert_eq!(d.certificate_id.as_ref(), Some(&c));
@@ -110,10 +110,12 @@ pub async fn registry_contract<W: World>(w: &W) {
         (s.clone(), false, false)
     );
     // The same binding again is a no-op; a second certificate for an active serial is refused.
-    r.bind_certificate(&s, &c, None).await.expect("rebind same");
+    r.bind_certificate(&s, &c, None, None)
+        .await
+        .expect("rebind same");
     let other = cert_id(w);
     let err = r
-        .bind_certificate(&s, &other, None)
+        .bind_certificate(&s, &other, None, None)
         .await
         .expect_err("second certificate");
     assert!(err.is_condition_failed(), "{err}");
@@ -124,7 +126,7 @@ pub async fn registry_contract<W: World>(w: &W) {
     );
     // Binding an unknown serial is refused.
     let err = r
-        .bind_certificate(&serial(w), &cert_id(w), None)
+        .bind_certificate(&serial(w), &cert_id(w), None, None)
         .await
         .expect_err("unknown serial");
     assert!(err.is_condition_failed(), "{err}");
@@ -162,7 +164,7 @@ pub async fn registry_contract<W: World>(w: &W) {
         "revoked device"
     );
     let replacement = cert_id(w);
-    r.bind_certificate(&s, &replacement, None)
+    r.bind_certificate(&s, &replacement, None, None)
         .await
         .expect("approved replacement binds");
     let d = r.get_device(&s).await.expect("get").expect("device");
@@ -182,7 +184,7 @@ pub async fn registry_contract<W: World>(w: &W) {
         .await
         .expect("deny");
     let err = r
-        .bind_certificate(&fresh, &denied_elsewhere, None)
+        .bind_certificate(&fresh, &denied_elsewhere, None, None)
         .await
         .expect_err("denied certificate");
     assert!(err.is_condition_failed(), "{err}");
@@ -1120,8 +1122,13 @@ pub async fn rotations_contract<W: World>(w: &W) {
     let now = time::OffsetDateTime::now_utc();
     let s = manufactured(w).await;
     let current = cert_id(w);
+    // A binding records what was read of the certificate: its expiry (indexed) and key.
+    let facts = fleetguard_domain::domain::CertificateFacts {
+        not_after: rfc3339(now + time::Duration::days(20)),
+        key_sha256: secret_hash(b"current key"),
+    };
     w.registry()
-        .bind_certificate(&s, &current, None)
+        .bind_certificate(&s, &current, None, Some(&facts))
         .await
         .expect("bind");
     let read = w
@@ -1130,6 +1137,17 @@ pub async fn rotations_contract<W: World>(w: &W) {
         .await
         .expect("get")
         .expect("device");
+    assert_eq!(
+        (
+            read.certificate_not_after.as_deref(),
+            read.certificate_key_sha256.as_deref()
+        ),
+        (
+            Some(facts.not_after.as_str()),
+            Some(facts.key_sha256.as_str())
+        )
+    );
+    assert_eq!(read.expiry_month, Some(facts.not_after[..7].to_owned()));
     let next = cert_id(w);
     let mut device = read.clone();
     device.rotation = Some(Rotation {

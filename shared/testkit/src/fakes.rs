@@ -394,6 +394,7 @@ impl Registry for InMemoryRegistry {
         serial: &Serial,
         cert: &CertificateId,
         replaces: Option<&CertificateId>,
+        facts: Option<&fleetguard_domain::domain::CertificateFacts>,
     ) -> Result<()> {
         // Both locks for the whole check-and-set: all or nothing, like the transaction.
         let mut devices = lock(&self.devices);
@@ -420,6 +421,7 @@ impl Registry for InMemoryRegistry {
             d.certificate_id = Some(cert.clone());
             d.replacement_approved = false;
             d.binding_pending = false;
+            d.set_certificate_facts(facts);
             d.updated_at = now;
             d.version += 1;
         }

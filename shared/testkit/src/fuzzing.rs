@@ -148,7 +148,7 @@ async fn registry_and_iot(provisioned: bool) -> (InMemoryRegistry, InMemoryIot) 
         iot.register_certificate(pem).expect("certificate");
         if provisioned {
             registry
-                .bind_certificate(serial, id, None)
+                .bind_certificate(serial, id, None, None)
                 .await
                 .expect("bind");
             use fleetguard_domain::ports::IotControl;

@@ -78,6 +78,15 @@ pub struct Device {
     pub deadline_kind: Option<String>,
 }
 
+/// What the registry keeps of a device's current certificate once fleetguard has read it: its expiry
+/// (RFC 3339; the expiry watch's index) and the SHA-256 (hex) of its SubjectPublicKeyInfo (a rotation
+/// must change the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    pub not_after: String,
+    pub key_sha256: String,
+}
+
 /// A certificate rotation in flight: issued, registered ACTIVE, waiting for the device to prove it
 /// holds the new key (a confirm sent over a connection made with the new certificate).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +135,22 @@ impl Device {
     pub fn set_certificate_not_after(&mut self, not_after: &str) {
         self.certificate_not_after = Some(not_after.to_owned());
         self.expiry_month = Some(not_after.chars().take(7).collect());
+    }
+
+    /// Records what fleetguard read of the current certificate, or forgets it (a certificate it did
+    /// not read must not inherit its predecessor's expiry or key).
+    pub fn set_certificate_facts(&mut self, facts: Option<&CertificateFacts>) {
+        match facts {
+            Some(f) => {
+                self.set_certificate_not_after(&f.not_after);
+                self.certificate_key_sha256 = Some(f.key_sha256.clone());
+            }
+            None => {
+                self.certificate_not_after = None;
+                self.expiry_month = None;
+                self.certificate_key_sha256 = None;
+            }
+        }
     }
 
     /// Recomputes the sweep's deadline from the rotation in flight and the pending retirement.
