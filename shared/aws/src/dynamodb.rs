@@ -271,9 +271,13 @@ impl Registry for DynamoRegistry {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(device_key(serial)))
-            .update_expression("REMOVE binding_pending")
-            .condition_expression("certificate_id = :cert")
+            // Bumps the version like every device write: rotation writes the item whole, conditional
+            // on the version it read, and must not put a confirmed binding back to pending.
+            .update_expression("REMOVE binding_pending ADD version :one")
+            .condition_expression("certificate_id = :cert AND binding_pending = :true")
             .expression_attribute_values(":cert", s(cert.as_str()))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await
         {

@@ -884,14 +884,17 @@ pub async fn enrollments_contract<W: World>(w: &W) {
             .expect("d")
             .binding_pending
     );
+    let pending = w.registry().get_device(&s).await.expect("get").expect("d");
     e.confirm(&s, &next).await.expect("confirm");
-    assert!(
-        !w.registry()
-            .get_device(&s)
-            .await
-            .expect("get")
-            .expect("d")
-            .binding_pending
+    let confirmed = w.registry().get_device(&s).await.expect("get").expect("d");
+    assert!(!confirmed.binding_pending);
+    // A device write like any other: the version moves (a whole-item write on the old version loses).
+    assert_eq!(confirmed.version, pending.version + 1);
+    e.confirm(&s, &next).await.expect("confirm again");
+    let again = w.registry().get_device(&s).await.expect("get").expect("d");
+    assert_eq!(
+        again.version, confirmed.version,
+        "a repeated confirm writes nothing"
     );
 }
 

@@ -430,8 +430,9 @@ impl Registry for InMemoryRegistry {
 
     async fn confirm_binding(&self, serial: &Serial, cert: &CertificateId) -> Result<()> {
         if let Some(d) = lock(&self.devices).get_mut(serial) {
-            if d.certificate_id.as_ref() == Some(cert) {
+            if d.certificate_id.as_ref() == Some(cert) && d.binding_pending {
                 d.binding_pending = false;
+                d.version += 1;
             }
         }
         Ok(())
