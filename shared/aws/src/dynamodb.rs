@@ -383,8 +383,12 @@ impl Registry for DynamoRegistry {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(device_key(serial)))
-            .update_expression("SET replacement_approved = :true, updated_at = :now")
+            // Every device write bumps the version (see confirm_binding).
+            .update_expression(
+                "SET replacement_approved = :true, updated_at = :now ADD version :one",
+            )
             .condition_expression("#status = :revoked")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":revoked", s("revoked"))

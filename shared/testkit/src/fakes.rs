@@ -464,6 +464,7 @@ impl Registry for InMemoryRegistry {
         Ok(match lock(&self.devices).get_mut(serial) {
             Some(d) if d.status == DeviceStatus::Revoked => {
                 d.replacement_approved = true;
+                d.version += 1;
                 true
             }
             _ => false,
