@@ -446,6 +446,32 @@ fn only_the_rotator_may_sign_with_the_fleet_ca_key() {
     );
 }
 
+/// Only the functions that may register a rotation's certificate hold RegisterCertificate: the
+/// rotator (ACTIVE), and the revoker and the watch, which register an issued but unregistered
+/// certificate cut off before the registry forgets it.
+#[test]
+fn only_rotation_s_parties_may_register_certificates() {
+    let t = template();
+    let mut holders = Vec::new();
+    for (name, res) in t["Resources"].as_object().unwrap() {
+        if res["Type"] == "AWS::Serverless::Function"
+            && grants(res)
+                .iter()
+                .any(|(a, r)| a == "iot:RegisterCertificate" && r == "\"*\"")
+        {
+            holders.push(name.as_str());
+        }
+    }
+    assert_eq!(
+        holders,
+        [
+            "CertificateWatchFunction",
+            "RevokerFunction",
+            "RotatorFunction"
+        ]
+    );
+}
+
 /// The rotation rules: the step as a literal, identity from computed fields, the CSR by name.
 #[test]
 fn rotation_rules_forward_the_principal_to_the_rotator() {

@@ -17,6 +17,10 @@ use fleetguard_domain::ports::{AuditLog, AuthorizerPrincipal, Registry};
 use fleetguard_domain::{Error, Result};
 use std::collections::HashMap;
 
+/// A new binding starts without the previous one's rotation state (`Device::clear_rotation_state`).
+pub(crate) const ROTATION_STATE: &str =
+    "rotation, previous_certificate_id, retire_at, deadline, deadline_kind";
+
 /// Puts a certificate on the deny-list; the serial is kept if the record has one.
 const DENY: &str = "SET denied = :true, updated_at = :now, certificate_id = :cert, \
                     serial = if_not_exists(serial, :serial)";
@@ -205,11 +209,12 @@ impl Registry for DynamoRegistry {
         let expression = match facts {
             Some(_) => format!(
                 "{SET}, certificate_not_after = :na, expiry_month = :em, \
-                 certificate_key_sha256 = :key REMOVE binding_pending ADD version :one"
+                 certificate_key_sha256 = :key REMOVE binding_pending, {ROTATION_STATE} \
+                 ADD version :one"
             ),
             None => format!(
                 "{SET} REMOVE binding_pending, certificate_not_after, expiry_month, \
-                 certificate_key_sha256 ADD version :one"
+                 certificate_key_sha256, {ROTATION_STATE} ADD version :one"
             ),
         };
         let mut update = Update::builder()

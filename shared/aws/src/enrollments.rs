@@ -1,7 +1,7 @@
 //! The registry as fleet provisioning by claim uses it ([`Enrollments`]), over DynamoDB: one
 //! BatchGetItem to decide, one TransactWriteItems to bind (with its audit entry).
 
-use crate::dynamodb::{batch_get, transact_reasons, DynamoAudit, DynamoRegistry};
+use crate::dynamodb::{batch_get, transact_reasons, DynamoAudit, DynamoRegistry, ROTATION_STATE};
 use crate::schema::{cert_key, device_key, from_item, s};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use fleetguard_domain::domain::{AuditEntry, CertificateId, Serial};
@@ -90,7 +90,9 @@ impl Enrollments for DynamoEnrollments {
         let update = update
             .update_expression(format!(
                 "SET #status = :active, certificate_id = :cert, binding_pending = :true, \
-                 replacement_approved = :false, updated_at = :now, {spend} ADD version :one"
+                 replacement_approved = :false, updated_at = :now, {spend} \
+                 REMOVE certificate_key_sha256, certificate_not_after, expiry_month, {ROTATION_STATE} \
+                 ADD version :one"
             ))
             .condition_expression(format!(
                 "attribute_exists(pk) AND version = :v AND {proof_condition}"

@@ -317,8 +317,10 @@ impl IotControl for IotControlAdapter {
 }
 
 impl IotControlAdapter {
-    /// Registers a CA certificate ACTIVE, with auto-registration on (JITR), proving possession of
-    /// its key with `verification_pem` (CN = the account's registration code). Returns its id.
+    /// Registers a CA certificate ACTIVE, proving possession of its key with `verification_pem`
+    /// (CN = the account's registration code). Auto-registration stays off: the rotator registers
+    /// what this CA issues, and an issued certificate that was never registered must not reach JITR
+    /// by connecting. Returns its id.
     pub async fn register_ca_certificate(
         &self,
         pem: &str,
@@ -330,7 +332,7 @@ impl IotControlAdapter {
             .ca_certificate(pem)
             .verification_certificate(verification_pem)
             .set_as_active(true)
-            .allow_auto_registration(true)
+            .allow_auto_registration(false)
             .send()
             .await
             .map_err(|e| aws_error("iot:RegisterCACertificate", e))?;

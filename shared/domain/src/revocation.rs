@@ -190,8 +190,13 @@ impl Target {
 enum Subject {
     /// A device (by serial, its current certificate or its password principal).
     Device(Target),
-    /// A certificate its serial no longer uses (replaced): only that certificate is acted on.
-    OldCertificate { serial: Serial, cert: CertificateId },
+    /// A certificate its serial no longer uses (replaced), or does not use yet (a rotation's next
+    /// one, with its PEM): only that certificate is acted on.
+    OldCertificate {
+        serial: Serial,
+        cert: CertificateId,
+        pem: Option<String>,
+    },
     /// A custom-authorizer operator.
     Operator { id: String, serials: Vec<Serial> },
 }
@@ -282,9 +287,16 @@ where
                     target.serial,
                 )
             }
-            Subject::OldCertificate { serial, cert } => {
+            Subject::OldCertificate { serial, cert, pem } => {
                 let report = self
-                    .isolate_old_certificate(&serial, &cert, cmd.action, &actor, &detail)
+                    .isolate_old_certificate(
+                        &serial,
+                        &cert,
+                        pem.as_deref(),
+                        cmd.action,
+                        &actor,
+                        &detail,
+                    )
                     .await?;
                 (report, cert.to_string(), vec![serial.clone()], serial)
             }
@@ -568,11 +580,15 @@ where
             let Some(rec) = self.registry.get_certificate(&id).await? else {
                 return Ok(None);
             };
-            let current = self
-                .registry
-                .get_device(&rec.serial)
-                .await?
+            let device = self.registry.get_device(&rec.serial).await?;
+            let current = device
+                .as_ref()
                 .is_some_and(|d| d.certificate_id.as_ref() == Some(&id));
+            // A rotation's certificate, perhaps not registered yet: its PEM, to register it cut off.
+            let unregistered = device
+                .and_then(|d| d.rotation)
+                .filter(|r| r.next_certificate_id == id)
+                .map(|r| r.certificate_pem);
             return Ok(Some(if current {
                 Subject::Device(Target {
                     serial: rec.serial,
@@ -582,6 +598,7 @@ where
                 Subject::OldCertificate {
                     serial: rec.serial,
                     cert: id,
+                    pem: unregistered,
                 }
             }));
         }
@@ -596,6 +613,7 @@ where
         &self,
         serial: &Serial,
         cert: &CertificateId,
+        pem: Option<&str>,
         action: Action,
         actor: &str,
         detail: &str,
@@ -611,7 +629,7 @@ where
                 .await;
         }
         let revoke = action == Action::Revoke;
-        let cut = self.cut_off(cert, serial, revoke, None).await?;
+        let cut = self.cut_off(cert, serial, revoke, pem).await?;
         if cut.is_none() {
             self.connections.disconnect(serial.as_str()).await?;
         }

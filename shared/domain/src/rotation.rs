@@ -693,6 +693,19 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
                 .clone()
                 .filter(|r| passed(&r.expires_at, now))
             {
+                // A certificate issued but never registered (the rotator failed after its registry
+                // write) is registered INACTIVE first: once the registry forgets it, a late retry of
+                // the rotator finds it taken and can never make it ACTIVE.
+                if self
+                    .control
+                    .describe_certificate(&r.next_certificate_id)
+                    .await?
+                    .is_none()
+                {
+                    self.control
+                        .register_certificate(&r.certificate_pem, None, CertificateStatus::Inactive)
+                        .await?;
+                }
                 // Abandoned: the next certificate becomes one to retire now; the current one stays.
                 let expected = device.version;
                 device.rotation = None;

@@ -596,6 +596,78 @@ async fn a_revoke_between_the_registry_write_and_the_registration_wins() {
     assert!(f.iot.inner.attached_policies(&Fleet::arn(&next)).is_empty());
 }
 
+/// The rotator failed after its registry write, before registering the certificate: whoever then
+/// cuts the certificate off (the sweep, a revoke by its id) registers it cut off first, so a late
+/// retry of the rotator can never make it ACTIVE.
+#[tokio::test]
+async fn an_issued_certificate_never_registered_is_registered_cut_off_before_it_is_forgotten() {
+    for by in ["sweep", "revoke by id"] {
+        let f = Fleet::new().await;
+        let (s, cert, _) = f.device("SN1").await;
+        let (_, csr) = new_csr("SN1");
+        *f.iot.fail.lock().unwrap() = Some("register");
+        let event = json!({"action": "rotate", "serial": "SN1", "principal": cert.as_str(),
+            "received_at": 1, "csr": csr});
+        assert!(f.service.handle(event.clone()).await.is_err());
+        let next = f.device_now(&s).await.rotation.unwrap().next_certificate_id;
+        assert_eq!(f.iot.inner.status(&next), None);
+        if by == "sweep" {
+            f.sweep()
+                .sweep(OffsetDateTime::now_utc() + Duration::hours(25))
+                .await
+                .unwrap();
+            assert_eq!(
+                f.iot.inner.status(&next),
+                Some(CertificateStatus::Inactive),
+                "{by}"
+            );
+        } else {
+            f.revoker()
+                .command(
+                    Command {
+                        action: Action::Revoke,
+                        serial: None,
+                        certificate_id: Some(next.to_string()),
+                        principal: None,
+                        reason: None,
+                        compromised_since: None,
+                        rollback: false,
+                        actor: Some("ops".into()),
+                    },
+                    OffsetDateTime::now_utc(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                f.iot.inner.status(&next),
+                Some(CertificateStatus::Revoked),
+                "{by}"
+            );
+        }
+        // The rotator's late retry: never ACTIVE, never attached.
+        let d = f.service.handle(event).await.expect("retry");
+        assert_ne!(
+            d.outcome,
+            fleetguard_domain::domain::Outcome::Accepted,
+            "{by}: {d:?}"
+        );
+        assert_ne!(
+            f.iot.inner.status(&next),
+            Some(CertificateStatus::Active),
+            "{by}"
+        );
+        assert!(
+            f.iot.inner.attached_policies(&Fleet::arn(&next)).is_empty(),
+            "{by}"
+        );
+        assert_eq!(
+            f.iot.inner.status(&cert),
+            Some(CertificateStatus::Active),
+            "{by}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_fault_at_any_call_converges_on_replay() {
     for call in ["describe", "register", "attach_policy", "attach_thing"] {

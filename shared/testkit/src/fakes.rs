@@ -422,6 +422,7 @@ impl Registry for InMemoryRegistry {
             d.replacement_approved = false;
             d.binding_pending = false;
             d.set_certificate_facts(facts);
+            d.clear_rotation_state();
             d.updated_at = now;
             d.version += 1;
         }
@@ -556,6 +557,9 @@ impl Enrollments for InMemoryEnrollments {
         }
         d.status = DeviceStatus::Active;
         d.certificate_id = Some(b.certificate.clone());
+        // Nothing was read of an AWS-issued certificate: none of its predecessor's facts.
+        d.set_certificate_facts(None);
+        d.clear_rotation_state();
         d.binding_pending = true;
         d.replacement_approved = false;
         d.updated_at = now;

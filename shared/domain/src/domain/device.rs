@@ -153,6 +153,15 @@ impl Device {
         }
     }
 
+    /// Forgets the previous binding's rotation state (a new binding starts with none).
+    pub fn clear_rotation_state(&mut self) {
+        self.rotation = None;
+        self.previous_certificate_id = None;
+        self.retire_at = None;
+        self.deadline = None;
+        self.deadline_kind = None;
+    }
+
     /// Recomputes the sweep's deadline from the rotation in flight and the pending retirement.
     pub fn refresh_deadline(&mut self) {
         let candidates = [
