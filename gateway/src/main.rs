@@ -1,0 +1,40 @@
+//! `fleetguard-gateway`: serves MQTT over mutual TLS on 127.0.0.1 for a local stack (the emulator
+//! at `AWS_ENDPOINT_URL`). Prints the port and writes the server certificate clients must trust.
+//!   FLEETGUARD_GATEWAY_PORT (8883), FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem)
+
+use fleetguard_gateway::{Config, Gateway};
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    fleetguard_domain::telemetry::init();
+    let port: u16 = std::env::var("FLEETGUARD_GATEWAY_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8883);
+    let sdk = fleetguard_aws::sdk_config().await;
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_else(|| "us-east-1".into());
+    let account = std::env::var("FLEETGUARD_ACCOUNT_ID").unwrap_or_else(|_| "123456789012".into());
+    let gateway = Gateway::start(
+        &sdk,
+        Config {
+            bind: ([127, 0, 0, 1], port).into(),
+            region,
+            account,
+        },
+    )
+    .await?;
+    let out = std::env::var("FLEETGUARD_GATEWAY_CA_OUT")
+        .unwrap_or_else(|_| "target/gateway-server.pem".into());
+    std::fs::write(&out, &gateway.server_cert_pem).map_err(|e| format!("{out}: {e}"))?;
+    println!(
+        "fleetguard-gateway: mqtts://localhost:{} (trust {out})",
+        gateway.addr.port()
+    );
+    // Serves until killed (Ctrl-C's default action): no signal feature, which would change tokio's
+    // features under the AWS SDK (see shared/feature-set).
+    std::future::pending::<()>().await;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Live sessions by client id, their subscriptions, and delivery with the Receive check.
+
+use crate::topics;
+use bytes::Bytes;
+use iot_policy::{ConnectionContext, PolicySet, Request};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// What a session is told to do.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Publish {
+        topic: String,
+        payload: Bytes,
+    },
+    /// Close the connection (DeleteConnection, a newer session with the same client id).
+    Close(&'static str),
+}
+
+/// A connected session as the router sees it.
+pub struct Session {
+    pub id: u64,
+    pub tx: mpsc::Sender<Outbound>,
+    pub subscriptions: Vec<String>,
+    pub policies: Arc<PolicySet>,
+    pub context: ConnectionContext,
+}
+
+/// Whether `policies` allow `action` on `target` for `ctx` (fail closed on any error).
+pub fn allowed(policies: &PolicySet, ctx: &ConnectionContext, action: &str, target: &str) -> bool {
+    Request::for_target(action, target, ctx)
+        .and_then(|r| policies.evaluate(&r, ctx))
+        .map(|d| d.is_allowed())
+        .unwrap_or(false)
+}
+
+#[derive(Default, Clone)]
+pub struct Router {
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+impl Router {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a session; an older one with the same client id is closed (as AWS IoT does).
+    pub fn connect(&self, client_id: &str, session: Session) {
+        if let Some(old) = self.lock().insert(client_id.to_owned(), session) {
+            let _ = old.tx.try_send(Outbound::Close("DUPLICATE_CLIENTID"));
+        }
+    }
+
+    /// Forgets the session `id` of `client_id` (not a newer one that took the client id over).
+    pub fn disconnect(&self, client_id: &str, id: u64) {
+        let mut sessions = self.lock();
+        if sessions.get(client_id).is_some_and(|s| s.id == id) {
+            sessions.remove(client_id);
+        }
+    }
+
+    pub fn subscribe(&self, client_id: &str, id: u64, filter: &str) {
+        if let Some(s) = self.lock().get_mut(client_id).filter(|s| s.id == id) {
+            if !s.subscriptions.iter().any(|f| f == filter) {
+                s.subscriptions.push(filter.to_owned());
+            }
+        }
+    }
+
+    pub fn unsubscribe(&self, client_id: &str, id: u64, filter: &str) {
+        if let Some(s) = self.lock().get_mut(client_id).filter(|s| s.id == id) {
+            s.subscriptions.retain(|f| f != filter);
+        }
+    }
+
+    /// Delivers to every session subscribed to `topic` whose policies allow `iot:Receive` on it.
+    /// Returns how many sessions it was delivered to.
+    pub fn publish(&self, topic: &str, payload: Bytes) -> usize {
+        let mut delivered = 0;
+        for s in self.lock().values() {
+            if s.subscriptions.iter().any(|f| topics::matches(f, topic))
+                && allowed(&s.policies, &s.context, "iot:Receive", topic)
+            {
+                let message = Outbound::Publish {
+                    topic: topic.to_owned(),
+                    payload: payload.clone(),
+                };
+                if s.tx.try_send(message).is_ok() {
+                    delivered += 1;
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Closes the session of `client_id` (the data plane's DeleteConnection). False if none.
+    pub fn close(&self, client_id: &str) -> bool {
+        match self.lock().remove(client_id) {
+            Some(s) => {
+                let _ = s.tx.try_send(Outbound::Close("API_INITIATED_DISCONNECT"));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn connected(&self, client_id: &str) -> bool {
+        self.lock().contains_key(client_id)
+    }
+}

@@ -1,0 +1,83 @@
+//! TLS as AWS IoT Core's device endpoint does it: mutual TLS against the CA certificates registered
+//! (ACTIVE) in the account, read for each connection so a CA registered a moment ago is trusted at
+//! once. The server certificate is generated at start for `localhost` (a test stand-in: clients
+//! trust [`ServerIdentity::cert_pem`]).
+
+use fleetguard_aws::iot::IotControlAdapter;
+use fleetguard_domain::domain::CertificateStatus;
+use fleetguard_domain::ports::IotControl;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use std::sync::Arc;
+
+/// The gateway's own certificate and key (generated, never written to disk by the gateway).
+pub struct ServerIdentity {
+    /// The CA clients must trust (PEM).
+    pub cert_pem: String,
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+}
+
+impl ServerIdentity {
+    /// A throwaway CA and, signed by it, a server certificate for `localhost` and `127.0.0.1`.
+    /// `cert_pem` is the CA (what clients trust, as they trust Amazon's root CA on AWS).
+    pub fn generate() -> Result<Self, String> {
+        let err = |e: rcgen::Error| e.to_string();
+        let ca_key = rcgen::KeyPair::generate().map_err(err)?;
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "fleetguard local gateway CA");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        let issuer = rcgen::CertifiedIssuer::self_signed(ca, ca_key).map_err(err)?;
+        let key = rcgen::KeyPair::generate().map_err(err)?;
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .map_err(err)?
+            .signed_by(&key, &issuer)
+            .map_err(err)?;
+        Ok(Self {
+            cert_pem: issuer.pem(),
+            cert: leaf.der().clone(),
+            key: key.serialize_der(),
+        })
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The server configuration for one connection: client certificates must chain to a CA registered
+/// ACTIVE in AWS IoT now (the handshake signature is verified by rustls: holding a device's public
+/// certificate is not enough).
+pub async fn server_config(
+    control: &IotControlAdapter,
+    identity: &ServerIdentity,
+) -> Result<Arc<ServerConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    for ca in control.ca_certificates().await.map_err(|e| e.to_string())? {
+        if ca.status != CertificateStatus::Active {
+            continue;
+        }
+        if let Ok(der) = fleetguard_domain::x509::pem_to_der(&ca.pem) {
+            // A CA rustls cannot parse is not trusted (reported, not fatal).
+            if let Err(e) = roots.add(CertificateDer::from(der)) {
+                tracing::warn!(ca = %ca.id, error = %e, "registered CA not usable as a trust anchor");
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err("no ACTIVE CA certificate is registered".into());
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone()));
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![identity.cert.clone()], key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
+}

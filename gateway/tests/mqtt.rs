@@ -1,0 +1,199 @@
+//! Real MQTT clients (rumqttc) with real certificates against the gateway and the emulator: a
+//! provisioned device connects over mutual TLS, subscribes and receives on its own topics, is
+//! refused another serial's subscription and disconnected for publishing there; a hijacked key under
+//! another serial's client id is refused at connect; a certificate from an unregistered CA fails the
+//! handshake; a revoked certificate is refused; DeleteConnection closes a live session.
+
+use fleetguard_domain::domain::{Reason, Serial};
+use fleetguard_domain::ports::Registry;
+use fleetguard_gateway::{Config, Gateway};
+use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS,
+    SubscribeReasonCode, TlsConfiguration, Transport,
+};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+struct Device {
+    serial: Serial,
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// A device provisioned through JITR with a key we hold.
+async fn provisioned(stack: &Stack, ca: &TestCa, ca_id: &str) -> Device {
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    stack.registry().import_serial(&serial).await.unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert_pem = ca.issue_for_key(serial.as_str(), &key);
+    let cert = stack.auto_register(&cert_pem, ca).await;
+    let d = stack
+        .provisioner()
+        .handle_jitr(jitr_event(&cert, ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    Device {
+        serial,
+        cert_pem,
+        key_pem: key.serialize_pem(),
+    }
+}
+
+fn client(gw: &Gateway, client_id: &str, d: &Device) -> (AsyncClient, EventLoop) {
+    let mut o = MqttOptions::new(client_id, "localhost", gw.addr.port());
+    o.set_keep_alive(Duration::from_secs(5));
+    o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+        ca: gw.server_cert_pem.clone().into_bytes(),
+        alpn: None,
+        client_auth: Some((
+            d.cert_pem.clone().into_bytes(),
+            d.key_pem.clone().into_bytes(),
+        )),
+    }));
+    AsyncClient::new(o, 16)
+}
+
+/// The next incoming packet, or the connection's error, within 10 s.
+async fn incoming(ev: &mut EventLoop) -> Result<Packet, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, ev.poll()).await {
+            Err(_) => return Err("timed out".into()),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(Event::Incoming(p))) if !matches!(p, Packet::PingResp) => return Ok(p),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn connected(ev: &mut EventLoop) -> Result<ConnectReturnCode, String> {
+    match incoming(ev).await {
+        Ok(Packet::ConnAck(ack)) => Ok(ack.code),
+        Ok(other) => Err(format!("expected CONNACK, got {other:?}")),
+        // rumqttc reports a refused CONNACK as the connection's error.
+        Err(e) if e.contains("NotAuthorized") => Ok(ConnectReturnCode::NotAuthorized),
+        Err(e) => Err(e),
+    }
+}
+
+#[tokio::test]
+async fn devices_over_mutual_tls_under_their_policies() {
+    let stack = Stack::new().await;
+    let ca = TestCa::new("gateway test CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let gw = Gateway::start(
+        &stack.sdk,
+        Config {
+            bind: ([127, 0, 0, 1], 0).into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let a = provisioned(&stack, &ca, &ca_id).await;
+    let b = provisioned(&stack, &ca, &ca_id).await;
+
+    // A connects as its serial, subscribes to its namespace, publishes and receives.
+    let (c, mut ev) = client(&gw, a.serial.as_str(), &a);
+    assert_eq!(connected(&mut ev).await, Ok(ConnectReturnCode::Success));
+    let own = format!("P/{}/#", a.serial);
+    c.subscribe(&own, QoS::AtLeastOnce).await.unwrap();
+    match incoming(&mut ev).await.unwrap() {
+        Packet::SubAck(ack) => assert_eq!(
+            ack.return_codes,
+            [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Another serial's namespace: refused in the SUBACK.
+    c.subscribe(format!("P/{}/#", b.serial), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    match incoming(&mut ev).await.unwrap() {
+        Packet::SubAck(ack) => assert_eq!(ack.return_codes, [SubscribeReasonCode::Failure]),
+        other => panic!("{other:?}"),
+    }
+    let topic = format!("P/{}/telemetry", a.serial);
+    c.publish(&topic, QoS::AtLeastOnce, false, b"hello".to_vec())
+        .await
+        .unwrap();
+    let mut got = None;
+    for _ in 0..4 {
+        if let Packet::Publish(p) = incoming(&mut ev).await.unwrap() {
+            got = Some(p);
+            break;
+        }
+    }
+    let p = got.expect("delivered to its own subscription");
+    assert_eq!(
+        (p.topic.as_str(), p.payload.as_ref()),
+        (topic.as_str(), &b"hello"[..])
+    );
+    // Publishing into another serial's namespace: disconnected (AWS IoT on MQTT 3.1.1).
+    c.publish(
+        format!("P/{}/deleterecords/r1", b.serial),
+        QoS::AtLeastOnce,
+        false,
+        b"{}".to_vec(),
+    )
+    .await
+    .unwrap();
+    let mut closed = false;
+    for _ in 0..4 {
+        if incoming(&mut ev).await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the gateway closed the connection");
+    assert!(!gw.router.connected(a.serial.as_str()));
+
+    // B's key under A's client id (a hijacked key trying another serial): refused at connect.
+    let (_c, mut ev) = client(&gw, a.serial.as_str(), &b);
+    assert_eq!(
+        connected(&mut ev).await,
+        Ok(ConnectReturnCode::NotAuthorized)
+    );
+
+    // A certificate from a CA AWS IoT does not know: the handshake fails.
+    let stranger_ca = TestCa::new("unregistered CA");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let stranger = Device {
+        serial: a.serial.clone(),
+        cert_pem: stranger_ca.issue_for_key(a.serial.as_str(), &key),
+        key_pem: key.serialize_pem(),
+    };
+    let (_c, mut ev) = client(&gw, a.serial.as_str(), &stranger);
+    assert!(connected(&mut ev).await.is_err());
+
+    // DeleteConnection closes a live session.
+    let (_c, mut ev) = client(&gw, b.serial.as_str(), &b);
+    assert_eq!(connected(&mut ev).await, Ok(ConnectReturnCode::Success));
+    assert!(gw.router.close(b.serial.as_str()));
+    let mut closed = false;
+    for _ in 0..4 {
+        if incoming(&mut ev).await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed);
+
+    // Revoked: refused at connect.
+    stack
+        .revoker()
+        .handle(
+            serde_json::json!({"action": "revoke", "serial": b.serial.as_str(), "actor": "ops"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let (_c, mut ev) = client(&gw, b.serial.as_str(), &b);
+    assert_eq!(
+        connected(&mut ev).await,
+        Ok(ConnectReturnCode::NotAuthorized)
+    );
+}
