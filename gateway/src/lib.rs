@@ -7,7 +7,9 @@
 //! - [`identity`]: the connection's principal and what AWS IoT says of it.
 //! - [`session`]: one MQTT connection; [`router`]: sessions, subscriptions, delivery.
 //! - [`topics`]: topic and filter rules.
+//! - [`data_plane`]: the IoT data plane's HTTP API (Publish, DeleteConnection) for the functions.
 
+pub mod data_plane;
 pub mod identity;
 pub mod router;
 pub mod session;
@@ -23,8 +25,10 @@ use tokio::net::TcpListener;
 /// Where and as whom the gateway serves.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `127.0.0.1:0` picks a free port.
+    /// MQTT over TLS; `127.0.0.1:0` picks a free port.
     pub bind: SocketAddr,
+    /// The data plane's HTTP API (the functions' Publish and DeleteConnection).
+    pub data_plane_bind: SocketAddr,
     pub region: String,
     pub account: String,
 }
@@ -32,15 +36,19 @@ pub struct Config {
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Where the functions' iot-data calls go (`AWS_ENDPOINT_URL_IOT_DATA_PLANE=http://<this>`).
+    pub data_plane_addr: SocketAddr,
     /// The server certificate clients must trust (PEM).
     pub server_cert_pem: String,
     pub router: router::Router,
     task: tokio::task::JoinHandle<()>,
+    data_plane: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.task.abort();
+        self.data_plane.abort();
     }
 }
 
@@ -52,7 +60,12 @@ impl Gateway {
             .await
             .map_err(|e| format!("bind {}: {e}", config.bind))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let dp_listener = TcpListener::bind(config.data_plane_bind)
+            .await
+            .map_err(|e| format!("bind {}: {e}", config.data_plane_bind))?;
+        let data_plane_addr = dp_listener.local_addr().map_err(|e| e.to_string())?;
         let router = router::Router::default();
+        let data_plane = tokio::spawn(data_plane::serve(dp_listener, router.clone()));
         let control = IotControlAdapter::new(sdk);
         let iot = Client::new(sdk);
         let settings = Arc::new(session::Settings {
@@ -81,9 +94,11 @@ impl Gateway {
         });
         Ok(Gateway {
             addr,
+            data_plane_addr,
             server_cert_pem,
             router,
             task,
+            data_plane,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! `fleetguard-gateway`: serves MQTT over mutual TLS on 127.0.0.1 for a local stack (the emulator
 //! at `AWS_ENDPOINT_URL`). Prints the port and writes the server certificate clients must trust.
-//!   FLEETGUARD_GATEWAY_PORT (8883), FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem)
+//!   FLEETGUARD_GATEWAY_PORT (8883), FLEETGUARD_GATEWAY_DATA_PORT (8088: the data plane for the
+//!   functions, `AWS_ENDPOINT_URL_IOT_DATA_PLANE=http://127.0.0.1:8088`),
+//!   FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem)
 
 use fleetguard_gateway::{Config, Gateway};
 
@@ -11,6 +13,10 @@ async fn main() -> Result<(), String> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(8883);
+    let data_port: u16 = std::env::var("FLEETGUARD_GATEWAY_DATA_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8088);
     let sdk = fleetguard_aws::sdk_config().await;
     let region = sdk
         .region()
@@ -21,6 +27,7 @@ async fn main() -> Result<(), String> {
         &sdk,
         Config {
             bind: ([127, 0, 0, 1], port).into(),
+            data_plane_bind: ([127, 0, 0, 1], data_port).into(),
             region,
             account,
         },

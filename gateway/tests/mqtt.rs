@@ -87,6 +87,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
         &stack.sdk,
         Config {
             bind: ([127, 0, 0, 1], 0).into(),
+            data_plane_bind: ([127, 0, 0, 1], 0).into(),
             region: "us-east-1".into(),
             account: "123456789012".into(),
         },
@@ -169,10 +170,73 @@ async fn devices_over_mutual_tls_under_their_policies() {
     let (_c, mut ev) = client(&gw, a.serial.as_str(), &stranger);
     assert!(connected(&mut ev).await.is_err());
 
-    // DeleteConnection closes a live session.
-    let (_c, mut ev) = client(&gw, b.serial.as_str(), &b);
+    // The functions' data plane is the gateway's: delete-record's reply reaches the device over MQTT.
+    let data_plane = stack
+        .sdk
+        .to_builder()
+        .endpoint_url(format!("http://{}", gw.data_plane_addr))
+        .build();
+    let publisher = fleetguard_aws::iot_data::IotPublisher::new(&data_plane);
+    let (c, mut ev) = client(&gw, b.serial.as_str(), &b);
     assert_eq!(connected(&mut ev).await, Ok(ConnectReturnCode::Success));
-    assert!(gw.router.close(b.serial.as_str()));
+    c.subscribe(
+        format!("P/{}/deleterecords/+/accepted", b.serial),
+        QoS::AtLeastOnce,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        incoming(&mut ev).await.unwrap(),
+        Packet::SubAck(_)
+    ));
+    stack.seed_record(&b.serial, "r1").await;
+    let deletes = fleetguard_domain::delete_record::DeleteRecordService {
+        records: stack.records(),
+        audit: stack.audit(),
+        publisher: publisher.clone(),
+        security_topic: stack.security_topic.clone(),
+    };
+    let b_cert = fleetguard_tests::certificate_id_of(&b.cert_pem);
+    let d = deletes
+        .handle(fleetguard_tests::delete_event(
+            b.serial.as_str(),
+            "r1",
+            &b_cert,
+            fleetguard_tests::now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Deleted);
+    let mut reply = None;
+    for _ in 0..4 {
+        if let Packet::Publish(p) = incoming(&mut ev).await.unwrap() {
+            reply = Some(p);
+            break;
+        }
+    }
+    let reply = reply.expect("the reply reached the device");
+    assert_eq!(
+        reply.topic,
+        format!("P/{}/deleterecords/r1/accepted", b.serial)
+    );
+
+    // A revoke cuts the live session through the data plane's DeleteConnection; the reconnect is
+    // refused.
+    let revoker = fleetguard_domain::revocation::Revoker {
+        registry: stack.registry(),
+        control: stack.control(),
+        connections: publisher,
+        records: stack.records(),
+        audit: stack.audit(),
+        config: stack.revocation_config(),
+    };
+    revoker
+        .handle(
+            serde_json::json!({"action": "revoke", "serial": b.serial.as_str(), "actor": "ops"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
     let mut closed = false;
     for _ in 0..4 {
         if incoming(&mut ev).await.is_err() {
@@ -180,17 +244,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
             break;
         }
     }
-    assert!(closed);
-
-    // Revoked: refused at connect.
-    stack
-        .revoker()
-        .handle(
-            serde_json::json!({"action": "revoke", "serial": b.serial.as_str(), "actor": "ops"}),
-            OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+    assert!(closed, "DeleteConnection closed the session");
     let (_c, mut ev) = client(&gw, b.serial.as_str(), &b);
     assert_eq!(
         connected(&mut ev).await,
