@@ -6,25 +6,34 @@
 //! the `httparse` crate; signatures are not checked (a local stand-in, bound to 127.0.0.1).
 
 use crate::router::Router;
+use crate::rules::{Publisher, Rules};
 use crate::topics;
 use bytes::Bytes;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Largest request accepted (AWS IoT: 128 KB messages).
 const MAX_REQUEST: usize = 256 * 1024;
 
-pub async fn serve(listener: TcpListener, router: Router) {
+pub async fn serve(listener: TcpListener, router: Router, rules: Arc<Rules>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let router = router.clone();
+        let (router, rules) = (router.clone(), rules.clone());
         tokio::spawn(async move {
-            let _ = connection(stream, router).await;
+            let _ = connection(stream, router, rules).await;
         });
     }
 }
+
+/// What `principal()` and `clientid()` give for a publish through the data plane's HTTP API: an IAM
+/// principal (here a fixed role id, signatures are not checked) and `n/a`.
+const DATA_PLANE: Publisher<'static> = Publisher {
+    principal: "AROALOCALGATEWAY:function",
+    client_id: "n/a",
+};
 
 /// `%XX` decoded (the SDK percent-encodes the topic in the path, `/` included).
 fn percent_decode(s: &str) -> Option<String> {
@@ -45,7 +54,11 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// One keep-alive connection: requests until the client closes.
-async fn connection(mut stream: TcpStream, router: Router) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    router: Router,
+    rules: Arc<Rules>,
+) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     loop {
         // Headers, then the body by Content-Length.
@@ -96,6 +109,7 @@ async fn connection(mut stream: TcpStream, router: Router) -> std::io::Result<()
             ("POST", p) if p.starts_with("/topics/") => {
                 match percent_decode(&p["/topics/".len()..]).filter(|t| topics::valid_topic(t)) {
                     Some(topic) => {
+                        rules.on_publish(&topic, &body, &DATA_PLANE);
                         router.publish(&topic, body);
                         (200, None)
                     }

@@ -8,10 +8,12 @@
 //! - [`session`]: one MQTT connection; [`router`]: sessions, subscriptions, delivery.
 //! - [`topics`]: topic and filter rules.
 //! - [`data_plane`]: the IoT data plane's HTTP API (Publish, DeleteConnection) for the functions.
+//! - [`rules`]: the template's topic rules, their Lambda actions through the local runtime.
 
 pub mod data_plane;
 pub mod identity;
 pub mod router;
+pub mod rules;
 pub mod session;
 pub mod tls;
 pub mod topics;
@@ -31,6 +33,8 @@ pub struct Config {
     pub data_plane_bind: SocketAddr,
     pub region: String,
     pub account: String,
+    /// The topic rules to run (see [`rules::load`]).
+    pub rules: Vec<rules::Rule>,
 }
 
 /// A running gateway.
@@ -41,6 +45,7 @@ pub struct Gateway {
     /// The server certificate clients must trust (PEM).
     pub server_cert_pem: String,
     pub router: router::Router,
+    pub rules: Arc<rules::Rules>,
     task: tokio::task::JoinHandle<()>,
     data_plane: tokio::task::JoinHandle<()>,
 }
@@ -65,12 +70,18 @@ impl Gateway {
             .map_err(|e| format!("bind {}: {e}", config.data_plane_bind))?;
         let data_plane_addr = dp_listener.local_addr().map_err(|e| e.to_string())?;
         let router = router::Router::default();
-        let data_plane = tokio::spawn(data_plane::serve(dp_listener, router.clone()));
+        let rules = Arc::new(rules::Rules::new(config.rules));
+        let data_plane = tokio::spawn(data_plane::serve(
+            dp_listener,
+            router.clone(),
+            rules.clone(),
+        ));
         let control = IotControlAdapter::new(sdk);
         let iot = Client::new(sdk);
         let settings = Arc::new(session::Settings {
             region: config.region,
             account: config.account,
+            rules: rules.clone(),
         });
         let server_cert_pem = identity.cert_pem.clone();
         let r = router.clone();
@@ -97,6 +108,7 @@ impl Gateway {
             data_plane_addr,
             server_cert_pem,
             router,
+            rules,
             task,
             data_plane,
         })

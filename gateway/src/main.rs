@@ -2,7 +2,9 @@
 //! at `AWS_ENDPOINT_URL`). Prints the port and writes the server certificate clients must trust.
 //!   FLEETGUARD_GATEWAY_PORT (8883), FLEETGUARD_GATEWAY_DATA_PORT (8088: the data plane for the
 //!   functions, `AWS_ENDPOINT_URL_IOT_DATA_PLANE=http://127.0.0.1:8088`),
-//!   FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem)
+//!   FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem), FLEETGUARD_TEMPLATE (infra/template.yaml:
+//!   its topic rules), FLEETGUARD_LAMBDA_ENDPOINT (the local runtime the rules invoke, e.g.
+//!   http://127.0.0.1:9000), FLEETGUARD_STACK, FLEETGUARD_CA_CERTIFICATE_ID (the rules' Fn::Sub)
 
 use fleetguard_gateway::{Config, Gateway};
 
@@ -23,6 +25,21 @@ async fn main() -> Result<(), String> {
         .map(|r| r.as_ref().to_owned())
         .unwrap_or_else(|| "us-east-1".into());
     let account = std::env::var("FLEETGUARD_ACCOUNT_ID").unwrap_or_else(|_| "123456789012".into());
+    // The template's topic rules; their Lambda actions go to the local runtime if given.
+    let template =
+        std::env::var("FLEETGUARD_TEMPLATE").unwrap_or_else(|_| "infra/template.yaml".into());
+    let text = std::fs::read_to_string(&template).map_err(|e| format!("{template}: {e}"))?;
+    let params = std::collections::HashMap::from([
+        (
+            "AWS::StackName".to_owned(),
+            std::env::var("FLEETGUARD_STACK").unwrap_or_else(|_| "fleetguard-local".into()),
+        ),
+        (
+            "CaCertificateId".to_owned(),
+            std::env::var("FLEETGUARD_CA_CERTIFICATE_ID").unwrap_or_default(),
+        ),
+    ]);
+    let rules = fleetguard_gateway::rules::load(&text, &params)?;
     let gateway = Gateway::start(
         &sdk,
         Config {
@@ -30,12 +47,16 @@ async fn main() -> Result<(), String> {
             data_plane_bind: ([127, 0, 0, 1], data_port).into(),
             region,
             account,
+            rules,
         },
     )
     .await?;
     let out = std::env::var("FLEETGUARD_GATEWAY_CA_OUT")
         .unwrap_or_else(|_| "target/gateway-server.pem".into());
     std::fs::write(&out, &gateway.server_cert_pem).map_err(|e| format!("{out}: {e}"))?;
+    if let Ok(lambda) = std::env::var("FLEETGUARD_LAMBDA_ENDPOINT") {
+        gateway.rules.set_lambda_endpoint(&lambda);
+    }
     println!(
         "fleetguard-gateway: mqtts://localhost:{} (trust {out})",
         gateway.addr.port()

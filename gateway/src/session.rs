@@ -38,6 +38,7 @@ pub enum Ended {
 pub struct Settings {
     pub region: String,
     pub account: String,
+    pub rules: Arc<crate::rules::Rules>,
 }
 
 type Stream<S> = Framed<S, MqttCodec>;
@@ -152,6 +153,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                             }
                         }
                         router.publish(&topic, p.payload.clone());
+                        let from = crate::rules::Publisher {
+                            principal: &principal.certificate_id,
+                            client_id: &client_id,
+                        };
+                        settings.rules.on_publish(&topic, &p.payload, &from);
                     }
                     Packet::Subscribe { packet_id, topic_filters } => {
                         let mut status = Vec::new();

@@ -90,6 +90,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
             data_plane_bind: ([127, 0, 0, 1], 0).into(),
             region: "us-east-1".into(),
             account: "123456789012".into(),
+            rules: Vec::new(),
         },
     )
     .await

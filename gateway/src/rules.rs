@@ -1,0 +1,379 @@
+//! The topic rules of `infra/template.yaml`, run as AWS IoT's rules engine runs them: the SQL the
+//! template uses (`SELECT` of `*`, payload fields by name, `'literal' AS x`, `topic(n)`,
+//! `principal()`, `clientid()`, `timestamp()`, each `AS` a name; `FROM '<topic filter>'`), and the
+//! Lambda action invoked through the local Lambda runtime (cargo lambda), answered asynchronously.
+//! SQL outside that subset is a start-up error, never silently ignored.
+
+use crate::topics;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+/// One SELECT item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Star,
+    Field { name: String, alias: String },
+    Literal { value: String, alias: String },
+    Topic { level: Option<usize>, alias: String },
+    Principal { alias: String },
+    ClientId { alias: String },
+    Timestamp { alias: String },
+}
+
+/// A topic rule with a Lambda action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub from: String,
+    /// The function's binary (the template's `BuildProperties.Binary`), as the local runtime names it.
+    pub function: String,
+    select: Vec<Item>,
+}
+
+/// Who published: what `principal()` and `clientid()` return.
+pub struct Publisher<'a> {
+    pub principal: &'a str,
+    pub client_id: &'a str,
+}
+
+fn identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Splits a SELECT list on the commas outside quotes.
+fn split_items(list: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    for c in list.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|s| s.trim().to_owned()).collect()
+}
+
+fn parse_item(text: &str) -> Result<Item, String> {
+    if text == "*" {
+        return Ok(Item::Star);
+    }
+    let unsupported = || format!("unsupported SQL select item {text:?}");
+    let (expr, alias) = match text.rsplit_once(" AS ") {
+        Some((e, a)) if identifier(a.trim()) => (e.trim(), a.trim().to_owned()),
+        Some(_) => return Err(unsupported()),
+        None => (text, String::new()),
+    };
+    if identifier(expr) {
+        let alias = if alias.is_empty() {
+            expr.to_owned()
+        } else {
+            alias
+        };
+        return Ok(Item::Field {
+            name: expr.to_owned(),
+            alias,
+        });
+    }
+    if alias.is_empty() {
+        return Err(unsupported());
+    }
+    if let Some(lit) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
+        if !lit.contains('\'') {
+            return Ok(Item::Literal {
+                value: lit.to_owned(),
+                alias,
+            });
+        }
+    }
+    match expr.replace(' ', "").as_str() {
+        "principal()" => Ok(Item::Principal { alias }),
+        "clientid()" => Ok(Item::ClientId { alias }),
+        "timestamp()" => Ok(Item::Timestamp { alias }),
+        "topic()" => Ok(Item::Topic { level: None, alias }),
+        t => match t.strip_prefix("topic(").and_then(|r| r.strip_suffix(')')) {
+            Some(n) => n
+                .parse()
+                .ok()
+                .filter(|n: &usize| *n >= 1)
+                .map(|n| Item::Topic {
+                    level: Some(n),
+                    alias,
+                })
+                .ok_or_else(unsupported),
+            None => Err(unsupported()),
+        },
+    }
+}
+
+/// Parses `SELECT <items> FROM '<filter>'` (no WHERE: the template uses none).
+fn parse_sql(sql: &str) -> Result<(Vec<Item>, String), String> {
+    let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rest = sql
+        .strip_prefix("SELECT ")
+        .ok_or_else(|| format!("unsupported SQL (no SELECT): {sql:?}"))?;
+    let (list, from) = rest
+        .rsplit_once(" FROM ")
+        .ok_or_else(|| format!("unsupported SQL (no FROM): {sql:?}"))?;
+    let filter = from
+        .trim()
+        .strip_prefix('\'')
+        .and_then(|f| f.strip_suffix('\''))
+        .filter(|f| topics::valid_filter(f))
+        .ok_or_else(|| {
+            format!("unsupported SQL FROM (a WHERE clause or a bad filter?): {from:?}")
+        })?;
+    let items = split_items(list)
+        .iter()
+        .map(|i| parse_item(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((items, filter.to_owned()))
+}
+
+/// `Fn::Sub` with the given parameters; an unknown `${...}` is an error.
+fn substitute(text: &str, params: &HashMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..]
+            .find('}')
+            .ok_or_else(|| format!("unterminated ${{ in {text:?}"))?;
+        let name = &rest[i + 2..i + end];
+        let value = params
+            .get(name)
+            .ok_or_else(|| format!("no value for ${{{name}}} in {text:?}"))?;
+        out.push_str(value);
+        rest = &rest[i + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The topic rules of a SAM template (its text), with `Fn::Sub` resolved from `params` (e.g.
+/// `AWS::StackName`, `CaCertificateId`).
+pub fn load(template: &str, params: &HashMap<String, String>) -> Result<Vec<Rule>, String> {
+    let t: Value = serde_norway::from_str(template).map_err(|e| format!("template: {e}"))?;
+    let resources = t["Resources"].as_object().ok_or("template: no Resources")?;
+    let mut rules = Vec::new();
+    for (name, r) in resources {
+        if r["Type"] != "AWS::IoT::TopicRule" {
+            continue;
+        }
+        let payload = &r["Properties"]["TopicRulePayload"];
+        let sql = match &payload["Sql"] {
+            Value::String(s) => s.clone(),
+            v => match v["Fn::Sub"].as_str() {
+                Some(s) => substitute(s, params)?,
+                None => return Err(format!("{name}: Sql is neither a string nor Fn::Sub")),
+            },
+        };
+        let (select, from) = parse_sql(&sql).map_err(|e| format!("{name}: {e}"))?;
+        let actions = payload["Actions"].as_array().cloned().unwrap_or_default();
+        for action in actions {
+            let target = action["Lambda"]["FunctionArn"]["Fn::GetAtt"][0]
+                .as_str()
+                .ok_or_else(|| format!("{name}: only Lambda actions are supported: {action}"))?;
+            let function = resources
+                .get(target)
+                .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
+                .ok_or_else(|| format!("{name}: {target} has no BuildProperties.Binary"))?;
+            rules.push(Rule {
+                name: name.clone(),
+                from: from.clone(),
+                function: function.to_owned(),
+                select: select.clone(),
+            });
+        }
+    }
+    Ok(rules)
+}
+
+impl Rule {
+    /// The event the rule sends for a message on `topic`, or `None` if its FROM does not match.
+    /// Payload fields come only from a JSON object payload; an absent value is left out, as AWS
+    /// leaves out undefined values.
+    pub fn event(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        from: &Publisher<'_>,
+        now_ms: i64,
+    ) -> Option<Value> {
+        if !topics::matches(&self.from, topic) {
+            return None;
+        }
+        let body: Option<Map<String, Value>> = serde_json::from_slice(payload).ok();
+        let mut out = Map::new();
+        for item in &self.select {
+            match item {
+                Item::Star => {
+                    if let Some(b) = &body {
+                        out.extend(b.clone());
+                    }
+                }
+                Item::Field { name, alias } => {
+                    if let Some(v) = body.as_ref().and_then(|b| b.get(name)) {
+                        out.insert(alias.clone(), v.clone());
+                    }
+                }
+                Item::Literal { value, alias } => {
+                    out.insert(alias.clone(), Value::String(value.clone()));
+                }
+                Item::Topic { level: None, alias } => {
+                    out.insert(alias.clone(), Value::String(topic.to_owned()));
+                }
+                Item::Topic {
+                    level: Some(n),
+                    alias,
+                } => {
+                    if let Some(l) = topic.split('/').nth(n - 1) {
+                        out.insert(alias.clone(), Value::String(l.to_owned()));
+                    }
+                }
+                Item::Principal { alias } => {
+                    out.insert(alias.clone(), Value::String(from.principal.to_owned()));
+                }
+                Item::ClientId { alias } => {
+                    out.insert(alias.clone(), Value::String(from.client_id.to_owned()));
+                }
+                Item::Timestamp { alias } => {
+                    out.insert(alias.clone(), Value::from(now_ms));
+                }
+            }
+        }
+        Some(Value::Object(out))
+    }
+}
+
+/// The rules and where their Lambda actions go.
+#[derive(Default)]
+pub struct Rules {
+    pub rules: Vec<Rule>,
+    /// The local Lambda runtime (`cargo lambda watch`), e.g. `http://127.0.0.1:9000`.
+    endpoint: RwLock<Option<String>>,
+}
+
+impl Rules {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        Self {
+            rules,
+            endpoint: RwLock::new(None),
+        }
+    }
+
+    pub fn set_lambda_endpoint(&self, endpoint: &str) {
+        *self.endpoint.write().unwrap_or_else(|e| e.into_inner()) = Some(endpoint.to_owned());
+    }
+
+    /// Runs every rule matching `topic`: each Lambda action invoked in the background (the rules
+    /// engine invokes asynchronously; a failure is logged as the error action would record it).
+    pub fn on_publish(&self, topic: &str, payload: &[u8], from: &Publisher<'_>) {
+        let Some(endpoint) = self
+            .endpoint
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        for rule in &self.rules {
+            let Some(event) = rule.event(topic, payload, from, now_ms) else {
+                continue;
+            };
+            let url = format!(
+                "{endpoint}/2015-03-31/functions/{}/invocations",
+                rule.function
+            );
+            let name = rule.name.clone();
+            tokio::spawn(async move {
+                let outcome = match fleetguard_aws::http::HttpClient::new() {
+                    Ok(c) => c
+                        .post_json(&url, &event, Duration::from_secs(300), 1 << 20)
+                        .await
+                        .map(|r| r.status)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match outcome {
+                    Ok(200) => tracing::info!(rule = %name, "rule action invoked"),
+                    other => {
+                        tracing::warn!(rule = %name, ?other, "rule error action: invocation failed")
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_s_rules_load_and_build_their_events() {
+        let template = include_str!("../../infra/template.yaml");
+        let params = HashMap::from([
+            ("AWS::StackName".to_owned(), "fg".to_owned()),
+            ("CaCertificateId".to_owned(), "ca1".to_owned()),
+        ]);
+        let rules = load(template, &params).unwrap();
+        let delete = rules.iter().find(|r| r.name == "DeleteRecordRule").unwrap();
+        assert_eq!(
+            (delete.from.as_str(), delete.function.as_str()),
+            ("P/+/deleterecords/+", "delete-record")
+        );
+        let who = Publisher {
+            principal: "abc",
+            client_id: "SN1",
+        };
+        let e = delete
+            .event(
+                "P/SN1/deleterecords/r1",
+                br#"{"request_id":"q","principal":"forged","x":1}"#,
+                &who,
+                7,
+            )
+            .unwrap();
+        assert_eq!(
+            e,
+            serde_json::json!({"serial": "SN1", "record_id": "r1", "principal": "abc",
+                "client_id": "SN1", "received_at": 7, "request_id": "q"})
+        );
+        assert!(delete.event("P/SN1/other", b"{}", &who, 7).is_none());
+        let tamper = rules.iter().find(|r| r.name == "TamperRule").unwrap();
+        assert_eq!(
+            tamper.event("P/SN1/tamper", b"x", &who, 7).unwrap()["trigger"],
+            "tamper"
+        );
+        assert!(rules
+            .iter()
+            .any(|r| r.from == "fleetguard/fg/security/violations"));
+        assert!(rules
+            .iter()
+            .any(|r| r.from == "$aws/events/certificates/registered/ca1"));
+        assert!(rules.iter().any(|r| r.function == "rotator"));
+    }
+
+    #[test]
+    fn sql_outside_the_subset_is_refused() {
+        for sql in [
+            "SELECT * FROM 'a/b' WHERE x > 1",
+            "SELECT upper(x) AS y FROM 'a'",
+            "SELECT a + b AS c FROM 'a'",
+            "DELETE FROM 'a'",
+            "SELECT * FROM a",
+            "SELECT topic(0) AS t FROM 'a'",
+        ] {
+            assert!(parse_sql(sql).is_err(), "{sql}");
+        }
+    }
+}

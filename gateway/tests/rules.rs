@@ -1,0 +1,158 @@
+//! The loop no emulator closes on its own: a real MQTT client publishes, the gateway authorizes it,
+//! the template's topic rule invokes the real function (cargo lambda), the function answers through
+//! the gateway's data plane, and the device receives it. A device deletes its own record and gets
+//! `/accepted`; a tamper report quarantines it and its live session is cut.
+
+use fleetguard_domain::domain::{Reason, RecordId, Serial};
+use fleetguard_domain::ports::Registry;
+use fleetguard_gateway::{rules, Config, Gateway};
+use fleetguard_tests::local_lambda::{function_env, LocalLambda};
+use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration,
+    Transport,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+async fn incoming(ev: &mut EventLoop, secs: u64) -> Result<Packet, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, ev.poll()).await {
+            Err(_) => return Err("timed out".into()),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(Event::Incoming(p))) if !matches!(p, Packet::PingResp) => return Ok(p),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() {
+    let stack = Stack::new().await;
+    let ca = TestCa::new("gateway rules CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let template =
+        std::fs::read_to_string(fleetguard_tests::workspace_root().join("infra/template.yaml"))
+            .unwrap();
+    let params = HashMap::from([
+        ("AWS::StackName".to_owned(), stack.prefix.clone()),
+        ("CaCertificateId".to_owned(), ca_id.clone()),
+    ]);
+    let gw = Gateway::start(
+        &stack.sdk,
+        Config {
+            bind: ([127, 0, 0, 1], 0).into(),
+            data_plane_bind: ([127, 0, 0, 1], 0).into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            rules: rules::load(&template, &params).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    // The functions publish their replies (and cut sessions) through the gateway's data plane.
+    let data_plane = format!("http://{}", gw.data_plane_addr);
+    let security = format!("fleetguard/{}/security/violations", stack.prefix);
+    let lambda = LocalLambda::start(
+        &function_env(
+            &stack,
+            &[
+                ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
+                ("FLEETGUARD_SECURITY_TOPIC", security.as_str()),
+            ],
+        ),
+        false,
+    );
+    gw.rules.set_lambda_endpoint(&lambda.endpoint);
+
+    // A device provisioned through JITR, with a key we hold.
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    stack.registry().import_serial(&serial).await.unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert_pem = ca.issue_for_key(serial.as_str(), &key);
+    let cert = stack.auto_register(&cert_pem, &ca).await;
+    let d = stack
+        .provisioner()
+        .handle_jitr(jitr_event(&cert, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    stack.seed_record(&serial, "r1").await;
+
+    let mut o = MqttOptions::new(serial.as_str(), "localhost", gw.addr.port());
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+        ca: gw.server_cert_pem.clone().into_bytes(),
+        alpn: None,
+        client_auth: Some((cert_pem.into_bytes(), key.serialize_pem().into_bytes())),
+    }));
+    let (c, mut ev) = AsyncClient::new(o, 16);
+    match incoming(&mut ev, 10).await.unwrap() {
+        Packet::ConnAck(a) => assert_eq!(a.code, ConnectReturnCode::Success),
+        other => panic!("{other:?}"),
+    }
+    c.subscribe(
+        format!("P/{serial}/deleterecords/+/accepted"),
+        QoS::AtLeastOnce,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        incoming(&mut ev, 10).await.unwrap(),
+        Packet::SubAck(_)
+    ));
+
+    // The device deletes its own record: rule -> delete-record -> data plane -> the device.
+    c.publish(
+        format!("P/{serial}/deleterecords/r1"),
+        QoS::AtLeastOnce,
+        false,
+        br#"{"request_id": "q1", "reason": "cleanup"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    let mut reply = None;
+    for _ in 0..6 {
+        // The first invocation may wait for the function's cold start.
+        if let Packet::Publish(p) = incoming(&mut ev, 120).await.unwrap() {
+            reply = Some(p);
+            break;
+        }
+    }
+    let reply = reply.expect("the reply came back over MQTT");
+    assert_eq!(reply.topic, format!("P/{serial}/deleterecords/r1/accepted"));
+    let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(
+        (body["reason"].as_str(), body["request_id"].as_str()),
+        (Some("deleted"), Some("q1"))
+    );
+    let rid = RecordId::parse("r1").unwrap();
+    let record = stack.record(&serial, &rid).await.unwrap();
+    assert_eq!(
+        record.deleted_by.as_deref(),
+        Some(cert.as_str()),
+        "principal() from the TLS session"
+    );
+
+    // A tamper report: rule -> revoker -> quarantine -> DeleteConnection through the data plane.
+    c.publish(
+        format!("P/{serial}/tamper"),
+        QoS::AtLeastOnce,
+        false,
+        b"{}".to_vec(),
+    )
+    .await
+    .unwrap();
+    let mut closed = false;
+    for _ in 0..10 {
+        if incoming(&mut ev, 120).await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the revoker's DeleteConnection closed the session");
+    assert_eq!(stack.certificate_status(&cert).await, "INACTIVE");
+    assert!(!gw.router.connected(serial.as_str()));
+}
