@@ -9,9 +9,11 @@ use fleetguard_domain::ports::Registry;
 use fleetguard_gateway::{Config, Gateway};
 use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS,
-    SubscribeReasonCode, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode,
+    TlsConfiguration, Transport,
 };
+mod common;
+use common::incoming;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -55,21 +57,8 @@ fn client(gw: &Gateway, client_id: &str, d: &Device) -> (AsyncClient, EventLoop)
     AsyncClient::new(o, 16)
 }
 
-/// The next incoming packet, or the connection's error, within 10 s.
-async fn incoming(ev: &mut EventLoop) -> Result<Packet, String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, ev.poll()).await {
-            Err(_) => return Err("timed out".into()),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(Event::Incoming(p))) if !matches!(p, Packet::PingResp) => return Ok(p),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
 async fn connected(ev: &mut EventLoop) -> Result<ConnectReturnCode, String> {
-    match incoming(ev).await {
+    match incoming(ev, 10).await {
         Ok(Packet::ConnAck(ack)) => Ok(ack.code),
         Ok(other) => Err(format!("expected CONNACK, got {other:?}")),
         // rumqttc reports a refused CONNACK as the connection's error.
@@ -103,7 +92,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
     assert_eq!(connected(&mut ev).await, Ok(ConnectReturnCode::Success));
     let own = format!("P/{}/#", a.serial);
     c.subscribe(&own, QoS::AtLeastOnce).await.unwrap();
-    match incoming(&mut ev).await.unwrap() {
+    match incoming(&mut ev, 10).await.unwrap() {
         Packet::SubAck(ack) => assert_eq!(
             ack.return_codes,
             [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
@@ -114,7 +103,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
     c.subscribe(format!("P/{}/#", b.serial), QoS::AtLeastOnce)
         .await
         .unwrap();
-    match incoming(&mut ev).await.unwrap() {
+    match incoming(&mut ev, 10).await.unwrap() {
         Packet::SubAck(ack) => assert_eq!(ack.return_codes, [SubscribeReasonCode::Failure]),
         other => panic!("{other:?}"),
     }
@@ -124,7 +113,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
         .unwrap();
     let mut got = None;
     for _ in 0..4 {
-        if let Packet::Publish(p) = incoming(&mut ev).await.unwrap() {
+        if let Packet::Publish(p) = incoming(&mut ev, 10).await.unwrap() {
             got = Some(p);
             break;
         }
@@ -145,7 +134,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
     .unwrap();
     let mut closed = false;
     for _ in 0..4 {
-        if incoming(&mut ev).await.is_err() {
+        if incoming(&mut ev, 10).await.is_err() {
             closed = true;
             break;
         }
@@ -187,7 +176,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
     .await
     .unwrap();
     assert!(matches!(
-        incoming(&mut ev).await.unwrap(),
+        incoming(&mut ev, 10).await.unwrap(),
         Packet::SubAck(_)
     ));
     stack.seed_record(&b.serial, "r1").await;
@@ -210,7 +199,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
     assert_eq!(d.reason, Reason::Deleted);
     let mut reply = None;
     for _ in 0..4 {
-        if let Packet::Publish(p) = incoming(&mut ev).await.unwrap() {
+        if let Packet::Publish(p) = incoming(&mut ev, 10).await.unwrap() {
             reply = Some(p);
             break;
         }
@@ -240,7 +229,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
         .unwrap();
     let mut closed = false;
     for _ in 0..4 {
-        if incoming(&mut ev).await.is_err() {
+        if incoming(&mut ev, 10).await.is_err() {
             closed = true;
             break;
         }

@@ -9,24 +9,13 @@ use fleetguard_gateway::{rules, Config, Gateway};
 use fleetguard_tests::local_lambda::{function_env, LocalLambda};
 use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
 use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration,
-    Transport,
+    AsyncClient, ConnectReturnCode, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
 use std::collections::HashMap;
+mod common;
+use common::incoming;
 use std::time::Duration;
 use time::OffsetDateTime;
-
-async fn incoming(ev: &mut EventLoop, secs: u64) -> Result<Packet, String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        match tokio::time::timeout_at(deadline, ev.poll()).await {
-            Err(_) => return Err("timed out".into()),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(Event::Incoming(p))) if !matches!(p, Packet::PingResp) => return Ok(p),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() {
