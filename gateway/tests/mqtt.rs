@@ -13,7 +13,7 @@ use rumqttc::{
     TlsConfiguration, Transport,
 };
 mod common;
-use common::incoming;
+use common::{closes, incoming};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -132,13 +132,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
     )
     .await
     .unwrap();
-    let mut closed = false;
-    for _ in 0..4 {
-        if incoming(&mut ev, 10).await.is_err() {
-            closed = true;
-            break;
-        }
-    }
+    let closed = closes(&mut ev, 10).await;
     assert!(closed, "the gateway closed the connection");
     assert!(!gw.router.connected(a.serial.as_str()));
 
@@ -227,13 +221,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
         )
         .await
         .unwrap();
-    let mut closed = false;
-    for _ in 0..4 {
-        if incoming(&mut ev, 10).await.is_err() {
-            closed = true;
-            break;
-        }
-    }
+    let closed = closes(&mut ev, 10).await;
     assert!(closed, "DeleteConnection closed the session");
     let (_c, mut ev) = client(&gw, b.serial.as_str(), &b);
     assert_eq!(

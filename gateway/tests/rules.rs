@@ -13,7 +13,7 @@ use rumqttc::{
 };
 use std::collections::HashMap;
 mod common;
-use common::incoming;
+use common::{closes, incoming};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -134,13 +134,7 @@ async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() 
     )
     .await
     .unwrap();
-    let mut closed = false;
-    for _ in 0..10 {
-        if incoming(&mut ev, 120).await.is_err() {
-            closed = true;
-            break;
-        }
-    }
+    let closed = closes(&mut ev, 120).await;
     assert!(closed, "the revoker's DeleteConnection closed the session");
     assert_eq!(stack.certificate_status(&cert).await, "INACTIVE");
     assert!(!gw.router.connected(serial.as_str()));

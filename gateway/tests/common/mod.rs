@@ -15,3 +15,13 @@ pub async fn incoming(ev: &mut EventLoop, secs: u64) -> Result<Packet, String> {
         }
     }
 }
+
+/// Whether the connection ends within a few packets (the gateway or a DeleteConnection closed it).
+pub async fn closes(ev: &mut EventLoop, secs: u64) -> bool {
+    for _ in 0..10 {
+        if incoming(ev, secs).await.is_err() {
+            return true;
+        }
+    }
+    false
+}

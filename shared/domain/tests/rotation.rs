@@ -532,39 +532,33 @@ async fn an_unconfirmed_rotation_expires_and_the_old_certificate_stays() {
     assert_eq!(d["reason"], "no_rotation");
 }
 
+/// A revoke or a quarantine during a rotation isolates both certificates; the new one cannot confirm.
 #[tokio::test]
-async fn a_revoke_during_a_rotation_isolates_both_certificates() {
-    let f = Fleet::new().await;
-    let (s, cert, _) = f.device("SN1").await;
-    let (_, csr) = new_csr("SN1");
-    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
-    let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
-    f.isolate(&s, Action::Revoke).await;
-    for c in [&cert, &next] {
-        assert_eq!(f.iot.inner.status(c), Some(CertificateStatus::Revoked));
-        assert!(f.iot.inner.attached_policies(&Fleet::arn(c)).is_empty());
-        assert!(f.registry.get_certificate(c).await.unwrap().unwrap().denied);
+async fn an_isolation_during_a_rotation_isolates_both_certificates() {
+    for (action, status, reason) in [
+        (Action::Revoke, CertificateStatus::Revoked, "serial_revoked"),
+        (
+            Action::Quarantine,
+            CertificateStatus::Inactive,
+            "device_quarantined",
+        ),
+    ] {
+        let f = Fleet::new().await;
+        let (s, cert, _) = f.device("SN1").await;
+        let (_, csr) = new_csr("SN1");
+        f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+        let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
+        f.isolate(&s, action).await;
+        for c in [&cert, &next] {
+            assert_eq!(f.iot.inner.status(c), Some(status), "{reason}");
+            assert!(f.iot.inner.attached_policies(&Fleet::arn(c)).is_empty());
+            let rec = f.registry.get_certificate(c).await.unwrap().unwrap();
+            assert!(rec.denied || rec.held, "{reason}");
+        }
+        let d = f.send("confirm", &s, next.as_str(), None).await;
+        assert_eq!(d["reason"], reason);
+        assert_eq!(f.device_now(&s).await.certificate_id, Some(cert));
     }
-    let d = f.send("confirm", &s, next.as_str(), None).await;
-    assert_eq!(d["reason"], "serial_revoked");
-}
-
-#[tokio::test]
-async fn a_quarantine_during_a_rotation_holds_both_certificates() {
-    let f = Fleet::new().await;
-    let (s, cert, _) = f.device("SN1").await;
-    let (_, csr) = new_csr("SN1");
-    f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
-    let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
-    f.isolate(&s, Action::Quarantine).await;
-    for c in [&cert, &next] {
-        assert_eq!(f.iot.inner.status(c), Some(CertificateStatus::Inactive));
-        assert!(f.iot.inner.attached_policies(&Fleet::arn(c)).is_empty());
-        assert!(f.registry.get_certificate(c).await.unwrap().unwrap().held);
-    }
-    let d = f.send("confirm", &s, next.as_str(), None).await;
-    assert_eq!(d["reason"], "device_quarantined");
-    assert_eq!(f.device_now(&s).await.certificate_id, Some(cert));
 }
 
 #[tokio::test]
