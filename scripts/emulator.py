@@ -22,6 +22,10 @@ What this launcher adds on top of plain `moto_server`:
   * CreateThing behaves as on AWS: the same name and configuration return the existing thing, a different
     configuration is ResourceAlreadyExistsException (moto replaces the thing, wiping its attributes).
   * ListCACertificates (`GET /cacertificates`, which moto lacks) answers from moto's registered CAs, one page.
+  * A CA's auto-registration is kept as AWS keeps it (RegisterCACertificate `allowAutoRegistration`,
+    UpdateCACertificate `newAutoRegistrationStatus`) and DescribeCACertificate reports it
+    (`autoRegistrationStatus`); DescribeCertificate names a certificate's CA (`caCertificateId`).
+    moto drops both, and the local gateway's JITR reads them.
   * exits when its parent process dies, so a test run never leaves an emulator behind.
 
 Usage: emulator.py [--host 127.0.0.1] [--port 5000] [--watch-parent]
@@ -90,6 +94,54 @@ def _update_certificate_as_aws(self, certificate_id, new_status):
 
 
 IoTBackend.update_certificate = _update_certificate_as_aws
+
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.iot.models import FakeCaCertificate, FakeCertificate  # noqa: E402
+from moto.iot.responses import IoTResponse  # noqa: E402
+
+_moto_certificate_description = FakeCertificate.to_description_dict
+
+
+def _certificate_description_as_aws(self):
+    """API_CertificateDescription has caCertificateId; API_CACertificateDescription has
+    autoRegistrationStatus (ENABLE | DISABLE). moto reports neither."""
+    d = _moto_certificate_description(self)
+    if isinstance(self, FakeCaCertificate):
+        d["autoRegistrationStatus"] = getattr(self, "auto_registration_status", "DISABLE")
+    elif self.ca_certificate_id:
+        d["caCertificateId"] = self.ca_certificate_id
+    return d
+
+
+FakeCertificate.to_description_dict = _certificate_description_as_aws
+
+
+def _register_ca_certificate_as_aws(self):
+    """API_RegisterCACertificate, keeping `allowAutoRegistration` (moto ignores it)."""
+    cert = self.iot_backend.register_ca_certificate(
+        ca_certificate=self._get_param("caCertificate"),
+        set_as_active=self._get_bool_param("setAsActive"),
+        registration_config=self._get_param("registrationConfig"),
+    )
+    cert.auto_registration_status = "ENABLE" if self._get_bool_param("allowAutoRegistration") else "DISABLE"
+    return ActionResult({"certificateId": cert.certificate_id, "certificateArn": cert.arn})
+
+
+IoTResponse.register_ca_certificate = _register_ca_certificate_as_aws
+_moto_update_ca_certificate = IoTResponse.update_ca_certificate
+
+
+def _update_ca_certificate_as_aws(self):
+    """API_UpdateCACertificate, with `newAutoRegistrationStatus` (moto ignores it)."""
+    status = self._get_param("newAutoRegistrationStatus")
+    result = _moto_update_ca_certificate(self)
+    if status in ("ENABLE", "DISABLE"):
+        cert = self.iot_backend.describe_ca_certificate(self.path.split("/")[-1])
+        cert.auto_registration_status = status
+    return result
+
+
+IoTResponse.update_ca_certificate = _update_ca_certificate_as_aws
 
 # TransactWriteItems: moto backs up every table a transaction names with a deep copy, before every
 # transaction, to restore it if a condition fails: O(table size) per transaction, quadratic over a

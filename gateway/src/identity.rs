@@ -14,6 +14,8 @@ pub struct CertificatePrincipal {
     pub arn: String,
     pub policies: Vec<String>,
     pub things: Vec<String>,
+    /// The CA AWS IoT registered it under, if any.
+    pub ca_certificate_id: Option<String>,
 }
 
 /// The certificate id of a DER certificate.
@@ -69,6 +71,7 @@ pub async fn lookup(iot: &Client, der: &[u8]) -> Result<Option<CertificatePrinci
         arn,
         policies,
         things,
+        ca_certificate_id: d.ca_certificate_id,
     }))
 }
 

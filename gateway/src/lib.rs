@@ -1,17 +1,25 @@
 //! fleetguard's local IoT gateway: AWS IoT Core's device side on localhost, for tests and the demo
-//! (a stand-in, not a production broker). MQTT 3.1.1 over mutual TLS; the certificate id is computed
-//! from the peer certificate; the certificate's status and attached policies come from AWS IoT (the
-//! emulator) and fleetguard's policy engine decides Connect, Publish, Subscribe and Receive.
+//! (a stand-in, not a production broker). MQTT 3.1.1 over TLS; with a client certificate, the
+//! certificate id is computed from the peer certificate, its status and attached policies come from
+//! AWS IoT (the emulator); without one, the custom authorizer decides. fleetguard's policy engine
+//! decides Connect, Publish, Subscribe and Receive.
 //!
 //! - [`tls`]: the server certificate, mutual TLS against the registered CAs.
-//! - [`identity`]: the connection's principal and what AWS IoT says of it.
-//! - [`session`]: one MQTT connection; [`router`]: sessions, subscriptions, delivery.
+//! - [`identity`]: a certificate connection's principal and what AWS IoT says of it.
+//! - [`jitr`]: just-in-time registration on a device's first connection.
+//! - [`authorizer`]: the custom authorizer and the handshake validator, called as AWS calls them.
+//! - [`session`]: one MQTT connection; [`router`]: sessions, subscriptions, delivery, CONNECT quota.
+//! - [`lifecycle`]: the presence events.
 //! - [`topics`]: topic and filter rules.
 //! - [`data_plane`]: the IoT data plane's HTTP API (Publish, DeleteConnection) for the functions.
-//! - [`rules`]: the template's topic rules, their Lambda actions through the local runtime.
+//! - [`rules`]: the template's topic rules; [`lambda`]: the local runtime's Invoke API.
 
+pub mod authorizer;
 pub mod data_plane;
 pub mod identity;
+pub mod jitr;
+pub mod lambda;
+pub mod lifecycle;
 pub mod router;
 pub mod rules;
 pub mod session;
@@ -35,6 +43,26 @@ pub struct Config {
     pub account: String,
     /// The topic rules to run (see [`rules::load`]).
     pub rules: Vec<rules::Rule>,
+    /// The functions called while clients connect (see [`rules::connect_functions`]).
+    pub connect: rules::ConnectFunctions,
+    /// How long one of the custom authorizer's seconds lasts (one second; tests shorten it to watch
+    /// `disconnectAfterInSeconds` run out).
+    pub auth_second: std::time::Duration,
+}
+
+impl Config {
+    /// On free ports of 127.0.0.1, in the emulator's account, running `rules` and calling `connect`.
+    pub fn local(rules: Vec<rules::Rule>, connect: rules::ConnectFunctions) -> Config {
+        Config {
+            bind: ([127, 0, 0, 1], 0).into(),
+            data_plane_bind: ([127, 0, 0, 1], 0).into(),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            rules,
+            connect,
+            auth_second: std::time::Duration::from_secs(1),
+        }
+    }
 }
 
 /// A running gateway.
@@ -70,7 +98,10 @@ impl Gateway {
             .map_err(|e| format!("bind {}: {e}", config.data_plane_bind))?;
         let data_plane_addr = dp_listener.local_addr().map_err(|e| e.to_string())?;
         let router = router::Router::default();
-        let rules = Arc::new(rules::Rules::new(config.rules));
+        let rules = Arc::new(rules::Rules::new(
+            config.rules,
+            Arc::new(lambda::Lambda::default()),
+        ));
         let data_plane = tokio::spawn(data_plane::serve(
             dp_listener,
             router.clone(),
@@ -82,7 +113,10 @@ impl Gateway {
             region: config.region,
             account: config.account,
             rules: rules.clone(),
+            authorizer: config.connect.authorizer,
+            auth_second: config.auth_second,
         });
+        let validator: Arc<Option<String>> = Arc::new(config.connect.handshake_validator);
         let server_cert_pem = identity.cert_pem.clone();
         let r = router.clone();
         let task = tokio::spawn(async move {
@@ -90,15 +124,24 @@ impl Gateway {
                 let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
-                let (identity, control, iot, router, settings) = (
+                let (identity, control, iot, router, settings, validator) = (
                     identity.clone(),
                     control.clone(),
                     iot.clone(),
                     r.clone(),
                     settings.clone(),
+                    validator.clone(),
                 );
                 tokio::spawn(async move {
-                    let ended = connection(stream, identity, control, iot, router, settings).await;
+                    let services = Services {
+                        identity,
+                        control,
+                        iot,
+                        router,
+                        settings,
+                        validator,
+                    };
+                    let ended = connection(stream, peer, services).await;
                     tracing::info!(%peer, ?ended, "connection ended");
                 });
             }
@@ -115,35 +158,95 @@ impl Gateway {
     }
 }
 
-/// One TCP connection: the TLS handshake (mutual), the principal from the peer certificate, MQTT.
-async fn connection(
-    stream: tokio::net::TcpStream,
+/// What a connection's handling needs.
+struct Services {
     identity: Arc<tls::ServerIdentity>,
     control: IotControlAdapter,
     iot: Client,
     router: router::Router,
     settings: Arc<session::Settings>,
+    /// The handshake validator's function, if the template has one.
+    validator: Arc<Option<String>>,
+}
+
+/// One TCP connection: the TLS handshake, then who it is (a client certificate: the handshake
+/// validator, AWS IoT's view of the certificate, JITR; none: the custom authorizer on CONNECT), MQTT.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    s: Services,
 ) -> session::Ended {
-    let config = match tls::server_config(&control, &identity).await {
+    use session::Ended;
+    let config = match tls::server_config(&s.control, &s.identity).await {
         Ok(c) => c,
-        Err(e) => return session::Ended::ProtocolError(format!("TLS configuration: {e}")),
+        Err(e) => return Ended::ProtocolError(format!("TLS configuration: {e}")),
     };
     let tls = match tokio_rustls::TlsAcceptor::from(config).accept(stream).await {
         Ok(t) => t,
-        Err(e) => return session::Ended::ProtocolError(format!("TLS handshake: {e}")),
+        Err(e) => return Ended::ProtocolError(format!("TLS handshake: {e}")),
     };
+    let server_name = tls.get_ref().1.server_name().map(str::to_owned);
     let leaf = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.as_ref().to_vec());
-    let Some(leaf) = leaf else {
-        return session::Ended::NotAuthorized("no client certificate");
+    let auth = match leaf {
+        None => session::Authentication::Custom { server_name },
+        Some(leaf) => {
+            let id = identity::certificate_id(&leaf);
+            if let Some(function) = s.validator.as_deref() {
+                let allowed = authorizer::validate_handshake(
+                    &s.settings.rules.lambda,
+                    function,
+                    &authorizer::connection_id(),
+                    &id,
+                    server_name.as_deref(),
+                    &fleetguard_domain::ca::der_to_pem(&leaf),
+                )
+                .await;
+                if allowed != Ok(true) {
+                    tracing::info!(certificate = %id, ?allowed, "handshake validator refused");
+                    return Ended::NotAuthorized("handshake validator refused");
+                }
+            }
+            match identity::lookup(&s.iot, &leaf).await {
+                Err(e) => return Ended::ProtocolError(e),
+                Ok(None) => match jitr::auto_registering_ca(&s.iot, &leaf).await {
+                    Err(e) => return Ended::ProtocolError(e),
+                    Ok(Some((ca_id, ca_pem))) => {
+                        let registered = match jitr::register(&s.iot, &leaf, &ca_pem).await {
+                            Ok(r) => r,
+                            Err(e) => return Ended::ProtocolError(e),
+                        };
+                        let event = jitr::event(
+                            &registered,
+                            &ca_id,
+                            &s.settings.account,
+                            time::OffsetDateTime::now_utc(),
+                        );
+                        session::emit(&s.router, &s.settings.rules, Some(event));
+                        return Ended::JustInTimeRegistration;
+                    }
+                    Ok(None) => session::Authentication::Certificate(None),
+                },
+                Ok(Some(p)) if p.status == "PENDING_ACTIVATION" => {
+                    // Presented again before activation: the event again, the connection dropped.
+                    if let Some(ca_id) = &p.ca_certificate_id {
+                        let event = jitr::event(
+                            &p.certificate_id,
+                            ca_id,
+                            &s.settings.account,
+                            time::OffsetDateTime::now_utc(),
+                        );
+                        session::emit(&s.router, &s.settings.rules, Some(event));
+                    }
+                    return Ended::JustInTimeRegistration;
+                }
+                Ok(Some(p)) => session::Authentication::Certificate(Some(p)),
+            }
+        }
     };
-    let principal = match identity::lookup(&iot, &leaf).await {
-        Ok(p) => p,
-        Err(e) => return session::Ended::ProtocolError(e),
-    };
-    session::serve(tls, principal, router, settings).await
+    session::serve(tls, auth, peer, s.router, s.settings).await
 }

@@ -40,6 +40,7 @@ async fn main() -> Result<(), String> {
         ),
     ]);
     let rules = fleetguard_gateway::rules::load(&text, &params)?;
+    let connect = fleetguard_gateway::rules::connect_functions(&text)?;
     let gateway = Gateway::start(
         &sdk,
         Config {
@@ -47,7 +48,7 @@ async fn main() -> Result<(), String> {
             data_plane_bind: ([127, 0, 0, 1], data_port).into(),
             region,
             account,
-            rules,
+            ..Config::local(rules, connect)
         },
     )
     .await?;

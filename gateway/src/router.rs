@@ -5,6 +5,7 @@ use bytes::Bytes;
 use iot_policy::{ConnectionContext, PolicySet, Request};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// What a session is told to do.
@@ -38,11 +39,51 @@ pub fn allowed(policies: &PolicySet, ctx: &ConnectionContext, action: &str, targ
 #[derive(Default, Clone)]
 pub struct Router {
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+    /// Per client id: the last accepted CONNECT (the 1-per-second quota) and the lifecycle events'
+    /// `versionNumber`.
+    clients: Arc<Mutex<HashMap<String, (Instant, u64)>>>,
 }
+
+/// AWS IoT Core's quota: one CONNECT per second per client id.
+pub const CONNECT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Router {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a CONNECT of `client_id` against the quota: the session's lifecycle `versionNumber`,
+    /// or `None` (throttled) if the client id's last accepted CONNECT was under a second ago.
+    pub fn admit(&self, client_id: &str, now: Instant) -> Option<u64> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() > 100_000 {
+            // Bounded: entries past the quota's window only keep the version numbers going.
+            clients.retain(|_, (at, _)| now.duration_since(*at) < CONNECT_INTERVAL);
+        }
+        match clients.get_mut(client_id) {
+            Some((at, _)) if now.duration_since(*at) < CONNECT_INTERVAL => None,
+            Some((at, version)) => {
+                *at = now;
+                *version += 1;
+                Some(*version)
+            }
+            None => {
+                clients.insert(client_id.to_owned(), (now, 0));
+                Some(0)
+            }
+        }
+    }
+
+    /// Replaces a session's policies (the custom authorizer's refresh).
+    pub fn set_policies(&self, client_id: &str, id: u64, policies: Arc<PolicySet>) {
+        if let Some(s) = self.lock().get_mut(client_id).filter(|s| s.id == id) {
+            s.policies = policies;
+        }
+    }
+
+    /// How many sessions are live.
+    pub fn sessions(&self) -> usize {
+        self.lock().len()
     }
 
     /// Registers a session; an older one with the same client id is closed (as AWS IoT does).

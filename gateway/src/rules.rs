@@ -4,10 +4,11 @@
 //! Lambda action invoked through the local Lambda runtime (cargo lambda), answered asynchronously.
 //! SQL outside that subset is a start-up error, never silently ignored.
 
+use crate::lambda::Lambda;
 use crate::topics;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One SELECT item.
@@ -36,6 +37,51 @@ pub struct Rule {
 pub struct Publisher<'a> {
     pub principal: &'a str,
     pub client_id: &'a str,
+}
+
+/// The publisher of the events AWS IoT raises itself (lifecycle, registration).
+pub const AWS_IOT: Publisher<'static> = Publisher {
+    principal: "iot.amazonaws.com",
+    client_id: "n/a",
+};
+
+/// The functions AWS IoT calls while a client connects, named in the template: the custom
+/// authorizer (`AWS::IoT::Authorizer`) and the handshake validator (a domain configuration's
+/// `ClientCertificateCallbackArn`), each as the local runtime names it (its binary).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectFunctions {
+    pub authorizer: Option<String>,
+    pub handshake_validator: Option<String>,
+}
+
+/// The [`ConnectFunctions`] of a SAM template (its text).
+pub fn connect_functions(template: &str) -> Result<ConnectFunctions, String> {
+    let t: Value = serde_norway::from_str(template).map_err(|e| format!("template: {e}"))?;
+    let resources = t["Resources"].as_object().ok_or("template: no Resources")?;
+    let binary = |arn: &Value| {
+        arn["Fn::GetAtt"][0]
+            .as_str()
+            .and_then(|f| resources.get(f))
+            .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
+            .map(str::to_owned)
+    };
+    let mut found = ConnectFunctions::default();
+    for r in resources.values() {
+        match r["Type"].as_str() {
+            Some("AWS::IoT::Authorizer") => {
+                found.authorizer = binary(&r["Properties"]["AuthorizerFunctionArn"]);
+            }
+            Some("AWS::IoT::DomainConfiguration") => {
+                let arn =
+                    &r["Properties"]["ClientCertificateConfig"]["ClientCertificateCallbackArn"];
+                if let Some(b) = binary(arn) {
+                    found.handshake_validator = Some(b);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
 }
 
 fn identifier(s: &str) -> bool {
@@ -257,56 +303,44 @@ impl Rule {
 #[derive(Default)]
 pub struct Rules {
     pub rules: Vec<Rule>,
-    /// The local Lambda runtime (`cargo lambda watch`), e.g. `http://127.0.0.1:9000`.
-    endpoint: RwLock<Option<String>>,
+    /// The local Lambda runtime (`cargo lambda watch`) the actions go to.
+    pub lambda: Arc<Lambda>,
 }
 
 impl Rules {
-    pub fn new(rules: Vec<Rule>) -> Self {
-        Self {
-            rules,
-            endpoint: RwLock::new(None),
-        }
+    pub fn new(rules: Vec<Rule>, lambda: Arc<Lambda>) -> Self {
+        Self { rules, lambda }
     }
 
+    /// Where the Lambda actions (and the gateway's authorizer calls) go, e.g. `http://127.0.0.1:9000`.
     pub fn set_lambda_endpoint(&self, endpoint: &str) {
-        *self.endpoint.write().unwrap_or_else(|e| e.into_inner()) = Some(endpoint.to_owned());
+        self.lambda.set_endpoint(endpoint);
     }
 
     /// Runs every rule matching `topic`: each Lambda action invoked in the background (the rules
     /// engine invokes asynchronously; a failure is logged as the error action would record it).
     pub fn on_publish(&self, topic: &str, payload: &[u8], from: &Publisher<'_>) {
-        let Some(endpoint) = self
-            .endpoint
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        else {
+        if self.lambda.endpoint().is_none() {
             return;
-        };
+        }
         let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         for rule in &self.rules {
             let Some(event) = rule.event(topic, payload, from, now_ms) else {
                 continue;
             };
-            let url = format!(
-                "{endpoint}/2015-03-31/functions/{}/invocations",
-                rule.function
+            let (name, function, lambda) = (
+                rule.name.clone(),
+                rule.function.clone(),
+                self.lambda.clone(),
             );
-            let name = rule.name.clone();
             tokio::spawn(async move {
-                let outcome = match fleetguard_aws::http::HttpClient::new() {
-                    Ok(c) => c
-                        .post_json(&url, &event, Duration::from_secs(300), 1 << 20)
-                        .await
-                        .map(|r| r.status)
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                match outcome {
-                    Ok(200) => tracing::info!(rule = %name, "rule action invoked"),
-                    other => {
-                        tracing::warn!(rule = %name, ?other, "rule error action: invocation failed")
+                match lambda
+                    .invoke(&function, &event, Duration::from_secs(300))
+                    .await
+                {
+                    Ok(_) => tracing::info!(rule = %name, "rule action invoked"),
+                    Err(e) => {
+                        tracing::warn!(rule = %name, error = %e, "rule error action: invocation failed")
                     }
                 }
             });
@@ -361,6 +395,13 @@ mod tests {
             .iter()
             .any(|r| r.from == "$aws/events/certificates/registered/ca1"));
         assert!(rules.iter().any(|r| r.function == "rotator"));
+        assert_eq!(
+            connect_functions(template).unwrap(),
+            ConnectFunctions {
+                authorizer: Some("authorizer".into()),
+                handshake_validator: Some("handshake-validator".into()),
+            }
+        );
     }
 
     #[test]

@@ -1,12 +1,17 @@
-//! One MQTT 3.1.1 connection over mutual TLS: CONNECT first (within 10 s), authorized as AWS IoT
-//! authorizes it, then PUBLISH / SUBSCRIBE / UNSUBSCRIBE / PINGREQ / DISCONNECT, each checked against
-//! the certificate's policies. An unauthorized publish closes the connection, as AWS IoT does on
-//! MQTT 3.1.1; an unauthorized subscription is refused in the SUBACK (0x80).
+//! One MQTT 3.1.1 connection: CONNECT first (within 10 s), authenticated by its client certificate
+//! or by the custom authorizer, authorized (`iot:Connect`) and held to the client id's CONNECT
+//! quota, as AWS IoT does; then PUBLISH / SUBSCRIBE / UNSUBSCRIBE / PINGREQ / DISCONNECT, each
+//! checked against the principal's policies. An unauthorized publish closes the connection, as AWS
+//! IoT does on MQTT 3.1.1; an unauthorized subscription is refused in the SUBACK (0x80). Lifecycle
+//! events mark the session's start and end.
 
+use crate::authorizer::Login;
 use crate::identity::CertificatePrincipal;
+use crate::lifecycle::Presence;
 use crate::router::{allowed, Outbound, Router, Session};
 use crate::topics;
 use futures_util::{SinkExt, StreamExt};
+use iot_policy::{ConnectionContext, PolicySet};
 use rmqtt_codec::types::QoS;
 use rmqtt_codec::v3::{self, ConnectAck, ConnectAckReason, Packet, SubscribeReturnCode};
 use rmqtt_codec::version::ProtocolVersion;
@@ -14,7 +19,7 @@ use rmqtt_codec::{MqttCodec, MqttPacket};
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
@@ -30,15 +35,58 @@ static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 pub enum Ended {
     NoConnect,
     NotAuthorized(&'static str),
+    /// A certificate registered PENDING_ACTIVATION: the registration event went out, the connection
+    /// is dropped (the device reconnects once it is ACTIVE).
+    JustInTimeRegistration,
+    /// Over the client id's CONNECT quota.
+    Throttled,
     ClientDisconnect,
     Closed(&'static str),
     ProtocolError(String),
+}
+
+impl Ended {
+    /// AWS's `disconnectReason` for a session that had connected.
+    pub fn disconnect_reason(&self) -> &'static str {
+        match self {
+            Ended::ClientDisconnect => "CLIENT_INITIATED_DISCONNECT",
+            Ended::Closed(r) => r,
+            Ended::NotAuthorized(_) => "FORBIDDEN_ACCESS",
+            Ended::Throttled => "THROTTLED",
+            Ended::ProtocolError(_) | Ended::NoConnect | Ended::JustInTimeRegistration => {
+                "CLIENT_ERROR"
+            }
+        }
+    }
 }
 
 pub struct Settings {
     pub region: String,
     pub account: String,
     pub rules: Arc<crate::rules::Rules>,
+    /// The custom authorizer's function (connections without a client certificate), if any.
+    pub authorizer: Option<String>,
+    /// How long one of the authorizer's seconds lasts (`disconnectAfterInSeconds`,
+    /// `refreshAfterInSeconds`): a second, or less in tests that watch a TTL run out.
+    pub auth_second: Duration,
+}
+
+/// How the connection proved who it is, from its TLS session (before any MQTT).
+pub enum Authentication {
+    /// A client certificate; `None` if AWS IoT does not know it.
+    Certificate(Option<CertificatePrincipal>),
+    /// No client certificate: the custom authorizer decides on CONNECT's username and password.
+    Custom { server_name: Option<String> },
+}
+
+/// Who a session is, once authenticated.
+struct Principal {
+    /// What `principal()` gives.
+    id: String,
+    policies: Arc<PolicySet>,
+    context: ConnectionContext,
+    /// A custom-authorizer session: the login (for the refresh), when it must end, when to refresh.
+    custom: Option<(Login, Instant, Instant)>,
 }
 
 type Stream<S> = Framed<S, MqttCodec>;
@@ -55,21 +103,91 @@ async fn next<S: AsyncRead + AsyncWrite + Unpin>(
         .map(|r| r.map(|(p, _)| p).map_err(|e| e.to_string()))
 }
 
-/// Refuses a CONNECT (CONNACK "not authorized"), then the connection ends.
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Stream<S>, why: &'static str) -> Ended {
+/// Refuses a CONNECT with `code`, then the connection ends.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Stream<S>, code: ConnectAckReason) {
     let ack = ConnectAck {
-        return_code: ConnectAckReason::NotAuthorized,
+        return_code: code,
         session_present: false,
     };
     let _ = send(io, Packet::ConnectAck(ack)).await;
-    Ended::NotAuthorized(why)
 }
 
-/// Serves one connection whose TLS identity is `principal` (None: AWS IoT does not know the
-/// certificate: refused).
+/// The session's principal, or why it is refused.
+async fn authenticate(
+    auth: Authentication,
+    connect: &v3::Connect,
+    settings: &Settings,
+) -> Result<Principal, &'static str> {
+    let client_id = connect.client_id.to_string();
+    match auth {
+        Authentication::Certificate(None) => Err("certificate unknown to AWS IoT"),
+        Authentication::Certificate(Some(p)) if p.status != "ACTIVE" => {
+            Err("certificate not ACTIVE")
+        }
+        Authentication::Certificate(Some(p)) => Ok(Principal {
+            policies: Arc::new(p.policy_set()),
+            context: p.context(&client_id, &settings.region, &settings.account),
+            id: p.certificate_id,
+            custom: None,
+        }),
+        Authentication::Custom { server_name } => {
+            let function = settings
+                .authorizer
+                .as_deref()
+                .ok_or("no client certificate and no custom authorizer")?;
+            let login = Login {
+                server_name,
+                username: connect.username.as_ref().map(|u| u.to_string()),
+                password: connect.password.as_ref().map(|p| p.to_vec()),
+                client_id,
+                connection_id: crate::authorizer::connection_id(),
+            };
+            let grant = crate::authorizer::authorize(
+                &settings.rules.lambda,
+                function,
+                &login,
+                &settings.region,
+                &settings.account,
+            )
+            .await
+            .map_err(|e| {
+                // The reason is logged, never the credentials.
+                tracing::info!(client_id = %login.client_id, error = %e, "custom authentication refused");
+                "custom authorizer refused"
+            })?;
+            let now = Instant::now();
+            let (ttl, refresh) = (
+                now + settings.auth_second * grant.disconnect_after,
+                now + settings.auth_second * grant.refresh_after,
+            );
+            Ok(Principal {
+                id: grant.principal_id,
+                policies: Arc::new(grant.policies),
+                context: grant.context,
+                custom: Some((login, ttl, refresh)),
+            })
+        }
+    }
+}
+
+/// Publishes an event AWS IoT raises itself (lifecycle, registration) to subscribers and rules.
+pub fn emit(
+    router: &Router,
+    rules: &crate::rules::Rules,
+    event: Option<(String, serde_json::Value)>,
+) {
+    if let Some((topic, payload)) = event {
+        let payload = bytes::Bytes::from(payload.to_string());
+        rules.on_publish(&topic, &payload, &crate::rules::AWS_IOT);
+        router.publish(&topic, payload);
+    }
+}
+
+/// Serves one connection authenticated as `auth` from `peer`.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    principal: Option<CertificatePrincipal>,
+    auth: Authentication,
+    peer: std::net::SocketAddr,
     router: Router,
     settings: Arc<Settings>,
 ) -> Ended {
@@ -93,17 +211,27 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         _ => return Ended::NoConnect,
     };
     let client_id = connect.client_id.to_string();
-    let Some(principal) = principal else {
-        return refuse(&mut io, "certificate unknown to AWS IoT").await;
+    let principal = match authenticate(auth, &connect, &settings).await {
+        Ok(p) => p,
+        Err(why) => {
+            refuse(&mut io, ConnectAckReason::NotAuthorized).await;
+            return Ended::NotAuthorized(why);
+        }
     };
-    if principal.status != "ACTIVE" {
-        return refuse(&mut io, "certificate not ACTIVE").await;
-    }
-    let policies = Arc::new(principal.policy_set());
-    let ctx = principal.context(&client_id, &settings.region, &settings.account);
+    let Principal {
+        id: principal_id,
+        mut policies,
+        context: ctx,
+        custom,
+    } = principal;
     if client_id.is_empty() || !allowed(&policies, &ctx, "iot:Connect", &client_id) {
-        return refuse(&mut io, "iot:Connect not allowed").await;
+        refuse(&mut io, ConnectAckReason::NotAuthorized).await;
+        return Ended::NotAuthorized("iot:Connect not allowed");
     }
+    let Some(version_number) = router.admit(&client_id, Instant::now()) else {
+        refuse(&mut io, ConnectAckReason::ServiceUnavailable).await;
+        return Ended::Throttled;
+    };
     let ack = ConnectAck {
         return_code: ConnectAckReason::ConnectionAccepted,
         session_present: false,
@@ -123,7 +251,21 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             context: ctx.clone(),
         },
     );
-    tracing::info!(client_id, principal = %principal.certificate_id, "connected");
+    let presence = Presence {
+        client_id: client_id.clone(),
+        session_identifier: format!("{:032x}", uuid::Uuid::new_v4().as_u128()),
+        principal_identifier: principal_id.clone(),
+        ip_address: peer.ip().to_string(),
+        version_number,
+    };
+    emit(&router, &settings.rules, presence.connected());
+    tracing::info!(client_id, principal = %principal_id, "connected");
+    // A custom-authorizer session ends at its TTL and is authorized again at each refresh.
+    let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
+    let (login, ttl, mut refresh_at) = match custom {
+        Some((login, ttl, refresh)) => (Some(login), ttl, refresh),
+        None => (None, far, far),
+    };
     let keep_alive = match connect.keep_alive {
         0 => Duration::from_secs(3600),
         k => Duration::from_millis(u64::from(k) * 1500),
@@ -131,6 +273,23 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut packet_id: u16 = 0;
     let ended = loop {
         tokio::select! {
+            _ = tokio::time::sleep_until(ttl.into()) => break Ended::Closed("CUSTOMAUTH_TTL_EXPIRATION"),
+            _ = tokio::time::sleep_until(refresh_at.into()) => {
+                let Some(login) = &login else { break Ended::Closed("SERVER_ERROR") };
+                let Some(function) = settings.authorizer.as_deref() else { break Ended::Closed("AUTH_ERROR") };
+                match crate::authorizer::authorize(&settings.rules.lambda, function, login, &settings.region, &settings.account).await {
+                    Ok(grant) => {
+                        policies = Arc::new(grant.policies);
+                        router.set_policies(&client_id, id, policies.clone());
+                        refresh_at = Instant::now() + settings.auth_second * grant.refresh_after;
+                        tracing::info!(client_id, "custom authorization refreshed");
+                    }
+                    Err(e) => {
+                        tracing::info!(client_id, error = %e, "custom authorization refresh refused");
+                        break Ended::Closed("AUTH_ERROR");
+                    }
+                }
+            }
             inbound = tokio::time::timeout(keep_alive, next(&mut io)) => {
                 let packet = match inbound {
                     Err(_) => break Ended::Closed("MQTT_KEEP_ALIVE_TIMEOUT"),
@@ -143,6 +302,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     Packet::Publish(p) => {
                         let topic = p.topic.to_string();
                         if !topics::valid_topic(&topic)
+                            || topics::reserved_for_aws(&topic)
                             || !allowed(&policies, &ctx, "iot:Publish", &topic)
                         {
                             break Ended::NotAuthorized("iot:Publish not allowed");
@@ -154,7 +314,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                         router.publish(&topic, p.payload.clone());
                         let from = crate::rules::Publisher {
-                            principal: &principal.certificate_id,
+                            principal: &principal_id,
                             client_id: &client_id,
                         };
                         settings.rules.on_publish(&topic, &p.payload, &from);
@@ -218,6 +378,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     router.disconnect(&client_id, id);
+    emit(
+        &router,
+        &settings.rules,
+        presence.disconnected(ended.disconnect_reason()),
+    );
     tracing::info!(client_id, ended = ?ended, "disconnected");
     ended
 }

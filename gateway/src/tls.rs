@@ -1,6 +1,6 @@
 //! TLS as AWS IoT Core's device endpoint does it: mutual TLS against the CA certificates registered
 //! (ACTIVE) in the account, read for each connection so a CA registered a moment ago is trusted at
-//! once. The server certificate is generated at start for `localhost` (a test stand-in: clients
+//! once; a client without a certificate is served too, for the custom authorizer. The server certificate is generated at start for `localhost` (a test stand-in: clients
 //! trust [`ServerIdentity::cert_pem`]).
 
 use fleetguard_aws::iot::IotControlAdapter;
@@ -66,12 +66,16 @@ pub async fn server_config(
             }
         }
     }
-    if roots.is_empty() {
-        return Err("no ACTIVE CA certificate is registered".into());
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| e.to_string())?;
+    // A client without a certificate goes to the custom authorizer (on AWS: another endpoint or
+    // port with ALPN `mqtt`; one port here). A certificate, if presented, must verify.
+    let verifier = if roots.is_empty() {
+        WebPkiClientVerifier::no_client_auth()
+    } else {
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| e.to_string())?
+    };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone()));
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()

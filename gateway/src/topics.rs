@@ -13,6 +13,12 @@ pub fn valid_topic(topic: &str) -> bool {
         && topic.split('/').count() <= MAX_LEVELS
 }
 
+/// Topics only AWS IoT publishes on (lifecycle and registration events): a client publishing
+/// there is refused.
+pub fn reserved_for_aws(topic: &str) -> bool {
+    topic.starts_with("$aws/events/")
+}
+
 /// A filter a client may subscribe to: `+` alone in a level, `#` alone and last.
 pub fn valid_filter(filter: &str) -> bool {
     if filter.is_empty() || filter.len() > MAX_TOPIC_BYTES || filter.contains('\0') {

@@ -72,18 +72,9 @@ async fn devices_over_mutual_tls_under_their_policies() {
     let stack = Stack::new().await;
     let ca = TestCa::new("gateway test CA");
     let ca_id = stack.register_ca(&ca).await;
-    let gw = Gateway::start(
-        &stack.sdk,
-        Config {
-            bind: ([127, 0, 0, 1], 0).into(),
-            data_plane_bind: ([127, 0, 0, 1], 0).into(),
-            region: "us-east-1".into(),
-            account: "123456789012".into(),
-            rules: Vec::new(),
-        },
-    )
-    .await
-    .unwrap();
+    let gw = Gateway::start(&stack.sdk, Config::local(Vec::new(), Default::default()))
+        .await
+        .unwrap();
     let a = provisioned(&stack, &ca, &ca_id).await;
     let b = provisioned(&stack, &ca, &ca_id).await;
 

@@ -31,13 +31,7 @@ async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() 
     ]);
     let gw = Gateway::start(
         &stack.sdk,
-        Config {
-            bind: ([127, 0, 0, 1], 0).into(),
-            data_plane_bind: ([127, 0, 0, 1], 0).into(),
-            region: "us-east-1".into(),
-            account: "123456789012".into(),
-            rules: rules::load(&template, &params).unwrap(),
-        },
+        Config::local(rules::load(&template, &params).unwrap(), Default::default()),
     )
     .await
     .unwrap();

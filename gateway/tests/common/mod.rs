@@ -1,4 +1,6 @@
-//! What the gateway's tests share: reading a client's next packet.
+//! What the gateway's tests share: clients, reading their packets, watching what they receive.
+// Each test binary uses its own part of these helpers.
+#![allow(dead_code)]
 
 use rumqttc::{Event, EventLoop, Packet};
 use std::time::Duration;
@@ -24,4 +26,84 @@ pub async fn closes(ev: &mut EventLoop, secs: u64) -> bool {
         }
     }
     false
+}
+
+/// A client of the gateway at `port` trusting `server_ca`, with a client certificate (PEM cert, PEM
+/// key) or, without one, username and password for the custom authorizer.
+pub fn client(
+    port: u16,
+    server_ca: &str,
+    client_id: &str,
+    cert: Option<(&str, &str)>,
+    login: Option<(&str, &str)>,
+) -> (rumqttc::AsyncClient, EventLoop) {
+    let mut o = rumqttc::MqttOptions::new(client_id, "localhost", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Simple {
+            ca: server_ca.as_bytes().to_vec(),
+            alpn: None,
+            client_auth: cert.map(|(c, k)| (c.as_bytes().to_vec(), k.as_bytes().to_vec())),
+        },
+    ));
+    if let Some((u, p)) = login {
+        o.set_credentials(u, p);
+    }
+    rumqttc::AsyncClient::new(o, 16)
+}
+
+/// The CONNACK's code, or the connection's error (rumqttc reports a refused CONNACK as an error
+/// naming the code).
+pub async fn connack(ev: &mut EventLoop) -> Result<rumqttc::ConnectReturnCode, String> {
+    match incoming(ev, 20).await {
+        Ok(Packet::ConnAck(ack)) => Ok(ack.code),
+        Ok(other) => Err(format!("expected CONNACK, got {other:?}")),
+        Err(e) if e.contains("NotAuthorized") => Ok(rumqttc::ConnectReturnCode::NotAuthorized),
+        Err(e) if e.contains("ServiceUnavailable") => {
+            Ok(rumqttc::ConnectReturnCode::ServiceUnavailable)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Messages received by a watching client: (topic, JSON payload).
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// Polls `ev` in the background, keeping every message it receives.
+pub fn watch(mut ev: EventLoop) -> Seen {
+    let seen: Seen = Default::default();
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok(e) = ev.poll().await {
+            if let Event::Incoming(Packet::Publish(p)) = e {
+                let v = serde_json::from_slice(&p.payload).unwrap_or(serde_json::Value::Null);
+                s.lock().unwrap().push((p.topic.clone(), v));
+            }
+        }
+    });
+    seen
+}
+
+/// The first message seen on `topic` matching `pred`, waiting up to `secs`.
+pub async fn seen_on(
+    seen: &Seen,
+    topic: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+    secs: u64,
+) -> Option<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some((_, v)) = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, v)| t == topic && pred(v))
+        {
+            return Some(v.clone());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

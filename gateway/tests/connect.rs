@@ -1,0 +1,295 @@
+//! How clients get in, through the real functions (cargo lambda) the template names, with real MQTT
+//! clients: a device's first connection registers its certificate (JITR: dropped, provisioned by the
+//! provisioner's rule, reconnects, allowed), every certificate connection passes the handshake
+//! validator; an operator signs in with a JWT through the custom authorizer (username with the SDK's
+//! suffix), deletes a granted serial's record, and its session ends when a refresh is refused or
+//! at `disconnectAfterInSeconds`. A watching client sees the lifecycle and registration events.
+
+use fleetguard_domain::authorizer::operator_principal;
+use fleetguard_domain::domain::{RecordId, Serial};
+use fleetguard_domain::ports::Registry;
+use fleetguard_gateway::{rules, Config, Gateway};
+use fleetguard_tests::local_lambda::{function_env, LocalLambda};
+use fleetguard_tests::{unique, Stack, TestCa, TestIdp};
+use rumqttc::{ConnectReturnCode, QoS};
+use std::collections::HashMap;
+use std::time::Duration;
+mod common;
+use common::{client, closes, connack, seen_on, watch};
+
+const ISSUER: &str = "https://login.gateway.test";
+
+/// A client allowed to watch AWS IoT's own events (`$aws/events/#`), as an operator's MQTT
+/// explorer would be: a certificate of the fleet CA with a policy of its own.
+async fn watcher(stack: &Stack, ca: &TestCa, gw: &Gateway) -> common::Seen {
+    let id = unique("watcher");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = ca.issue_for_key(&id, &key);
+    let cert = stack
+        .iot
+        .register_certificate()
+        .certificate_pem(&pem)
+        .ca_certificate_pem(ca.pem())
+        .status(aws_sdk_iot::types::CertificateStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let arn = |kind: &str, rest: &str| format!("arn:aws:iot:us-east-1:123456789012:{kind}/{rest}");
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": arn("client", &id)},
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": arn("topicfilter", "$aws/events/*")},
+        {"Effect": "Allow", "Action": "iot:Receive", "Resource": arn("topic", "$aws/events/*")}
+    ]});
+    stack
+        .iot
+        .create_policy()
+        .policy_name(&id)
+        .policy_document(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    stack
+        .iot
+        .attach_policy()
+        .policy_name(&id)
+        .target(cert.certificate_arn.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (c, mut ev) = client(
+        gw.addr.port(),
+        &gw.server_cert_pem,
+        &id,
+        Some((&pem, &key.serialize_pem())),
+        None,
+    );
+    assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
+    c.subscribe("$aws/events/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let seen = watch(ev);
+    // Kept alive for the test's length (dropping the client would end the session).
+    std::mem::forget(c);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    seen
+}
+
+#[tokio::test]
+async fn devices_register_on_first_connect_and_operators_sign_in_through_the_authorizer() {
+    let stack = Stack::new().await;
+    let ca = TestCa::new("gateway connect CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let idp = TestIdp::new(ISSUER, "fleetguard");
+    let template =
+        std::fs::read_to_string(fleetguard_tests::workspace_root().join("infra/template.yaml"))
+            .unwrap();
+    let params = HashMap::from([
+        ("AWS::StackName".to_owned(), stack.prefix.clone()),
+        ("CaCertificateId".to_owned(), ca_id.clone()),
+    ]);
+    let connect = rules::connect_functions(&template).unwrap();
+    assert!(connect.authorizer.is_some() && connect.handshake_validator.is_some());
+    let gw = Gateway::start(
+        &stack.sdk,
+        Config {
+            // 10 ms per authorizer second: a 300 s refresh comes after 3 s.
+            auth_second: Duration::from_millis(10),
+            ..Config::local(rules::load(&template, &params).unwrap(), connect)
+        },
+    )
+    .await
+    .unwrap();
+    let data_plane = format!("http://{}", gw.data_plane_addr);
+    let lambda = LocalLambda::start(
+        &function_env(
+            &stack,
+            &[
+                ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
+                ("FLEETGUARD_CA_CERTIFICATE_IDS", ca_id.as_str()),
+                ("FLEETGUARD_JWT_ISSUER", ISSUER),
+                ("FLEETGUARD_JWT_AUDIENCE", "fleetguard"),
+                ("FLEETGUARD_JWKS", idp.jwks.as_str()),
+                // A disabled operator is refused at its next refresh, not 30 s later.
+                ("FLEETGUARD_AUTH_CACHE_SECONDS", "0"),
+                ("FLEETGUARD_HANDSHAKE_CACHE_SECONDS", "0"),
+            ],
+        ),
+        false,
+    );
+    gw.rules.set_lambda_endpoint(&lambda.endpoint);
+    // Built and started before the clients: the authorizer and validator answer within 5 s.
+    for f in ["authorizer", "handshake-validator", "provisioner"] {
+        let _ = lambda.invoke(f, &serde_json::json!({})).await;
+    }
+    let seen = watcher(&stack, &ca, &gw).await;
+
+    // A device's first connection: its certificate is registered PENDING_ACTIVATION, the event
+    // goes to the provisioner, the connection is dropped.
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    stack.registry().import_serial(&serial).await.unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = ca.issue_for_key(serial.as_str(), &key);
+    let key_pem = key.serialize_pem();
+    let cert = fleetguard_tests::certificate_id_of(&pem);
+    let device = || {
+        client(
+            gw.addr.port(),
+            &gw.server_cert_pem,
+            serial.as_str(),
+            Some((&pem, &key_pem)),
+            None,
+        )
+    };
+    let (_c, mut ev) = device();
+    let first = connack(&mut ev).await;
+    assert!(first.is_err(), "the first connection is dropped: {first:?}");
+    let registered = format!("$aws/events/certificates/registered/{ca_id}");
+    let event = seen_on(
+        &seen,
+        &registered,
+        |v| v["certificateId"] == cert.as_str(),
+        10,
+    )
+    .await;
+    let event = event.expect("the registration event");
+    assert_eq!(event["certificateStatus"], "PENDING_ACTIVATION");
+    assert_eq!(event["caCertificateId"], ca_id.as_str());
+    let mut status = String::new();
+    for _ in 0..600 {
+        status = stack.certificate_status(&cert).await;
+        if status == "ACTIVE" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "ACTIVE", "the provisioner activated it");
+    // It reconnects and is allowed; the watcher sees it connect with its certificate id.
+    let (c, mut ev) = device();
+    assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
+    let connected = format!("$aws/events/presence/connected/{serial}");
+    let e = seen_on(&seen, &connected, |_| true, 10)
+        .await
+        .expect("connected event");
+    assert_eq!(e["principalIdentifier"], cert.as_str());
+    assert_eq!(e["ipAddress"], "127.0.0.1");
+    c.disconnect().await.unwrap();
+    assert!(closes(&mut ev, 10).await);
+    let disconnected = format!("$aws/events/presence/disconnected/{serial}");
+    let e = seen_on(&seen, &disconnected, |_| true, 10)
+        .await
+        .expect("disconnected event");
+    assert_eq!(
+        (
+            e["disconnectReason"].as_str(),
+            e["clientInitiatedDisconnect"].as_bool()
+        ),
+        (Some("CLIENT_INITIATED_DISCONNECT"), Some(true))
+    );
+    assert_eq!(e["versionNumber"], 0);
+
+    // Quarantined: the revoker holds its certificate in the registry (and makes it INACTIVE). Even
+    // if AWS IoT still said ACTIVE (set back here, as a cached status would), the handshake
+    // validator refuses its next connection.
+    stack
+        .revoker()
+        .handle(
+            serde_json::json!({"action": "quarantine", "serial": serial.as_str(),
+                "reason": "tamper", "actor": "ops"}),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    stack
+        .iot
+        .update_certificate()
+        .certificate_id(&cert)
+        .new_status(aws_sdk_iot::types::CertificateStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    let (_c, mut ev) = device();
+    let refused = connack(&mut ev).await;
+    assert!(refused.is_err(), "refused at the handshake: {refused:?}");
+
+    // An operator signs in with a JWT: username with the SDK's suffix, client id = its principal.
+    let granted = Serial::parse(&unique("SN")).unwrap();
+    stack.seed_record(&granted, "r1").await;
+    let sub = unique("alice");
+    let principal = operator_principal(ISSUER, &sub).to_string();
+    stack.put_operator(&principal, true, &[&granted]).await;
+    let token = idp.token(&sub, 900);
+    let operator = || {
+        client(
+            gw.addr.port(),
+            &gw.server_cert_pem,
+            &principal,
+            None,
+            Some(("alice?SDK=Rust&Version=1.0", &token)),
+        )
+    };
+    let (c, mut ev) = operator();
+    assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
+    c.publish(
+        format!("P/{granted}/deleterecords/r1"),
+        QoS::AtLeastOnce,
+        false,
+        br#"{"request_id": "op-1"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    let seen_op = watch(ev);
+    let rid = RecordId::parse("r1").unwrap();
+    let mut deleted_by = None;
+    for _ in 0..600 {
+        deleted_by = stack
+            .record(&granted, &rid)
+            .await
+            .and_then(|r| r.deleted_by);
+        if deleted_by.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        deleted_by.as_deref(),
+        Some(principal.as_str()),
+        "principal() is the principalId"
+    );
+    let connected = format!("$aws/events/presence/connected/{principal}");
+    let e = seen_on(&seen, &connected, |_| true, 10)
+        .await
+        .expect("operator connected");
+    assert_eq!(e["principalIdentifier"], principal.as_str());
+    // Disabled: the next refresh (300 authorizer seconds) is refused and the session ends.
+    stack.put_operator(&principal, false, &[&granted]).await;
+    let disconnected = format!("$aws/events/presence/disconnected/{principal}");
+    let e = seen_on(&seen, &disconnected, |_| true, 30)
+        .await
+        .expect("cut at the refresh");
+    assert_eq!(e["disconnectReason"], "AUTH_ERROR");
+    drop((c, seen_op));
+    // Enabled again, it stays until the token's end (disconnectAfterInSeconds, about 900).
+    stack.put_operator(&principal, true, &[&granted]).await;
+    let (_c, mut ev) = operator();
+    assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
+    let seen_op = watch(ev);
+    let e = seen_on(
+        &seen,
+        &disconnected,
+        |v| v["disconnectReason"] == "CUSTOMAUTH_TTL_EXPIRATION",
+        60,
+    )
+    .await
+    .expect("closed at disconnectAfterInSeconds");
+    assert_eq!(e["versionNumber"], 1);
+    drop(seen_op);
+    // A forged token: refused, nothing deleted.
+    let (_c, mut ev) = client(
+        gw.addr.port(),
+        &gw.server_cert_pem,
+        &principal,
+        None,
+        Some(("alice", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.x")),
+    );
+    assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::NotAuthorized));
+}
