@@ -4,44 +4,17 @@
 //! another serial's client id is refused at connect; a certificate from an unregistered CA fails the
 //! handshake; a revoked certificate is refused; DeleteConnection closes a live session.
 
-use fleetguard_domain::domain::{Reason, Serial};
-use fleetguard_domain::ports::Registry;
+use fleetguard_domain::domain::Reason;
 use fleetguard_gateway::{Config, Gateway};
-use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
+use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode,
     TlsConfiguration, Transport,
 };
 mod common;
-use common::{closes, incoming};
+use common::{closes, incoming, provisioned, Device};
 use std::time::Duration;
 use time::OffsetDateTime;
-
-struct Device {
-    serial: Serial,
-    cert_pem: String,
-    key_pem: String,
-}
-
-/// A device provisioned through JITR with a key we hold.
-async fn provisioned(stack: &Stack, ca: &TestCa, ca_id: &str) -> Device {
-    let serial = Serial::parse(&unique("SN")).unwrap();
-    stack.registry().import_serial(&serial).await.unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert_pem = ca.issue_for_key(serial.as_str(), &key);
-    let cert = stack.auto_register(&cert_pem, ca).await;
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert, ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
-    assert_eq!(d.reason, Reason::Provisioned);
-    Device {
-        serial,
-        cert_pem,
-        key_pem: key.serialize_pem(),
-    }
-}
 
 fn client(gw: &Gateway, client_id: &str, d: &Device) -> (AsyncClient, EventLoop) {
     let mut o = MqttOptions::new(client_id, "localhost", gw.addr.port());

@@ -107,3 +107,38 @@ pub async fn seen_on(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A device and the key it holds.
+pub struct Device {
+    pub serial: fleetguard_domain::domain::Serial,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A device provisioned through JITR (the provisioner's use case), with a key we hold.
+pub async fn provisioned(
+    stack: &fleetguard_tests::Stack,
+    ca: &fleetguard_tests::TestCa,
+    ca_id: &str,
+) -> Device {
+    use fleetguard_domain::ports::Registry;
+    let serial = fleetguard_domain::domain::Serial::parse(&fleetguard_tests::unique("SN")).unwrap();
+    stack.registry().import_serial(&serial).await.unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert_pem = ca.issue_for_key(serial.as_str(), &key);
+    let cert = stack.auto_register(&cert_pem, ca).await;
+    let d = stack
+        .provisioner()
+        .handle_jitr(
+            fleetguard_tests::jitr_event(&cert, ca_id),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.reason, fleetguard_domain::domain::Reason::Provisioned);
+    Device {
+        serial,
+        cert_pem,
+        key_pem: key.serialize_pem(),
+    }
+}
