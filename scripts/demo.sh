@@ -17,4 +17,4 @@ if ! wait "$setup"; then
   exit 1
 fi
 tail -n 1 target/setup.log
-cargo run -q -p fleetguard-tests --bin demo
+cargo run -q -p fleetguard-tests --bin demo -- "$@"

@@ -1,6 +1,8 @@
 //! The local demo: the whole fleetguard story, step by step, through the real functions served by
 //! `cargo lambda watch` (Lambda runtime API) against the local emulator. Run with `scripts/demo.sh`
-//! (it sets up the emulator and cargo-lambda first).
+//! (it sets up the emulator and cargo-lambda first). `--gateway`: the story through the local IoT
+//! gateway with real MQTT clients, printing the mosquitto commands that do the same (`--hold`:
+//! then keep serving them until Ctrl-C).
 
 use fleetguard_tests::local_lambda::LocalLambda;
 use fleetguard_tests::story::{Story, AUDIENCE, ISSUER};
@@ -8,6 +10,9 @@ use fleetguard_tests::{Stack, TestIdp};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--gateway") {
+        return gateway().await;
+    }
     println!("[0] Start the local stack");
     let stack = Stack::new().await;
     println!(
@@ -32,6 +37,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let failed = story.failures();
     println!(
         "\nDemo finished: {} checks, {} failed.",
+        story.checks.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        return Err(format!("failed: {failed:?}").into());
+    }
+    Ok(())
+}
+
+/// The story through the local IoT gateway.
+async fn gateway() -> Result<(), Box<dyn std::error::Error>> {
+    println!("[0] Start the local stack (emulator: moto, server mode)");
+    let stack = Stack::new().await;
+    let mut story = fleetguard_tests::gateway_story::GatewayStory::new(&stack, true);
+    story.hold = std::env::args().any(|a| a == "--hold");
+    story.run().await?;
+    let failed = story.failures();
+    println!(
+        "\nDemo (gateway) finished: {} checks, {} failed.",
         story.checks.len(),
         failed.len()
     );

@@ -3,8 +3,10 @@
 //!   FLEETGUARD_GATEWAY_PORT (8883), FLEETGUARD_GATEWAY_DATA_PORT (8088: the data plane for the
 //!   functions, `AWS_ENDPOINT_URL_IOT_DATA_PLANE=http://127.0.0.1:8088`),
 //!   FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem), FLEETGUARD_TEMPLATE (infra/template.yaml:
-//!   its topic rules), FLEETGUARD_LAMBDA_ENDPOINT (the local runtime the rules invoke, e.g.
-//!   http://127.0.0.1:9000), FLEETGUARD_STACK, FLEETGUARD_CA_CERTIFICATE_ID (the rules' Fn::Sub)
+//!   its topic rules, its custom authorizer and handshake validator), FLEETGUARD_LAMBDA_ENDPOINT
+//!   (the local runtime the rules and the connections invoke, e.g. http://127.0.0.1:9000),
+//!   FLEETGUARD_STACK and FLEETGUARD_DEVICE_CA_ID (the template's `CaCertificateId`: the JITR rule
+//!   hears that CA's registrations; unset: every CA's)
 
 use fleetguard_gateway::{Config, Gateway};
 
@@ -36,7 +38,7 @@ async fn main() -> Result<(), String> {
         ),
         (
             "CaCertificateId".to_owned(),
-            std::env::var("FLEETGUARD_CA_CERTIFICATE_ID").unwrap_or_default(),
+            std::env::var("FLEETGUARD_DEVICE_CA_ID").unwrap_or_else(|_| "+".into()),
         ),
     ]);
     let rules = fleetguard_gateway::rules::load(&text, &params)?;
