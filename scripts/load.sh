@@ -10,6 +10,8 @@
 # FLEETGUARD_LOAD_REPLAY_PERCENT (2).
 #   scripts/load.sh expiry                                       # the expiry watch over 100,000 devices
 #   FLEETGUARD_EXPIRY_N=10000 scripts/load.sh expiry             # (tests/expiry_scale.rs)
+#   scripts/load.sh gateway                                      # 200 MQTT devices through the local
+#   FLEETGUARD_GATEWAY_LOAD_DEVICES=50 scripts/load.sh gateway   # gateway (gateway/tests/load.rs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +19,8 @@ scripts/setup.sh
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"
 if [ "${1:-}" = expiry ]; then
   cargo test -q -p fleetguard-tests --test expiry_scale -- --ignored --nocapture
+elif [ "${1:-}" = gateway ]; then
+  cargo test -q -p fleetguard-gateway --test load -- --ignored --nocapture
 else
   cargo test -q -p fleetguard-tests --test load -- --ignored --nocapture load_run
 fi

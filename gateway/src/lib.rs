@@ -117,6 +117,7 @@ impl Gateway {
             auth_second: config.auth_second,
         });
         let validator: Arc<Option<String>> = Arc::new(config.connect.handshake_validator);
+        let tls = tls::ConfigCache::default();
         let server_cert_pem = identity.cert_pem.clone();
         let r = router.clone();
         let task = tokio::spawn(async move {
@@ -124,8 +125,9 @@ impl Gateway {
                 let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
-                let (identity, control, iot, router, settings, validator) = (
+                let (identity, tls, control, iot, router, settings, validator) = (
                     identity.clone(),
+                    tls.clone(),
                     control.clone(),
                     iot.clone(),
                     r.clone(),
@@ -135,6 +137,7 @@ impl Gateway {
                 tokio::spawn(async move {
                     let services = Services {
                         identity,
+                        tls,
                         control,
                         iot,
                         router,
@@ -161,6 +164,7 @@ impl Gateway {
 /// What a connection's handling needs.
 struct Services {
     identity: Arc<tls::ServerIdentity>,
+    tls: tls::ConfigCache,
     control: IotControlAdapter,
     iot: Client,
     router: router::Router,
@@ -177,7 +181,7 @@ async fn connection(
     s: Services,
 ) -> session::Ended {
     use session::Ended;
-    let config = match tls::server_config(&s.control, &s.identity).await {
+    let config = match s.tls.get(&s.control, &s.identity).await {
         Ok(c) => c,
         Err(e) => return Ended::ProtocolError(format!("TLS configuration: {e}")),
     };

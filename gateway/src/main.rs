@@ -5,6 +5,7 @@
 //!   FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem), FLEETGUARD_TEMPLATE (infra/template.yaml:
 //!   its topic rules, its custom authorizer and handshake validator), FLEETGUARD_LAMBDA_ENDPOINT
 //!   (the local runtime the rules and the connections invoke, e.g. http://127.0.0.1:9000),
+//!   FLEETGUARD_LAMBDA_CONCURRENCY (1: its `--concurrency`),
 //!   FLEETGUARD_STACK and FLEETGUARD_DEVICE_CA_ID (the template's `CaCertificateId`: the JITR rule
 //!   hears that CA's registrations; unset: every CA's)
 
@@ -59,6 +60,12 @@ async fn main() -> Result<(), String> {
     std::fs::write(&out, &gateway.server_cert_pem).map_err(|e| format!("{out}: {e}"))?;
     if let Ok(lambda) = std::env::var("FLEETGUARD_LAMBDA_ENDPOINT") {
         gateway.rules.set_lambda_endpoint(&lambda);
+    }
+    if let Some(n) = std::env::var("FLEETGUARD_LAMBDA_CONCURRENCY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        gateway.rules.lambda.set_concurrency(n);
     }
     println!(
         "fleetguard-gateway: mqtts://localhost:{} (trust {out})",

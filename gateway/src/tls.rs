@@ -1,6 +1,7 @@
 //! TLS as AWS IoT Core's device endpoint does it: mutual TLS against the CA certificates registered
-//! (ACTIVE) in the account, read for each connection so a CA registered a moment ago is trusted at
-//! once; a client without a certificate is served too, for the custom authorizer. The server certificate is generated at start for `localhost` (a test stand-in: clients
+//! (ACTIVE) in the account, read again at most a second after the last reading, so a CA registered
+//! a moment ago is trusted from the next second; a client without a certificate is served too, for
+//! the custom authorizer. The server certificate is generated at start for `localhost` (a test stand-in: clients
 //! trust [`ServerIdentity::cert_pem`]).
 
 use fleetguard_aws::iot::IotControlAdapter;
@@ -47,9 +48,42 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// The server configuration for one connection: client certificates must chain to a CA registered
-/// ACTIVE in AWS IoT now (the handshake signature is verified by rustls: holding a device's public
-/// certificate is not enough).
+/// How long a server configuration (the registered CAs it trusts) is reused: a CA registered or
+/// deactivated counts from the next second's connections (AWS IoT's own propagation takes longer),
+/// and a burst of connections does not list the CAs once each.
+pub const CA_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A server configuration and when it was built.
+type Built = Option<(std::time::Instant, Arc<ServerConfig>)>;
+
+/// The server configuration, rebuilt from the registered CAs at most every [`CA_REFRESH`].
+#[derive(Default, Clone)]
+pub struct ConfigCache {
+    last: Arc<tokio::sync::Mutex<Built>>,
+}
+
+impl ConfigCache {
+    pub async fn get(
+        &self,
+        control: &IotControlAdapter,
+        identity: &ServerIdentity,
+    ) -> Result<Arc<ServerConfig>, String> {
+        // Held across the rebuild: a burst waits for one listing instead of making one each.
+        let mut last = self.last.lock().await;
+        if let Some((at, config)) = last.as_ref() {
+            if at.elapsed() < CA_REFRESH {
+                return Ok(config.clone());
+            }
+        }
+        let config = server_config(control, identity).await?;
+        *last = Some((std::time::Instant::now(), config.clone()));
+        Ok(config)
+    }
+}
+
+/// The server configuration: client certificates must chain to a CA registered ACTIVE in AWS IoT
+/// (the handshake signature is verified by rustls: holding a device's public certificate is not
+/// enough).
 pub async fn server_config(
     control: &IotControlAdapter,
     identity: &ServerIdentity,

@@ -49,7 +49,12 @@ pub fn client(
     if let Some((u, p)) = login {
         o.set_credentials(u, p);
     }
-    rumqttc::AsyncClient::new(o, 16)
+    let (c, mut ev) = rumqttc::AsyncClient::new(o, 16);
+    // TLS and CONNECT within a minute (rumqttc's default is 5 s; a load run queues connections).
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_connection_timeout(60);
+    ev.set_network_options(network);
+    (c, ev)
 }
 
 /// The CONNACK's code, or the connection's error (rumqttc reports a refused CONNACK as an error
