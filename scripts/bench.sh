@@ -60,4 +60,5 @@ if [ "${BENCH_CRITERION:-1}" != 0 ]; then
   echo "==> cargo bench (criterion)"
   cargo bench -p fleetguard-tests --bench authorizer
   cargo bench -p fleetguard-tests --bench decisions
+  cargo bench -p fleetguard-gateway --bench per_message
 fi

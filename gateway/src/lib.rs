@@ -8,7 +8,7 @@
 //! - [`identity`]: a certificate connection's principal and what AWS IoT says of it.
 //! - [`jitr`]: just-in-time registration on a device's first connection.
 //! - [`authorizer`]: the custom authorizer and the handshake validator, called as AWS calls them.
-//! - [`session`]: one MQTT connection; [`router`]: sessions, subscriptions, delivery, CONNECT quota.
+//! - [`wire`]: MQTT 3.1.1 and 5 through rmqtt-codec; [`session`]: one MQTT connection; [`router`]: sessions, subscriptions, delivery, CONNECT quota.
 //! - [`lifecycle`]: the presence events.
 //! - [`topics`]: topic and filter rules.
 //! - [`data_plane`]: the IoT data plane's HTTP API (Publish, DeleteConnection) for the functions.
@@ -25,6 +25,7 @@ pub mod rules;
 pub mod session;
 pub mod tls;
 pub mod topics;
+pub mod wire;
 
 use aws_sdk_iot::Client;
 use fleetguard_aws::iot::IotControlAdapter;

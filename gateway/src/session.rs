@@ -1,31 +1,26 @@
-//! One MQTT 3.1.1 connection: CONNECT first (within 10 s), authenticated by its client certificate
-//! or by the custom authorizer, authorized (`iot:Connect`) and held to the client id's CONNECT
-//! quota, as AWS IoT does; then PUBLISH / SUBSCRIBE / UNSUBSCRIBE / PINGREQ / DISCONNECT, each
-//! checked against the principal's policies. An unauthorized publish closes the connection, as AWS
-//! IoT does on MQTT 3.1.1; an unauthorized subscription is refused in the SUBACK (0x80). Lifecycle
-//! events mark the session's start and end.
+//! One MQTT connection (3.1.1 or 5, see [`crate::wire`]): CONNECT first (within 10 s),
+//! authenticated by its client certificate or by the custom authorizer, authorized (`iot:Connect`)
+//! and held to the client id's CONNECT quota, as AWS IoT does; then PUBLISH / SUBSCRIBE /
+//! UNSUBSCRIBE / PINGREQ / DISCONNECT, each checked against the principal's policies. An
+//! unauthorized publish closes a 3.1.1 connection (PUBACK 0x87 on 5); an unauthorized subscription
+//! is refused in the SUBACK. Lifecycle events mark the session's start and end.
 
 use crate::authorizer::Login;
 use crate::identity::CertificatePrincipal;
 use crate::lifecycle::Presence;
 use crate::router::{allowed, Outbound, Router, Session};
 use crate::topics;
-use futures_util::{SinkExt, StreamExt};
+use crate::wire::{Connack, ConnectInfo, In, NoConnect, Version, Wire};
 use iot_policy::{ConnectionContext, PolicySet};
 use rmqtt_codec::types::QoS;
-use rmqtt_codec::v3::{self, ConnectAck, ConnectAckReason, Packet, SubscribeReturnCode};
-use rmqtt_codec::version::ProtocolVersion;
-use rmqtt_codec::{MqttCodec, MqttPacket};
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_util::codec::Framed;
 
-/// Largest packet accepted (AWS IoT: 128 KB messages).
-pub const MAX_PACKET: u32 = 128 * 1024;
+pub use crate::wire::MAX_PACKET;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -89,36 +84,13 @@ struct Principal {
     custom: Option<(Login, Instant, Instant)>,
 }
 
-type Stream<S> = Framed<S, MqttCodec>;
-
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Stream<S>, p: Packet) -> bool {
-    io.send(MqttPacket::V3(p)).await.is_ok()
-}
-
-async fn next<S: AsyncRead + AsyncWrite + Unpin>(
-    io: &mut Stream<S>,
-) -> Option<Result<MqttPacket, String>> {
-    io.next()
-        .await
-        .map(|r| r.map(|(p, _)| p).map_err(|e| e.to_string()))
-}
-
-/// Refuses a CONNECT with `code`, then the connection ends.
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(io: &mut Stream<S>, code: ConnectAckReason) {
-    let ack = ConnectAck {
-        return_code: code,
-        session_present: false,
-    };
-    let _ = send(io, Packet::ConnectAck(ack)).await;
-}
-
 /// The session's principal, or why it is refused.
 async fn authenticate(
     auth: Authentication,
-    connect: &v3::Connect,
+    connect: &ConnectInfo,
     settings: &Settings,
 ) -> Result<Principal, &'static str> {
-    let client_id = connect.client_id.to_string();
+    let client_id = connect.client_id.clone();
     match auth {
         Authentication::Certificate(None) => Err("certificate unknown to AWS IoT"),
         Authentication::Certificate(Some(p)) if p.status != "ACTIVE" => {
@@ -137,8 +109,8 @@ async fn authenticate(
                 .ok_or("no client certificate and no custom authorizer")?;
             let login = Login {
                 server_name,
-                username: connect.username.as_ref().map(|u| u.to_string()),
-                password: connect.password.as_ref().map(|p| p.to_vec()),
+                username: connect.username.clone(),
+                password: connect.password.clone(),
                 client_id,
                 connection_id: crate::authorizer::connection_id(),
             };
@@ -191,30 +163,16 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     router: Router,
     settings: Arc<Settings>,
 ) -> Ended {
-    let mut io = Framed::new(
-        stream,
-        MqttCodec::Version(rmqtt_codec::version::VersionCodec),
-    );
-    match tokio::time::timeout(CONNECT_TIMEOUT, next(&mut io)).await {
-        Ok(Some(Ok(MqttPacket::Version(ProtocolVersion::MQTT3)))) => {}
-        Ok(Some(Ok(MqttPacket::Version(ProtocolVersion::MQTT5)))) => {
-            // MQTT 5 comes later; refused plainly rather than half-served.
-            return Ended::ProtocolError("MQTT 5 is not served yet".into());
-        }
-        Ok(Some(Err(e))) => return Ended::ProtocolError(e),
-        _ => return Ended::NoConnect,
-    }
-    *io.codec_mut() = MqttCodec::V3(v3::Codec::new(MAX_PACKET));
-    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, next(&mut io)).await {
-        Ok(Some(Ok(MqttPacket::V3(Packet::Connect(c))))) => c,
-        Ok(Some(Err(e))) => return Ended::ProtocolError(e),
-        _ => return Ended::NoConnect,
+    let (mut io, connect) = match Wire::accept(stream, CONNECT_TIMEOUT).await {
+        Ok(x) => x,
+        Err(NoConnect::TimedOut) => return Ended::NoConnect,
+        Err(NoConnect::Error(e)) => return Ended::ProtocolError(e),
     };
-    let client_id = connect.client_id.to_string();
+    let client_id = connect.client_id.clone();
     let principal = match authenticate(auth, &connect, &settings).await {
         Ok(p) => p,
         Err(why) => {
-            refuse(&mut io, ConnectAckReason::NotAuthorized).await;
+            io.connack(Connack::NotAuthorized).await;
             return Ended::NotAuthorized(why);
         }
     };
@@ -225,18 +183,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         custom,
     } = principal;
     if client_id.is_empty() || !allowed(&policies, &ctx, "iot:Connect", &client_id) {
-        refuse(&mut io, ConnectAckReason::NotAuthorized).await;
+        io.connack(Connack::NotAuthorized).await;
         return Ended::NotAuthorized("iot:Connect not allowed");
     }
     let Some(version_number) = router.admit(&client_id, Instant::now()) else {
-        refuse(&mut io, ConnectAckReason::ServiceUnavailable).await;
+        io.connack(Connack::Throttled).await;
         return Ended::Throttled;
     };
-    let ack = ConnectAck {
-        return_code: ConnectAckReason::ConnectionAccepted,
-        session_present: false,
-    };
-    if !send(&mut io, Packet::ConnectAck(ack)).await {
+    if !io.connack(Connack::Accepted).await {
         return Ended::Closed("CONNECTION_LOST");
     }
     let (tx, mut rx) = mpsc::channel(256);
@@ -259,7 +213,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         version_number,
     };
     emit(&router, &settings.rules, presence.connected());
-    tracing::info!(client_id, principal = %principal_id, "connected");
+    tracing::info!(client_id, principal = %principal_id, version = ?io.version, "connected");
     // A custom-authorizer session ends at its TTL and is authorized again at each refresh.
     let far = Instant::now() + Duration::from_secs(100 * 365 * 86_400);
     let (login, ttl, mut refresh_at) = match custom {
@@ -290,85 +244,78 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 }
             }
-            inbound = tokio::time::timeout(keep_alive, next(&mut io)) => {
+            inbound = tokio::time::timeout(keep_alive, io.next()) => {
                 let packet = match inbound {
                     Err(_) => break Ended::Closed("MQTT_KEEP_ALIVE_TIMEOUT"),
                     Ok(None) => break Ended::Closed("CONNECTION_LOST"),
                     Ok(Some(Err(e))) => break Ended::ProtocolError(e),
-                    Ok(Some(Ok(MqttPacket::V3(p)))) => p,
-                    Ok(Some(Ok(_))) => break Ended::ProtocolError("unexpected packet".into()),
+                    Ok(Some(Ok(p))) => p,
                 };
                 match packet {
-                    Packet::Publish(p) => {
-                        let topic = p.topic.to_string();
-                        if !topics::valid_topic(&topic)
-                            || topics::reserved_for_aws(&topic)
-                            || !allowed(&policies, &ctx, "iot:Publish", &topic)
-                        {
+                    In::Publish { topic, qos, packet_id, payload } => {
+                        let allowed_here = topics::valid_topic(&topic)
+                            && !topics::reserved_for_aws(&topic)
+                            && allowed(&policies, &ctx, "iot:Publish", &topic);
+                        if !allowed_here && io.version == Version::V3 {
                             break Ended::NotAuthorized("iot:Publish not allowed");
                         }
-                        if let (QoS::AtLeastOnce, Some(packet_id)) = (p.qos, p.packet_id) {
-                            if !send(&mut io, Packet::PublishAck { packet_id }).await {
+                        if let (QoS::AtLeastOnce, Some(packet_id)) = (qos, packet_id) {
+                            if !io.puback(packet_id, allowed_here).await {
                                 break Ended::Closed("CONNECTION_LOST");
                             }
                         }
-                        router.publish(&topic, p.payload.clone());
+                        if !allowed_here {
+                            // MQTT 5: refused in the PUBACK (0x87), the connection stays.
+                            tracing::info!(client_id, topic, "iot:Publish not allowed");
+                            continue;
+                        }
+                        router.publish(&topic, payload.clone());
                         let from = crate::rules::Publisher {
                             principal: &principal_id,
                             client_id: &client_id,
                         };
-                        settings.rules.on_publish(&topic, &p.payload, &from);
+                        settings.rules.on_publish(&topic, &payload, &from);
                     }
-                    Packet::Subscribe { packet_id, topic_filters } => {
-                        let mut status = Vec::new();
-                        for (filter, qos) in topic_filters {
-                            let filter = filter.to_string();
+                    In::Subscribe { packet_id, filters } => {
+                        let mut granted = Vec::new();
+                        for (filter, qos) in filters {
                             if topics::valid_filter(&filter)
                                 && allowed(&policies, &ctx, "iot:Subscribe", &filter)
                             {
                                 router.subscribe(&client_id, id, &filter);
                                 // AWS IoT serves QoS 0 and 1.
-                                let granted = if qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce };
-                                status.push(SubscribeReturnCode::Success(granted));
+                                granted.push(Some(if qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce }));
                             } else {
-                                status.push(SubscribeReturnCode::Failure);
+                                granted.push(None);
                             }
                         }
-                        if !send(&mut io, Packet::SubscribeAck { packet_id, status }).await {
+                        if !io.suback(packet_id, granted).await {
                             break Ended::Closed("CONNECTION_LOST");
                         }
                     }
-                    Packet::Unsubscribe { packet_id, topic_filters } => {
-                        for f in topic_filters {
-                            router.unsubscribe(&client_id, id, &f);
+                    In::Unsubscribe { packet_id, filters } => {
+                        for f in &filters {
+                            router.unsubscribe(&client_id, id, f);
                         }
-                        if !send(&mut io, Packet::UnsubscribeAck { packet_id }).await {
+                        if !io.unsuback(packet_id, filters.len()).await {
                             break Ended::Closed("CONNECTION_LOST");
                         }
                     }
-                    Packet::PingRequest => {
-                        if !send(&mut io, Packet::PingResponse).await {
+                    In::PingRequest => {
+                        if !io.pingresp().await {
                             break Ended::Closed("CONNECTION_LOST");
                         }
                     }
-                    Packet::PublishAck { .. } => {}
-                    Packet::Disconnect => break Ended::ClientDisconnect,
-                    other => break Ended::ProtocolError(format!("unexpected packet type {}", other.packet_type())),
+                    In::PublishAck => {}
+                    In::Disconnect => break Ended::ClientDisconnect,
+                    In::Unexpected(what) => break Ended::ProtocolError(format!("unexpected {what}")),
                 }
             }
             outbound = rx.recv() => match outbound {
                 Some(Outbound::Publish { topic, payload }) => {
                     packet_id = packet_id.wrapping_add(1).max(1);
-                    let publish = rmqtt_codec::types::Publish {
-                        dup: false,
-                        retain: false,
-                        qos: QoS::AtLeastOnce,
-                        topic: topic.into(),
-                        packet_id: NonZeroU16::new(packet_id),
-                        payload,
-                        properties: None,
-                    };
-                    if !send(&mut io, Packet::Publish(Box::new(publish))).await {
+                    let id = NonZeroU16::new(packet_id).unwrap_or(NonZeroU16::MIN);
+                    if !io.publish(topic, payload, id).await {
                         break Ended::Closed("CONNECTION_LOST");
                     }
                 }
@@ -377,6 +324,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             },
         }
     };
+    if let Ended::Closed(reason) = &ended {
+        io.disconnect(reason).await;
+    } else if let Ended::NotAuthorized(_) = &ended {
+        io.disconnect("FORBIDDEN_ACCESS").await;
+    }
     router.disconnect(&client_id, id);
     emit(
         &router,
