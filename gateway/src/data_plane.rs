@@ -108,6 +108,13 @@ async fn connection(
         let (status, error) = match (method.as_str(), path_only) {
             ("POST", p) if p.starts_with("/topics/") => {
                 match percent_decode(&p["/topics/".len()..]).filter(|t| topics::valid_topic(t)) {
+                    // Only AWS IoT publishes its own events.
+                    Some(topic) if topics::reserved_for_aws(&topic) => {
+                        (403, Some("ForbiddenException"))
+                    }
+                    Some(_) if body.len() > crate::wire::MAX_PACKET as usize - 1024 => {
+                        (413, Some("RequestEntityTooLargeException"))
+                    }
                     Some(topic) => {
                         rules.on_publish(&topic, &body, &DATA_PLANE);
                         router.publish(&topic, body);
@@ -137,6 +144,8 @@ async fn respond(
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
+        413 => "Payload Too Large",
         404 => "Not Found",
         _ => "Error",
     };

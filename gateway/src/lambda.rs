@@ -56,7 +56,7 @@ impl Lambda {
             .clone()
     }
 
-    /// Invokes `function` with `event` and returns its answer (`timeout` counts from its turn). An
+    /// Invokes `function` with `event` and returns its answer within `timeout` (its turn included). An
     /// error for no runtime, a transport failure, a status other than 200, a function error or an
     /// answer that is not JSON.
     pub async fn invoke(
@@ -68,6 +68,22 @@ impl Lambda {
         let endpoint = self
             .endpoint()
             .ok_or("no local Lambda runtime configured")?;
+        // The time limit covers the wait for a turn too: a queue never holds a connection open.
+        tokio::time::timeout(
+            timeout,
+            self.invoke_in_turn(&endpoint, function, event, timeout),
+        )
+        .await
+        .map_err(|_| format!("{function}: timed out"))?
+    }
+
+    async fn invoke_in_turn(
+        &self,
+        endpoint: &str,
+        function: &str,
+        event: &Value,
+        timeout: Duration,
+    ) -> Result<Value, String> {
         let turn = self.turn(function);
         let _permit = turn.acquire().await.map_err(|e| e.to_string())?;
         let url = format!("{endpoint}/2015-03-31/functions/{function}/invocations");

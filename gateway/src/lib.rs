@@ -124,6 +124,8 @@ impl Gateway {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 };
                 let (identity, tls, control, iot, router, settings, validator) = (
@@ -186,9 +188,11 @@ async fn connection(
         Ok(c) => c,
         Err(e) => return Ended::ProtocolError(format!("TLS configuration: {e}")),
     };
-    let tls = match tokio_rustls::TlsAcceptor::from(config).accept(stream).await {
-        Ok(t) => t,
-        Err(e) => return Ended::ProtocolError(format!("TLS handshake: {e}")),
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Ended::ProtocolError(format!("TLS handshake: {e}")),
+        Err(_) => return Ended::NoConnect,
     };
     let server_name = tls.get_ref().1.server_name().map(str::to_owned);
     let leaf = tls
@@ -197,7 +201,28 @@ async fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .map(|c| c.as_ref().to_vec());
-    let auth = match leaf {
+    let identify = identify(&s, leaf, server_name);
+    let auth = match tokio::time::timeout(IDENTIFY_TIMEOUT, identify).await {
+        Ok(Ok(auth)) => auth,
+        Ok(Err(ended)) => return ended,
+        Err(_) => return Ended::ProtocolError("identifying the client timed out".into()),
+    };
+    session::serve(tls, auth, peer, s.router, s.settings).await
+}
+
+/// How long the TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the handshake validator, AWS IoT's view of the certificate and JITR may take together.
+const IDENTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Who a connection is from its TLS session, or how it ends (JITR, a refusal).
+async fn identify(
+    s: &Services,
+    leaf: Option<Vec<u8>>,
+    server_name: Option<String>,
+) -> Result<session::Authentication, session::Ended> {
+    use session::Ended;
+    Ok(match leaf {
         None => session::Authentication::Custom { server_name },
         Some(leaf) => {
             let id = identity::certificate_id(&leaf);
@@ -213,17 +238,17 @@ async fn connection(
                 .await;
                 if allowed != Ok(true) {
                     tracing::info!(certificate = %id, ?allowed, "handshake validator refused");
-                    return Ended::NotAuthorized("handshake validator refused");
+                    return Err(Ended::NotAuthorized("handshake validator refused"));
                 }
             }
             match identity::lookup(&s.iot, &leaf).await {
-                Err(e) => return Ended::ProtocolError(e),
+                Err(e) => return Err(Ended::ProtocolError(e)),
                 Ok(None) => match jitr::auto_registering_ca(&s.iot, &leaf).await {
-                    Err(e) => return Ended::ProtocolError(e),
+                    Err(e) => return Err(Ended::ProtocolError(e)),
                     Ok(Some((ca_id, ca_pem))) => {
                         let registered = match jitr::register(&s.iot, &leaf, &ca_pem).await {
                             Ok(r) => r,
-                            Err(e) => return Ended::ProtocolError(e),
+                            Err(e) => return Err(Ended::ProtocolError(e)),
                         };
                         let event = jitr::event(
                             &registered,
@@ -232,7 +257,7 @@ async fn connection(
                             time::OffsetDateTime::now_utc(),
                         );
                         session::emit(&s.router, &s.settings.rules, Some(event));
-                        return Ended::JustInTimeRegistration;
+                        return Err(Ended::JustInTimeRegistration);
                     }
                     Ok(None) => session::Authentication::Certificate(None),
                 },
@@ -247,11 +272,10 @@ async fn connection(
                         );
                         session::emit(&s.router, &s.settings.rules, Some(event));
                     }
-                    return Ended::JustInTimeRegistration;
+                    return Err(Ended::JustInTimeRegistration);
                 }
                 Ok(Some(p)) => session::Authentication::Certificate(Some(p)),
             }
         }
-    };
-    session::serve(tls, auth, peer, s.router, s.settings).await
+    })
 }

@@ -8,21 +8,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// What a session is told to do.
+/// A message for a session to deliver.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    Publish {
-        topic: String,
-        payload: Bytes,
-    },
-    /// Close the connection (DeleteConnection, a newer session with the same client id).
-    Close(&'static str),
+    Publish { topic: String, payload: Bytes },
 }
 
 /// A connected session as the router sees it.
 pub struct Session {
     pub id: u64,
     pub tx: mpsc::Sender<Outbound>,
+    /// Closes the session (DeleteConnection, a newer session with the same client id): apart from
+    /// the deliveries, so a close never waits behind them or is lost when they are full.
+    pub close: tokio::sync::watch::Sender<Option<&'static str>>,
     pub subscriptions: Vec<String>,
     pub policies: Arc<PolicySet>,
     pub context: ConnectionContext,
@@ -44,6 +42,9 @@ pub struct Router {
     clients: Arc<Mutex<HashMap<String, (Instant, u64)>>>,
 }
 
+/// AWS IoT Core's quota: subscriptions per connection.
+pub const MAX_SUBSCRIPTIONS: usize = 50;
+
 /// AWS IoT Core's quota: one CONNECT per second per client id.
 pub const CONNECT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -57,8 +58,8 @@ impl Router {
     pub fn admit(&self, client_id: &str, now: Instant) -> Option<u64> {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if clients.len() > 100_000 {
-            // Bounded: entries past the quota's window only keep the version numbers going.
-            clients.retain(|_, (at, _)| now.duration_since(*at) < CONNECT_INTERVAL);
+            // Bounded: AWS starts a client id's versionNumber again after about an hour away.
+            clients.retain(|_, (at, _)| now.duration_since(*at) < Duration::from_secs(3600));
         }
         match clients.get_mut(client_id) {
             Some((at, _)) if now.duration_since(*at) < CONNECT_INTERVAL => None,
@@ -89,7 +90,7 @@ impl Router {
     /// Registers a session; an older one with the same client id is closed (as AWS IoT does).
     pub fn connect(&self, client_id: &str, session: Session) {
         if let Some(old) = self.lock().insert(client_id.to_owned(), session) {
-            let _ = old.tx.try_send(Outbound::Close("DUPLICATE_CLIENTID"));
+            let _ = old.close.send(Some("DUPLICATE_CLIENTID"));
         }
     }
 
@@ -101,11 +102,15 @@ impl Router {
         }
     }
 
-    pub fn subscribe(&self, client_id: &str, id: u64, filter: &str) {
-        if let Some(s) = self.lock().get_mut(client_id).filter(|s| s.id == id) {
-            if !s.subscriptions.iter().any(|f| f == filter) {
+    /// Adds a subscription; false beyond AWS IoT's 50 per connection.
+    pub fn subscribe(&self, client_id: &str, id: u64, filter: &str) -> bool {
+        match self.lock().get_mut(client_id).filter(|s| s.id == id) {
+            Some(s) if s.subscriptions.iter().any(|f| f == filter) => true,
+            Some(s) if s.subscriptions.len() < MAX_SUBSCRIPTIONS => {
                 s.subscriptions.push(filter.to_owned());
+                true
             }
+            _ => false,
         }
     }
 
@@ -139,7 +144,7 @@ impl Router {
     pub fn close(&self, client_id: &str) -> bool {
         match self.lock().remove(client_id) {
             Some(s) => {
-                let _ = s.tx.try_send(Outbound::Close("API_INITIATED_DISCONNECT"));
+                let _ = s.close.send(Some("API_INITIATED_DISCONNECT"));
                 true
             }
             None => false,

@@ -46,7 +46,9 @@ impl Ended {
         match self {
             Ended::ClientDisconnect => "CLIENT_INITIATED_DISCONNECT",
             Ended::Closed(r) => r,
-            Ended::NotAuthorized(_) => "FORBIDDEN_ACCESS",
+            // AWS: AUTH_ERROR "failed to authenticate or authorization failed" (FORBIDDEN_ACCESS is
+            // a client not allowed to be connected at all, such as a denied IP address).
+            Ended::NotAuthorized(_) => "AUTH_ERROR",
             Ended::Throttled => "THROTTLED",
             Ended::ProtocolError(_) | Ended::NoConnect | Ended::JustInTimeRegistration => {
                 "CLIENT_ERROR"
@@ -194,12 +196,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         return Ended::Closed("CONNECTION_LOST");
     }
     let (tx, mut rx) = mpsc::channel(256);
+    let (close, mut closed) = tokio::sync::watch::channel(None);
     let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
     router.connect(
         &client_id,
         Session {
             id,
             tx,
+            close,
             subscriptions: Vec::new(),
             policies: policies.clone(),
             context: ctx.clone(),
@@ -220,23 +224,36 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         Some((login, ttl, refresh)) => (Some(login), ttl, refresh),
         None => (None, far, far),
     };
+    let mut ctx = ctx;
+    // Counted from the client's last packet (what it receives does not keep it alive).
     let keep_alive = match connect.keep_alive {
         0 => Duration::from_secs(3600),
         k => Duration::from_millis(u64::from(k) * 1500),
     };
+    let mut last_in = Instant::now();
     let mut packet_id: u16 = 0;
     let ended = loop {
         tokio::select! {
+            // A close is seen before anything else the session has to do.
+            biased;
+            _ = closed.changed() => break Ended::Closed(closed.borrow().unwrap_or("SERVER_INITIATED_DISCONNECT")),
             _ = tokio::time::sleep_until(ttl.into()) => break Ended::Closed("CUSTOMAUTH_TTL_EXPIRATION"),
+            _ = tokio::time::sleep_until((last_in + keep_alive).into()) => break Ended::Closed("MQTT_KEEP_ALIVE_TIMEOUT"),
             _ = tokio::time::sleep_until(refresh_at.into()) => {
                 let Some(login) = &login else { break Ended::Closed("SERVER_ERROR") };
                 let Some(function) = settings.authorizer.as_deref() else { break Ended::Closed("AUTH_ERROR") };
                 match crate::authorizer::authorize(&settings.rules.lambda, function, login, &settings.region, &settings.account).await {
-                    Ok(grant) => {
+                    // The new grant must still allow this client id to be connected.
+                    Ok(grant) if allowed(&grant.policies, &grant.context, "iot:Connect", &client_id) => {
                         policies = Arc::new(grant.policies);
+                        ctx = grant.context;
                         router.set_policies(&client_id, id, policies.clone());
                         refresh_at = Instant::now() + settings.auth_second * grant.refresh_after;
                         tracing::info!(client_id, "custom authorization refreshed");
+                    }
+                    Ok(_) => {
+                        tracing::info!(client_id, "custom authorization refresh: iot:Connect no longer allowed");
+                        break Ended::Closed("AUTH_ERROR");
                     }
                     Err(e) => {
                         tracing::info!(client_id, error = %e, "custom authorization refresh refused");
@@ -244,14 +261,18 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 }
             }
-            inbound = tokio::time::timeout(keep_alive, io.next()) => {
+            inbound = io.next() => {
                 let packet = match inbound {
-                    Err(_) => break Ended::Closed("MQTT_KEEP_ALIVE_TIMEOUT"),
-                    Ok(None) => break Ended::Closed("CONNECTION_LOST"),
-                    Ok(Some(Err(e))) => break Ended::ProtocolError(e),
-                    Ok(Some(Ok(p))) => p,
+                    None => break Ended::Closed("CONNECTION_LOST"),
+                    Some(Err(e)) => break Ended::ProtocolError(e),
+                    Some(Ok(p)) => p,
                 };
+                last_in = Instant::now();
                 match packet {
+                    In::Publish { qos: QoS::ExactlyOnce, .. } => {
+                        // AWS IoT does not serve QoS 2 (CONNACK says so on MQTT 5).
+                        break Ended::ProtocolError("QoS 2 is not supported".into());
+                    }
                     In::Publish { topic, qos, packet_id, payload } => {
                         let allowed_here = topics::valid_topic(&topic)
                             && !topics::reserved_for_aws(&topic)
@@ -281,8 +302,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         for (filter, qos) in filters {
                             if topics::valid_filter(&filter)
                                 && allowed(&policies, &ctx, "iot:Subscribe", &filter)
+                                && router.subscribe(&client_id, id, &filter)
                             {
-                                router.subscribe(&client_id, id, &filter);
                                 // AWS IoT serves QoS 0 and 1.
                                 granted.push(Some(if qos == QoS::AtMostOnce { QoS::AtMostOnce } else { QoS::AtLeastOnce }));
                             } else {
@@ -319,17 +340,13 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         break Ended::Closed("CONNECTION_LOST");
                     }
                 }
-                Some(Outbound::Close(reason)) => break Ended::Closed(reason),
                 None => break Ended::Closed("SERVER_INITIATED_DISCONNECT"),
             },
         }
     };
-    if let Ended::Closed(reason) = &ended {
-        io.disconnect(reason).await;
-    } else if let Ended::NotAuthorized(_) = &ended {
-        io.disconnect("FORBIDDEN_ACCESS").await;
-    }
+    // Unregistered first: a client that stopped reading cannot keep the session registered.
     router.disconnect(&client_id, id);
+    io.disconnect(ended.disconnect_reason()).await;
     emit(
         &router,
         &settings.rules,

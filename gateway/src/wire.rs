@@ -17,6 +17,8 @@ use tokio_util::codec::Framed;
 
 /// Largest packet accepted (AWS IoT: 128 KB messages).
 pub const MAX_PACKET: u32 = 128 * 1024;
+/// How long one packet may take to be written.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -120,8 +122,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         Ok((Wire { io, version }, info))
     }
 
+    /// False if the packet could not be written within [`WRITE_TIMEOUT`] (a client that stopped
+    /// reading is treated as gone).
     async fn send(&mut self, p: MqttPacket) -> bool {
-        self.io.send(p).await.is_ok()
+        matches!(
+            tokio::time::timeout(WRITE_TIMEOUT, self.io.send(p)).await,
+            Ok(Ok(()))
+        )
     }
 
     /// The next packet; `None` when the client closed the connection.

@@ -260,28 +260,60 @@ async fn devices_register_on_first_connect_and_operators_sign_in_through_the_aut
         .await
         .expect("operator connected");
     assert_eq!(e["principalIdentifier"], principal.as_str());
-    // Disabled: the next refresh (300 authorizer seconds) is refused and the session ends.
-    stack.put_operator(&principal, false, &[&granted]).await;
     let disconnected = format!("$aws/events/presence/disconnected/{principal}");
-    let e = seen_on(&seen, &disconnected, |_| true, 30)
+    let session = |n: u64| move |v: &serde_json::Value| v["versionNumber"] == n;
+    // Its grant moves to another serial: the next refresh (300 authorizer seconds) brings the new
+    // policy while the session stays, and a delete on the serial it lost is refused (on 3.1.1 the
+    // connection closes) before any rule runs.
+    let other = Serial::parse(&unique("SN")).unwrap();
+    stack.seed_record(&granted, "r2").await;
+    stack.put_operator(&principal, true, &[&other]).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        seen_on(&seen, &disconnected, session(0), 0).await.is_none(),
+        "the refresh kept the session"
+    );
+    c.publish(
+        format!("P/{granted}/deleterecords/r2"),
+        QoS::AtLeastOnce,
+        false,
+        br#"{"request_id": "op-2"}"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    let e = seen_on(&seen, &disconnected, session(0), 10)
+        .await
+        .expect("closed for the refused publish");
+    assert_eq!(e["disconnectReason"], "AUTH_ERROR");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r2 = RecordId::parse("r2").unwrap();
+    assert!(stack
+        .record(&granted, &r2)
+        .await
+        .unwrap()
+        .deleted_at
+        .is_none());
+    drop((c, seen_op));
+    // Disabled: the next refresh is refused and the session ends.
+    stack.put_operator(&principal, true, &[&granted]).await;
+    let (_c, mut ev) = operator();
+    assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
+    let seen_op = watch(ev);
+    stack.put_operator(&principal, false, &[&granted]).await;
+    let e = seen_on(&seen, &disconnected, session(1), 30)
         .await
         .expect("cut at the refresh");
     assert_eq!(e["disconnectReason"], "AUTH_ERROR");
-    drop((c, seen_op));
+    drop(seen_op);
     // Enabled again, it stays until the token's end (disconnectAfterInSeconds, about 900).
     stack.put_operator(&principal, true, &[&granted]).await;
     let (_c, mut ev) = operator();
     assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
     let seen_op = watch(ev);
-    let e = seen_on(
-        &seen,
-        &disconnected,
-        |v| v["disconnectReason"] == "CUSTOMAUTH_TTL_EXPIRATION",
-        60,
-    )
-    .await
-    .expect("closed at disconnectAfterInSeconds");
-    assert_eq!(e["versionNumber"], 1);
+    let e = seen_on(&seen, &disconnected, session(2), 60)
+        .await
+        .expect("closed at disconnectAfterInSeconds");
+    assert_eq!(e["disconnectReason"], "CUSTOMAUTH_TTL_EXPIRATION");
     drop(seen_op);
     // A forged token: refused, nothing deleted.
     let (_c, mut ev) = client(

@@ -79,7 +79,14 @@ async fn mqtt5_clients_get_aws_iot_s_reason_codes() {
         Packet::SubAck(s) => assert_eq!(s.return_codes, [SubscribeReasonCode::NotAuthorized]),
         other => panic!("{other:?}"),
     }
-    // Another serial's topic: PUBACK 0x87, and the connection stays.
+    // B listens on its own topics.
+    let (cb, mut evb) = client(&gw, b.serial.as_str(), &b);
+    assert!(matches!(incoming(&mut evb).await, Ok(Packet::ConnAck(_))));
+    cb.subscribe(format!("P/{}/#", b.serial), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert!(matches!(incoming(&mut evb).await, Ok(Packet::SubAck(_))));
+    // Another serial's topic: PUBACK 0x87, the connection stays, and B receives nothing.
     c.publish(
         format!("P/{}/deleterecords/r1", b.serial),
         QoS::AtLeastOnce,
@@ -92,6 +99,8 @@ async fn mqtt5_clients_get_aws_iot_s_reason_codes() {
         Packet::PubAck(p) => assert_eq!(p.reason, PubAckReason::NotAuthorized),
         other => panic!("{other:?}"),
     }
+    let leaked = tokio::time::timeout(Duration::from_secs(1), incoming(&mut evb)).await;
+    assert!(leaked.is_err(), "nothing reached B: {leaked:?}");
     let own = format!("P/{}/telemetry", a.serial);
     c.publish(&own, QoS::AtLeastOnce, false, b"hi".to_vec())
         .await
