@@ -8,11 +8,9 @@
 use fleetguard_domain::authorizer::operator_principal;
 use fleetguard_domain::domain::{RecordId, Serial};
 use fleetguard_domain::ports::Registry;
-use fleetguard_gateway::{rules, Config, Gateway};
-use fleetguard_tests::local_lambda::{function_env, LocalLambda};
+use fleetguard_gateway::Gateway;
 use fleetguard_tests::{unique, Stack, TestCa, TestIdp};
 use rumqttc::{ConnectReturnCode, QoS};
-use std::collections::HashMap;
 use std::time::Duration;
 mod common;
 use common::{client, closes, connack, seen_on, watch};
@@ -80,32 +78,12 @@ async fn devices_register_on_first_connect_and_operators_sign_in_through_the_aut
     let ca = TestCa::new("gateway connect CA");
     let ca_id = stack.register_ca(&ca).await;
     let idp = TestIdp::new(ISSUER, "fleetguard");
-    let template =
-        std::fs::read_to_string(fleetguard_tests::workspace_root().join("infra/template.yaml"))
-            .unwrap();
-    let params = HashMap::from([
-        ("AWS::StackName".to_owned(), stack.prefix.clone()),
-        ("CaCertificateId".to_owned(), ca_id.clone()),
-    ]);
-    let connect = rules::connect_functions(&template).unwrap();
-    assert!(connect.authorizer.is_some() && connect.handshake_validator.is_some());
-    let gw = Gateway::start(
-        &stack.sdk,
-        Config {
+    let local = fleetguard_tests::gateway::start(
+        &stack,
+        fleetguard_tests::gateway::Options {
             // 10 ms per authorizer second: a 300 s refresh comes after 3 s.
             auth_second: Duration::from_millis(10),
-            ..Config::local(rules::load(&template, &params).unwrap(), connect)
-        },
-    )
-    .await
-    .unwrap();
-    let data_plane = format!("http://{}", gw.data_plane_addr);
-    let lambda = LocalLambda::start(
-        &function_env(
-            &stack,
-            &[
-                ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
-                ("FLEETGUARD_CA_CERTIFICATE_IDS", ca_id.as_str()),
+            env: &[
                 ("FLEETGUARD_JWT_ISSUER", ISSUER),
                 ("FLEETGUARD_JWT_AUDIENCE", "fleetguard"),
                 ("FLEETGUARD_JWKS", idp.jwks.as_str()),
@@ -113,15 +91,17 @@ async fn devices_register_on_first_connect_and_operators_sign_in_through_the_aut
                 ("FLEETGUARD_AUTH_CACHE_SECONDS", "0"),
                 ("FLEETGUARD_HANDSHAKE_CACHE_SECONDS", "0"),
             ],
-        ),
-        false,
-    );
-    gw.rules.set_lambda_endpoint(&lambda.endpoint);
+            ..fleetguard_tests::gateway::Options::new(&ca_id)
+        },
+    )
+    .await
+    .unwrap();
+    let (gw, lambda) = (&local.gw, &local.lambda);
     // Built and started before the clients: the authorizer and validator answer within 5 s.
     for f in ["authorizer", "handshake-validator", "provisioner"] {
         let _ = lambda.invoke(f, &serde_json::json!({})).await;
     }
-    let seen = watcher(&stack, &ca, &gw).await;
+    let seen = watcher(&stack, &ca, gw).await;
 
     // A device's first connection: its certificate is registered PENDING_ACTIVATION, the event
     // goes to the provisioner, the connection is dropped.

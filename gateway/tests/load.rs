@@ -6,11 +6,8 @@
 //! and the local Lambda runtime bound them, not the gateway.
 
 use fleetguard_domain::domain::RecordId;
-use fleetguard_gateway::{rules, Config, Gateway};
-use fleetguard_tests::local_lambda::{function_env, LocalLambda};
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{ConnectReturnCode, Packet, QoS};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 mod common;
@@ -36,40 +33,19 @@ async fn gateway_load_run() {
     let stack = Stack::new().await;
     let ca = TestCa::new("gateway load CA");
     let ca_id = stack.register_ca(&ca).await;
-    let template =
-        std::fs::read_to_string(fleetguard_tests::workspace_root().join("infra/template.yaml"))
-            .unwrap();
-    let params = HashMap::from([
-        ("AWS::StackName".to_owned(), stack.prefix.clone()),
-        ("CaCertificateId".to_owned(), ca_id.clone()),
-    ]);
-    let gw = Gateway::start(
-        &stack.sdk,
-        Config::local(
-            rules::load(&template, &params).unwrap(),
-            rules::connect_functions(&template).unwrap(),
-        ),
+    let local = fleetguard_tests::gateway::start(
+        &stack,
+        fleetguard_tests::gateway::Options {
+            instances,
+            env: &[("RUST_LOG", "warn")],
+            ..fleetguard_tests::gateway::Options::new(&ca_id)
+        },
     )
     .await
     .unwrap();
-    let data_plane = format!("http://{}", gw.data_plane_addr);
-    let lambda = LocalLambda::start_concurrent(
-        &function_env(
-            &stack,
-            &[
-                ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
-                ("FLEETGUARD_CA_CERTIFICATE_IDS", ca_id.as_str()),
-                ("RUST_LOG", "warn"),
-            ],
-        ),
-        false,
-        instances,
-    );
-    gw.rules.set_lambda_endpoint(&lambda.endpoint);
-    gw.rules.lambda.set_concurrency(instances);
+    let (gw, lambda) = (&local.gw, &local.lambda);
     // Every instance started before the run (a cold start is not what is measured).
     for f in ["handshake-validator", "delete-record"] {
-        let lambda = &lambda;
         let warm: Vec<_> = (0..instances)
             .map(|_| async move { lambda.invoke(f, &serde_json::json!({})).await })
             .collect();

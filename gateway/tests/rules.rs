@@ -5,13 +5,10 @@
 
 use fleetguard_domain::domain::{Reason, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
-use fleetguard_gateway::{rules, Config, Gateway};
-use fleetguard_tests::local_lambda::{function_env, LocalLambda};
 use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
-use std::collections::HashMap;
 mod common;
 use common::{closes, incoming};
 use std::time::Duration;
@@ -22,33 +19,18 @@ async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() 
     let stack = Stack::new().await;
     let ca = TestCa::new("gateway rules CA");
     let ca_id = stack.register_ca(&ca).await;
-    let template =
-        std::fs::read_to_string(fleetguard_tests::workspace_root().join("infra/template.yaml"))
-            .unwrap();
-    let params = HashMap::from([
-        ("AWS::StackName".to_owned(), stack.prefix.clone()),
-        ("CaCertificateId".to_owned(), ca_id.clone()),
-    ]);
-    let gw = Gateway::start(
-        &stack.sdk,
-        Config::local(rules::load(&template, &params).unwrap(), Default::default()),
+    let security = format!("fleetguard/{}/security/violations", stack.prefix);
+    let local = fleetguard_tests::gateway::start(
+        &stack,
+        fleetguard_tests::gateway::Options {
+            connect_functions: false,
+            env: &[("FLEETGUARD_SECURITY_TOPIC", security.as_str())],
+            ..fleetguard_tests::gateway::Options::new(&ca_id)
+        },
     )
     .await
     .unwrap();
-    // The functions publish their replies (and cut sessions) through the gateway's data plane.
-    let data_plane = format!("http://{}", gw.data_plane_addr);
-    let security = format!("fleetguard/{}/security/violations", stack.prefix);
-    let lambda = LocalLambda::start(
-        &function_env(
-            &stack,
-            &[
-                ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
-                ("FLEETGUARD_SECURITY_TOPIC", security.as_str()),
-            ],
-        ),
-        false,
-    );
-    gw.rules.set_lambda_endpoint(&lambda.endpoint);
+    let gw = &local.gw;
 
     // A device provisioned through JITR, with a key we hold.
     let serial = Serial::parse(&unique("SN")).unwrap();

@@ -4,15 +4,13 @@
 //! command a person can type against the same gateway, with the files it writes under
 //! `target/demo-gateway/` (generated keys, never committed).
 
-use crate::local_lambda::{function_env, LocalLambda};
 use crate::story::{Check, AUDIENCE, ISSUER};
 use crate::{certificate_id_of, unique, Stack, TestCa, TestIdp};
 use fleetguard_domain::authorizer::operator_principal;
 use fleetguard_domain::domain::{RecordId, Serial};
 use fleetguard_domain::ports::Registry;
-use fleetguard_gateway::{rules, Config, Gateway};
+use fleetguard_gateway::Gateway;
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,7 +36,7 @@ pub struct GatewayStory<'a> {
 type StepResult = Result<(), String>;
 
 /// The next packet (PINGRESP skipped) or the connection's error, within `secs`.
-async fn incoming(ev: &mut EventLoop, secs: u64) -> Result<Packet, String> {
+pub async fn incoming(ev: &mut EventLoop, secs: u64) -> Result<Packet, String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         match tokio::time::timeout_at(deadline, ev.poll()).await {
@@ -51,17 +49,18 @@ async fn incoming(ev: &mut EventLoop, secs: u64) -> Result<Packet, String> {
 }
 
 /// The CONNACK's code, or why there was none.
-async fn connack(ev: &mut EventLoop) -> Result<ConnectReturnCode, String> {
+pub async fn connack(ev: &mut EventLoop) -> Result<ConnectReturnCode, String> {
     match incoming(ev, 20).await {
         Ok(Packet::ConnAck(a)) => Ok(a.code),
         Ok(p) => Err(format!("expected CONNACK, got {p:?}")),
         Err(e) if e.contains("NotAuthorized") => Ok(ConnectReturnCode::NotAuthorized),
+        Err(e) if e.contains("ServiceUnavailable") => Ok(ConnectReturnCode::ServiceUnavailable),
         Err(e) => Err(e),
     }
 }
 
 /// Whether the connection ends within `secs`.
-async fn closes(ev: &mut EventLoop, secs: u64) -> bool {
+pub async fn closes(ev: &mut EventLoop, secs: u64) -> bool {
     // Only the connection's end counts: a wait that runs out is a connection still open.
     for _ in 0..10 {
         match incoming(ev, secs).await {
@@ -201,37 +200,22 @@ impl<'a> GatewayStory<'a> {
         let ca = TestCa::new("fleetguard demo device CA");
         let ca_id = stack.register_ca(&ca).await;
         let idp = TestIdp::new(ISSUER, AUDIENCE);
-        let template = std::fs::read_to_string(crate::workspace_root().join("infra/template.yaml"))
-            .map_err(|e| e.to_string())?;
-        let params = HashMap::from([
-            ("AWS::StackName".to_owned(), stack.prefix.clone()),
-            ("CaCertificateId".to_owned(), ca_id.clone()),
-        ]);
-        let gw = Gateway::start(
-            &stack.sdk,
-            Config::local(
-                rules::load(&template, &params)?,
-                rules::connect_functions(&template)?,
-            ),
-        )
-        .await?;
-        std::fs::write(self.dir.join("gateway-ca.pem"), &gw.server_cert_pem)
-            .map_err(|e| e.to_string())?;
-        let data_plane = format!("http://{}", gw.data_plane_addr);
-        let lambda = LocalLambda::start(
-            &function_env(
-                stack,
-                &[
-                    ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
-                    ("FLEETGUARD_CA_CERTIFICATE_IDS", ca_id.as_str()),
+        let local = crate::gateway::start(
+            stack,
+            crate::gateway::Options {
+                env: &[
                     ("FLEETGUARD_JWT_ISSUER", ISSUER),
                     ("FLEETGUARD_JWT_AUDIENCE", AUDIENCE),
                     ("FLEETGUARD_JWKS", idp.jwks.as_str()),
                 ],
-            ),
-            false,
-        );
-        gw.rules.set_lambda_endpoint(&lambda.endpoint);
+                ..crate::gateway::Options::new(&ca_id)
+            },
+        )
+        .await?;
+        let (gw, lambda) = (&local.gw, &local.lambda);
+        std::fs::write(self.dir.join("gateway-ca.pem"), &gw.server_cert_pem)
+            .map_err(|e| e.to_string())?;
+        let data_plane = format!("http://{}", gw.data_plane_addr);
         self.say(format!(
             "gateway mqtts://localhost:{} (server CA {}), data plane {data_plane}",
             gw.addr.port(),
@@ -262,10 +246,10 @@ impl<'a> GatewayStory<'a> {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        self.say(self.mosquitto(&gw, "sub", &a, &format!("-t 'P/{}/#'", a.serial)));
-        self.first_connect(&gw, &a).await?;
-        self.first_connect(&gw, &b).await?;
-        let (c, mut ev) = Self::client(&gw, a.serial.as_str(), Some(&a), None);
+        self.say(self.mosquitto(gw, "sub", &a, &format!("-t 'P/{}/#'", a.serial)));
+        self.first_connect(gw, &a).await?;
+        self.first_connect(gw, &b).await?;
+        let (c, mut ev) = Self::client(gw, a.serial.as_str(), Some(&a), None);
         self.check(
             "it reconnects and is allowed",
             connack(&mut ev).await == Ok(ConnectReturnCode::Success),
@@ -280,7 +264,7 @@ impl<'a> GatewayStory<'a> {
             .map_err(|e| e.to_string())?;
         let _ = incoming(&mut ev, 10).await;
         self.say(self.mosquitto(
-            &gw,
+            gw,
             "pub",
             &a,
             &format!(
@@ -324,7 +308,7 @@ impl<'a> GatewayStory<'a> {
             "It publishes into another serial's namespace: disconnected by policy",
         );
         self.say(self.mosquitto(
-            &gw,
+            gw,
             "pub",
             &a,
             &format!("-t 'P/{}/deleterecords/r9' -m '{{}}'", b.serial),
@@ -356,7 +340,7 @@ impl<'a> GatewayStory<'a> {
             "(as step 2 with -i {} instead of -i {})",
             b.serial, a.serial
         ));
-        let (_h, mut hev) = Self::client(&gw, b.serial.as_str(), Some(&a), None);
+        let (_h, mut hev) = Self::client(gw, b.serial.as_str(), Some(&a), None);
         self.check(
             "CONNACK not authorized",
             connack(&mut hev).await == Ok(ConnectReturnCode::NotAuthorized),
@@ -381,7 +365,7 @@ impl<'a> GatewayStory<'a> {
             b.serial
         ));
         let (op, mut oev) = Self::client(
-            &gw,
+            gw,
             &principal,
             None,
             Some(("alice?SDK=mosquitto&Version=2", &token)),
@@ -420,7 +404,7 @@ impl<'a> GatewayStory<'a> {
             "The device is revoked (key compromised): its live session is cut",
         );
         tokio::time::sleep(Duration::from_millis(1100)).await; // one CONNECT a second per client id
-        let (_c, mut ev) = Self::client(&gw, a.serial.as_str(), Some(&a), None);
+        let (_c, mut ev) = Self::client(gw, a.serial.as_str(), Some(&a), None);
         let live = connack(&mut ev).await == Ok(ConnectReturnCode::Success);
         let revoke = serde_json::json!({"action": "revoke", "serial": a.serial.as_str(),
             "reason": "key extracted", "compromised_since": "2020-01-01T00:00:00Z",
@@ -433,7 +417,7 @@ impl<'a> GatewayStory<'a> {
             live && closes(&mut ev, 20).await,
         );
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let (_c, mut ev) = Self::client(&gw, a.serial.as_str(), Some(&a), None);
+        let (_c, mut ev) = Self::client(gw, a.serial.as_str(), Some(&a), None);
         let again = connack(&mut ev).await;
         self.check(
             "the reconnect is refused",

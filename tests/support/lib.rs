@@ -16,6 +16,7 @@ use fleetguard_domain::config::{ProvisioningConfig, Tables};
 use fleetguard_domain::domain::{CertificateStatus, Record, RecordId, Serial};
 use fleetguard_domain::ports::{Records, Registry};
 use rcgen::KeyPair;
+pub mod gateway;
 pub mod gateway_story;
 pub mod local_lambda;
 pub mod story;

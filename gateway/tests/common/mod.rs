@@ -1,35 +1,10 @@
 //! What the gateway's tests share: clients, reading their packets, watching what they receive.
 // Each test binary uses its own part of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+pub use fleetguard_tests::gateway_story::{closes, connack, incoming};
 use rumqttc::{Event, EventLoop, Packet};
 use std::time::Duration;
-
-/// The next incoming packet (PINGRESP skipped), or the connection's error, within `secs`.
-pub async fn incoming(ev: &mut EventLoop, secs: u64) -> Result<Packet, String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        match tokio::time::timeout_at(deadline, ev.poll()).await {
-            Err(_) => return Err("timed out".into()),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(Event::Incoming(p))) if !matches!(p, Packet::PingResp) => return Ok(p),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-/// Whether the connection ends within a few packets (the gateway or a DeleteConnection closed it).
-pub async fn closes(ev: &mut EventLoop, secs: u64) -> bool {
-    // Only the connection's end counts: a wait that runs out is a connection still open.
-    for _ in 0..10 {
-        match incoming(ev, secs).await {
-            Err(e) if e == "timed out" => return false,
-            Err(_) => return true,
-            Ok(_) => {}
-        }
-    }
-    false
-}
 
 /// A client of the gateway at `port` trusting `server_ca`, with a client certificate (PEM cert, PEM
 /// key) or, without one, username and password for the custom authorizer.
@@ -58,20 +33,6 @@ pub fn client(
     network.set_connection_timeout(60);
     ev.set_network_options(network);
     (c, ev)
-}
-
-/// The CONNACK's code, or the connection's error (rumqttc reports a refused CONNACK as an error
-/// naming the code).
-pub async fn connack(ev: &mut EventLoop) -> Result<rumqttc::ConnectReturnCode, String> {
-    match incoming(ev, 20).await {
-        Ok(Packet::ConnAck(ack)) => Ok(ack.code),
-        Ok(other) => Err(format!("expected CONNACK, got {other:?}")),
-        Err(e) if e.contains("NotAuthorized") => Ok(rumqttc::ConnectReturnCode::NotAuthorized),
-        Err(e) if e.contains("ServiceUnavailable") => {
-            Ok(rumqttc::ConnectReturnCode::ServiceUnavailable)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// Messages received by a watching client: (topic, JSON payload).

@@ -1,0 +1,73 @@
+//! A local IoT gateway for a test stack: the template's topic rules (and, when asked, its custom
+//! authorizer and handshake validator) with the real functions under `cargo lambda watch`, which
+//! answer through the gateway's data plane. Used by the gateway's tests, its load run and the
+//! demo's gateway mode.
+
+use crate::local_lambda::{function_env, LocalLambda};
+use crate::Stack;
+use fleetguard_gateway::{rules, Config, Gateway};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub struct LocalGateway {
+    pub gw: Gateway,
+    pub lambda: LocalLambda,
+}
+
+/// How to start one.
+pub struct Options<'a> {
+    /// The device CA (the template's `CaCertificateId`; the handshake validator's fleet CA).
+    pub ca_id: &'a str,
+    /// Call the template's authorizer and handshake validator on connect.
+    pub connect_functions: bool,
+    /// Instances of each function (`cargo lambda watch --concurrency`), and the gateway's limit.
+    pub instances: usize,
+    /// How long one of the authorizer's seconds lasts.
+    pub auth_second: Duration,
+    /// More environment for the functions.
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Options<'a> {
+    pub fn new(ca_id: &'a str) -> Self {
+        Options {
+            ca_id,
+            connect_functions: true,
+            instances: 1,
+            auth_second: Duration::from_secs(1),
+            env: &[],
+        }
+    }
+}
+
+pub async fn start(stack: &Stack, o: Options<'_>) -> Result<LocalGateway, String> {
+    let template = std::fs::read_to_string(crate::workspace_root().join("infra/template.yaml"))
+        .map_err(|e| e.to_string())?;
+    let params = HashMap::from([
+        ("AWS::StackName".to_owned(), stack.prefix.clone()),
+        ("CaCertificateId".to_owned(), o.ca_id.to_owned()),
+    ]);
+    let connect = if o.connect_functions {
+        rules::connect_functions(&template)?
+    } else {
+        Default::default()
+    };
+    let gw = Gateway::start(
+        &stack.sdk,
+        Config {
+            auth_second: o.auth_second,
+            ..Config::local(rules::load(&template, &params)?, connect)
+        },
+    )
+    .await?;
+    let data_plane = format!("http://{}", gw.data_plane_addr);
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
+        ("FLEETGUARD_CA_CERTIFICATE_IDS", o.ca_id),
+    ];
+    env.extend_from_slice(o.env);
+    let lambda = LocalLambda::start_concurrent(&function_env(stack, &env), false, o.instances);
+    gw.rules.set_lambda_endpoint(&lambda.endpoint);
+    gw.rules.lambda.set_concurrency(o.instances);
+    Ok(LocalGateway { gw, lambda })
+}
