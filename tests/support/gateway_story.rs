@@ -4,7 +4,7 @@
 //! command a person can type against the same gateway, with the files it writes under
 //! `target/demo-gateway/` (generated keys, never committed).
 
-use crate::story::{Check, AUDIENCE, ISSUER};
+use crate::story::{Narrator, AUDIENCE, ISSUER};
 use crate::{certificate_id_of, unique, Stack, TestCa, TestIdp};
 use fleetguard_domain::authorizer::operator_principal;
 use fleetguard_domain::domain::{RecordId, Serial};
@@ -25,12 +25,24 @@ struct Device {
 
 pub struct GatewayStory<'a> {
     stack: &'a Stack,
-    print: bool,
+    narrator: Narrator,
     /// After the story, keep the gateway and the functions serving (until Ctrl-C) for a person's
     /// own mosquitto commands.
     pub hold: bool,
     dir: PathBuf,
-    pub checks: Vec<Check>,
+}
+
+impl std::ops::Deref for GatewayStory<'_> {
+    type Target = Narrator;
+    fn deref(&self) -> &Narrator {
+        &self.narrator
+    }
+}
+
+impl std::ops::DerefMut for GatewayStory<'_> {
+    fn deref_mut(&mut self) -> &mut Narrator {
+        &mut self.narrator
+    }
 }
 
 type StepResult = Result<(), String>;
@@ -77,35 +89,10 @@ impl<'a> GatewayStory<'a> {
         let dir = crate::workspace_root().join("target/demo-gateway");
         GatewayStory {
             stack,
-            print,
+            narrator: Narrator::new(print),
             hold: false,
             dir,
-            checks: Vec::new(),
         }
-    }
-
-    fn step(&self, n: u32, text: &str) {
-        if self.print {
-            println!("\n[{n}] {text}");
-        }
-    }
-
-    fn say(&self, text: impl AsRef<str>) {
-        if self.print {
-            println!("    {}", text.as_ref());
-        }
-    }
-
-    fn check(&mut self, what: impl Into<String>, ok: bool) {
-        let what = what.into();
-        if self.print {
-            println!("    {} {what}", if ok { "ok  " } else { "FAIL" });
-        }
-        self.checks.push(Check { what, ok });
-    }
-
-    pub fn failures(&self) -> Vec<&Check> {
-        self.checks.iter().filter(|c| !c.ok).collect()
     }
 
     fn device(&self, ca: &TestCa) -> Result<Device, String> {

@@ -27,12 +27,65 @@ pub struct Check {
     pub ok: bool,
 }
 
-/// Runs the story. `print` shows it as it goes (the demo); the checks are returned either way.
+/// Tells a story: its steps and what it says are printed if `print` (the demo), its checks kept
+/// either way (the tests assert them).
+pub struct Narrator {
+    print: bool,
+    pub checks: Vec<Check>,
+}
+
+impl Narrator {
+    pub fn new(print: bool) -> Self {
+        Narrator {
+            print,
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn step(&self, n: u32, text: &str) {
+        if self.print {
+            println!("\n[{n}] {text}");
+        }
+    }
+
+    pub fn say(&self, text: impl AsRef<str>) {
+        if self.print {
+            println!("    {}", text.as_ref());
+        }
+    }
+
+    pub fn check(&mut self, what: impl Into<String>, ok: bool) {
+        let what = what.into();
+        if self.print {
+            println!("    {} {what}", if ok { "ok  " } else { "FAIL" });
+        }
+        self.checks.push(Check { what, ok });
+    }
+
+    /// The checks that failed.
+    pub fn failures(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| !c.ok).collect()
+    }
+}
+
+/// Runs the story, told by its [`Narrator`].
 pub struct Story<'a> {
     stack: &'a Stack,
     lambda: &'a LocalLambda,
-    print: bool,
-    pub checks: Vec<Check>,
+    narrator: Narrator,
+}
+
+impl std::ops::Deref for Story<'_> {
+    type Target = Narrator;
+    fn deref(&self) -> &Narrator {
+        &self.narrator
+    }
+}
+
+impl std::ops::DerefMut for Story<'_> {
+    fn deref_mut(&mut self) -> &mut Narrator {
+        &mut self.narrator
+    }
 }
 
 type StepResult = Result<(), String>;
@@ -42,29 +95,8 @@ impl<'a> Story<'a> {
         Story {
             stack,
             lambda,
-            print,
-            checks: Vec::new(),
+            narrator: Narrator::new(print),
         }
-    }
-
-    fn step(&self, n: u32, text: &str) {
-        if self.print {
-            println!("\n[{n}] {text}");
-        }
-    }
-
-    fn say(&self, text: impl AsRef<str>) {
-        if self.print {
-            println!("    {}", text.as_ref());
-        }
-    }
-
-    fn check(&mut self, what: impl Into<String>, ok: bool) {
-        let what = what.into();
-        if self.print {
-            println!("    {} {what}", if ok { "ok  " } else { "FAIL" });
-        }
-        self.checks.push(Check { what, ok });
     }
 
     async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, String> {
@@ -490,10 +522,5 @@ impl<'a> Story<'a> {
                 .all(|a| actions.contains(a)),
         );
         Ok(())
-    }
-
-    /// The checks that failed.
-    pub fn failures(&self) -> Vec<&Check> {
-        self.checks.iter().filter(|c| !c.ok).collect()
     }
 }
