@@ -14,6 +14,8 @@ use tokio::sync::Semaphore;
 /// In-flight invocations per function unless set otherwise: `cargo lambda watch`'s default
 /// concurrency (`FLEETGUARD_LAMBDA_CONCURRENCY` for the binary; the load run sets its own).
 pub const DEFAULT_CONCURRENCY: usize = 1;
+/// Longest wait for a turn.
+pub const TURN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where functions are invoked: set once the local runtime is up (a gateway can start before it).
 #[derive(Default)]
@@ -56,7 +58,7 @@ impl Lambda {
             .clone()
     }
 
-    /// Invokes `function` with `event` and returns its answer within `timeout` (its turn included). An
+    /// Invokes `function` with `event` and returns its answer within `timeout` of its turn. An
     /// error for no runtime, a transport failure, a status other than 200, a function error or an
     /// answer that is not JSON.
     pub async fn invoke(
@@ -68,13 +70,15 @@ impl Lambda {
         let endpoint = self
             .endpoint()
             .ok_or("no local Lambda runtime configured")?;
-        // The time limit covers the wait for a turn too: a queue never holds a connection open.
-        tokio::time::timeout(
-            timeout,
-            self.invoke_in_turn(&endpoint, function, event, timeout),
-        )
-        .await
-        .map_err(|_| format!("{function}: timed out"))?
+        // Waiting for a turn is bounded apart: Lambda would scale out where the local runtime
+        // queues, so a burst waits its turn (up to [`TURN_TIMEOUT`]) and then has `timeout`.
+        let turn = self.turn(function);
+        let _permit = tokio::time::timeout(TURN_TIMEOUT, turn.acquire())
+            .await
+            .map_err(|_| format!("{function}: no turn within {TURN_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
+        self.invoke_in_turn(&endpoint, function, event, timeout)
+            .await
     }
 
     async fn invoke_in_turn(
@@ -84,8 +88,6 @@ impl Lambda {
         event: &Value,
         timeout: Duration,
     ) -> Result<Value, String> {
-        let turn = self.turn(function);
-        let _permit = turn.acquire().await.map_err(|e| e.to_string())?;
         let url = format!("{endpoint}/2015-03-31/functions/{function}/invocations");
         let client = match self.client.get() {
             Some(c) => c,

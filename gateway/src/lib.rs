@@ -212,8 +212,9 @@ async fn connection(
 
 /// How long the TLS handshake may take.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long the handshake validator, AWS IoT's view of the certificate and JITR may take together.
-const IDENTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long the handshake validator, AWS IoT's view of the certificate and JITR may take together
+/// (the validator's turn in the local runtime's queue included).
+const IDENTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Who a connection is from its TLS session, or how it ends (JITR, a refusal).
 async fn identify(
