@@ -116,8 +116,7 @@ async fn connection(
                         (413, Some("RequestEntityTooLargeException"))
                     }
                     Some(topic) => {
-                        rules.on_publish(&topic, &body, &DATA_PLANE);
-                        router.publish(&topic, body);
+                        crate::session::publish(&router, &rules, &topic, body, &DATA_PLANE);
                         (200, None)
                     }
                     None => (400, Some("InvalidRequestException")),

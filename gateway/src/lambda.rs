@@ -77,17 +77,6 @@ impl Lambda {
             .await
             .map_err(|_| format!("{function}: no turn within {TURN_TIMEOUT:?}"))?
             .map_err(|e| e.to_string())?;
-        self.invoke_in_turn(&endpoint, function, event, timeout)
-            .await
-    }
-
-    async fn invoke_in_turn(
-        &self,
-        endpoint: &str,
-        function: &str,
-        event: &Value,
-        timeout: Duration,
-    ) -> Result<Value, String> {
         let url = format!("{endpoint}/2015-03-31/functions/{function}/invocations");
         let client = match self.client.get() {
             Some(c) => c,

@@ -242,40 +242,32 @@ async fn identify(
                     return Err(Ended::NotAuthorized("handshake validator refused"));
                 }
             }
-            match identity::lookup(&s.iot, &leaf).await {
-                Err(e) => return Err(Ended::ProtocolError(e)),
-                Ok(None) => match jitr::auto_registering_ca(&s.iot, &leaf).await {
-                    Err(e) => return Err(Ended::ProtocolError(e)),
-                    Ok(Some((ca_id, ca_pem))) => {
-                        let registered = match jitr::register(&s.iot, &leaf, &ca_pem).await {
-                            Ok(r) => r,
-                            Err(e) => return Err(Ended::ProtocolError(e)),
-                        };
-                        let event = jitr::event(
-                            &registered,
-                            &ca_id,
-                            &s.settings.account,
-                            time::OffsetDateTime::now_utc(),
-                        );
-                        session::emit(&s.router, &s.settings.rules, Some(event));
-                        return Err(Ended::JustInTimeRegistration);
-                    }
-                    Ok(None) => session::Authentication::Certificate(None),
-                },
-                Ok(Some(p)) if p.status == "PENDING_ACTIVATION" => {
-                    // Presented again before activation: the event again, the connection dropped.
+            let protocol = Ended::ProtocolError;
+            // The registration event (again, for a certificate still pending activation).
+            let registered = |certificate_id: &str, ca_id: &str| {
+                let now = time::OffsetDateTime::now_utc();
+                let event = jitr::event(certificate_id, ca_id, &s.settings.account, now);
+                session::emit(&s.router, &s.settings.rules, Some(event));
+            };
+            match identity::lookup(&s.iot, &leaf).await.map_err(protocol)? {
+                None => {
+                    let found = jitr::auto_registering_ca(&s.iot, &leaf).await;
+                    let Some((ca_id, ca_pem)) = found.map_err(protocol)? else {
+                        return Ok(session::Authentication::Certificate(None));
+                    };
+                    let id = jitr::register(&s.iot, &leaf, &ca_pem)
+                        .await
+                        .map_err(protocol)?;
+                    registered(&id, &ca_id);
+                    return Err(Ended::JustInTimeRegistration);
+                }
+                Some(p) if p.status == "PENDING_ACTIVATION" => {
                     if let Some(ca_id) = &p.ca_certificate_id {
-                        let event = jitr::event(
-                            &p.certificate_id,
-                            ca_id,
-                            &s.settings.account,
-                            time::OffsetDateTime::now_utc(),
-                        );
-                        session::emit(&s.router, &s.settings.rules, Some(event));
+                        registered(&p.certificate_id, ca_id);
                     }
                     return Err(Ended::JustInTimeRegistration);
                 }
-                Ok(Some(p)) => session::Authentication::Certificate(Some(p)),
+                Some(p) => session::Authentication::Certificate(Some(p)),
             }
         }
     })

@@ -144,7 +144,20 @@ async fn authenticate(
     }
 }
 
-/// Publishes an event AWS IoT raises itself (lifecycle, registration) to subscribers and rules.
+/// A message accepted from `from` (a client, the data plane, AWS IoT itself): the matching rules
+/// run and the subscribed sessions receive it.
+pub fn publish(
+    router: &Router,
+    rules: &crate::rules::Rules,
+    topic: &str,
+    payload: bytes::Bytes,
+    from: &crate::rules::Publisher<'_>,
+) {
+    rules.on_publish(topic, &payload, from);
+    router.publish(topic, payload);
+}
+
+/// Publishes an event AWS IoT raises itself (lifecycle, registration).
 pub fn emit(
     router: &Router,
     rules: &crate::rules::Rules,
@@ -152,8 +165,7 @@ pub fn emit(
 ) {
     if let Some((topic, payload)) = event {
         let payload = bytes::Bytes::from(payload.to_string());
-        rules.on_publish(&topic, &payload, &crate::rules::AWS_IOT);
-        router.publish(&topic, payload);
+        publish(router, rules, &topic, payload, &crate::rules::AWS_IOT);
     }
 }
 
@@ -290,12 +302,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                             tracing::info!(client_id, topic, "iot:Publish not allowed");
                             continue;
                         }
-                        router.publish(&topic, payload.clone());
                         let from = crate::rules::Publisher {
                             principal: &principal_id,
                             client_id: &client_id,
                         };
-                        settings.rules.on_publish(&topic, &payload, &from);
+                        publish(&router, &settings.rules, &topic, payload, &from);
                     }
                     In::Subscribe { packet_id, filters } => {
                         let mut granted = Vec::new();
