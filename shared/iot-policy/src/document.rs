@@ -1,7 +1,8 @@
 //! Parsing and validating AWS IoT policy documents.
 //!
 //! Grammar decisions (iot-policies; IAM user guide "IAM JSON policy elements" where IoT defers):
-//! * Top level: `Version`, optional `Id`, `Statement` (an object or a non-empty array). Any other
+//! * Top level: `Version`, optional `Id`, `Statement` (an object or an array; an empty array is a
+//!   document that allows nothing: requests evaluate to an implicit deny, as AWS IoT does). Any other
 //!   key is an error ([`PolicyError::UnknownKey`]), as are `Principal`/`NotPrincipal`, which IoT
 //!   policies do not have.
 //! * `Version`: `"2012-10-17"` enables policy variables. IAM treats an absent `Version` as
@@ -316,16 +317,11 @@ impl Parser {
         let statements = match statements {
             None => return Err(self.invalid("(document)", "missing Statement")),
             Some(obj @ Json::Obj(_)) => vec![self.statement(obj, "Statement", vars)?],
-            Some(Json::Arr(items)) => {
-                if items.is_empty() {
-                    return Err(self.invalid("Statement", "must not be empty"));
-                }
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| self.statement(s, &format!("Statement[{i}]"), vars))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
+            Some(Json::Arr(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, s)| self.statement(s, &format!("Statement[{i}]"), vars))
+                .collect::<Result<Vec<_>, _>>()?,
             Some(other) => {
                 return Err(self.invalid(
                     "Statement",

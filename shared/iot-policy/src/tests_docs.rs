@@ -870,10 +870,6 @@ fn malformed_policies_are_typed_errors() {
         PolicyError::UnknownKey { .. }
     ));
     assert!(matches!(
-        parse_err(r#"{"Version":"2012-10-17","Statement":[]}"#),
-        PolicyError::Invalid { .. }
-    ));
-    assert!(matches!(
         parse_err(
             r#"{"Version":"2024-01-01","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
         ),
@@ -1381,4 +1377,22 @@ fn requests_from_bare_names_use_the_region_partition() {
             if partition == "aws" { Allow } else { Deny }
         );
     }
+}
+
+/// AWS IoT developer guide cases the engine follows: a document whose `Statement` is empty allows
+/// nothing (an implicit deny, not an error), and `.1` of a multi-valued certificate field is its
+/// second value (cert-policy-variables: `Country.1`).
+#[test]
+fn empty_statement_denies_and_country_1_is_the_second_country() {
+    let empty = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let ctx = dev("SN1", true);
+    assert_eq!(verdict(empty, &ctx, "iot:Connect", "client/SN1"), Deny);
+    let policy = doc(
+        r#"{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/c/${iot:Certificate.Subject.Country.1}"}"#,
+    );
+    let ctx = dev("SN1", true)
+        .with_subject("Country", "US")
+        .with_subject("Country", "DE");
+    assert_eq!(verdict(&policy, &ctx, "iot:Publish", "c/DE"), Allow);
+    assert_eq!(verdict(&policy, &ctx, "iot:Publish", "c/US"), Deny);
 }
