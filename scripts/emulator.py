@@ -26,6 +26,10 @@ What this launcher adds on top of plain `moto_server`:
     UpdateCACertificate `newAutoRegistrationStatus`) and DescribeCACertificate reports it
     (`autoRegistrationStatus`); DescribeCertificate names a certificate's CA (`caCertificateId`).
     moto drops both, and the local gateway's JITR reads them.
+  * IAM as AWS applies it (scripts/iam_local.py): `POST /_fleetguard/iam/roles` registers a stack's
+                                    function roles; their requests are authorized against those
+                                    policies (AccessDeniedException as AWS answers it);
+                                    `GET /_fleetguard/iam/usage` what each role used and was refused.
   * exits when its parent process dies, so a test run never leaves an emulator behind.
 
 Usage: emulator.py [--host 127.0.0.1] [--port 5000] [--watch-parent]
@@ -61,6 +65,24 @@ from moto.iot.exceptions import (  # noqa: E402
 )
 from moto.iot.models import IoTBackend  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import iam_local  # noqa: E402
+
+_roles = iam_local.Roles()
+
+
+def _key_policy(region, key_id):
+    """(key id, key policy) of a KMS key named by id, ARN or alias; (None, None) if unknown."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[DEFAULT_ACCOUNT_ID][region]
+    try:
+        resolved = backend.any_id_to_key_id(key_id)
+        return resolved, json.loads(backend.describe_key(resolved).policy)
+    except Exception:  # noqa: BLE001 an unknown key: KMS answers NotFound after authorization
+        return None, None
 
 _moto_create_thing = IoTBackend.create_thing
 
@@ -291,6 +313,15 @@ class Launcher:
         with _lock:
             _calls[op] += 1
             _requests.append((op, path + "\n" + body[:65536].decode("utf-8", "replace")))
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        refused = _roles.authorize(environ, body, DEFAULT_ACCOUNT_ID, _key_policy)
+        if refused is not None:
+            status, headers, payload = refused
+            data = json.dumps(payload).encode()
+            start_response(status, headers + [("Content-Length", str(len(data)))])
+            return [data]
+        with _lock:
             for fault in list(_faults):
                 if _matches(fault["operation"], op) and fault["path_contains"] in path:
                     if fault["every"]:
@@ -363,6 +394,12 @@ class Launcher:
                     scoped = Counter(op for op, text in _requests if needle in text)
                     return _json(start_response, "200 OK", dict(scoped))
                 return _json(start_response, "200 OK", dict(_calls))
+        if path == "/_fleetguard/iam/roles" and method == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            _roles.register(json.loads(environ["wsgi.input"].read(size) or b"{}"))
+            return _json(start_response, "200 OK", {"ok": True})
+        if path == "/_fleetguard/iam/usage":
+            return _json(start_response, "200 OK", _roles.usage())
         if path == "/_fleetguard/faults" and method == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
             spec = json.loads(environ["wsgi.input"].read(size) or b"{}")
@@ -397,6 +434,7 @@ class Launcher:
             return _json(start_response, "200 OK", {"ok": True})
         if path == "/_fleetguard/reset" and method == "POST":
             moto_api_backend.reset()
+            _roles.reset()
             with _lock:
                 _disconnects.clear()
                 _calls.clear()

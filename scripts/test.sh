@@ -36,6 +36,10 @@ cat target/setup.log
 echo "==> cfn-lint infra/template.yaml"
 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} .venv/bin/cfn-lint infra/template.yaml
 echo "==> cargo test (every target, linted by clippy as it builds)"
+# Each test binary's emulator records what every function's role used and was refused here.
+rm -rf target/iam-usage
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+echo "==> IAM: each role's grants against what the suite used (scripts/iam-report.sh)"
+scripts/iam-report.sh --check
 echo "==> all tests passed"

@@ -26,7 +26,7 @@ struct Claim {
 async fn claim() -> Claim {
     let stack = Stack::new().await;
     let aws = TestCa::new("AWS IoT issuer (test)");
-    stack.register_ca(&aws).await;
+    stack.register_issuer_ca(&aws).await;
     Claim { stack, aws }
 }
 

@@ -24,6 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stack.fleet_policy
     );
     let idp = TestIdp::new(ISSUER, AUDIENCE);
+    let ca = Story::register_ca(&stack).await;
+    println!(
+        "    device CA {} registered with AWS IoT (the template's CaCertificateId)",
+        ca.1
+    );
     println!("    building the functions (cargo build; minutes on a cold checkout):");
     let lambda = LocalLambda::for_stack(&stack, &idp, true);
     println!(
@@ -32,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         lambda.log.display()
     );
 
-    let mut story = Story::new(&stack, &lambda, true);
+    let mut story = Story::new(&stack, &lambda, ca, true);
     story.run(&idp).await?;
     let failed = story.failures();
     println!(

@@ -10,10 +10,11 @@ use fleetguard_tests::{Stack, TestIdp};
 async fn the_story_and_every_fixture_through_the_lambda_runtime_api() {
     let stack = Stack::new().await;
     let idp = TestIdp::new(ISSUER, AUDIENCE);
+    let ca = Story::register_ca(&stack).await;
     let lambda = LocalLambda::for_stack(&stack, &idp, false);
 
     // The story: every outcome asserted.
-    let mut story = Story::new(&stack, &lambda, false);
+    let mut story = Story::new(&stack, &lambda, ca, false);
     let run = story.run(&idp).await;
     let failed: Vec<String> = story.failures().iter().map(|c| c.what.clone()).collect();
     assert!(

@@ -531,3 +531,48 @@ async fn ensuring_an_existing_thing_keeps_it_as_it_is() {
         Some(&"plant-7".to_string())
     );
 }
+
+/// Green here means green on AWS: the emulator authorizes each function with its role from
+/// `infra/template.yaml`. With the provisioner's `dynamodb:DeleteItem` taken out of a copy of the
+/// template (the binding's transaction deletes the serial's password identity), the first device of a
+/// stack cannot be provisioned: `AccessDeniedException`, nothing bound. With the template as it is,
+/// the same event provisions it.
+#[tokio::test]
+async fn a_grant_removed_from_the_template_fails_provisioning_with_access_denied() {
+    let (stack, ca, ca_id, serial) = setup().await;
+    let template = fleetguard_tests::template_text();
+    let without = template.replacen(
+        "Action: [dynamodb:DeleteItem]",
+        "Action: [dynamodb:GetItem]",
+        1,
+    );
+    let provisioner_grants = |text: &str| {
+        let local = stack.local.lock().unwrap().clone();
+        let f = local.functions(text).unwrap();
+        let p = f.iter().find(|f| f.binary == "provisioner").unwrap();
+        serde_json::to_string(&p.policies).unwrap()
+    };
+    assert!(provisioner_grants(&template).contains("dynamodb:DeleteItem"));
+    assert!(!provisioner_grants(&without).contains("dynamodb:DeleteItem"));
+    stack.register_roles_from(&without, "without-delete-item");
+
+    let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let err = stack
+        .provisioner()
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("AccessDeniedException"), "{err}");
+    assert!(err.contains("dynamodb:DeleteItem"), "{err}");
+    let device = stack.registry().get_device(&serial).await.unwrap().unwrap();
+    assert!(device.certificate_id.is_none(), "{device:?}");
+
+    stack.register_roles();
+    let d = stack
+        .provisioner()
+        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+}

@@ -477,7 +477,7 @@ impl Races {
     async fn one_secret_two_claims(&self) {
         let s = &self.f.stack;
         let issuer = TestCa::new("AWS IoT issuer (races)");
-        s.register_ca(&issuer).await;
+        s.register_issuer_ca(&issuer).await;
         let serial = Serial::parse(&unique("SN")).unwrap();
         let secret = enrollment_secret();
         s.import_enrolled(

@@ -43,11 +43,20 @@ async fn rotation_on_the_emulator() {
     // ---- happy rotation, end to end, counted
     let (serial, old) = stack.provision_device(&ca, &ca_id).await;
     // Provisioning indexed the factory certificate's expiry (365 days): the watch sees it.
-    let (rotations, iot) = (stack.services.rotations(), stack.control());
+    // As the certificate-watch function runs it, under its role.
+    let watch = stack.function("certificate-watch");
+    let (rotations, iot) = (watch.rotations(), watch.iot());
     let report = expiry::find(&rotations, &iot, OffsetDateTime::now_utc(), 366, 90)
         .await
         .unwrap();
     assert!(report.devices.iter().any(|e| e.certificate_id == old));
+    // The watch nudges the device on its rotate/required topic, under its own role.
+    let alerts = format!("fleetguard/{}/alerts/certificates", stack.prefix);
+    expiry::notify(&watch.iot_data(), &watch.audit(), &alerts, &report)
+        .await
+        .unwrap();
+    let nudged = stack.published_on(&format!("P/{serial}/certificates/rotate/required"));
+    assert_eq!(nudged.len(), 1, "{nudged:?}");
     let record = stack.seed_record(&serial, "r1").await;
     let csr = csr_pem(&KeyPair::generate().unwrap(), serial.as_str());
     let at = now_ms();
@@ -148,7 +157,9 @@ async fn rotation_on_the_emulator() {
     let report = expiry::find(&rotations, &iot, now, 300, 90).await.unwrap();
     assert!(!report.devices.iter().any(|e| e.certificate_id == next));
     // The sweep retires the old certificate after the grace period.
-    let sweep = stack.services.rotation_sweep(&stack.fleet_policy);
+    let sweep = stack
+        .function("certificate-watch")
+        .rotation_sweep(&stack.fleet_policy);
     let later = now + Duration::hours(25);
     let r = sweep.sweep(later).await.unwrap();
     assert!(r.retired >= 1, "{r:?}");

@@ -100,9 +100,15 @@ enum Command {
         /// The account id in the policy's ARNs (the emulator's default).
         #[arg(long, default_value = "123456789012")]
         account: String,
-        /// Print `export NAME=value` lines for the functions' environment.
+        /// Print `export NAME=value` lines for the functions' environment (the template's).
         #[arg(long)]
         env: bool,
+        /// The template's CaCertificateId: the device CA (default: the local fleet CA).
+        #[arg(long)]
+        device_ca: Option<String>,
+        /// The template's IotDataEndpoint (default: AWS_ENDPOINT_URL).
+        #[arg(long)]
+        data_plane: Option<String>,
     },
 }
 
@@ -168,6 +174,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             template,
             account,
             env,
-        } => setup_local::run(&ctx, cli.stack.as_deref(), &template, &account, env).await,
+            device_ca,
+            data_plane,
+        } => {
+            let local = setup_local::LocalOptions {
+                env,
+                device_ca,
+                data_plane,
+            };
+            setup_local::run(&ctx, cli.stack.as_deref(), &template, &account, local).await
+        }
     }
 }

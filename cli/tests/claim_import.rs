@@ -77,7 +77,7 @@ async fn import_reads_proof_columns_reports_bad_lines_and_show_prints_no_materia
 
     // The imported device provisions by claim; show then says the proof was used, binding pending.
     let aws = TestCa::new("AWS issuer (test)");
-    stack.register_ca(&aws).await;
+    stack.register_issuer_ca(&aws).await;
     let (pem, cert) = stack.issue_by_aws(&aws, "csr-subject").await;
     let r = stack
         .claim_hook()

@@ -419,3 +419,55 @@ async fn disabling_an_operator_cuts_its_session_and_enable_brings_it_back() {
     .await;
     assert!(d.is_authenticated(), "{:?}", d.reason);
 }
+
+/// A certificate device (JITR) isolated and restored with the README's commands, as an operator
+/// under the template's `OperatorPolicy` (the emulator enforces it): `fleetctl quarantine` cuts it off
+/// reversibly, `fleetctl release` gives it back its certificate, policy and thing, `fleetctl revoke`
+/// ends it for good.
+#[tokio::test]
+async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl() {
+    let stack = Stack::new().await;
+    let ca = fleetguard_tests::TestCa::new("device CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let (serial, cert) = stack.provision_device(&ca, &ca_id).await;
+    let arn = stack.certificate_arn(&cert).await;
+    let group = format!("{}-quarantine", stack.prefix);
+    let me = serial.to_string();
+
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["quarantine", &me, "--reason", "odd traffic"],
+            None,
+        )
+        .expect_code(0);
+    assert_eq!(stack.certificate_status(&cert).await, "INACTIVE");
+    assert!(stack.group_members(&group).await.contains(&me));
+    assert!(stack.emulator.disconnects().contains(&me));
+
+    stack
+        .fleetctl(FLEETCTL, &["release", &me, "--reason", "cleared"], None)
+        .expect_code(0);
+    assert_eq!(stack.certificate_status(&cert).await, "ACTIVE");
+    assert_eq!(
+        stack.principal_policies(&arn).await,
+        vec![stack.fleet_policy.clone()]
+    );
+    assert_eq!(stack.thing_principals(&me).await, vec![arn.clone()]);
+    assert!(!stack.group_members(&group).await.contains(&me));
+
+    stack
+        .fleetctl(FLEETCTL, &["revoke", &me, "--reason", "stolen"], None)
+        .expect_code(0);
+    assert_eq!(stack.certificate_status(&cert).await, "REVOKED");
+    assert_eq!(
+        stack
+            .registry()
+            .get_device(&serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        DeviceStatus::Revoked
+    );
+}

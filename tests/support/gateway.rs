@@ -60,13 +60,11 @@ pub async fn start(stack: &Stack, o: Options<'_>) -> Result<LocalGateway, String
         },
     )
     .await?;
-    let data_plane = format!("http://{}", gw.data_plane_addr);
-    let mut env = vec![
-        ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", data_plane.as_str()),
-        ("FLEETGUARD_CA_CERTIFICATE_IDS", o.ca_id),
-    ];
-    env.extend_from_slice(o.env);
-    let lambda = LocalLambda::start_concurrent(&function_env(stack, &env), false, o.instances);
+    // The functions' data plane is the gateway's (the template's IotDataEndpoint), their device CA
+    // the template's CaCertificateId.
+    stack.set_parameter("IotDataEndpoint", &format!("http://{}", gw.data_plane_addr));
+    stack.set_parameter("CaCertificateId", o.ca_id);
+    let lambda = LocalLambda::start_concurrent(&function_env(stack, o.env), false, o.instances);
     gw.rules.set_lambda_endpoint(&lambda.endpoint);
     gw.rules.lambda.set_concurrency(o.instances);
     Ok(LocalGateway { gw, lambda })

@@ -12,8 +12,9 @@ use fleetguard_aws::records::DynamoRecords;
 use fleetguard_aws::services::{
     AwsClaimHook, AwsDeleteRecord, AwsProvisioner, AwsRevoker, Services,
 };
+use fleetguard_aws::template::{local_access_key, LocalStack};
 use fleetguard_domain::config::{ProvisioningConfig, Tables};
-use fleetguard_domain::domain::{CertificateStatus, Record, RecordId, Serial};
+use fleetguard_domain::domain::{CertificateId, CertificateStatus, Record, RecordId, Serial};
 use fleetguard_domain::ports::{Records, Registry};
 use rcgen::KeyPair;
 pub mod gateway;
@@ -84,6 +85,13 @@ impl Emulator {
         let child = Command::new(python)
             .arg(root.join("scripts/emulator.py"))
             .args(["--port", &port.to_string(), "--watch-parent"])
+            // What each function's role used and was refused, for scripts/iam-report.sh.
+            .env(
+                "FLEETGUARD_IAM_USAGE_DIR",
+                std::env::var("FLEETGUARD_IAM_USAGE_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| root.join("target/iam-usage")),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -216,15 +224,27 @@ impl Emulator {
             .expect("clear faults");
     }
 
-    /// SDK configuration pointing at the emulator, with dummy credentials and quick retries.
+    /// SDK configuration pointing at the emulator, with the deployer's credentials (not authorized
+    /// by the emulator: the tests' own setup and assertions) and quick retries.
     pub async fn sdk_config(&self) -> SdkConfig {
+        self.config_with("testing", None).await
+    }
+
+    /// As [`Self::sdk_config`], signed as function `binary` of stack `stack`: the emulator authorizes
+    /// its calls with the role the template gives that function.
+    pub async fn role_sdk_config(&self, binary: &str, stack: &str) -> SdkConfig {
+        self.config_with(&local_access_key(binary), Some(stack.to_owned()))
+            .await
+    }
+
+    async fn config_with(&self, key: &str, session: Option<String>) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                key,
                 "testing",
-                "testing",
-                None,
+                session,
                 None,
                 "fleetguard-tests",
             ))
@@ -292,6 +312,20 @@ pub struct Stack {
     pub services: Services,
     /// The fleet CA in KMS (as `fleetctl ca init-kms` registers it), which signs rotated certificates.
     pub fleet_ca: fleetguard_aws::ca_init::KmsCa,
+    /// The template resolved for this stack (its parameters change as a test registers its CA).
+    pub local: std::sync::Mutex<LocalStack>,
+    /// Each function's use cases, signed with its own role's key (`infra/template.yaml`'s policies,
+    /// which the emulator enforces), by binary name.
+    functions: std::collections::BTreeMap<String, Services>,
+}
+
+/// The emulator's account.
+pub const ACCOUNT: &str = "123456789012";
+
+/// The template's text.
+pub fn template_text() -> String {
+    std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
+        .expect("infra/template.yaml")
 }
 
 /// What one `fleetctl` run came to: exit code, stdout, stderr.
@@ -320,7 +354,17 @@ impl Stack {
             .args(args)
             .env("AWS_ENDPOINT_URL", &self.emulator.endpoint)
             .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
+            // An operator under the template's OperatorPolicy (enforced by the emulator); the deploy
+            // steps (`ca`, `setup-local`) run with the deployer's credentials.
+            .env(
+                "AWS_ACCESS_KEY_ID",
+                if matches!(args.first(), Some(&"ca" | &"setup-local")) {
+                    "testing".to_owned()
+                } else {
+                    local_access_key("fleetctl")
+                },
+            )
+            .env("AWS_SESSION_TOKEN", &self.prefix)
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("FLEETGUARD_FLEET_POLICY", &self.fleet_policy)
             .env(
@@ -365,6 +409,12 @@ impl Stack {
             .send()
             .await
             .expect("create fleet policy");
+        // As CloudFormation creates it (AWS::IoT::ThingGroup): the revoker's role may not.
+        iot.create_thing_group()
+            .thing_group_name(format!("{prefix}-quarantine"))
+            .send()
+            .await
+            .expect("create the quarantine group");
         let kms = fleetguard_aws::kms::client(&sdk);
         let key = fleetguard_aws::kms::KmsSigner::create_key(&kms, &prefix)
             .await
@@ -373,18 +423,106 @@ impl Stack {
         let fleet_ca = fleetguard_aws::ca_init::register_kms_ca(&services, &signer, &prefix, 3650)
             .await
             .expect("register the fleet CA");
-        Stack {
+        let local = LocalStack::new(&prefix, REGION, ACCOUNT)
+            .parameter(
+                "RotationCaCertificateId",
+                fleet_ca.ca_certificate_id.as_str(),
+            )
+            .parameter("IotDataEndpoint", emulator.endpoint.as_str())
+            .resource("RegistryTable", tables.registry.as_str())
+            .resource("AuditTable", tables.audit.as_str())
+            .resource("RecordsTable", tables.records.as_str())
+            .resource("FleetDevicePolicy", fleet_policy.as_str())
+            .resource("QuarantineGroup", format!("{prefix}-quarantine"))
+            .resource("FleetCaKey", key.as_str());
+        // The key policy is the only grant on the CA key (the rotator's Sign and GetPublicKey).
+        let key_policy = local
+            .resource_property(&template_text(), "FleetCaKey", "KeyPolicy")
+            .expect("the CA key's policy");
+        kms.put_key_policy()
+            .key_id(&key)
+            .policy_name("default")
+            .policy(key_policy.to_string())
+            .send()
+            .await
+            .expect("put the CA key's policy");
+        let security_topic = local
+            .functions(&template_text())
+            .expect("template")
+            .into_iter()
+            .find_map(|f| f.environment.get("FLEETGUARD_SECURITY_TOPIC").cloned())
+            .expect("delete-record's security topic");
+        let mut functions = std::collections::BTreeMap::new();
+        for binary in local_lambda::FUNCTIONS {
+            let role_sdk = emulator.role_sdk_config(binary, &prefix).await;
+            functions.insert(
+                binary.to_owned(),
+                Services::new(role_sdk, tables.clone(), 30),
+            );
+        }
+        let stack = Stack {
             fleet_ca,
             emulator,
             sdk,
             tables,
             fleet_policy,
-            security_topic: format!("fleetguard/security/{prefix}"),
+            security_topic,
             prefix,
             ddb,
             iot,
             services,
+            local: std::sync::Mutex::new(local),
+            functions,
+        };
+        stack.register_roles();
+        stack
+    }
+
+    /// Registers every function's role, as the template resolves for this stack now, with the
+    /// emulator (which then authorizes each function's calls with it).
+    pub fn register_roles(&self) {
+        self.register_roles_from(&template_text(), "");
+    }
+
+    /// As [`Self::register_roles`], from `template` (a test's altered copy). `tag` marks the roles in
+    /// the emulator's usage (`provisioner~<tag>`), which `scripts/iam-report.sh` leaves out.
+    pub fn register_roles_from(&self, template: &str, tag: &str) {
+        let local = self.local.lock().expect("local stack").clone();
+        let roles: Vec<serde_json::Value> = local
+            .roles(template)
+            .expect("the template resolves")
+            .into_iter()
+            .map(|f| {
+                serde_json::json!({
+                    "access_key_id": local_access_key(&f.binary),
+                    "function": if tag.is_empty() { f.binary.clone() } else { format!("{}~{tag}", f.binary) },
+                    "role_name": f.role_name,
+                    "role_arn": f.role_arn,
+                    "session_name": f.binary,
+                    "policies": f.policies,
+                })
+            })
+            .collect();
+        let body = serde_json::json!({"session_token": self.prefix, "roles": roles});
+        self.emulator
+            .control("POST", "/_fleetguard/iam/roles", &body.to_string())
+            .expect("register the stack's roles");
+    }
+
+    /// Sets a template parameter of this stack (the device CA, say) and registers the roles again.
+    pub fn set_parameter(&self, name: &str, value: &str) {
+        {
+            let mut local = self.local.lock().expect("local stack");
+            local.parameters.insert(name.to_owned(), value.to_owned());
         }
+        self.register_roles();
+    }
+
+    /// The use cases of function `binary` (`provisioner`, `delete-record`...), signed with its role.
+    pub fn function(&self, binary: &str) -> &Services {
+        self.functions
+            .get(binary)
+            .unwrap_or_else(|| panic!("no function {binary}"))
     }
 
     pub fn records(&self) -> DynamoRecords {
@@ -404,7 +542,7 @@ impl Stack {
 
     /// The rotator as its Lambda wires it: the stack's CA key in KMS and its registered CA.
     pub async fn rotation(&self) -> fleetguard_aws::services::AwsRotation {
-        self.services
+        self.function("rotator")
             .rotation(
                 self.rotation_config(),
                 &self.fleet_ca.key_id,
@@ -434,16 +572,28 @@ impl Stack {
     }
 
     pub fn provisioner(&self) -> AwsProvisioner {
-        self.services.provisioner(ProvisioningConfig {
-            fleet_policy: self.fleet_policy.clone(),
-            refused_status: CertificateStatus::Revoked,
-            ca_cache: fleetguard_domain::provisioning::DEFAULT_CA_CACHE,
-            quarantine_group: Some(format!("{}-quarantine", self.prefix)),
-        })
+        self.function("provisioner")
+            .provisioner(ProvisioningConfig {
+                fleet_policy: self.fleet_policy.clone(),
+                refused_status: CertificateStatus::Revoked,
+                ca_cache: fleetguard_domain::provisioning::DEFAULT_CA_CACHE,
+                quarantine_group: Some(format!("{}-quarantine", self.prefix)),
+                // The template's CaCertificateId: the one device CA the stack provisions for.
+                trusted_cas: self
+                    .local
+                    .lock()
+                    .expect("local stack")
+                    .parameters
+                    .get("CaCertificateId")
+                    .and_then(|id| CertificateId::parse(id).ok())
+                    .into_iter()
+                    .collect(),
+            })
     }
 
     pub fn delete_service(&self) -> AwsDeleteRecord {
-        self.services.delete_record(self.security_topic.clone())
+        self.function("delete-record")
+            .delete_record(self.security_topic.clone())
     }
 
     /// The revoker as the template configures it, for this stack's policy and quarantine group.
@@ -459,7 +609,7 @@ impl Stack {
     }
 
     pub fn revoker(&self) -> AwsRevoker {
-        self.services.revoker(self.revocation_config())
+        self.function("revoker").revoker(self.revocation_config())
     }
 
     pub async fn group_members(&self, group: &str) -> Vec<String> {
@@ -583,7 +733,7 @@ impl Stack {
     }
 
     pub fn claim_hook(&self) -> AwsClaimHook {
-        self.services
+        self.function("provisioning-hook")
             .claim_hook(fleetguard_domain::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS)
     }
 
@@ -661,10 +811,15 @@ impl Stack {
 
     /// Registers a CA with AWS IoT (ACTIVE, auto-registration on). Returns its certificate id.
     pub async fn register_ca(&self, ca: &TestCa) -> String {
-        self.register_ca_pem(&ca.pem()).await
+        let id = self.register_ca_pem(&ca.pem()).await;
+        // The device CA a test registered last is the stack's `CaCertificateId` (the template names
+        // one; a deploy takes it as a parameter).
+        self.set_parameter("CaCertificateId", &id);
+        id
     }
 
     /// As [`Self::register_ca`], for a CA given as PEM.
+    /// Registers a CA (ACTIVE, auto-registration on) that is not the stack's device CA.
     pub async fn register_ca_pem(&self, pem: &str) -> String {
         self.iot
             .register_ca_certificate()
@@ -676,6 +831,12 @@ impl Stack {
             .expect("register CA")
             .certificate_id
             .expect("CA id")
+    }
+
+    /// A stand-in for the CA AWS IoT issues claim-flow certificates with: registered so the emulator
+    /// takes its certificates, not the stack's device CA.
+    pub async fn register_issuer_ca(&self, ca: &TestCa) -> String {
+        self.register_ca_pem(&ca.pem()).await
     }
 
     /// Registers a device certificate PENDING_ACTIVATION, as JITR's auto-registration does on first

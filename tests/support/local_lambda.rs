@@ -64,46 +64,29 @@ pub struct LocalLambda {
     client: HttpClient,
 }
 
-/// The environment the functions get for `stack`, as the SAM template sets it in AWS.
+/// The environment the functions get for `stack`: what `infra/template.yaml` gives them (its
+/// `Globals` and each function's `Environment`, resolved for this stack; see
+/// `fleetguard_aws::template`), then `extra`. Credentials: the stack's session token here, and each
+/// function's own access key from its crate's `[package.metadata.lambda.env]`, which the emulator maps
+/// to that function's role.
 pub fn function_env(stack: &Stack, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", stack.emulator.endpoint.as_str()),
-        ("AWS_REGION", REGION),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("FLEETGUARD_REGISTRY_TABLE", stack.tables.registry.as_str()),
-        ("FLEETGUARD_AUDIT_TABLE", stack.tables.audit.as_str()),
-        ("FLEETGUARD_RECORDS_TABLE", stack.tables.records.as_str()),
-        ("FLEETGUARD_FLEET_POLICY", stack.fleet_policy.as_str()),
-        ("FLEETGUARD_SECURITY_TOPIC", stack.security_topic.as_str()),
-        ("FLEETGUARD_ACCOUNT_ID", "123456789012"),
-        ("FLEETGUARD_DEFENDER_ACTION", "quarantine"),
-        ("RUST_LOG", "info"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    env.push((
-        "FLEETGUARD_QUARANTINE_GROUP".to_owned(),
-        format!("{}-quarantine", stack.prefix),
-    ));
-    env.push((
-        "FLEETGUARD_CA_KEY_ID".to_owned(),
-        stack.fleet_ca.key_id.clone(),
-    ));
-    env.push((
-        "FLEETGUARD_CA_CERTIFICATE_ID".to_owned(),
-        stack.fleet_ca.ca_certificate_id.to_string(),
-    ));
-    env.push((
-        "FLEETGUARD_ALERTS_TOPIC".to_owned(),
-        format!("fleetguard/{}/alerts/certificates", stack.prefix),
-    ));
+    let local = stack.local.lock().expect("local stack").clone();
+    let mut env: Vec<(String, String)> = local
+        .shared_environment(&crate::template_text())
+        .expect("the template's environments")
+        .into_iter()
+        .collect();
     env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        [
+            ("AWS_ENDPOINT_URL", stack.emulator.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_SESSION_TOKEN", stack.prefix.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     env
 }

@@ -73,6 +73,9 @@ pub struct Story<'a> {
     stack: &'a Stack,
     lambda: &'a LocalLambda,
     narrator: Narrator,
+    /// The device CA, registered before the functions start, as before `sam deploy` (its id is the
+    /// template's `CaCertificateId`).
+    ca: Option<(TestCa, String)>,
 }
 
 impl std::ops::Deref for Story<'_> {
@@ -91,12 +94,27 @@ impl std::ops::DerefMut for Story<'_> {
 type StepResult = Result<(), String>;
 
 impl<'a> Story<'a> {
-    pub fn new(stack: &'a Stack, lambda: &'a LocalLambda, print: bool) -> Self {
+    /// `ca`: the device CA and its id, from [`Story::register_ca`] before the functions started.
+    pub fn new(
+        stack: &'a Stack,
+        lambda: &'a LocalLambda,
+        ca: (TestCa, String),
+        print: bool,
+    ) -> Self {
         Story {
             stack,
             lambda,
             narrator: Narrator::new(print),
+            ca: Some(ca),
         }
+    }
+
+    /// The story's device CA, registered with AWS IoT (auto-registration on) before the stack is
+    /// deployed: the template's `CaCertificateId` names it.
+    pub async fn register_ca(stack: &Stack) -> (TestCa, String) {
+        let ca = TestCa::new("fleetguard demo CA");
+        let id = stack.register_ca(&ca).await;
+        (ca, id)
     }
 
     async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, String> {
@@ -113,11 +131,12 @@ impl<'a> Story<'a> {
         let stack = self.stack;
         self.step(
             1,
-            "Register our device CA with AWS IoT (auto-registration on)",
+            "Our device CA, registered with AWS IoT (auto-registration on) before the deploy",
         );
-        let ca = TestCa::new("fleetguard demo CA");
-        let ca_id = stack.register_ca(&ca).await;
-        self.say(format!("CA certificate id {ca_id}"));
+        let (ca, ca_id) = self.ca.take().ok_or("the story runs once")?;
+        self.say(format!(
+            "CA certificate id {ca_id} (the template's CaCertificateId)"
+        ));
 
         self.step(
             2,
@@ -188,7 +207,7 @@ impl<'a> Story<'a> {
             .import_enrolled(&claimed, &key.public_b64(), "", "")
             .await;
         let aws = TestCa::new("AWS IoT issuer (demo)");
-        stack.register_ca(&aws).await;
+        stack.register_issuer_ca(&aws).await;
         let client = format!("claim.{claimed}");
         let (stolen_pem, _) = stack.issue_by_aws(&aws, claimed.as_str()).await;
         let d = self

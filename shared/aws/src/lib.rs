@@ -17,6 +17,7 @@ pub mod records;
 pub mod rotations;
 pub mod schema;
 pub mod services;
+pub mod template;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;

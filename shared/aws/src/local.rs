@@ -85,3 +85,75 @@ pub fn dev_jwks() -> Result<String> {
     }]})
     .to_string())
 }
+
+/// Creates the quarantine thing group unless it exists (CloudFormation creates it from the template's
+/// `QuarantineGroup`; no function's role may).
+pub async fn ensure_thing_group(iot: &aws_sdk_iot::Client, name: &str) -> Result<()> {
+    match iot
+        .describe_thing_group()
+        .thing_group_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            iot.create_thing_group()
+                .thing_group_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("iot:CreateThingGroup", e))
+        }
+        Err(e) => Err(aws_error("iot:DescribeThingGroup", e)),
+    }
+}
+
+/// Sets the KMS key's policy to `policy` (the template's `KeyPolicy`, resolved), as CloudFormation does.
+pub async fn put_key_policy(kms: &aws_sdk_kms::Client, key_id: &str, policy: &Value) -> Result<()> {
+    kms.put_key_policy()
+        .key_id(key_id)
+        .policy_name("default")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("kms:PutKeyPolicy", e))
+}
+
+/// Registers `functions`' roles with the local emulator at `endpoint` (its `/_fleetguard/iam/roles`),
+/// under `stack` (the session token the functions sign with): from then on the emulator authorizes
+/// each function's calls with the policies the template gives it.
+pub async fn register_roles(
+    endpoint: &str,
+    stack: &str,
+    functions: &[crate::template::LocalFunction],
+) -> Result<()> {
+    let roles: Vec<Value> = functions
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "access_key_id": crate::template::local_access_key(&f.binary),
+                "function": f.binary,
+                "role_name": f.role_name,
+                "role_arn": f.role_arn,
+                "session_name": f.binary,
+                "policies": f.policies,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"session_token": stack, "roles": roles});
+    let url = format!("{}/_fleetguard/iam/roles", endpoint.trim_end_matches('/'));
+    let response = crate::http::HttpClient::new()?
+        .post_json(&url, &body, std::time::Duration::from_secs(10), 1 << 16)
+        .await?;
+    if response.status != 200 {
+        return Err(Error::Config(format!(
+            "{url} answered {}: is it fleetguard's emulator (scripts/emulator.py)?",
+            response.status
+        )));
+    }
+    Ok(())
+}

@@ -150,6 +150,7 @@ impl Services {
         )
         .with_ca_cache(config.ca_cache)
         .with_quarantine_group(config.quarantine_group)
+        .with_trusted_cas(config.trusted_cas)
     }
 
     pub fn claim_hook(&self, proof_window_secs: i64) -> AwsClaimHook {

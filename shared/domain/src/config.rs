@@ -1,6 +1,6 @@
 //! Configuration from environment variables, read once at cold start.
 
-use crate::domain::CertificateStatus;
+use crate::domain::{CertificateId, CertificateStatus};
 use crate::{Error, Result};
 
 /// The three DynamoDB tables. Names come from the environment so one account can hold several stacks.
@@ -44,6 +44,10 @@ pub struct ProvisioningConfig {
     pub ca_cache: std::time::Duration,
     /// `FLEETGUARD_QUARANTINE_GROUP`: a replacement certificate takes its thing out of this group.
     pub quarantine_group: Option<String>,
+    /// `FLEETGUARD_CA_CERTIFICATE_IDS` (required): the device CAs whose JITR events are provisioned.
+    /// The role may describe only these (the template's `CaCertificateId`), so any other CA is
+    /// refused before a call AWS would deny.
+    pub trusted_cas: Vec<CertificateId>,
 }
 
 impl ProvisioningConfig {
@@ -66,8 +70,31 @@ impl ProvisioningConfig {
             quarantine_group: std::env::var("FLEETGUARD_QUARANTINE_GROUP")
                 .ok()
                 .filter(|g| !g.is_empty()),
+            trusted_cas: {
+                let ids = certificate_ids("FLEETGUARD_CA_CERTIFICATE_IDS")?;
+                if ids.is_empty() {
+                    return Err(Error::Config(
+                        "FLEETGUARD_CA_CERTIFICATE_IDS is not set".into(),
+                    ));
+                }
+                ids
+            },
         })
     }
+}
+
+/// A comma-separated list of certificate ids in variable `name` (empty when unset).
+pub fn certificate_ids(name: &str) -> Result<Vec<CertificateId>> {
+    std::env::var(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            CertificateId::parse(s)
+                .map_err(|_| Error::Config(format!("{name}: {s:?} is not a certificate id")))
+        })
+        .collect()
 }
 
 pub fn var(name: &str) -> Result<String> {

@@ -62,19 +62,7 @@ pub struct HandshakeConfig {
 impl HandshakeConfig {
     pub fn from_env() -> crate::Result<Self> {
         use crate::config::opt_u32;
-        let ids = std::env::var("FLEETGUARD_CA_CERTIFICATE_IDS").unwrap_or_default();
-        let ca_ids = ids
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                CertificateId::parse(s).map_err(|_| {
-                    crate::Error::Config(format!(
-                        "FLEETGUARD_CA_CERTIFICATE_IDS: {s:?} is not a certificate id"
-                    ))
-                })
-            })
-            .collect::<crate::Result<Vec<_>>>()?;
+        let ca_ids = crate::config::certificate_ids("FLEETGUARD_CA_CERTIFICATE_IDS")?;
         let ttl = opt_u32("FLEETGUARD_HANDSHAKE_CACHE_SECONDS", 5)?;
         if ttl > 60 {
             return Err(crate::Error::Config(

@@ -62,6 +62,9 @@ pub struct Provisioner<R, C, A> {
     ca_cache: Mutex<HashMap<CertificateId, (Instant, IotCertificate)>>,
     /// The revoker's quarantine thing group: a serial's approved replacement leaves it.
     pub quarantine_group: Option<String>,
+    /// The device CAs this stack provisions for (empty: any registered CA). Another CA's event is
+    /// refused `ca_unknown` without a lookup: the role may describe only these.
+    pub trusted_cas: Vec<CertificateId>,
 }
 
 /// Default for `FLEETGUARD_CA_CACHE_SECONDS`.
@@ -84,7 +87,13 @@ impl<R, C, A> Provisioner<R, C, A> {
             ca_cache_ttl: DEFAULT_CA_CACHE,
             ca_cache: Mutex::default(),
             quarantine_group: None,
+            trusted_cas: Vec::new(),
         }
+    }
+
+    pub fn with_trusted_cas(mut self, cas: Vec<CertificateId>) -> Self {
+        self.trusted_cas = cas;
+        self
     }
 
     pub fn with_quarantine_group(mut self, group: Option<String>) -> Self {
@@ -185,6 +194,16 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
             }
         }
 
+        if !self.trusted_cas.is_empty() && !self.trusted_cas.contains(&ca_id) {
+            return self
+                .refuse(
+                    &ev,
+                    None,
+                    Reason::CaUnknown,
+                    "CA is not the stack's device CA",
+                )
+                .await;
+        }
         let ca = match self.ca(&ca_id).await? {
             Some(ca) if ca.status == CertificateStatus::Active => ca,
             Some(_) => {
