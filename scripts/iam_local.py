@@ -46,8 +46,8 @@ _PLACEHOLDER_MEMBERS = {
     "keyid": ["KeyId"],
 }
 # The IAM prefix of a SigV4 signing name.
-_IAM_PREFIX = {"iotdata": "iot", "iot": "iot", "dynamodb": "dynamodb", "kms": "kms"}
-_MODEL_NAME = {"iotdata": "iot-data", "iot": "iot", "dynamodb": "dynamodb", "kms": "kms"}
+_IAM_PREFIX = {"iotdata": "iot", "iot": "iot", "dynamodb": "dynamodb", "kms": "kms", "sqs": "sqs"}
+_MODEL_NAME = {"iotdata": "iot-data", "iot": "iot", "dynamodb": "dynamodb", "kms": "kms", "sqs": "sqs"}
 
 
 class Denied(Exception):
@@ -241,6 +241,9 @@ def requests_of(signing_name, operation, params, region, account, resolve_key):
             return [(f"dynamodb:{operation}", table(name), {}) for name in (params.get("RequestItems") or {})]
         if operation in ("Query", "Scan") and params.get("IndexName"):
             return [(f"dynamodb:{operation}", table(params.get("TableName", "")) + "/index/" + params["IndexName"], {})]
+    if prefix == "sqs" and "QueueName" not in params and isinstance(params.get("QueueUrl"), str):
+        # A queue is named by its URL (…/<account>/<name>); its ARN by its name.
+        params = dict(params, QueueName=params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1])
     service = REFERENCE.iam().get(prefix) or {}
     privilege = (service.get("privileges") or {}).get(operation)
     if privilege is None:
@@ -480,6 +483,6 @@ def _error(signing_name, code, message, status=None):
     if signing_name == "dynamodb":
         body = {"__type": f"com.amazon.coral.service#{code}", "message": message}
         return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")], body
-    if signing_name == "kms":
+    if signing_name in ("kms", "sqs"):
         return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.1")], {"__type": code, "message": message}
     return f"{status or 403} Forbidden", [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)], {"message": message}

@@ -29,7 +29,7 @@ def granted(template_path):
     text = open(template_path, encoding="utf-8").read()
     template = yaml.safe_load(text)
     resources = template.get("Resources", {})
-    out, why = {}, {}
+    out, why, implied = {}, {}, {}
     binaries = {}
     for logical_id, res in resources.items():
         if res.get("Type") != "AWS::Serverless::Function":
@@ -43,6 +43,10 @@ def granted(template_path):
                     a = st.get("Action")
                     actions.update(a if isinstance(a, list) else [a])
         out[binary] = actions
+        # SAM adds sqs:SendMessage* on an SQS on-failure destination to the function's role.
+        failure = ((res["Properties"].get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure")
+        if (failure or {}).get("Type") == "SQS":
+            implied.setdefault(binary, set()).add("sqs:SendMessage*")
     # The operators' managed policy: fleetctl's role.
     for logical_id, res in resources.items():
         if res.get("Type") == "AWS::IAM::ManagedPolicy" and logical_id == "OperatorPolicy":
@@ -77,7 +81,12 @@ def granted(template_path):
         if c and current:
             for action in re.findall(r"\b[a-z0-9-]+:[A-Za-z]+\b", c.group(1)):
                 why.setdefault(current, {})[action] = c.group(1).strip()
-    return out, why
+    return out, why, implied
+
+
+def _covers(pattern, action):
+    regex = "".join(".*" if c == "*" else re.escape(c) for c in pattern.lower())
+    return re.fullmatch(regex, action.lower()) is not None
 
 
 def used(usage_dir):
@@ -108,7 +117,7 @@ def main():
     parser.add_argument("--template", default=os.path.join(root, "infra", "template.yaml"))
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    grants, why = granted(args.template)
+    grants, why, implied = granted(args.template)
     usage = used(args.usage)
     if not usage:
         print(f"no usage recorded in {args.usage}: run the test suite first", file=sys.stderr)
@@ -117,12 +126,18 @@ def main():
     print(f"{'function':<20} {'granted':>7} {'used':>5}  granted, never used by the suite")
     for function in sorted(grants):
         g = grants[function]
+        sam = implied.get(function, set())
         u = usage.get(function, {"allow": set(), "deny": {}})
-        unused = sorted(a for a in g if a not in u["allow"])
-        shown = ", ".join(a + (" (untested: kept)" if a in why.get(function, {}) else "") for a in unused) or "-"
-        print(f"{function:<20} {len(g):>7} {len(u['allow'] & g):>5}  {shown}")
+        unused = sorted(a for a in g | sam if not any(_covers(a, x) for x in u["allow"]))
+        used_count = sum(1 for a in g | sam if a not in unused)
+        def label(a):
+            if a in sam:
+                return a + " (SAM's, for its on-failure destination)"
+            return a + (" (untested: kept)" if a in why.get(function, {}) else "")
+        shown = ", ".join(label(a) for a in unused) or "-"
+        print(f"{function:<20} {len(g | sam):>7} {used_count:>5}  {shown}")
         for a in unused:
-            if a not in why.get(function, {}):
+            if a not in why.get(function, {}) and a not in sam:
                 problems.append(f"{function}: {a} is granted, never used, and has no '# untested:' reason")
         for a, resource in sorted(u["deny"].items()):
             problems.append(f"{function}: refused {a} on {resource}")

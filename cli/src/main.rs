@@ -4,6 +4,7 @@
 
 mod certificates;
 mod devices;
+mod events;
 mod operators;
 mod policy_cmd;
 mod records;
@@ -87,6 +88,11 @@ enum Command {
         #[arg(long, conflicts_with = "serial")]
         principal: Option<String>,
     },
+    /// Asynchronous events that failed every attempt (the failed-events queue): list, replay.
+    /// The queue: FLEETGUARD_FAILED_EVENTS_QUEUE (the stack's output FailedEventsQueueName), else
+    /// `<stack>-failed-events`.
+    #[command(subcommand)]
+    Events(events::EventsCmd),
     /// IoT policies, offline: lint (`check`) and evaluate (`eval`) policy documents.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCmd),
@@ -154,6 +160,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ca(cmd) => certificates::run_ca(&ctx, cmd).await,
         Command::Certificates(cmd) => certificates::run_certificates(&ctx, cmd).await,
         Command::Operators(cmd) => operators::run(&ctx, cmd).await,
+        Command::Events(cmd) => {
+            let queue = match (
+                std::env::var("FLEETGUARD_FAILED_EVENTS_QUEUE").ok(),
+                cli.stack.as_deref(),
+            ) {
+                (Some(q), _) if !q.is_empty() => q,
+                (_, Some(stack)) => format!("{stack}-failed-events"),
+                _ => anyhow::bail!("set FLEETGUARD_FAILED_EVENTS_QUEUE or pass --stack"),
+            };
+            events::run(&ctx, &queue, cmd).await
+        }
         Command::Revoke {
             target,
             since,

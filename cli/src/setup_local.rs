@@ -6,8 +6,8 @@ use crate::Ctx;
 use anyhow::Context;
 use fleetguard_aws::ca_init::{ensure_key, init_kms_ca};
 use fleetguard_aws::local::{
-    dev_jwks, ensure_policy, ensure_thing_group, fleet_policy_from_template, put_key_policy,
-    register_roles,
+    dev_jwks, ensure_failed_events_queue, ensure_policy, ensure_thing_group,
+    fleet_policy_from_template, put_key_policy, register_roles,
 };
 use fleetguard_aws::schema::create_tables;
 use fleetguard_aws::template::LocalStack;
@@ -41,6 +41,8 @@ pub async fn run(
     let ca = init_kms_ca(ctx, &key, &format!("{stack} fleet CA"), 3650).await?;
     // The template for this stack: the names above and the parameters a local stack sets. The JWKS
     // holds one public key whose private half is already gone: the local operator flow brings its own.
+    let failed_events =
+        ensure_failed_events_queue(&ctx.sdk, &format!("{stack}-failed-events")).await?;
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
     let resolved = LocalStack::new(stack, &region, account)
         .parameter(
@@ -65,7 +67,8 @@ pub async fn run(
         .resource("RecordsTable", ctx.tables.records.as_str())
         .resource("FleetDevicePolicy", policy.as_str())
         .resource("QuarantineGroup", quarantine.as_str())
-        .resource("FleetCaKey", key.as_str());
+        .resource("FleetCaKey", key.as_str())
+        .resource("FailedEventsQueue", failed_events.as_str());
     let key_policy = resolved.resource_property(&text, "FleetCaKey", "KeyPolicy")?;
     put_key_policy(&fleetguard_aws::kms::client(&ctx.sdk), &key, &key_policy).await?;
     // Each function's role, enforced by the emulator from here on.

@@ -471,3 +471,103 @@ async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl(
         DeviceStatus::Revoked
     );
 }
+
+/// No event dropped in silence: a tamper report whose revoker invocation fails every attempt
+/// (Lambda's first try and two retries, here through the gateway's rules engine) lands in the
+/// failed-events queue with Lambda's record; `fleetctl events list` shows it and `fleetctl events
+/// replay` runs it again through the function, which completes the isolation, and empties the queue.
+// Multi-threaded: the gateway serves (the revoker's DeleteConnection) while fleetctl blocks this thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tamper_report_that_fails_every_attempt_is_kept_and_replayed_with_fleetctl() {
+    use fleetguard_tests::gateway_story::{closes, connack, incoming};
+    use fleetguard_tests::rumqttc::{ConnectReturnCode, Packet, QoS};
+    let stack = Stack::new().await;
+    let ca = fleetguard_tests::TestCa::new("device CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let local = fleetguard_tests::gateway::start(
+        &stack,
+        fleetguard_tests::gateway::Options {
+            connect_functions: false,
+            retry_delay: std::time::Duration::from_millis(200),
+            ..fleetguard_tests::gateway::Options::new(&ca_id)
+        },
+    )
+    .await
+    .unwrap();
+
+    // A device provisioned through JITR, with a key we hold, connected.
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    stack.registry().import_serial(&serial).await.unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert_pem = ca.issue_for_key(serial.as_str(), &key);
+    let cert = stack.auto_register(&cert_pem, &ca).await;
+    stack
+        .provisioner()
+        .handle_jitr(
+            fleetguard_tests::jitr_event(&cert, &ca_id),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let (c, mut ev) = fleetguard_tests::gateway::device_client(
+        &local.gw,
+        serial.as_str(),
+        &cert_pem,
+        &key.serialize_pem(),
+    );
+    assert_eq!(connack(&mut ev).await.unwrap(), ConnectReturnCode::Success);
+
+    // Every UpdateCertificate of this certificate fails, so every attempt of the revoker does.
+    stack
+        .emulator
+        .inject_fault("iot:PUT /certificates/{id}", &cert, 1, 1000, 500);
+    c.publish(
+        format!("P/{serial}/tamper"),
+        QoS::AtLeastOnce,
+        false,
+        b"{}".to_vec(),
+    )
+    .await
+    .unwrap();
+    // The client sends as its event loop runs: until the broker's PUBACK.
+    while !matches!(incoming(&mut ev, 20).await.unwrap(), Packet::PubAck(_)) {}
+    let list = || {
+        stack
+            .fleetctl(FLEETCTL, &["events", "list"], None)
+            .expect_code(0)
+    };
+    let mut listed = Vec::new();
+    for _ in 0..600 {
+        listed = list().out.lines().map(str::to_owned).collect();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(listed.len(), 1, "one failed event: {listed:?}");
+    let failed: serde_json::Value = serde_json::from_str(&listed[0]).unwrap();
+    assert_eq!(failed["function"], "revoker");
+    assert_eq!(failed["attempts"], 3);
+    assert_eq!(failed["condition"], "RetriesExhausted");
+    assert_eq!(failed["event"]["serial"], serial.as_str());
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        "ACTIVE",
+        "not isolated yet"
+    );
+
+    // The fault is gone; the operator replays the event through the function.
+    stack.emulator.clear_faults();
+    let run = stack
+        .fleetctl_env(
+            FLEETCTL,
+            &["events", "replay"],
+            None,
+            &[("AWS_ENDPOINT_URL_LAMBDA", local.lambda.endpoint.as_str())],
+        )
+        .expect_code(0);
+    assert!(run.out.contains("\"replayed\":true"), "{}", run.out);
+    assert_eq!(stack.certificate_status(&cert).await, "INACTIVE");
+    assert!(closes(&mut ev, 30).await, "the isolation cut the session");
+    assert!(list().out.trim().is_empty(), "the queue is empty");
+}

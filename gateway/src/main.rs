@@ -6,7 +6,8 @@
 //!   its topic rules, its custom authorizer and handshake validator), FLEETGUARD_LAMBDA_ENDPOINT
 //!   (the local runtime the rules and the connections invoke, e.g. http://127.0.0.1:9000),
 //!   FLEETGUARD_LAMBDA_CONCURRENCY (1: its `--concurrency`),
-//!   FLEETGUARD_STACK and FLEETGUARD_DEVICE_CA_ID (the template's `CaCertificateId`: the JITR rule
+//!   FLEETGUARD_STACK (its failed-events queue, `fleetctl setup-local` made it, takes the events
+//!   whose every attempt failed) and FLEETGUARD_DEVICE_CA_ID (the template's `CaCertificateId`: the JITR rule
 //!   hears that CA's registrations; unset: every CA's)
 
 use fleetguard_gateway::{Config, Gateway};
@@ -42,8 +43,10 @@ async fn main() -> Result<(), String> {
             std::env::var("FLEETGUARD_DEVICE_CA_ID").unwrap_or_else(|_| "+".into()),
         ),
     ]);
+    let stack = params["AWS::StackName"].clone();
     let rules = fleetguard_gateway::rules::load(&text, &params)?;
     let connect = fleetguard_gateway::rules::connect_functions(&text)?;
+    let (gateway_region, gateway_account) = (region.clone(), account.clone());
     let gateway = Gateway::start(
         &sdk,
         Config {
@@ -58,6 +61,15 @@ async fn main() -> Result<(), String> {
     let out = std::env::var("FLEETGUARD_GATEWAY_CA_OUT")
         .unwrap_or_else(|_| "target/gateway-server.pem".into());
     std::fs::write(&out, &gateway.server_cert_pem).map_err(|e| format!("{out}: {e}"))?;
+    // Lambda's asynchronous invokes: each function's retries and on-failure queue, from the template.
+    let functions =
+        fleetguard_aws::template::LocalStack::new(&stack, &gateway_region, &gateway_account)
+            .functions(&text)
+            .map_err(|e| e.to_string())?;
+    gateway
+        .rules
+        .configure_async_invokes(&functions, &sdk, &stack, &gateway_region, &gateway_account)
+        .await?;
     if let Ok(lambda) = std::env::var("FLEETGUARD_LAMBDA_ENDPOINT") {
         gateway.rules.set_lambda_endpoint(&lambda);
     }

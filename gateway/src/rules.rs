@@ -299,17 +299,89 @@ impl Rule {
     }
 }
 
+/// How Lambda treats a function's failed asynchronous invocations (its `EventInvokeConfig`).
+#[derive(Clone, Debug)]
+pub struct AsyncInvoke {
+    /// Retries after the first attempt (Lambda's default: 2).
+    pub max_retries: u32,
+    /// The function's ARN, as the destination record names it.
+    pub function_arn: String,
+    /// Its on-failure destination; `None`: the event is dropped after the last attempt (logged).
+    pub on_failure: Option<fleetguard_aws::failed_events::FailedEvents>,
+}
+
 /// The rules and where their Lambda actions go.
 #[derive(Default)]
 pub struct Rules {
     pub rules: Vec<Rule>,
     /// The local Lambda runtime (`cargo lambda watch`) the actions go to.
     pub lambda: Arc<Lambda>,
+    /// Each function's asynchronous invoke configuration, by binary (unset: two retries, dropped).
+    async_invoke: std::sync::RwLock<HashMap<String, AsyncInvoke>>,
+    /// Lambda waits about a minute before the first retry and two before the second; here retry n
+    /// waits n times this (one second unless set).
+    retry_delay: std::sync::RwLock<Option<Duration>>,
 }
 
 impl Rules {
     pub fn new(rules: Vec<Rule>, lambda: Arc<Lambda>) -> Self {
-        Self { rules, lambda }
+        Self {
+            rules,
+            lambda,
+            ..Self::default()
+        }
+    }
+
+    /// How `function` (a binary) is invoked asynchronously: retries and on-failure destination.
+    pub fn set_async_invoke(&self, function: &str, config: AsyncInvoke) {
+        self.async_invoke
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(function.to_owned(), config);
+    }
+
+    /// Each of `functions`' asynchronous invoke configuration (the template's, resolved for `stack`),
+    /// its destination queue looked up with `sdk` (Lambda's own view) and written with the function's
+    /// role, as Lambda writes it.
+    pub async fn configure_async_invokes(
+        &self,
+        functions: &[fleetguard_aws::template::LocalFunction],
+        sdk: &fleetguard_aws::SdkConfig,
+        stack: &str,
+        region: &str,
+        account: &str,
+    ) -> Result<(), String> {
+        for f in functions {
+            let Some(of) = &f.on_failure else { continue };
+            let on_failure = match &of.queue_arn {
+                Some(arn) => {
+                    let role = fleetguard_aws::local::role_config(sdk, &f.binary, stack).await;
+                    let queue =
+                        fleetguard_aws::failed_events::FailedEvents::for_arn(sdk, &role, arn)
+                            .await
+                            .map_err(|e| format!("{}: on-failure queue {arn}: {e}", f.binary))?;
+                    Some(queue)
+                }
+                None => None,
+            };
+            self.set_async_invoke(
+                &f.binary,
+                AsyncInvoke {
+                    max_retries: of.max_retries,
+                    function_arn: format!(
+                        "arn:aws:lambda:{region}:{account}:function:{}",
+                        f.binary
+                    ),
+                    on_failure,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The wait before the first retry (the second waits twice as long).
+    pub fn set_retry_delay(&self, delay: Duration) {
+        *self.retry_delay.write().unwrap_or_else(|e| e.into_inner()) = Some(delay);
     }
 
     /// Where the Lambda actions (and the gateway's authorizer calls) go, e.g. `http://127.0.0.1:9000`.
@@ -328,22 +400,81 @@ impl Rules {
             let Some(event) = rule.event(topic, payload, from, now_ms) else {
                 continue;
             };
+            let config = self
+                .async_invoke
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&rule.function)
+                .cloned();
+            let delay = self
+                .retry_delay
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or(Duration::from_secs(1));
             let (name, function, lambda) = (
                 rule.name.clone(),
                 rule.function.clone(),
                 self.lambda.clone(),
             );
             tokio::spawn(async move {
-                match lambda
-                    .invoke(&function, &event, Duration::from_secs(300))
-                    .await
-                {
-                    Ok(_) => tracing::info!(rule = %name, "rule action invoked"),
-                    Err(e) => {
-                        tracing::warn!(rule = %name, error = %e, "rule error action: invocation failed")
-                    }
-                }
+                invoke_async(&lambda, &name, &function, &event, config, delay).await;
             });
+        }
+    }
+}
+
+/// One asynchronous invocation as Lambda runs it: the first attempt and up to `max_retries` more,
+/// then Lambda's destination record to the on-failure queue (or, without one, the event is dropped:
+/// logged, as the issue that added the queue found it).
+async fn invoke_async(
+    lambda: &Lambda,
+    rule: &str,
+    function: &str,
+    event: &Value,
+    config: Option<AsyncInvoke>,
+    delay: Duration,
+) {
+    let retries = config.as_ref().map_or(2, |c| c.max_retries);
+    let mut last_error = String::new();
+    for attempt in 0..=retries {
+        if attempt > 0 {
+            tokio::time::sleep(delay * attempt).await;
+        }
+        match lambda
+            .invoke(function, event, Duration::from_secs(300))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(rule = %rule, attempt = attempt + 1, "rule action invoked");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(rule = %rule, attempt = attempt + 1, error = %e, "invocation failed");
+                last_error = e;
+            }
+        }
+    }
+    let Some((arn, queue)) = config.and_then(|c| c.on_failure.map(|q| (c.function_arn, q))) else {
+        tracing::error!(rule = %rule, function = %function, "every attempt failed; no on-failure destination: event dropped");
+        return;
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let record = fleetguard_aws::failed_events::destination_record(
+        &arn,
+        &uuid::Uuid::new_v4().to_string(),
+        &now,
+        retries + 1,
+        event,
+        &last_error,
+    );
+    match queue.send(&record).await {
+        Ok(()) => {
+            tracing::warn!(rule = %rule, function = %function, "every attempt failed: event sent to the on-failure destination")
+        }
+        Err(e) => {
+            tracing::error!(rule = %rule, function = %function, error = %e, "every attempt failed and the destination refused the record")
         }
     }
 }

@@ -19,12 +19,10 @@ async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() 
     let stack = Stack::new().await;
     let ca = TestCa::new("gateway rules CA");
     let ca_id = stack.register_ca(&ca).await;
-    let security = format!("fleetguard/{}/security/violations", stack.prefix);
     let local = fleetguard_tests::gateway::start(
         &stack,
         fleetguard_tests::gateway::Options {
             connect_functions: false,
-            env: &[("FLEETGUARD_SECURITY_TOPIC", security.as_str())],
             ..fleetguard_tests::gateway::Options::new(&ca_id)
         },
     )

@@ -26,6 +26,8 @@ pub struct Options<'a> {
     pub auth_second: Duration,
     /// More environment for the functions.
     pub env: &'a [(&'a str, &'a str)],
+    /// Lambda's wait before an asynchronous retry (a minute on AWS), here.
+    pub retry_delay: Duration,
 }
 
 impl<'a> Options<'a> {
@@ -36,6 +38,7 @@ impl<'a> Options<'a> {
             instances: 1,
             auth_second: Duration::from_secs(1),
             env: &[],
+            retry_delay: Duration::from_millis(500),
         }
     }
 }
@@ -65,7 +68,39 @@ pub async fn start(stack: &Stack, o: Options<'_>) -> Result<LocalGateway, String
     stack.set_parameter("IotDataEndpoint", &format!("http://{}", gw.data_plane_addr));
     stack.set_parameter("CaCertificateId", o.ca_id);
     let lambda = LocalLambda::start_concurrent(&function_env(stack, o.env), false, o.instances);
+    // Lambda's asynchronous invokes: the template's retries and on-failure queue for each function.
+    let local = stack.local.lock().expect("local stack").clone();
+    let functions = local.functions(&template).map_err(|e| e.to_string())?;
+    gw.rules
+        .configure_async_invokes(
+            &functions,
+            &stack.sdk,
+            &stack.prefix,
+            crate::REGION,
+            crate::ACCOUNT,
+        )
+        .await?;
+    gw.rules.set_retry_delay(o.retry_delay);
     gw.rules.set_lambda_endpoint(&lambda.endpoint);
     gw.rules.lambda.set_concurrency(o.instances);
     Ok(LocalGateway { gw, lambda })
+}
+
+/// An MQTT client of `gw` over mutual TLS with a device's certificate and key (PEM).
+pub fn device_client(
+    gw: &Gateway,
+    client_id: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let mut o = rumqttc::MqttOptions::new(client_id, "localhost", gw.addr.port());
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Simple {
+            ca: gw.server_cert_pem.clone().into_bytes(),
+            alpn: None,
+            client_auth: Some((cert_pem.as_bytes().to_vec(), key_pem.as_bytes().to_vec())),
+        },
+    ));
+    rumqttc::AsyncClient::new(o, 16)
 }

@@ -348,7 +348,19 @@ impl Stack {
     /// README tells a user to: `--stack <prefix>` against the emulator, with the revoker's settings in
     /// the environment and `stdin` piped in.
     pub fn fleetctl(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> CliRun {
+        self.fleetctl_env(bin, args, stdin, &[])
+    }
+
+    /// As [`Self::fleetctl`], with `env` added (e.g. `AWS_ENDPOINT_URL_LAMBDA`: the local runtime).
+    pub fn fleetctl_env(
+        &self,
+        bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> CliRun {
         let mut child = Command::new(bin)
+            .envs(env.iter().copied())
             .arg("--stack")
             .arg(&self.prefix)
             .args(args)
@@ -423,7 +435,14 @@ impl Stack {
         let fleet_ca = fleetguard_aws::ca_init::register_kms_ca(&services, &signer, &prefix, 3650)
             .await
             .expect("register the fleet CA");
+        let failed_events = fleetguard_aws::local::ensure_failed_events_queue(
+            &sdk,
+            &format!("{prefix}-failed-events"),
+        )
+        .await
+        .expect("create the failed-events queue");
         let local = LocalStack::new(&prefix, REGION, ACCOUNT)
+            .resource("FailedEventsQueue", failed_events.as_str())
             .parameter(
                 "RotationCaCertificateId",
                 fleet_ca.ca_certificate_id.as_str(),
@@ -1031,6 +1050,8 @@ pub fn hook_request(
 }
 
 pub use fleetguard_testkit::pki::TestCa;
+/// The MQTT client the gateway tests drive devices with.
+pub use rumqttc;
 
 /// Now, as a topic rule's `timestamp()` gives it (epoch milliseconds).
 pub fn now_ms() -> i64 {

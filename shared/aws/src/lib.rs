@@ -6,6 +6,7 @@
 pub mod ca_init;
 pub mod dynamodb;
 pub mod enrollments;
+pub mod failed_events;
 pub mod http;
 pub mod identities;
 pub mod iot;

@@ -157,3 +157,45 @@ pub async fn register_roles(
     }
     Ok(())
 }
+
+/// Creates the failed-events queue (the template's `FailedEventsQueue`: 14 days' retention) unless it
+/// exists, and returns its URL (its `Ref`).
+pub async fn ensure_failed_events_queue(sdk: &aws_config::SdkConfig, name: &str) -> Result<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+            "1209600",
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("sqs:CreateQueue", e))?
+        .queue_url
+        .ok_or_else(|| Error::Corrupt(format!("CreateQueue {name}: no URL")))
+}
+
+/// `sdk` signed as local role `binary` of `stack` (its access key and the stack's session token): what
+/// the emulator maps to the role the template gives that function. The local runtime acts as Lambda
+/// with it (an on-failure destination is written with the function's role).
+pub async fn role_config(
+    sdk: &aws_config::SdkConfig,
+    binary: &str,
+    stack: &str,
+) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            crate::template::local_access_key(binary),
+            "testing",
+            Some(stack.to_owned()),
+            None,
+            "fleetguard-local-role",
+        ));
+    if let Some(region) = sdk.region() {
+        loader = loader.region(region.clone());
+    }
+    if let Some(endpoint) = sdk.endpoint_url() {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}

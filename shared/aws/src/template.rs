@@ -38,6 +38,17 @@ pub struct LocalFunction {
     pub policies: Vec<Value>,
     /// `Globals.Function.Environment` and its own `Environment`.
     pub environment: BTreeMap<String, String>,
+    /// Its `EventInvokeConfig`, for a runtime that invokes it asynchronously as Lambda does.
+    pub on_failure: Option<OnFailure>,
+}
+
+/// How Lambda treats a failed asynchronous invocation of a function (`EventInvokeConfig`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnFailure {
+    /// `MaximumRetryAttempts` (Lambda's default: 2).
+    pub max_retries: u32,
+    /// The SQS queue (ARN) the destination record goes to, if any.
+    pub queue_arn: Option<String>,
 }
 
 /// The access key id a function signs with locally: the emulator maps it, with the stack's session
@@ -97,7 +108,7 @@ impl LocalStack {
                 .ok_or_else(|| Error::Config(format!("template: {id} has no Binary")))?
                 .to_owned();
             let props = &resource["Properties"];
-            let policies = match r.resolve(&props["Policies"])? {
+            let mut policies = match r.resolve(&props["Policies"])? {
                 Value::Array(items) => items,
                 Value::Null => Vec::new(),
                 other => vec![other],
@@ -108,6 +119,30 @@ impl LocalStack {
                     "template: {id}: only inline policy documents are resolved locally, not {p}"
                 )));
             }
+            // What SAM adds for an SQS on-failure destination: its SQSSendMessagePolicy on the queue.
+            let on_failure = match r.resolve(&props["EventInvokeConfig"])? {
+                Value::Null => None,
+                config => {
+                    let failure = &config["DestinationConfig"]["OnFailure"];
+                    let queue_arn = match failure["Type"].as_str() {
+                        None => None,
+                        Some("SQS") => failure["Destination"].as_str().map(str::to_owned),
+                        Some(other) => {
+                            return Err(Error::Config(format!(
+                                "template: {id}: on-failure destination {other} is not resolved locally"
+                            )))
+                        }
+                    };
+                    if let Some(arn) = &queue_arn {
+                        policies.push(serde_json::json!({"Version": "2012-10-17", "Statement": [
+                            {"Effect": "Allow", "Action": "sqs:SendMessage*", "Resource": arn}]}));
+                    }
+                    Some(OnFailure {
+                        max_retries: config["MaximumRetryAttempts"].as_u64().unwrap_or(2) as u32,
+                        queue_arn,
+                    })
+                }
+            };
             let mut environment = strings(&globals, id)?;
             let own = r.resolve(&props["Environment"]["Variables"])?;
             environment.extend(strings(&own, id)?);
@@ -119,6 +154,7 @@ impl LocalStack {
                 role_name,
                 policies,
                 environment,
+                on_failure,
             });
         }
         Ok(out)
@@ -141,6 +177,7 @@ impl LocalStack {
             role_name,
             policies: vec![policy],
             environment: BTreeMap::new(),
+            on_failure: None,
         })
     }
 
@@ -242,6 +279,13 @@ impl Resolver<'_> {
                     v
                 } else if let Some(v) = s.refs.get(name) {
                     v.clone()
+                } else if let Some(queue) = self.template["Resources"][name]["Properties"]
+                    .get("QueueName")
+                    .filter(|_| self.template["Resources"][name]["Type"] == "AWS::SQS::Queue")
+                {
+                    // A queue's Ref is its URL; without one given, its name stands in (the ARN
+                    // needs only the name).
+                    self.resolve(queue)?.as_str().unwrap_or_default().to_owned()
                 } else if self.template["Resources"][name].is_object() {
                     format!("{}-{name}", s.name)
                 } else {
@@ -278,6 +322,11 @@ impl Resolver<'_> {
                 format!("arn:aws:lambda:{region}:{account}:function:{r}")
             }
             "AWS::SNS::Topic" => r,
+            // Its Ref is the queue's URL, whose last segment is its name.
+            "AWS::SQS::Queue" => format!(
+                "arn:aws:sqs:{region}:{account}:{}",
+                r.rsplit('/').next().unwrap_or_default()
+            ),
             other => {
                 return Err(Error::Config(format!(
                     "template: no local ARN for {name} ({other})"
@@ -473,6 +522,21 @@ mod tests {
         let text = serde_json::to_string(&delete.policies).expect("json");
         assert!(text.contains("arn:aws:dynamodb:us-east-1:123456789012:table/fgx-registry"));
         assert!(!text.contains("Fn::"), "{text}");
+        // Asynchronous: SAM's grant on its failed-events queue, which it names.
+        let queue = "arn:aws:sqs:us-east-1:123456789012:fgx-failed-events";
+        assert_eq!(
+            delete.on_failure,
+            Some(OnFailure {
+                max_retries: 2,
+                queue_arn: Some(queue.to_owned())
+            })
+        );
+        assert!(text.contains(queue), "{text}");
+        let authorizer = functions
+            .iter()
+            .find(|f| f.binary == "authorizer")
+            .expect("authorizer");
+        assert_eq!(authorizer.on_failure, None, "invoked synchronously");
     }
 
     #[test]
