@@ -398,6 +398,16 @@ class Launcher:
             size = int(environ.get("CONTENT_LENGTH") or 0)
             _roles.register(json.loads(environ["wsgi.input"].read(size) or b"{}"))
             return _json(start_response, "200 OK", {"ok": True})
+        if path == "/_fleetguard/iam/authorize" and method == "POST":
+            from moto.core import DEFAULT_ACCOUNT_ID
+
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            q = json.loads(environ["wsgi.input"].read(size) or b"{}")
+            answer = _roles.check(
+                q.get("access_key_id", ""), q.get("session_token", ""), q.get("action", ""),
+                q.get("resource", ""), DEFAULT_ACCOUNT_ID, q.get("region", "us-east-1"), _key_policy,
+            )
+            return _json(start_response, "200 OK", answer)
         if path == "/_fleetguard/iam/usage":
             return _json(start_response, "200 OK", _roles.usage())
         if path == "/_fleetguard/faults" and method == "POST":

@@ -18,6 +18,8 @@ front of moto (scripts/emulator.py) and decides each request as AWS would:
   NotAction and NotResource, and the condition operators the template uses (String*, Arn*, Bool, with
   IfExists). KMS as AWS does it: the key policy decides; a key policy that names the account root also
   lets the caller's IAM policies grant.
+* `POST /_fleetguard/iam/authorize` answers one decision for the local gateway's data plane (Publish,
+  DeleteConnection), which verifies the request's signature itself.
 * A request the role does not allow is answered as AWS answers it: AccessDeniedException (DynamoDB, KMS,
   the IoT control plane), ForbiddenException (the IoT data plane), with AWS's message.
 
@@ -450,6 +452,25 @@ class Roles:
                     f"User: {session_arn} is not authorized to perform: {action} on resource: {resource} because {why}",
                 )
         return None
+
+    def check(self, key_id, token, action, resource, account, region, key_policy):
+        """A decision asked for by another local stand-in of AWS (the gateway's data plane, which
+        checks the signature itself): {"allowed", "code", "message"}."""
+        if key_id in ADMIN_KEYS:
+            return {"allowed": True}
+        with self._lock:
+            role = self._roles.get((key_id, token))
+        if role is None:
+            return {"allowed": False, "code": "UnrecognizedClientException",
+                    "message": "The security token included in the request is invalid."}
+        context = {"aws:PrincipalArn": role["role_arn"], "aws:PrincipalAccount": account}
+        allowed, why = self._decide(role, action, resource, context, account, region, key_policy)
+        self._record(role, action, "allow" if allowed else "deny", resource)
+        if allowed:
+            return {"allowed": True}
+        session_arn = f"arn:{_PARTITION}:sts::{account}:assumed-role/{role['role_name']}/{role.get('session_name', role['role_name'])}"
+        return {"allowed": False, "code": "ForbiddenException",
+                "message": f"User: {session_arn} is not authorized to perform: {action} on resource: {resource} because {why}"}
 
     @staticmethod
     def _decide(role, action, resource, context, account, region, key_policy):

@@ -71,16 +71,26 @@ def granted(template_path):
                 if function in binaries:
                     a = st.get("Action")
                     out[binaries[function]].update(a if isinstance(a, list) else [a])
-    # `# untested: <why>` comments inside a function's block, naming the action they keep.
+    # `# untested: <action> (<why>)` comments inside a function's block (continued on the comment lines
+    # that follow), naming the action they keep.
     current = None
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
         m = re.match(r"^  ([A-Za-z0-9]+):\s*$", line)
         if m:
             current = binaries.get(m.group(1))
         c = re.match(r"^\s*# untested: (.*)$", line)
         if c and current:
-            for action in re.findall(r"\b[a-z0-9-]+:[A-Za-z]+\b", c.group(1)):
-                why.setdefault(current, {})[action] = c.group(1).strip()
+            reason = c.group(1).strip()
+            for more in lines[i + 1:]:
+                cont = re.match(r"^\s*# (?!untested:)(.*)$", more)
+                if not cont:
+                    break
+                reason += " " + cont.group(1).strip()
+            actions = re.findall(r"\b[a-z0-9-]+:[A-Za-z]+\b", reason)
+            text_why = re.sub(r"^[a-z0-9-]+:[A-Za-z]+\s*", "", reason).strip("() ")
+            for action in actions:
+                why.setdefault(current, {})[action] = text_why
     return out, why, implied
 
 
@@ -116,6 +126,7 @@ def main():
     parser.add_argument("--usage", default=os.path.join(root, "target", "iam-usage"))
     parser.add_argument("--template", default=os.path.join(root, "infra", "template.yaml"))
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--markdown", action="store_true", help="the table for the README")
     args = parser.parse_args()
     grants, why, implied = granted(args.template)
     usage = used(args.usage)
@@ -123,7 +134,11 @@ def main():
         print(f"no usage recorded in {args.usage}: run the test suite first", file=sys.stderr)
         return 1
     problems = []
-    print(f"{'function':<20} {'granted':>7} {'used':>5}  granted, never used by the suite")
+    if args.markdown:
+        print("| role | granted | used by the suite | granted, never used (kept because) |")
+        print("|---|---|---|---|")
+    else:
+        print(f"{'function':<20} {'granted':>7} {'used':>5}  granted, never used by the suite")
     for function in sorted(grants):
         g = grants[function]
         sam = implied.get(function, set())
@@ -135,7 +150,14 @@ def main():
                 return a + " (SAM's, for its on-failure destination)"
             return a + (" (untested: kept)" if a in why.get(function, {}) else "")
         shown = ", ".join(label(a) for a in unused) or "-"
-        print(f"{function:<20} {len(g | sam):>7} {used_count:>5}  {shown}")
+        if args.markdown:
+            kept = "; ".join(
+                f"`{a}` (SAM's, for its on-failure queue)" if a in sam else f"`{a}`: {why.get(function, {}).get(a, 'no reason given')}"
+                for a in unused
+            ) or "—"
+            print(f"| {function} | {len(g | sam)} | {used_count} | {kept} |")
+        else:
+            print(f"{function:<20} {len(g | sam):>7} {used_count:>5}  {shown}")
         for a in unused:
             if a not in why.get(function, {}) and a not in sam:
                 problems.append(f"{function}: {a} is granted, never used, and has no '# untested:' reason")

@@ -16,6 +16,7 @@
 
 pub mod authorizer;
 pub mod data_plane;
+pub mod iam;
 pub mod identity;
 pub mod jitr;
 pub mod lambda;
@@ -103,10 +104,17 @@ impl Gateway {
             config.rules,
             Arc::new(lambda::Lambda::default()),
         ));
+        let callers = data_plane::Callers {
+            emulator: sdk.endpoint_url().map(str::to_owned),
+            region: config.region.clone(),
+            account: config.account.clone(),
+            client: fleetguard_aws::http::HttpClient::new().map_err(|e| e.to_string())?,
+        };
         let data_plane = tokio::spawn(data_plane::serve(
             dp_listener,
             router.clone(),
             rules.clone(),
+            Arc::new(callers),
         ));
         let control = IotControlAdapter::new(sdk);
         let iot = Client::new(sdk);

@@ -168,6 +168,65 @@ async fn devices_over_mutual_tls_under_their_policies() {
         format!("P/{}/deleterecords/r1/accepted", b.serial)
     );
 
+    // The data plane decides its callers as AWS IoT does: a SigV4 signature, then the caller's IAM
+    // grant. delete-record's role may publish its replies, not a device's request; a forged
+    // signature and an unsigned request are refused.
+    use fleetguard_domain::ports::Publisher;
+    // The roles tagged while they are refused on purpose (scripts/iam-report.sh leaves those out).
+    stack.register_roles_from(&fleetguard_tests::template_text(), "refused-on-purpose");
+    let as_delete_record =
+        fleetguard_aws::local::role_config(&data_plane, "delete-record", &stack.prefix).await;
+    let role = fleetguard_aws::iot_data::IotPublisher::new(&as_delete_record);
+    let body = serde_json::json!({});
+    let reply_topic = format!("P/{}/deleterecords/r9/accepted", b.serial);
+    role.publish(&reply_topic, &body).await.unwrap();
+    let forged = role
+        .publish(&format!("P/{}/deleterecords/r9", b.serial), &body)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(forged.contains("ForbiddenException"), "{forged}");
+    assert!(forged.contains("iot:Publish"), "{forged}");
+    let stranger = data_plane
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    fleetguard_aws::template::local_access_key("delete-record"),
+                    "a guessed secret",
+                    Some(stack.prefix.clone()),
+                    None,
+                    "test",
+                ),
+            ),
+        )
+        .build();
+    let guessed = fleetguard_aws::iot_data::IotPublisher::new(&stranger)
+        .publish(&reply_topic, &body)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(guessed.contains("InvalidSignatureException"), "{guessed}");
+    let unsigned = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(gw.data_plane_addr)
+            .await
+            .unwrap();
+        let request = format!(
+            "POST /topics/P%2F{}%2Fdeleterecords%2Fr9%2Faccepted HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}",
+            b.serial
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer))
+            .await
+            .expect("the data plane answers and closes")
+            .unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    assert!(unsigned.starts_with("HTTP/1.1 403"), "{unsigned}");
+    stack.register_roles();
+
     // A revoke cuts the live session through the data plane's DeleteConnection; the reconnect is
     // refused.
     let revoker = fleetguard_domain::revocation::Revoker {
