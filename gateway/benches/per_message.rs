@@ -52,6 +52,8 @@ async fn session() -> (DuplexStream, BytesMut) {
         rules: Arc::new(Rules::default()),
         authorizer: None,
         auth_second: Duration::from_secs(1),
+        iot: None,
+        policy_refresh: Duration::from_secs(3600),
     });
     tokio::spawn(async move {
         let ended = session::serve(

@@ -25,7 +25,12 @@ pub fn certificate_id(der: &[u8]) -> String {
 
 /// Looks the certificate up in AWS IoT. `None` if AWS IoT does not know it.
 pub async fn lookup(iot: &Client, der: &[u8]) -> Result<Option<CertificatePrincipal>, String> {
-    let id = certificate_id(der);
+    describe(iot, &certificate_id(der)).await
+}
+
+/// As [`lookup`], by certificate id (a live session reads its policies again).
+pub async fn describe(iot: &Client, id: &str) -> Result<Option<CertificatePrincipal>, String> {
+    let id = id.to_owned();
     let d = match iot.describe_certificate().certificate_id(&id).send().await {
         Ok(out) => match out.certificate_description {
             Some(d) => d,

@@ -50,6 +50,8 @@ pub struct Config {
     /// How long one of the custom authorizer's seconds lasts (one second; tests shorten it to watch
     /// `disconnectAfterInSeconds` run out).
     pub auth_second: std::time::Duration,
+    /// How soon a certificate's policy changes reach its live sessions (AWS IoT: minutes).
+    pub policy_refresh: std::time::Duration,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             rules,
             connect,
             auth_second: std::time::Duration::from_secs(1),
+            policy_refresh: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -124,6 +127,8 @@ impl Gateway {
             rules: rules.clone(),
             authorizer: config.connect.authorizer,
             auth_second: config.auth_second,
+            iot: Some(Client::new(sdk)),
+            policy_refresh: config.policy_refresh,
         });
         let validator: Arc<Option<String>> = Arc::new(config.connect.handshake_validator);
         let tls = tls::ConfigCache::default();

@@ -82,6 +82,20 @@ impl Router {
         }
     }
 
+    /// As [`Self::set_policies`], with the connection's policy context (its thing may have changed).
+    pub fn set_grant(
+        &self,
+        client_id: &str,
+        id: u64,
+        policies: Arc<PolicySet>,
+        context: ConnectionContext,
+    ) {
+        if let Some(s) = self.lock().get_mut(client_id).filter(|s| s.id == id) {
+            s.policies = policies;
+            s.context = context;
+        }
+    }
+
     /// How many sessions are live.
     pub fn sessions(&self) -> usize {
         self.lock().len()

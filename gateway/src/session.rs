@@ -66,6 +66,11 @@ pub struct Settings {
     /// How long one of the authorizer's seconds lasts (`disconnectAfterInSeconds`,
     /// `refreshAfterInSeconds`): a second, or less in tests that watch a TTL run out.
     pub auth_second: Duration,
+    /// AWS IoT, for a certificate session's policies read again (`None`: read at connect only).
+    pub iot: Option<aws_sdk_iot::Client>,
+    /// How soon a policy attached to or detached from a certificate (or its thing) reaches the
+    /// certificate's live sessions. AWS IoT: within minutes (it caches policies); here this bound.
+    pub policy_refresh: Duration,
 }
 
 /// How the connection proved who it is, from its TLS session (before any MQTT).
@@ -84,6 +89,8 @@ struct Principal {
     context: ConnectionContext,
     /// A custom-authorizer session: the login (for the refresh), when it must end, when to refresh.
     custom: Option<(Login, Instant, Instant)>,
+    /// A certificate session: its certificate id (its policies are read again).
+    certificate: Option<String>,
 }
 
 /// The session's principal, or why it is refused.
@@ -101,6 +108,7 @@ async fn authenticate(
         Authentication::Certificate(Some(p)) => Ok(Principal {
             policies: Arc::new(p.policy_set()),
             context: p.context(&client_id, &settings.region, &settings.account),
+            certificate: Some(p.certificate_id.clone()),
             id: p.certificate_id,
             custom: None,
         }),
@@ -139,6 +147,7 @@ async fn authenticate(
                 policies: Arc::new(grant.policies),
                 context: grant.context,
                 custom: Some((login, ttl, refresh)),
+                certificate: None,
             })
         }
     }
@@ -195,6 +204,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         mut policies,
         context: ctx,
         custom,
+        certificate,
     } = principal;
     if client_id.is_empty() || !allowed(&policies, &ctx, "iot:Connect", &client_id) {
         io.connack(Connack::NotAuthorized).await;
@@ -237,6 +247,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         None => (None, far, far),
     };
     let mut ctx = ctx;
+    // A certificate session reads its policies again within the bound (never: a custom session,
+    // whose refresh above does that).
+    let mut policy_at = match (&certificate, &settings.iot) {
+        (Some(_), Some(_)) => Instant::now() + settings.policy_refresh,
+        _ => far,
+    };
     // Counted from the client's last packet (what it receives does not keep it alive).
     let keep_alive = match connect.keep_alive {
         0 => Duration::from_secs(3600),
@@ -271,6 +287,24 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         tracing::info!(client_id, error = %e, "custom authorization refresh refused");
                         break Ended::Closed("AUTH_ERROR");
                     }
+                }
+            }
+            _ = tokio::time::sleep_until(policy_at.into()) => {
+                policy_at = Instant::now() + settings.policy_refresh;
+                let (Some(cert), Some(iot)) = (&certificate, &settings.iot) else { continue };
+                match crate::identity::describe(iot, cert).await {
+                    Ok(Some(p)) => {
+                        policies = Arc::new(p.policy_set());
+                        ctx = p.context(&client_id, &settings.region, &settings.account);
+                        router.set_grant(&client_id, id, policies.clone(), ctx.clone());
+                    }
+                    // No longer known to AWS IoT: nothing is granted.
+                    Ok(None) => {
+                        policies = Arc::new(PolicySet::from_documents(Vec::new()));
+                        router.set_policies(&client_id, id, policies.clone());
+                    }
+                    // Kept until the next reading, as AWS IoT keeps serving its cached policies.
+                    Err(e) => tracing::warn!(client_id, error = %e, "policies not read again"),
                 }
             }
             inbound = io.next() => {

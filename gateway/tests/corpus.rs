@@ -35,6 +35,8 @@ async fn replay(policy: &str, input: &[u8]) -> (Ended, usize) {
         rules: Arc::new(Rules::default()),
         authorizer: None,
         auth_second: Duration::from_secs(1),
+        iot: None,
+        policy_refresh: Duration::from_secs(3600),
     });
     let served = tokio::spawn(session::serve(
         server,

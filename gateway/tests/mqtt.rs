@@ -45,9 +45,16 @@ async fn devices_over_mutual_tls_under_their_policies() {
     let stack = Stack::new().await;
     let ca = TestCa::new("gateway test CA");
     let ca_id = stack.register_ca(&ca).await;
-    let gw = Gateway::start(&stack.sdk, Config::local(Vec::new(), Default::default()))
-        .await
-        .unwrap();
+    let gw = Gateway::start(
+        &stack.sdk,
+        Config {
+            // A policy change reaches a live session within this bound (AWS IoT: minutes).
+            policy_refresh: Duration::from_millis(200),
+            ..Config::local(Vec::new(), Default::default())
+        },
+    )
+    .await
+    .unwrap();
     let a = provisioned(&stack, &ca, &ca_id).await;
     let b = provisioned(&stack, &ca, &ca_id).await;
 
@@ -251,4 +258,34 @@ async fn devices_over_mutual_tls_under_their_policies() {
         connected(&mut ev).await,
         Ok(ConnectReturnCode::NotAuthorized)
     );
+
+    // A policy detached from a connected device's certificate reaches its live session within the
+    // bound: its next publish is refused (MQTT 3.1.1: the connection is closed).
+    let c3 = provisioned(&stack, &ca, &ca_id).await;
+    let (cc, mut ev) = client(&gw, c3.serial.as_str(), &c3);
+    assert_eq!(connected(&mut ev).await, Ok(ConnectReturnCode::Success));
+    let topic = format!("P/{}/telemetry", c3.serial);
+    cc.publish(&topic, QoS::AtLeastOnce, false, b"1".to_vec())
+        .await
+        .unwrap();
+    assert!(matches!(
+        incoming(&mut ev, 10).await.unwrap(),
+        Packet::PubAck(_)
+    ));
+    let arn = stack
+        .certificate_arn(&fleetguard_tests::certificate_id_of(&c3.cert_pem))
+        .await;
+    stack
+        .iot
+        .detach_policy()
+        .policy_name(&stack.fleet_policy)
+        .target(&arn)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    cc.publish(&topic, QoS::AtLeastOnce, false, b"2".to_vec())
+        .await
+        .unwrap();
+    assert!(closes(&mut ev, 10).await, "the publish was refused");
 }
