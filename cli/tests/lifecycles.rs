@@ -460,16 +460,7 @@ async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl(
         .fleetctl(FLEETCTL, &["revoke", &me, "--reason", "stolen"], None)
         .expect_code(0);
     assert_eq!(stack.certificate_status(&cert).await, "REVOKED");
-    assert_eq!(
-        stack
-            .registry()
-            .get_device(&serial)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        DeviceStatus::Revoked
-    );
+    assert_eq!(stack.device_status(&serial).await, DeviceStatus::Revoked);
 }
 
 /// No event dropped in silence: a tamper report whose revoker invocation fails every attempt
@@ -496,24 +487,13 @@ async fn a_tamper_report_that_fails_every_attempt_is_kept_and_replayed_with_flee
     .unwrap();
 
     // A device provisioned through JITR, with a key we hold, connected.
-    let serial = Serial::parse(&unique("SN")).unwrap();
-    stack.registry().import_serial(&serial).await.unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert_pem = ca.issue_for_key(serial.as_str(), &key);
-    let cert = stack.auto_register(&cert_pem, &ca).await;
-    stack
-        .provisioner()
-        .handle_jitr(
-            fleetguard_tests::jitr_event(&cert, &ca_id),
-            OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
+    let device = stack.provision_device_with_key(&ca, &ca_id).await;
+    let (serial, cert) = (device.serial.clone(), device.certificate_id.clone());
     let (c, mut ev) = fleetguard_tests::gateway::device_client(
         &local.gw,
         serial.as_str(),
-        &cert_pem,
-        &key.serialize_pem(),
+        &device.cert_pem,
+        &device.key_pem,
     );
     assert_eq!(connack(&mut ev).await.unwrap(), ConnectReturnCode::Success);
 

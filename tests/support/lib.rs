@@ -328,6 +328,14 @@ pub fn template_text() -> String {
         .expect("infra/template.yaml")
 }
 
+/// A device provisioned through JITR whose key the test holds.
+pub struct KeyedDevice {
+    pub serial: Serial,
+    pub certificate_id: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
 /// What one `fleetctl` run came to: exit code, stdout, stderr.
 pub struct CliRun {
     pub code: i32,
@@ -639,6 +647,43 @@ impl Stack {
             .await
             .map(|o| o.things.unwrap_or_default())
             .unwrap_or_default()
+    }
+
+    /// As [`Self::provision_device`], with a key the test holds (to connect over MQTT).
+    pub async fn provision_device_with_key(&self, ca: &TestCa, ca_id: &str) -> KeyedDevice {
+        let serial = Serial::parse(&unique("SN")).expect("serial");
+        self.registry()
+            .import_serial(&serial)
+            .await
+            .expect("import");
+        let key = KeyPair::generate().expect("key");
+        let cert_pem = ca.issue_for_key(serial.as_str(), &key);
+        let certificate_id = self.auto_register(&cert_pem, ca).await;
+        let d = self
+            .provisioner()
+            .handle_jitr(
+                jitr_event(&certificate_id, ca_id),
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            .expect("provision");
+        assert_eq!(d.reason, fleetguard_domain::domain::Reason::Provisioned);
+        KeyedDevice {
+            serial,
+            certificate_id,
+            cert_pem,
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// A device's status in the registry.
+    pub async fn device_status(&self, serial: &Serial) -> fleetguard_domain::domain::DeviceStatus {
+        self.registry()
+            .get_device(serial)
+            .await
+            .expect("read the device")
+            .expect("the device exists")
+            .status
     }
 
     /// Allow-lists a new serial and provisions a device for it through JITR. Returns (serial, cert id).

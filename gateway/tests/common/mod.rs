@@ -90,24 +90,10 @@ pub async fn provisioned(
     ca: &fleetguard_tests::TestCa,
     ca_id: &str,
 ) -> Device {
-    use fleetguard_domain::ports::Registry;
-    let serial = fleetguard_domain::domain::Serial::parse(&fleetguard_tests::unique("SN")).unwrap();
-    stack.registry().import_serial(&serial).await.unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert_pem = ca.issue_for_key(serial.as_str(), &key);
-    let cert = stack.auto_register(&cert_pem, ca).await;
-    let d = stack
-        .provisioner()
-        .handle_jitr(
-            fleetguard_tests::jitr_event(&cert, ca_id),
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(d.reason, fleetguard_domain::domain::Reason::Provisioned);
+    let d = stack.provision_device_with_key(ca, ca_id).await;
     Device {
-        serial,
-        cert_pem,
-        key_pem: key.serialize_pem(),
+        serial: d.serial,
+        cert_pem: d.cert_pem,
+        key_pem: d.key_pem,
     }
 }
