@@ -7,8 +7,7 @@
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use std::time::{Duration, SystemTime};
 
-/// The secret of every local access key (the emulator maps keys to roles; secrets are not secret).
-pub const LOCAL_SECRET: &str = "testing";
+use fleetguard_aws::template::LOCAL_SECRET;
 /// Signatures older or newer than this are refused, as AWS refuses them (15 minutes).
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 

@@ -12,7 +12,7 @@ use fleetguard_aws::records::DynamoRecords;
 use fleetguard_aws::services::{
     AwsClaimHook, AwsDeleteRecord, AwsProvisioner, AwsRevoker, Services,
 };
-use fleetguard_aws::template::{local_access_key, LocalStack};
+use fleetguard_aws::template::{local_access_key, LocalStack, LOCAL_SECRET};
 use fleetguard_domain::config::{ProvisioningConfig, Tables};
 use fleetguard_domain::domain::{CertificateId, CertificateStatus, Record, RecordId, Serial};
 use fleetguard_domain::ports::{Records, Registry};
@@ -243,7 +243,7 @@ impl Emulator {
             .region(Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 key,
-                "testing",
+                LOCAL_SECRET,
                 session,
                 None,
                 "fleetguard-tests",
@@ -385,7 +385,7 @@ impl Stack {
                 },
             )
             .env("AWS_SESSION_TOKEN", &self.prefix)
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET)
             .env("FLEETGUARD_FLEET_POLICY", &self.fleet_policy)
             .env(
                 "FLEETGUARD_QUARANTINE_GROUP",
@@ -515,22 +515,8 @@ impl Stack {
     /// the emulator's usage (`provisioner~<tag>`), which `scripts/iam-report.sh` leaves out.
     pub fn register_roles_from(&self, template: &str, tag: &str) {
         let local = self.local.lock().expect("local stack").clone();
-        let roles: Vec<serde_json::Value> = local
-            .roles(template)
-            .expect("the template resolves")
-            .into_iter()
-            .map(|f| {
-                serde_json::json!({
-                    "access_key_id": local_access_key(&f.binary),
-                    "function": if tag.is_empty() { f.binary.clone() } else { format!("{}~{tag}", f.binary) },
-                    "role_name": f.role_name,
-                    "role_arn": f.role_arn,
-                    "session_name": f.binary,
-                    "policies": f.policies,
-                })
-            })
-            .collect();
-        let body = serde_json::json!({"session_token": self.prefix, "roles": roles});
+        let roles = local.roles(template).expect("the template resolves");
+        let body = fleetguard_aws::local::roles_request(&self.prefix, &roles, tag);
         self.emulator
             .control("POST", "/_fleetguard/iam/roles", &body.to_string())
             .expect("register the stack's roles");

@@ -131,20 +131,7 @@ pub async fn register_roles(
     stack: &str,
     functions: &[crate::template::LocalFunction],
 ) -> Result<()> {
-    let roles: Vec<Value> = functions
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "access_key_id": crate::template::local_access_key(&f.binary),
-                "function": f.binary,
-                "role_name": f.role_name,
-                "role_arn": f.role_arn,
-                "session_name": f.binary,
-                "policies": f.policies,
-            })
-        })
-        .collect();
-    let body = serde_json::json!({"session_token": stack, "roles": roles});
+    let body = roles_request(stack, functions, "");
     let url = format!("{}/_fleetguard/iam/roles", endpoint.trim_end_matches('/'));
     let response = crate::http::HttpClient::new()?
         .post_json(&url, &body, std::time::Duration::from_secs(10), 1 << 16)
@@ -156,6 +143,35 @@ pub async fn register_roles(
         )));
     }
     Ok(())
+}
+
+/// The emulator's `/_fleetguard/iam/roles` request for `stack`'s roles. A non-empty `tag` marks them
+/// in the emulator's usage records (`<function>~<tag>`: a test refusing on purpose), which
+/// `scripts/iam-report.sh` leaves out.
+pub fn roles_request(
+    stack: &str,
+    functions: &[crate::template::LocalFunction],
+    tag: &str,
+) -> Value {
+    let roles: Vec<Value> = functions
+        .iter()
+        .map(|f| {
+            let function = if tag.is_empty() {
+                f.binary.clone()
+            } else {
+                format!("{}~{tag}", f.binary)
+            };
+            serde_json::json!({
+                "access_key_id": crate::template::local_access_key(&f.binary),
+                "function": function,
+                "role_name": f.role_name,
+                "role_arn": f.role_arn,
+                "session_name": f.binary,
+                "policies": f.policies,
+            })
+        })
+        .collect();
+    serde_json::json!({"session_token": stack, "roles": roles})
 }
 
 /// Creates the failed-events queue (the template's `FailedEventsQueue`: 14 days' retention) unless it
@@ -186,7 +202,7 @@ pub async fn role_config(
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             crate::template::local_access_key(binary),
-            "testing",
+            crate::template::LOCAL_SECRET,
             Some(stack.to_owned()),
             None,
             "fleetguard-local-role",

@@ -51,6 +51,10 @@ pub struct OnFailure {
     pub queue_arn: Option<String>,
 }
 
+/// The secret of every local access key: the emulator maps keys to roles; the secret only has to match
+/// for the local gateway's signature check.
+pub const LOCAL_SECRET: &str = "testing";
+
 /// The access key id a function signs with locally: the emulator maps it, with the stack's session
 /// token, to the function's role. Each function crate's `[package.metadata.lambda.env]` sets it for
 /// `cargo lambda watch` (in AWS, Lambda sets the role's credentials).
