@@ -4,7 +4,7 @@
 # rebuilt when the code changes, and the local IoT gateway (MQTT over TLS on localhost:8883, its data
 # plane on 127.0.0.1:8088, log target/gateway.log) running the template's rules and connect functions
 # against them. In another terminal, replay any fixture:
-#   .venv/bin/cargo-lambda lambda invoke provisioner --data-file tests/fixtures/jitr-registered.json
+#   .venv/bin/cargo-lambda lambda invoke --invoke-address 127.0.0.1 provisioner --data-file tests/fixtures/jitr-registered.json
 # or connect an MQTT client (README, "Local IoT gateway"). FLEETGUARD_DEVICE_CA_ID: the device CA (the
 # template's CaCertificateId: JITR and the handshake validator; default: the local fleet CA). In another
 # terminal, `source target/local-env.sh` points fleetctl at this stack. Ctrl-C stops all.
