@@ -71,21 +71,21 @@ pub async fn run(
         .resource("FailedEventsQueue", failed_events.as_str());
     let key_policy = resolved.resource_property(&text, "FleetCaKey", "KeyPolicy")?;
     put_key_policy(&fleetguard_aws::kms::client(&ctx.sdk), &key, &key_policy).await?;
-    // Each function's role, enforced by the emulator from here on.
-    let functions = resolved.functions(&text)?;
+    // Each function's role and the operators', enforced by the emulator from here on.
+    let roles = resolved.roles(&text)?;
     if let Some(endpoint) = &endpoint {
-        register_roles(endpoint, stack, &resolved.roles(&text)?).await?;
+        register_roles(endpoint, stack, &roles).await?;
     }
     if !local.env {
         println!(
-            "tables ready: {}, {}, {}; fleet policy {policy} (from {}); fleet CA {} (KMS key {}); {} function roles",
+            "tables ready: {}, {}, {}; fleet policy {policy} (from {}); fleet CA {} (KMS key {}); {} roles",
             ctx.tables.registry,
             ctx.tables.audit,
             ctx.tables.records,
             template.display(),
             ca.ca_certificate_id,
             key,
-            functions.len(),
+            roles.len(),
         );
         return Ok(ExitCode::SUCCESS);
     }

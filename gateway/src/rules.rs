@@ -355,7 +355,7 @@ impl Rules {
             let Some(of) = &f.on_failure else { continue };
             let on_failure = match &of.queue_arn {
                 Some(arn) => {
-                    let role = fleetguard_aws::local::role_config(sdk, &f.binary, stack).await;
+                    let role = fleetguard_aws::local::role_config(sdk, &f.binary, stack);
                     let queue =
                         fleetguard_aws::failed_events::FailedEvents::for_arn(sdk, &role, arn)
                             .await

@@ -182,7 +182,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
     // The roles tagged while they are refused on purpose (scripts/iam-report.sh leaves those out).
     stack.register_roles_from(&fleetguard_tests::template_text(), "refused-on-purpose");
     let as_delete_record =
-        fleetguard_aws::local::role_config(&data_plane, "delete-record", &stack.prefix).await;
+        fleetguard_aws::local::role_config(&data_plane, "delete-record", &stack.prefix);
     let role = fleetguard_aws::iot_data::IotPublisher::new(&as_delete_record);
     let body = serde_json::json!({});
     let reply_topic = format!("P/{}/deleterecords/r9/accepted", b.serial);

@@ -227,24 +227,13 @@ impl Emulator {
     /// SDK configuration pointing at the emulator, with the deployer's credentials (not authorized
     /// by the emulator: the tests' own setup and assertions) and quick retries.
     pub async fn sdk_config(&self) -> SdkConfig {
-        self.config_with("testing", None).await
-    }
-
-    /// As [`Self::sdk_config`], signed as function `binary` of stack `stack`: the emulator authorizes
-    /// its calls with the role the template gives that function.
-    pub async fn role_sdk_config(&self, binary: &str, stack: &str) -> SdkConfig {
-        self.config_with(&local_access_key(binary), Some(stack.to_owned()))
-            .await
-    }
-
-    async fn config_with(&self, key: &str, session: Option<String>) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                key,
+                "testing",
                 LOCAL_SECRET,
-                session,
+                None,
                 None,
                 "fleetguard-tests",
             ))
@@ -481,7 +470,8 @@ impl Stack {
             .expect("delete-record's security topic");
         let mut functions = std::collections::BTreeMap::new();
         for binary in local_lambda::FUNCTIONS {
-            let role_sdk = emulator.role_sdk_config(binary, &prefix).await;
+            // Each function's use cases signed with its own role's key.
+            let role_sdk = fleetguard_aws::local::role_config(&sdk, binary, &prefix);
             functions.insert(
                 binary.to_owned(),
                 Services::new(role_sdk, tables.clone(), 30),

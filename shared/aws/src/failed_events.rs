@@ -14,7 +14,6 @@ pub struct FailedEvent {
     pub message_id: String,
     /// The function's name (from `requestContext.functionArn`).
     pub function: String,
-    pub function_arn: String,
     /// `RetriesExhausted`, `EventAgeExceeded`...
     pub condition: String,
     pub attempts: u64,
@@ -57,7 +56,6 @@ impl FailedEvent {
         Ok(Self {
             message_id: message_id.to_owned(),
             function: function.to_owned(),
-            function_arn: function_arn.to_owned(),
             condition: ctx["condition"].as_str().unwrap_or_default().to_owned(),
             attempts: ctx["approximateInvokeCount"].as_u64().unwrap_or_default(),
             timestamp: v["timestamp"].as_str().unwrap_or_default().to_owned(),
@@ -140,10 +138,6 @@ impl FailedEvents {
         let name = arn.rsplit(':').next().unwrap_or_default();
         let url = Self::by_name(lookup, name).await?.queue_url;
         Ok(Self::new(send, url))
-    }
-
-    pub fn queue_url(&self) -> &str {
-        &self.queue_url
     }
 
     /// Sends one destination record (what Lambda does after the last failed attempt).

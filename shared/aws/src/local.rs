@@ -191,27 +191,23 @@ pub async fn ensure_failed_events_queue(sdk: &aws_config::SdkConfig, name: &str)
         .ok_or_else(|| Error::Corrupt(format!("CreateQueue {name}: no URL")))
 }
 
-/// `sdk` signed as local role `binary` of `stack` (its access key and the stack's session token): what
-/// the emulator maps to the role the template gives that function. The local runtime acts as Lambda
-/// with it (an on-failure destination is written with the function's role).
-pub async fn role_config(
+/// `sdk` (its endpoint, region and retries kept) signed as local role `binary` of `stack`: its access
+/// key and the stack's session token, which the emulator maps to the role the template gives that
+/// function. The test harness runs each function's use cases with it, and the local runtime acts as
+/// Lambda with it (an on-failure destination is written with the function's role).
+pub fn role_config(
     sdk: &aws_config::SdkConfig,
     binary: &str,
     stack: &str,
 ) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+    use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
+    sdk.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             crate::template::local_access_key(binary),
             crate::template::LOCAL_SECRET,
             Some(stack.to_owned()),
             None,
             "fleetguard-local-role",
-        ));
-    if let Some(region) = sdk.region() {
-        loader = loader.region(region.clone());
-    }
-    if let Some(endpoint) = sdk.endpoint_url() {
-        loader = loader.endpoint_url(endpoint);
-    }
-    loader.load().await
+        )))
+        .build()
 }
