@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Per function: the actions its role in infra/template.yaml grants against those the test suite used.
+"""Per function (and for fleetctl's OperatorPolicy and AWS IoT's ClaimProvisioningRole): the actions its
+role in infra/template.yaml grants against those the test suite used.
 
 The emulator records each role's decisions (scripts/iam_local.py) in target/iam-usage/ while the suite
 runs (every test binary's emulator appends there). This prints, per function, the actions used and
@@ -57,6 +58,17 @@ def granted(template_path):
                     a = st.get("Action")
                     actions.update(a if isinstance(a, list) else [a])
             out["fleetctl"] = actions
+    # The role AWS IoT assumes for RegisterThing (the local gateway's fleet provisioning uses it).
+    role = resources.get("ClaimProvisioningRole")
+    if role:
+        binaries["ClaimProvisioningRole"] = "claim-provisioning"
+        actions = set()
+        for p in role["Properties"].get("Policies") or []:
+            for st in p["PolicyDocument"].get("Statement") or []:
+                if st.get("Effect") == "Allow":
+                    a = st.get("Action")
+                    actions.update(a if isinstance(a, list) else [a])
+        out["claim-provisioning"] = actions
     # Key policies: a statement whose principal is a function's role grants that function.
     for res in resources.values():
         if res.get("Type") != "AWS::KMS::Key":

@@ -10,7 +10,7 @@ use fleetguard_aws::local::{
     fleet_policy_from_template, put_key_policy, register_roles,
 };
 use fleetguard_aws::schema::create_tables;
-use fleetguard_aws::template::LocalStack;
+use fleetguard_aws::template::{local_domain_name, LocalStack};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -30,10 +30,8 @@ pub async fn run(
         .region()
         .map(|r| r.as_ref().to_owned())
         .unwrap_or_else(|| "us-east-1".into());
-    let document = fleet_policy_from_template(&text, &region, account)?;
     let policy = format!("{stack}-fleet-device");
     let iot = aws_sdk_iot::Client::new(&ctx.sdk);
-    ensure_policy(&iot, &policy, &document).await?;
     let quarantine = format!("{stack}-quarantine");
     ensure_thing_group(&iot, &quarantine).await?;
     // The fleet CA in KMS, as `fleetctl ca init-kms` makes it after `sam deploy` created the key.
@@ -59,6 +57,11 @@ pub async fn run(
                 .or_else(|| endpoint.clone())
                 .unwrap_or_default(),
         )
+        // The devices' validated domain as the local gateway serves it (a deploy's second pass).
+        .parameter(
+            "DeviceDomainName",
+            local_domain_name(&format!("{stack}-devices")),
+        )
         .parameter("JwtIssuer", "https://login.fleetguard.test")
         .parameter("JwtAudience", "fleetguard")
         .parameter("JwksJson", dev_jwks()?)
@@ -69,6 +72,15 @@ pub async fn run(
         .resource("QuarantineGroup", quarantine.as_str())
         .resource("FleetCaKey", key.as_str())
         .resource("FailedEventsQueue", failed_events.as_str());
+    ensure_policy(
+        &iot,
+        &policy,
+        &fleet_policy_from_template(&text, &resolved)?,
+    )
+    .await?;
+    // The batch claim certificates' policy (fleet provisioning by claim through the local gateway).
+    let claim = resolved.resource_property(&text, "ClaimPolicy", "PolicyDocument")?;
+    ensure_policy(&iot, &format!("{stack}-claim"), &claim.to_string()).await?;
     let key_policy = resolved.resource_property(&text, "FleetCaKey", "KeyPolicy")?;
     put_key_policy(&fleetguard_aws::kms::client(&ctx.sdk), &key, &key_policy).await?;
     // Each function's role and the operators', enforced by the emulator from here on.

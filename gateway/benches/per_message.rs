@@ -54,11 +54,13 @@ async fn session() -> (DuplexStream, BytesMut) {
         auth_second: Duration::from_secs(1),
         iot: None,
         policy_refresh: Duration::from_secs(3600),
+        provisioning: None,
     });
     tokio::spawn(async move {
         let ended = session::serve(
             server,
             Authentication::Certificate(Some(principal)),
+            "localhost",
             ([127, 0, 0, 1], 1).into(),
             Router::default(),
             settings,

@@ -1,5 +1,6 @@
 //! The two functions AWS IoT calls while a client connects, called here as AWS calls them:
-//! - the custom authorizer, for a connection without a client certificate: the documented request
+//! - the custom authorizer, for a connection without a client certificate (or, on a
+//!   `CUSTOM_AUTH_X509` endpoint, with the certificate in `protocolData.tls`): the documented request
 //!   (custom-auth-lambda: `protocols`, `protocolData.tls.serverName`, `protocolData.mqtt.{username,
 //!   password (base64), clientId}`, `connectionMetadata.id`), its answer held to AWS's limits; its
 //!   policies govern the session until `refreshAfterInSeconds` (the function is called again) and the
@@ -28,6 +29,8 @@ pub struct Login {
     pub password: Option<Vec<u8>>,
     pub client_id: String,
     pub connection_id: String,
+    /// X.509 custom authentication: the certificate AWS IoT authenticated (PEM) and its id.
+    pub certificate: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Login {
@@ -57,6 +60,11 @@ impl Login {
         let mut tls = serde_json::Map::new();
         if let Some(s) = &self.server_name {
             tls.insert("serverName".into(), json!(s));
+        }
+        // custom-auth-509cert: the certificate and its id beside the TLS data.
+        if let Some((pem, id)) = &self.certificate {
+            tls.insert("x509CertificatePem".into(), json!(pem));
+            tls.insert("principalId".into(), json!(id));
         }
         json!({
             "protocols": ["tls", "mqtt"],

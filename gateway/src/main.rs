@@ -1,6 +1,8 @@
 //! `fleetguard-gateway`: serves MQTT over mutual TLS on 127.0.0.1 for a local stack (the emulator
 //! at `AWS_ENDPOINT_URL`). Prints the port and writes the server certificate clients must trust.
-//!   FLEETGUARD_GATEWAY_PORT (8883), FLEETGUARD_GATEWAY_DATA_PORT (8088: the data plane for the
+//!   FLEETGUARD_GATEWAY_PORT (8883: the default endpoint; the template's domain configurations on
+//!   the next ports, 8884 the devices' validated domain, 8885 X.509 custom authentication),
+//!   FLEETGUARD_GATEWAY_DATA_PORT (8088: the data plane for the
 //!   functions, `AWS_ENDPOINT_URL_IOT_DATA_PLANE=http://127.0.0.1:8088`),
 //!   FLEETGUARD_GATEWAY_CA_OUT (target/gateway-server.pem), FLEETGUARD_TEMPLATE (infra/template.yaml:
 //!   its topic rules, its custom authorizer and handshake validator), FLEETGUARD_LAMBDA_ENDPOINT
@@ -47,6 +49,9 @@ async fn main() -> Result<(), String> {
     let rules = fleetguard_gateway::rules::load(&text, &params)?;
     let connect = fleetguard_gateway::rules::connect_functions(&text)?;
     let (gateway_region, gateway_account) = (region.clone(), account.clone());
+    let local = fleetguard_aws::template::LocalStack::new(&stack, &region, &account);
+    let provisioning = fleetguard_gateway::fleet_provisioning::load(&text, &local)?;
+    let endpoints = fleetguard_gateway::endpoints::load(&text, &local)?;
     let gateway = Gateway::start(
         &sdk,
         Config {
@@ -54,18 +59,25 @@ async fn main() -> Result<(), String> {
             data_plane_bind: ([127, 0, 0, 1], data_port).into(),
             region,
             account,
+            provisioning,
+            endpoints,
             ..Config::local(rules, connect)
         },
     )
     .await?;
+    // RegisterThing's resources under the template's provisioning role, as AWS IoT assumes it.
+    gateway
+        .provisioning
+        .set_role(&fleetguard_aws::local::role_config(
+            &sdk,
+            fleetguard_aws::template::PROVISIONING_ROLE,
+            &stack,
+        ));
     let out = std::env::var("FLEETGUARD_GATEWAY_CA_OUT")
         .unwrap_or_else(|_| "target/gateway-server.pem".into());
     std::fs::write(&out, &gateway.server_cert_pem).map_err(|e| format!("{out}: {e}"))?;
     // Lambda's asynchronous invokes: each function's retries and on-failure queue, from the template.
-    let functions =
-        fleetguard_aws::template::LocalStack::new(&stack, &gateway_region, &gateway_account)
-            .functions(&text)
-            .map_err(|e| e.to_string())?;
+    let functions = local.functions(&text).map_err(|e| e.to_string())?;
     gateway
         .rules
         .configure_async_invokes(&functions, &sdk, &stack, &gateway_region, &gateway_account)
@@ -80,9 +92,17 @@ async fn main() -> Result<(), String> {
         gateway.rules.lambda.set_concurrency(n);
     }
     println!(
-        "fleetguard-gateway: mqtts://localhost:{} (trust {out})",
+        "fleetguard-gateway: mqtts://localhost:{} (iot:Data-ATS; trust {out})",
         gateway.addr.port()
     );
+    for (e, addr) in &gateway.endpoints {
+        println!(
+            "fleetguard-gateway: mqtts://localhost:{} ({}, {})",
+            addr.port(),
+            e.configuration,
+            e.domain_name
+        );
+    }
     // Serves until killed (Ctrl-C's default action): no signal feature, which would change tokio's
     // features under the AWS SDK (see shared/feature-set).
     std::future::pending::<()>().await;

@@ -154,6 +154,24 @@ impl Router {
         delivered
     }
 
+    /// Delivers to session `id` of `client_id` alone, if subscribed to `topic` and allowed to
+    /// receive it (an answer AWS IoT sends on the requesting connection only).
+    pub fn reply(&self, client_id: &str, id: u64, topic: &str, payload: Bytes) -> bool {
+        match self.lock().get(client_id).filter(|s| s.id == id) {
+            Some(s)
+                if s.subscriptions.iter().any(|f| topics::matches(f, topic))
+                    && allowed(&s.policies, &s.context, "iot:Receive", topic) =>
+            {
+                let message = Outbound::Publish {
+                    topic: topic.to_owned(),
+                    payload,
+                };
+                s.tx.try_send(message).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     /// Closes the session of `client_id` (the data plane's DeleteConnection). False if none.
     pub fn close(&self, client_id: &str) -> bool {
         match self.lock().remove(client_id) {

@@ -45,40 +45,26 @@ pub const AWS_IOT: Publisher<'static> = Publisher {
     client_id: "n/a",
 };
 
-/// The functions AWS IoT calls while a client connects, named in the template: the custom
-/// authorizer (`AWS::IoT::Authorizer`) and the handshake validator (a domain configuration's
-/// `ClientCertificateCallbackArn`), each as the local runtime names it (its binary).
+/// The function AWS IoT calls while a client connects without a certificate, named in the template:
+/// the custom authorizer (`AWS::IoT::Authorizer`), as the local runtime names it (its binary). (The
+/// handshake validators belong to the endpoints: [`crate::endpoints`].)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectFunctions {
     pub authorizer: Option<String>,
-    pub handshake_validator: Option<String>,
 }
 
 /// The [`ConnectFunctions`] of a SAM template (its text).
 pub fn connect_functions(template: &str) -> Result<ConnectFunctions, String> {
     let t: Value = serde_norway::from_str(template).map_err(|e| format!("template: {e}"))?;
     let resources = t["Resources"].as_object().ok_or("template: no Resources")?;
-    let binary = |arn: &Value| {
-        arn["Fn::GetAtt"][0]
-            .as_str()
-            .and_then(|f| resources.get(f))
-            .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
-            .map(str::to_owned)
-    };
     let mut found = ConnectFunctions::default();
     for r in resources.values() {
-        match r["Type"].as_str() {
-            Some("AWS::IoT::Authorizer") => {
-                found.authorizer = binary(&r["Properties"]["AuthorizerFunctionArn"]);
-            }
-            Some("AWS::IoT::DomainConfiguration") => {
-                let arn =
-                    &r["Properties"]["ClientCertificateConfig"]["ClientCertificateCallbackArn"];
-                if let Some(b) = binary(arn) {
-                    found.handshake_validator = Some(b);
-                }
-            }
-            _ => {}
+        if r["Type"] == "AWS::IoT::Authorizer" {
+            found.authorizer = r["Properties"]["AuthorizerFunctionArn"]["Fn::GetAtt"][0]
+                .as_str()
+                .and_then(|f| resources.get(f))
+                .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
+                .map(str::to_owned);
         }
     }
     Ok(found)
@@ -530,8 +516,40 @@ mod tests {
             connect_functions(template).unwrap(),
             ConnectFunctions {
                 authorizer: Some("authorizer".into()),
-                handshake_validator: Some("handshake-validator".into()),
             }
+        );
+        // The ways in and the claim template, resolved for stack "fg".
+        let stack = fleetguard_aws::template::LocalStack::new("fg", "us-east-1", "123456789012");
+        let endpoints = crate::endpoints::load(template, &stack).unwrap();
+        let seen: Vec<_> = endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.configuration.as_str(),
+                    e.authentication,
+                    e.validator.as_deref(),
+                )
+            })
+            .collect();
+        use crate::endpoints::Authentication::*;
+        assert_eq!(
+            seen,
+            [
+                ("fg-devices", AwsX509, Some("handshake-validator")),
+                ("fg-x509auth", CustomAuthX509, Some("handshake-validator"))
+            ]
+        );
+        let off = stack.clone().parameter("HandshakeValidation", "disabled");
+        assert!(crate::endpoints::load(template, &off).unwrap().is_empty());
+        let templates = crate::fleet_provisioning::load(template, &stack).unwrap();
+        assert_eq!(templates.len(), 1);
+        assert_eq!(
+            (templates[0].name.as_str(), templates[0].hook.as_deref()),
+            ("fg-claim", Some("provisioning-hook"))
+        );
+        assert_eq!(
+            templates[0].body["Resources"]["policy"]["Properties"]["PolicyName"],
+            "fg-fleet-device"
         );
     }
 

@@ -71,6 +71,8 @@ pub struct Settings {
     /// How soon a policy attached to or detached from a certificate (or its thing) reaches the
     /// certificate's live sessions. AWS IoT: within minutes (it caches policies); here this bound.
     pub policy_refresh: Duration,
+    /// Fleet provisioning's MQTT API (`None`: not served).
+    pub provisioning: Option<Arc<crate::fleet_provisioning::Provisioning>>,
 }
 
 /// How the connection proved who it is, from its TLS session (before any MQTT).
@@ -79,6 +81,13 @@ pub enum Authentication {
     Certificate(Option<CertificatePrincipal>),
     /// No client certificate: the custom authorizer decides on CONNECT's username and password.
     Custom { server_name: Option<String> },
+    /// X.509 custom authentication (`CUSTOM_AUTH_X509`): a certificate AWS IoT knows, then the
+    /// custom authorizer with it; the policies it returns add to the certificate's.
+    CertificateAndCustom {
+        principal: CertificatePrincipal,
+        server_name: Option<String>,
+        pem: String,
+    },
 }
 
 /// Who a session is, once authenticated.
@@ -91,6 +100,18 @@ struct Principal {
     custom: Option<(Login, Instant, Instant)>,
     /// A certificate session: its certificate id (its policies are read again).
     certificate: Option<String>,
+    /// An X.509 custom-auth session: the certificate's own policies, kept under each refreshed grant.
+    attached: Vec<iot_policy::PolicyDocument>,
+}
+
+/// `grant`'s policies after `attached` (X.509 custom authentication adds, never narrows).
+fn with_attached(attached: &[iot_policy::PolicyDocument], grant: PolicySet) -> PolicySet {
+    if attached.is_empty() {
+        return grant;
+    }
+    let mut docs = attached.to_vec();
+    docs.extend(grant.documents().iter().cloned());
+    PolicySet::from_documents(docs)
 }
 
 /// The session's principal, or why it is refused.
@@ -111,46 +132,80 @@ async fn authenticate(
             certificate: Some(p.certificate_id.clone()),
             id: p.certificate_id,
             custom: None,
+            attached: Vec::new(),
         }),
         Authentication::Custom { server_name } => {
-            let function = settings
-                .authorizer
-                .as_deref()
-                .ok_or("no client certificate and no custom authorizer")?;
-            let login = Login {
-                server_name,
-                username: connect.username.clone(),
-                password: connect.password.clone(),
-                client_id,
-                connection_id: crate::authorizer::connection_id(),
+            custom(settings, connect, server_name, None, Vec::new()).await
+        }
+        Authentication::CertificateAndCustom { principal: p, .. } if p.status != "ACTIVE" => {
+            Err("certificate not ACTIVE")
+        }
+        Authentication::CertificateAndCustom {
+            principal: p,
+            server_name,
+            pem,
+        } => {
+            let attached = p.policy_set().documents().to_vec();
+            let certificate = Some((pem, p.certificate_id.clone()));
+            let mut principal =
+                custom(settings, connect, server_name, certificate, attached).await?;
+            // Its thing resolves the thing variables, as for any certificate connection.
+            let principal_id = principal.context.principal_id.take();
+            principal.context = ConnectionContext {
+                principal_id,
+                ..p.context(&client_id, &settings.region, &settings.account)
             };
-            let grant = crate::authorizer::authorize(
-                &settings.rules.lambda,
-                function,
-                &login,
-                &settings.region,
-                &settings.account,
-            )
-            .await
-            .map_err(|e| {
-                // The reason is logged, never the credentials.
-                tracing::info!(client_id = %login.client_id, error = %e, "custom authentication refused");
-                "custom authorizer refused"
-            })?;
-            let now = Instant::now();
-            let (ttl, refresh) = (
-                now + settings.auth_second * grant.disconnect_after,
-                now + settings.auth_second * grant.refresh_after,
-            );
-            Ok(Principal {
-                id: grant.principal_id,
-                policies: Arc::new(grant.policies),
-                context: grant.context,
-                custom: Some((login, ttl, refresh)),
-                certificate: None,
-            })
+            Ok(principal)
         }
     }
+}
+
+/// A session the custom authorizer admits (with the certificate of an X.509 custom-auth connection).
+async fn custom(
+    settings: &Settings,
+    connect: &ConnectInfo,
+    server_name: Option<String>,
+    certificate: Option<(String, String)>,
+    attached: Vec<iot_policy::PolicyDocument>,
+) -> Result<Principal, &'static str> {
+    let function = settings
+        .authorizer
+        .as_deref()
+        .ok_or("no client certificate and no custom authorizer")?;
+    let login = Login {
+        server_name,
+        username: connect.username.clone(),
+        password: connect.password.clone(),
+        client_id: connect.client_id.clone(),
+        connection_id: crate::authorizer::connection_id(),
+        certificate,
+    };
+    let grant = crate::authorizer::authorize(
+        &settings.rules.lambda,
+        function,
+        &login,
+        &settings.region,
+        &settings.account,
+    )
+    .await
+    .map_err(|e| {
+        // The reason is logged, never the credentials.
+        tracing::info!(client_id = %login.client_id, error = %e, "custom authentication refused");
+        "custom authorizer refused"
+    })?;
+    let now = Instant::now();
+    let (ttl, refresh) = (
+        now + settings.auth_second * grant.disconnect_after,
+        now + settings.auth_second * grant.refresh_after,
+    );
+    Ok(Principal {
+        id: grant.principal_id,
+        policies: Arc::new(with_attached(&attached, grant.policies)),
+        context: grant.context,
+        custom: Some((login, ttl, refresh)),
+        certificate: None,
+        attached,
+    })
 }
 
 /// A message accepted from `from` (a client, the data plane, AWS IoT itself): the matching rules
@@ -178,10 +233,40 @@ pub fn emit(
     }
 }
 
+/// Answers a fleet-provisioning request of session `id` in the background (the hook may take
+/// seconds); the reply reaches that session only.
+fn provision(
+    router: &Router,
+    settings: &Arc<Settings>,
+    request: crate::fleet_provisioning::Request,
+    topic: String,
+    payload: bytes::Bytes,
+    (principal, client_id, id): (&str, &str, u64),
+) {
+    let Some(provisioning) = settings.provisioning.clone() else {
+        tracing::info!(client_id, topic, "fleet provisioning is not served here");
+        return;
+    };
+    let (router, settings) = (router.clone(), settings.clone());
+    let (principal, client_id) = (principal.to_owned(), client_id.to_owned());
+    tokio::spawn(async move {
+        let caller = crate::fleet_provisioning::Caller {
+            principal: &principal,
+            client_id: &client_id,
+        };
+        let (reply, body) = provisioning
+            .handle(&topic, &request, &payload, &caller, &settings.rules.lambda)
+            .await;
+        let delivered = router.reply(&client_id, id, &reply, bytes::Bytes::from(body.to_string()));
+        tracing::info!(client_id, reply, delivered, "fleet provisioning answered");
+    });
+}
+
 /// Serves one connection authenticated as `auth` from `peer`.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     auth: Authentication,
+    domain_name: &str,
     peer: std::net::SocketAddr,
     router: Router,
     settings: Arc<Settings>,
@@ -205,7 +290,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         context: ctx,
         custom,
         certificate,
+        attached,
     } = principal;
+    // `iot:DomainName`: the endpoint the client reached, whatever else its context says.
+    let at_domain = |mut ctx: ConnectionContext| {
+        ctx.domain_name = Some(domain_name.to_owned());
+        ctx
+    };
+    let ctx = at_domain(ctx);
     if client_id.is_empty() || !allowed(&policies, &ctx, "iot:Connect", &client_id) {
         io.connack(Connack::NotAuthorized).await;
         return Ended::NotAuthorized("iot:Connect not allowed");
@@ -272,9 +364,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(function) = settings.authorizer.as_deref() else { break Ended::Closed("AUTH_ERROR") };
                 match crate::authorizer::authorize(&settings.rules.lambda, function, login, &settings.region, &settings.account).await {
                     // The new grant must still allow this client id to be connected.
-                    Ok(grant) if allowed(&grant.policies, &grant.context, "iot:Connect", &client_id) => {
-                        policies = Arc::new(grant.policies);
-                        ctx = grant.context;
+                    Ok(grant) if allowed(&with_attached(&attached, grant.policies.clone()), &at_domain(grant.context.clone()), "iot:Connect", &client_id) => {
+                        policies = Arc::new(with_attached(&attached, grant.policies));
+                        ctx = at_domain(ConnectionContext { principal_id: grant.context.principal_id, ..ctx });
                         router.set_policies(&client_id, id, policies.clone());
                         refresh_at = Instant::now() + settings.auth_second * grant.refresh_after;
                         tracing::info!(client_id, "custom authorization refreshed");
@@ -295,7 +387,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 match crate::identity::describe(iot, cert).await {
                     Ok(Some(p)) => {
                         policies = Arc::new(p.policy_set());
-                        ctx = p.context(&client_id, &settings.region, &settings.account);
+                        ctx = at_domain(p.context(&client_id, &settings.region, &settings.account));
                         router.set_grant(&client_id, id, policies.clone(), ctx.clone());
                     }
                     // No longer known to AWS IoT: nothing is granted.
@@ -334,6 +426,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         if !allowed_here {
                             // MQTT 5: refused in the PUBACK (0x87), the connection stays.
                             tracing::info!(client_id, topic, "iot:Publish not allowed");
+                            continue;
+                        }
+                        if let Some(request) = crate::fleet_provisioning::request(&topic) {
+                            // AWS IoT answers the request itself, on this connection only.
+                            provision(&router, &settings, request, topic, payload, (&principal_id, &client_id, id));
                             continue;
                         }
                         let from = crate::rules::Publisher {

@@ -18,12 +18,15 @@ pub struct ServerIdentity {
     pub cert_pem: String,
     cert: CertificateDer<'static>,
     key: Vec<u8>,
+    /// Client-certificate issuers trusted besides the registered CAs (AWS's own).
+    trusted: Vec<CertificateDer<'static>>,
 }
 
 impl ServerIdentity {
-    /// A throwaway CA and, signed by it, a server certificate for `localhost` and `127.0.0.1`.
-    /// `cert_pem` is the CA (what clients trust, as they trust Amazon's root CA on AWS).
-    pub fn generate() -> Result<Self, String> {
+    /// A throwaway CA and, signed by it, a server certificate for `localhost`, `127.0.0.1` and
+    /// `names` (the domain configurations' host names). `cert_pem` is the CA (what clients trust, as
+    /// they trust Amazon's root CA on AWS).
+    pub fn generate(names: &[String]) -> Result<Self, String> {
         let err = |e: rcgen::Error| e.to_string();
         let ca_key = rcgen::KeyPair::generate().map_err(err)?;
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
@@ -32,7 +35,9 @@ impl ServerIdentity {
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
         let issuer = rcgen::CertifiedIssuer::self_signed(ca, ca_key).map_err(err)?;
         let key = rcgen::KeyPair::generate().map_err(err)?;
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        let mut sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        sans.extend(names.iter().cloned());
+        let leaf = rcgen::CertificateParams::new(sans)
             .map_err(err)?
             .signed_by(&key, &issuer)
             .map_err(err)?;
@@ -40,7 +45,13 @@ impl ServerIdentity {
             cert_pem: issuer.pem(),
             cert: leaf.der().clone(),
             key: key.serialize_der(),
+            trusted: Vec::new(),
         })
+    }
+
+    /// Trusts client certificates issued by `ca_der` too (AWS IoT's own CA).
+    pub fn trust(&mut self, ca_der: Vec<u8>) {
+        self.trusted.push(CertificateDer::from(ca_der));
     }
 }
 
@@ -99,6 +110,9 @@ pub async fn server_config(
                 tracing::warn!(ca = %ca.id, error = %e, "registered CA not usable as a trust anchor");
             }
         }
+    }
+    for ca in &identity.trusted {
+        roots.add(ca.clone()).map_err(|e| e.to_string())?;
     }
     // A client without a certificate goes to the custom authorizer (on AWS: another endpoint or
     // port with ALPN `mqtt`; one port here). A certificate, if presented, must verify.

@@ -13,10 +13,10 @@ pub fn valid_topic(topic: &str) -> bool {
         && topic.split('/').count() <= MAX_LEVELS
 }
 
-/// Topics only AWS IoT publishes on (lifecycle and registration events): a client publishing
-/// there is refused.
+/// Topics only AWS IoT publishes on (lifecycle and registration events, fleet provisioning's
+/// replies): a client publishing there is refused.
 pub fn reserved_for_aws(topic: &str) -> bool {
-    topic.starts_with("$aws/events/")
+    topic.starts_with("$aws/events/") || crate::fleet_provisioning::reserved(topic)
 }
 
 /// A filter a client may subscribe to: `+` alone in a level, `#` alone and last.

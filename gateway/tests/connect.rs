@@ -111,9 +111,10 @@ async fn devices_register_on_first_connect_and_operators_sign_in_through_the_aut
     let pem = ca.issue_for_key(serial.as_str(), &key);
     let key_pem = key.serialize_pem();
     let cert = fleetguard_tests::certificate_id_of(&pem);
+    // Devices connect through the validated domain (the template's `<stack>-devices`).
     let device = || {
         client(
-            gw.addr.port(),
+            gw.devices_addr().port(),
             &gw.server_cert_pem,
             serial.as_str(),
             Some((&pem, &key_pem)),
@@ -190,6 +191,21 @@ async fn devices_register_on_first_connect_and_operators_sign_in_through_the_aut
     let (_c, mut ev) = device();
     let refused = connack(&mut ev).await;
     assert!(refused.is_err(), "refused at the handshake: {refused:?}");
+    // The default endpoint runs no validator: there the fleet policy's iot:DomainName condition
+    // refuses it (a healthy device too: devices come in through the validated domain only).
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the CONNECT quota
+    let (_c, mut ev) = client(
+        gw.addr.port(),
+        &gw.server_cert_pem,
+        serial.as_str(),
+        Some((&pem, &key_pem)),
+        None,
+    );
+    assert_eq!(
+        connack(&mut ev).await,
+        Ok(ConnectReturnCode::NotAuthorized),
+        "refused by iot:DomainName on the default endpoint"
+    );
 
     // An operator signs in with a JWT: username with the SDK's suffix, client id = its principal.
     let granted = Serial::parse(&unique("SN")).unwrap();
@@ -304,4 +320,258 @@ async fn devices_register_on_first_connect_and_operators_sign_in_through_the_aut
         Some(("alice", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.x")),
     );
     assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::NotAuthorized));
+}
+
+/// The next message on the client's connection (its SUBACKs and PUBACKs skipped): (topic, JSON).
+async fn next_message(
+    ev: &mut rumqttc::EventLoop,
+    secs: u64,
+) -> Option<(String, serde_json::Value)> {
+    loop {
+        match common::incoming(ev, secs).await {
+            Ok(rumqttc::Packet::Publish(p)) => {
+                let v = serde_json::from_slice(&p.payload).unwrap_or_default();
+                return Some((p.topic.clone(), v));
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Fleet provisioning by claim over MQTT, as a device does it against AWS IoT
+/// (developerguide/fleet-provision-api.html, pre-provisioning-hook.html): the batch's claim
+/// certificate connects, gets a certificate for the device's own key (CreateCertificateFromCsr),
+/// calls RegisterThing with its factory-key proof (the template's hook decides), and the device
+/// reconnects with its new certificate as its serial, passes the handshake validator and deletes its
+/// own record. The attacker holding the same claim certificate: its RegisterThing without a proof is
+/// denied, it never sees another device's replies, cannot connect as a device, cannot forge a reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_device_provisions_itself_over_mqtt_and_acts_only_as_its_serial() {
+    let stack = Stack::new().await;
+    let ca = TestCa::new("gateway claim CA");
+    let ca_id = stack.register_ca(&ca).await;
+    // The authorizer's IdP (X.509 custom authentication below uses the authorizer, not a token).
+    let idp = TestIdp::new(ISSUER, "fleetguard");
+    let local = fleetguard_tests::gateway::start(
+        &stack,
+        fleetguard_tests::gateway::Options {
+            env: &[
+                ("FLEETGUARD_JWT_ISSUER", ISSUER),
+                ("FLEETGUARD_JWT_AUDIENCE", "fleetguard"),
+                ("FLEETGUARD_JWKS", idp.jwks.as_str()),
+            ],
+            ..fleetguard_tests::gateway::Options::new(&ca_id)
+        },
+    )
+    .await
+    .unwrap();
+    let (gw, lambda) = (&local.gw, &local.lambda);
+    for f in [
+        "provisioning-hook",
+        "handshake-validator",
+        "delete-record",
+        "authorizer",
+    ] {
+        let _ = lambda.invoke(f, &serde_json::json!({})).await;
+    }
+    let port = gw.addr.port();
+    // The batch's claim certificate, made as an operator makes it (CreateKeysAndCertificate, set as
+    // active) with the template's claim policy attached.
+    let (claim_id, claim_pem, claim_key) = gw
+        .provisioning
+        .create_keys_and_certificate(true)
+        .await
+        .unwrap();
+    stack
+        .iot
+        .attach_policy()
+        .policy_name(format!("{}-claim", stack.prefix))
+        .target(format!(
+            "arn:aws:iot:us-east-1:123456789012:cert/{claim_id}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let serial = Serial::parse(&unique("SN")).unwrap();
+    let factory = fleetguard_tests::FactoryKey::new();
+    stack
+        .import_enrolled(&serial, &factory.public_b64(), "", "")
+        .await;
+    let claim_client = |client_id: &str| {
+        client(
+            port,
+            &gw.server_cert_pem,
+            client_id,
+            Some((&claim_pem, &claim_key)),
+            None,
+        )
+    };
+    const CSR: &str = "$aws/certificates/create-from-csr/json";
+    let register = format!(
+        "$aws/provisioning-templates/{}-claim/provision/json",
+        stack.prefix
+    );
+
+    // The attacker holds the same claim certificate and listens on the replies.
+    let (spy, mut spy_ev) = claim_client(&format!("claim.{}", unique("X")));
+    assert_eq!(connack(&mut spy_ev).await, Ok(ConnectReturnCode::Success));
+    spy.subscribe(format!("{CSR}/accepted"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    spy.subscribe(format!("{register}/accepted"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let spied = watch(spy_ev);
+
+    // The device: claim connection, subscribed to its replies before asking (as AWS requires).
+    let (c, mut ev) = claim_client(&format!("claim.{serial}"));
+    assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
+    for t in [
+        &format!("{CSR}/accepted"),
+        &format!("{CSR}/rejected"),
+        &format!("{register}/accepted"),
+        &format!("{register}/rejected"),
+    ] {
+        c.subscribe(t.as_str(), QoS::AtLeastOnce).await.unwrap();
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = fleetguard_testkit::pki::csr_pem(&key, "whatever-the-device-says");
+    c.publish(
+        CSR,
+        QoS::AtLeastOnce,
+        false,
+        serde_json::json!({"certificateSigningRequest": csr}).to_string(),
+    )
+    .await
+    .unwrap();
+    let (topic, created) = next_message(&mut ev, 20)
+        .await
+        .expect("CreateCertificateFromCsr answered");
+    assert_eq!(topic, format!("{CSR}/accepted"), "{created}");
+    let cert_pem = created["certificatePem"].as_str().unwrap().to_owned();
+    let cert = created["certificateId"].as_str().unwrap().to_owned();
+    assert_eq!(cert, fleetguard_tests::certificate_id_of(&cert_pem));
+    assert_eq!(stack.certificate_status(&cert).await, "PENDING_ACTIVATION");
+    let token = created["certificateOwnershipToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // RegisterThing naming the serial without the proof: the hook denies; nothing is created.
+    c.publish(&register, QoS::AtLeastOnce, false,
+        serde_json::json!({"certificateOwnershipToken": token, "parameters": {"SerialNumber": serial.as_str()}}).to_string())
+        .await
+        .unwrap();
+    let (topic, denied) = next_message(&mut ev, 20)
+        .await
+        .expect("RegisterThing answered");
+    assert_eq!(topic, format!("{register}/rejected"), "{denied}");
+    assert_eq!(denied["errorCode"], "AccessDenied");
+    assert_eq!(stack.certificate_status(&cert).await, "PENDING_ACTIVATION");
+
+    // With the factory key's proof for this certificate: provisioned, the thing named by the hook.
+    let parameters = factory.prove_now(serial.as_str(), &cert);
+    c.publish(
+        &register,
+        QoS::AtLeastOnce,
+        false,
+        serde_json::json!({"certificateOwnershipToken": token, "parameters": parameters})
+            .to_string(),
+    )
+    .await
+    .unwrap();
+    let (topic, registered) = next_message(&mut ev, 20)
+        .await
+        .expect("RegisterThing answered");
+    assert_eq!(topic, format!("{register}/accepted"), "{registered}");
+    assert_eq!(registered["thingName"], serial.as_str());
+    assert_eq!(stack.certificate_status(&cert).await, "ACTIVE");
+    // The other holder of the claim saw none of it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        spied.lock().unwrap().is_empty(),
+        "replies reach the requester only"
+    );
+    c.disconnect().await.unwrap();
+
+    // The device reconnects with its own certificate as its serial and deletes its own record.
+    let record = stack.seed_record(&serial, "r1").await;
+    let (d, mut dev) = client(
+        gw.devices_addr().port(),
+        &gw.server_cert_pem,
+        serial.as_str(),
+        Some((&cert_pem, &key.serialize_pem())),
+        None,
+    );
+    assert_eq!(connack(&mut dev).await, Ok(ConnectReturnCode::Success));
+    let reply = format!("P/{serial}/deleterecords/{record}/accepted");
+    d.subscribe(&reply, QoS::AtLeastOnce).await.unwrap();
+    d.publish(
+        format!("P/{serial}/deleterecords/{record}"),
+        QoS::AtLeastOnce,
+        false,
+        r#"{"request_id":"q1"}"#,
+    )
+    .await
+    .unwrap();
+    let (topic, _) = next_message(&mut dev, 30).await.expect("delete answered");
+    assert_eq!(topic, reply);
+    assert!(stack.record(&serial, &record).await.unwrap().is_deleted());
+
+    d.disconnect().await.unwrap();
+
+    // X.509 custom authentication (the template's `<stack>-x509auth`): AWS checks the certificate,
+    // the handshake validator runs, then the authorizer gets the certificate and admits the serial's
+    // own client id only; without a certificate there is no way in.
+    let x509 = gw
+        .endpoint(&format!("{}-x509auth", stack.prefix))
+        .expect("the X.509 custom-auth endpoint")
+        .port();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the CONNECT quota
+    let device_key = key.serialize_pem();
+    let (_x, mut xev) = client(
+        x509,
+        &gw.server_cert_pem,
+        serial.as_str(),
+        Some((&cert_pem, &device_key)),
+        None,
+    );
+    assert_eq!(connack(&mut xev).await, Ok(ConnectReturnCode::Success));
+    let other = format!("{}X", serial);
+    let (_y, mut yev) = client(
+        x509,
+        &gw.server_cert_pem,
+        &other,
+        Some((&cert_pem, &device_key)),
+        None,
+    );
+    assert_eq!(
+        connack(&mut yev).await,
+        Ok(ConnectReturnCode::NotAuthorized)
+    );
+    let (_z, mut zev) = client(
+        x509,
+        &gw.server_cert_pem,
+        serial.as_str(),
+        None,
+        Some(("u", "p")),
+    );
+    assert!(
+        connack(&mut zev).await.is_err(),
+        "no certificate, no way in"
+    );
+
+    // The claim certificate cannot be a device, nor forge AWS's replies.
+    let (_a, mut a) = claim_client(serial.as_str());
+    assert_eq!(connack(&mut a).await, Ok(ConnectReturnCode::NotAuthorized));
+    let (f, mut fev) = claim_client(&format!("claim.{}", unique("F")));
+    assert_eq!(connack(&mut fev).await, Ok(ConnectReturnCode::Success));
+    f.publish(format!("{CSR}/accepted"), QoS::AtLeastOnce, false, "{}")
+        .await
+        .unwrap();
+    assert!(
+        closes(&mut fev, 10).await,
+        "a forged reply closes the connection"
+    );
 }

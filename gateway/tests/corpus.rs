@@ -37,10 +37,12 @@ async fn replay(policy: &str, input: &[u8]) -> (Ended, usize) {
         auth_second: Duration::from_secs(1),
         iot: None,
         policy_refresh: Duration::from_secs(3600),
+        provisioning: None,
     });
     let served = tokio::spawn(session::serve(
         server,
         Authentication::Certificate(Some(principal)),
+        "localhost",
         ([127, 0, 0, 1], 1).into(),
         router.clone(),
         settings,

@@ -52,9 +52,15 @@ async fn hostile_clients_are_refused_and_nothing_is_written() {
     let ca = TestCa::new("gateway hostile CA");
     let ca_id = stack.register_ca(&ca).await;
     // No custom authorizer: a connection without a certificate has no way in.
-    let gw = Gateway::start(&stack.sdk, Config::local(Vec::new(), Default::default()))
-        .await
-        .unwrap();
+    let gw = Gateway::start(
+        &stack.sdk,
+        Config {
+            endpoints: fleetguard_tests::gateway::endpoints(&stack),
+            ..Config::local(Vec::new(), Default::default())
+        },
+    )
+    .await
+    .unwrap();
     let d = provisioned(&stack, &ca, &ca_id).await;
     let tables = [
         stack.tables.registry.clone(),
@@ -65,7 +71,8 @@ async fn hostile_clients_are_refused_and_nothing_is_written() {
     for t in &tables {
         before.push(stack.count(t).await);
     }
-    let port = gw.addr.port();
+    // The device's way in: the validated domain.
+    let port = gw.devices_addr().port();
     let cert = Some((d.cert_pem.as_str(), d.key_pem.as_str()));
 
     // Not TLS at all: the handshake fails and the connection closes.
@@ -88,7 +95,7 @@ async fn hostile_clients_are_refused_and_nothing_is_written() {
 
     // A password connection with the SDK's suffix, and no authorizer configured: refused.
     let (_c, mut ev) = client(
-        port,
+        gw.addr.port(),
         &gw.server_cert_pem,
         d.serial.as_str(),
         None,

@@ -61,7 +61,10 @@ async fn gateway_load_run() {
 
     println!("{n} devices connect at once, delete a record each, wait for /accepted");
     let start = Instant::now();
-    let (port, server_ca) = (gw.addr.port(), Arc::new(gw.server_cert_pem.clone()));
+    let (port, server_ca) = (
+        gw.devices_addr().port(),
+        Arc::new(gw.server_cert_pem.clone()),
+    );
     let tasks: Vec<_> = devices
         .iter()
         .map(|d| {

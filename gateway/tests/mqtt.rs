@@ -17,7 +17,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 fn client(gw: &Gateway, client_id: &str, d: &Device) -> (AsyncClient, EventLoop) {
-    let mut o = MqttOptions::new(client_id, "localhost", gw.addr.port());
+    let mut o = MqttOptions::new(client_id, "localhost", gw.devices_addr().port());
     o.set_keep_alive(Duration::from_secs(5));
     o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
         ca: gw.server_cert_pem.clone().into_bytes(),
@@ -50,6 +50,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
         Config {
             // A policy change reaches a live session within this bound (AWS IoT: minutes).
             policy_refresh: Duration::from_millis(200),
+            endpoints: fleetguard_tests::gateway::endpoints(&stack),
             ..Config::local(Vec::new(), Default::default())
         },
     )

@@ -14,7 +14,7 @@ mod common;
 use common::{provisioned, Device};
 
 fn client(gw: &Gateway, client_id: &str, d: &Device) -> (AsyncClient, EventLoop) {
-    let mut o = MqttOptions::new(client_id, "localhost", gw.addr.port());
+    let mut o = MqttOptions::new(client_id, "localhost", gw.devices_addr().port());
     o.set_keep_alive(Duration::from_secs(30));
     o.set_transport(rumqttc::Transport::tls_with_config(
         rumqttc::TlsConfiguration::Simple {
@@ -47,9 +47,15 @@ async fn mqtt5_clients_get_aws_iot_s_reason_codes() {
     let stack = Stack::new().await;
     let ca = TestCa::new("gateway mqtt5 CA");
     let ca_id = stack.register_ca(&ca).await;
-    let gw = Gateway::start(&stack.sdk, Config::local(Vec::new(), Default::default()))
-        .await
-        .unwrap();
+    let gw = Gateway::start(
+        &stack.sdk,
+        Config {
+            endpoints: fleetguard_tests::gateway::endpoints(&stack),
+            ..Config::local(Vec::new(), Default::default())
+        },
+    )
+    .await
+    .unwrap();
     let a = provisioned(&stack, &ca, &ca_id).await;
     let b = provisioned(&stack, &ca, &ca_id).await;
 

@@ -44,7 +44,7 @@ async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() 
     assert_eq!(d.reason, Reason::Provisioned);
     stack.seed_record(&serial, "r1").await;
 
-    let mut o = MqttOptions::new(serial.as_str(), "localhost", gw.addr.port());
+    let mut o = MqttOptions::new(serial.as_str(), "localhost", gw.devices_addr().port());
     o.set_keep_alive(Duration::from_secs(30));
     o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
         ca: gw.server_cert_pem.clone().into_bytes(),

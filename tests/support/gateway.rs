@@ -55,21 +55,40 @@ pub async fn start(stack: &Stack, o: Options<'_>) -> Result<LocalGateway, String
     } else {
         Default::default()
     };
+    let local = stack.local.lock().expect("local stack").clone();
+    let provisioning = fleetguard_gateway::fleet_provisioning::load(
+        &template,
+        &local.clone().parameter("CaCertificateId", o.ca_id),
+    )?;
+    // The template's domain configurations (the devices' validated domain, X.509 custom
+    // authentication), with their handshake validator only when asked.
+    let mut endpoints = fleetguard_gateway::endpoints::load(&template, &local)?;
+    if !o.connect_functions {
+        endpoints.iter_mut().for_each(|e| e.validator = None);
+    }
     let gw = Gateway::start(
         &stack.sdk,
         Config {
             auth_second: o.auth_second,
+            provisioning,
+            endpoints,
             ..Config::local(rules::load(&template, &params)?, connect)
         },
     )
     .await?;
+    // RegisterThing's resources under the template's provisioning role, as AWS IoT assumes it.
+    gw.provisioning
+        .set_role(&fleetguard_aws::local::role_config(
+            &stack.sdk,
+            fleetguard_aws::template::PROVISIONING_ROLE,
+            &stack.prefix,
+        ));
     // The functions' data plane is the gateway's (the template's IotDataEndpoint), their device CA
     // the template's CaCertificateId.
     stack.set_parameter("IotDataEndpoint", &format!("http://{}", gw.data_plane_addr));
     stack.set_parameter("CaCertificateId", o.ca_id);
     let lambda = LocalLambda::start_concurrent(&function_env(stack, o.env), false, o.instances);
     // Lambda's asynchronous invokes: the template's retries and on-failure queue for each function.
-    let local = stack.local.lock().expect("local stack").clone();
     let functions = local.functions(&template).map_err(|e| e.to_string())?;
     gw.rules
         .configure_async_invokes(
@@ -86,14 +105,25 @@ pub async fn start(stack: &Stack, o: Options<'_>) -> Result<LocalGateway, String
     Ok(LocalGateway { gw, lambda })
 }
 
-/// An MQTT client of `gw` over mutual TLS with a device's certificate and key (PEM).
+/// The stack's ways in (its domain configurations) without their handshake validator: for a gateway
+/// started without the local runtime, whose devices still come in through the validated domain.
+pub fn endpoints(stack: &Stack) -> Vec<fleetguard_gateway::endpoints::Endpoint> {
+    let local = stack.local.lock().expect("local stack").clone();
+    let mut endpoints = fleetguard_gateway::endpoints::load(&crate::template_text(), &local)
+        .expect("the template's domain configurations");
+    endpoints.iter_mut().for_each(|e| e.validator = None);
+    endpoints
+}
+
+/// An MQTT client of `gw`'s validated device domain over mutual TLS with a device's certificate and
+/// key (PEM).
 pub fn device_client(
     gw: &Gateway,
     client_id: &str,
     cert_pem: &str,
     key_pem: &str,
 ) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
-    let mut o = rumqttc::MqttOptions::new(client_id, "localhost", gw.addr.port());
+    let mut o = rumqttc::MqttOptions::new(client_id, "localhost", gw.devices_addr().port());
     o.set_keep_alive(Duration::from_secs(30));
     o.set_transport(rumqttc::Transport::tls_with_config(
         rumqttc::TlsConfiguration::Simple {

@@ -120,7 +120,12 @@ impl<'a> GatewayStory<'a> {
         device: Option<&Device>,
         login: Option<(&str, &str)>,
     ) -> (AsyncClient, EventLoop) {
-        let mut o = MqttOptions::new(client_id, "localhost", gw.addr.port());
+        // A device through the validated domain, anyone else through the default endpoint.
+        let port = match device {
+            Some(_) => gw.devices_addr().port(),
+            None => gw.addr.port(),
+        };
+        let mut o = MqttOptions::new(client_id, "localhost", port);
         o.set_keep_alive(Duration::from_secs(30));
         o.set_transport(rumqttc::Transport::tls_with_config(
             rumqttc::TlsConfiguration::Simple {
@@ -144,7 +149,7 @@ impl<'a> GatewayStory<'a> {
     fn mosquitto(&self, gw: &Gateway, tool: &str, device: &Device, rest: &str) -> String {
         format!(
             "mosquitto_{tool} -h localhost -p {} --cafile {} --cert {} --key {} -V mqttv311 -i {} {rest}",
-            gw.addr.port(),
+            gw.devices_addr().port(),
             self.dir.join("gateway-ca.pem").display(),
             device.cert.display(),
             device.key.display(),
@@ -204,7 +209,8 @@ impl<'a> GatewayStory<'a> {
             .map_err(|e| e.to_string())?;
         let data_plane = format!("http://{}", gw.data_plane_addr);
         self.say(format!(
-            "gateway mqtts://localhost:{} (server CA {}), data plane {data_plane}",
+            "gateway mqtts://localhost:{} (devices, the validated domain) and :{} (the default endpoint: operators, password devices; server CA {}), data plane {data_plane}",
+            gw.devices_addr().port(),
             gw.addr.port(),
             self.dir.join("gateway-ca.pem").display()
         ));

@@ -275,16 +275,23 @@ pub fn unique(prefix: &str) -> String {
 /// The fleet device policy exactly as `infra/template.yaml` deploys it, with `Fn::Sub` resolved for
 /// `region` and `account` (and `${!...}` unescaped to the IoT policy variable it stands for). Loaded from
 /// the template itself, so what the tests prove is what gets deployed.
+/// (A first deploy's: `DeviceDomainName` not set, devices may connect through any endpoint.)
 pub fn template_fleet_policy(region: &str, account: &str) -> String {
-    let text = std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
-        .expect("infra/template.yaml");
-    fleetguard_aws::local::fleet_policy_from_template(&text, region, account)
-        .expect("the template's fleet policy")
+    fleetguard_aws::local::fleet_policy_from_template(
+        &template_text(),
+        &LocalStack::new("fg", region, account),
+    )
+    .expect("the template's fleet policy")
 }
 
 /// The fleet policy for the emulator's default account.
 pub fn fleet_policy_document() -> String {
     template_fleet_policy(REGION, "123456789012")
+}
+
+/// The host name of a stack's validated device domain (`<stack>-devices`) in the local gateway.
+pub fn device_domain_name(stack: &str) -> String {
+    fleetguard_aws::template::local_domain_name(&format!("{stack}-devices"))
 }
 
 /// An isolated fleetguard stack inside the shared emulator.
@@ -412,12 +419,6 @@ impl Stack {
             .expect("create tables");
         let iot = aws_sdk_iot::Client::new(&sdk);
         let fleet_policy = format!("{prefix}-fleet-device");
-        iot.create_policy()
-            .policy_name(&fleet_policy)
-            .policy_document(fleet_policy_document())
-            .send()
-            .await
-            .expect("create fleet policy");
         // As CloudFormation creates it (AWS::IoT::ThingGroup): the revoker's role may not.
         iot.create_thing_group()
             .thing_group_name(format!("{prefix}-quarantine"))
@@ -450,7 +451,28 @@ impl Stack {
             .resource("RecordsTable", tables.records.as_str())
             .resource("FleetDevicePolicy", fleet_policy.as_str())
             .resource("QuarantineGroup", format!("{prefix}-quarantine"))
-            .resource("FleetCaKey", key.as_str());
+            .resource("FleetCaKey", key.as_str())
+            // As a deploy's second pass sets it: devices connect only through the validated domain.
+            .parameter("DeviceDomainName", device_domain_name(&prefix));
+        iot.create_policy()
+            .policy_name(&fleet_policy)
+            .policy_document(
+                fleetguard_aws::local::fleet_policy_from_template(&template_text(), &local)
+                    .expect("the template's fleet policy"),
+            )
+            .send()
+            .await
+            .expect("create fleet policy");
+        // The batch claim certificates' policy, as CloudFormation creates it (AWS::IoT::Policy).
+        let claim = local
+            .resource_property(&template_text(), "ClaimPolicy", "PolicyDocument")
+            .expect("the claim policy");
+        iot.create_policy()
+            .policy_name(format!("{prefix}-claim"))
+            .policy_document(claim.to_string())
+            .send()
+            .await
+            .expect("create the claim policy");
         // The key policy is the only grant on the CA key (the rotator's Sign and GetPublicKey).
         let key_policy = local
             .resource_property(&template_text(), "FleetCaKey", "KeyPolicy")

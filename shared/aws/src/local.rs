@@ -6,46 +6,20 @@ use crate::aws_error;
 use fleetguard_domain::{Error, Result};
 use serde_json::Value;
 
-/// The fleet device policy exactly as `template` (the text of `infra/template.yaml`) deploys it, with
-/// `Fn::Sub` resolved for `region` and `account` and `${!...}` unescaped to the IoT policy variable
-/// it stands for.
-pub fn fleet_policy_from_template(template: &str, region: &str, account: &str) -> Result<String> {
-    let template: Value = serde_norway::from_str(template)
-        .map_err(|e| Error::Config(format!("template: not plain YAML: {e}")))?;
-    let mut doc =
-        template["Resources"]["FleetDevicePolicy"]["Properties"]["PolicyDocument"].clone();
+/// The fleet device policy exactly as `template` (the text of `infra/template.yaml`) deploys it for
+/// `stack` (its parameters: `DeviceDomainName` adds the validated-domain condition), resolved, with
+/// `${!...}` unescaped to the IoT policy variable it stands for.
+pub fn fleet_policy_from_template(
+    template: &str,
+    stack: &crate::template::LocalStack,
+) -> Result<String> {
+    let doc = stack.resource_property(template, "FleetDevicePolicy", "PolicyDocument")?;
     if !doc.is_object() {
         return Err(Error::Config(
             "template: FleetDevicePolicy.PolicyDocument missing".into(),
         ));
     }
-    let partition = iot_policy::partition_for_region(region);
-    resolve_sub(&mut doc, partition, region, account)?;
     Ok(doc.to_string())
-}
-
-fn resolve_sub(v: &mut Value, partition: &str, region: &str, account: &str) -> Result<()> {
-    match v {
-        Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
-            let Some(text) = map["Fn::Sub"].as_str() else {
-                return Err(Error::Config("template: Fn::Sub without a string".into()));
-            };
-            *v = Value::String(
-                text.replace("${AWS::Partition}", partition)
-                    .replace("${AWS::Region}", region)
-                    .replace("${AWS::AccountId}", account)
-                    .replace("${!", "${"),
-            );
-            Ok(())
-        }
-        Value::Object(map) => map
-            .values_mut()
-            .try_for_each(|x| resolve_sub(x, partition, region, account)),
-        Value::Array(items) => items
-            .iter_mut()
-            .try_for_each(|x| resolve_sub(x, partition, region, account)),
-        _ => Ok(()),
-    }
 }
 
 /// Creates the IoT policy `name` unless it exists. Returns whether it was created.

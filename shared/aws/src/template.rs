@@ -51,6 +51,17 @@ pub struct OnFailure {
     pub queue_arn: Option<String>,
 }
 
+/// The host name of a domain configuration in a local stack (AWS gives an AWS-managed one
+/// `<id>-ats.iot.<region>.amazonaws.com`, known only after the deploy): what the local gateway serves
+/// it under and what `iot:DomainName` is for its connections.
+pub fn local_domain_name(configuration: &str) -> String {
+    format!("{configuration}.iot.localhost")
+}
+
+/// The name the local stack gives the claim template's provisioning role where it names a function
+/// (its access key, the IAM report).
+pub const PROVISIONING_ROLE: &str = "claim-provisioning";
+
 /// The secret of every local access key: the emulator maps keys to roles; the secret only has to match
 /// for the local gateway's signature check.
 pub const LOCAL_SECRET: &str = "testing";
@@ -185,10 +196,40 @@ impl LocalStack {
         })
     }
 
-    /// Every role of the local stack: each function's, then the operators'.
+    /// The role AWS IoT assumes to carry out RegisterThing for the claim template
+    /// (`ClaimProvisioningRole`): its inline policies, as a role named like a function's (`binary`
+    /// [`PROVISIONING_ROLE`], no environment).
+    pub fn provisioning_role(&self, template_text: &str) -> Result<LocalFunction> {
+        let policies =
+            self.resource_property(template_text, "ClaimProvisioningRole", "Policies")?;
+        let policies: Vec<Value> = policies
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["PolicyDocument"].clone())
+            .collect();
+        if policies.is_empty() || policies.iter().any(|p| !p.is_object()) {
+            return Err(Error::Config(
+                "template: ClaimProvisioningRole has no inline policy document".into(),
+            ));
+        }
+        let role_name = format!("{}-ClaimProvisioningRole", self.name);
+        Ok(LocalFunction {
+            logical_id: "ClaimProvisioningRole".to_owned(),
+            binary: PROVISIONING_ROLE.to_owned(),
+            role_arn: format!("arn:aws:iam::{}:role/{role_name}", self.account),
+            role_name,
+            policies,
+            environment: BTreeMap::new(),
+            on_failure: None,
+        })
+    }
+
+    /// Every role of the local stack: each function's, the operators', AWS IoT's provisioning role.
     pub fn roles(&self, template_text: &str) -> Result<Vec<LocalFunction>> {
         let mut roles = self.functions(template_text)?;
         roles.push(self.operator_role(template_text)?);
+        roles.push(self.provisioning_role(template_text)?);
         Ok(roles)
     }
 
@@ -209,6 +250,30 @@ impl LocalStack {
             }
         }
         Ok(env)
+    }
+
+    /// The resources of type `kind` the template creates under these parameters (one whose
+    /// `Condition` is false is left out): each logical id and its `Properties`, resolved.
+    pub fn resources_of(&self, template_text: &str, kind: &str) -> Result<Vec<(String, Value)>> {
+        let template: Value = serde_norway::from_str(template_text)
+            .map_err(|e| Error::Config(format!("template: not plain YAML: {e}")))?;
+        let r = Resolver {
+            stack: self,
+            template: &template,
+        };
+        let mut out = Vec::new();
+        for (id, resource) in template["Resources"].as_object().into_iter().flatten() {
+            if resource["Type"] != kind {
+                continue;
+            }
+            if let Some(cond) = resource["Condition"].as_str() {
+                if !r.condition(cond)? {
+                    continue;
+                }
+            }
+            out.push((id.clone(), r.resolve(&resource["Properties"])?));
+        }
+        Ok(out)
     }
 
     /// The template's resolved `Properties.<path>` of resource `logical_id` (a KMS key policy, say).
@@ -290,6 +355,8 @@ impl Resolver<'_> {
                     // A queue's Ref is its URL; without one given, its name stands in (the ARN
                     // needs only the name).
                     self.resolve(queue)?.as_str().unwrap_or_default().to_owned()
+                } else if let Some(named) = self.named(name)? {
+                    named
                 } else if self.template["Resources"][name].is_object() {
                     format!("{}-{name}", s.name)
                 } else {
@@ -297,6 +364,23 @@ impl Resolver<'_> {
                 }
             }
         })
+    }
+
+    /// The name a resource's own property gives it (its `Ref`), for the kinds whose `Ref` is that name.
+    fn named(&self, logical_id: &str) -> Result<Option<String>> {
+        let r = &self.template["Resources"][logical_id];
+        let property = match r["Type"].as_str() {
+            Some("AWS::IoT::Policy") => "PolicyName",
+            Some("AWS::IoT::ProvisioningTemplate") => "TemplateName",
+            Some("AWS::IoT::ThingGroup") => "ThingGroupName",
+            Some("AWS::IoT::Authorizer") => "AuthorizerName",
+            Some("AWS::IoT::DomainConfiguration") => "DomainConfigurationName",
+            _ => return Ok(None),
+        };
+        match r["Properties"].get(property) {
+            Some(v) => Ok(self.resolve(v)?.as_str().map(str::to_owned)),
+            None => Ok(None),
+        }
     }
 
     fn arn(&self, name: &str) -> Result<String> {
