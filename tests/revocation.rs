@@ -418,6 +418,83 @@ async fn malformed_triggers_are_refused() {
 /// A redelivered security event counts once even when it arrives later (its audit entry is keyed by
 /// the message's time and request key, not by the clock): below a threshold of 2, two deliveries of
 /// one message quarantine nothing.
+/// AWS IoT's presence event for a session it ended (life-cycle-events.html), through the template's
+/// AuthorizationFailureRule: the revoker's event, or `None` where the rule's WHERE leaves it out.
+fn through_the_rule(principal: &str, client_id: &str, reason: &str) -> Option<serde_json::Value> {
+    let params = std::collections::HashMap::from([
+        ("AWS::StackName".to_owned(), "fg".to_owned()),
+        ("CaCertificateId".to_owned(), "ca".to_owned()),
+    ]);
+    let rules = fleetguard_gateway::rules::load(&fleetguard_tests::template_text(), &params)
+        .expect("the template's rules");
+    let rule = rules
+        .iter()
+        .find(|r| r.name == "AuthorizationFailureRule")
+        .expect("AuthorizationFailureRule");
+    let presence = serde_json::json!({
+        "clientId": client_id, "timestamp": 1_763_900_000_000i64, "eventType": "disconnected",
+        "sessionIdentifier": "00000000-0000-0000-0000-000000000000", "principalIdentifier": principal,
+        "clientInitiatedDisconnect": false, "disconnectReason": reason, "versionNumber": 0});
+    rule.event(
+        &format!("$aws/events/presence/disconnected/{client_id}"),
+        presence.to_string().as_bytes(),
+        &fleetguard_gateway::rules::AWS_IOT,
+        1_763_900_000_000,
+    )
+}
+
+/// A device that publishes into another serial's topics never reaches delete-record: AWS IoT refuses
+/// the publish and disconnects it (AUTH_ERROR). That presence event trips the wire: quarantined, once
+/// however often the event is delivered. Other disconnects, and principals that are not devices (an
+/// operator refused at a refresh), are no signal.
+#[tokio::test]
+async fn a_device_disconnected_for_acting_outside_its_policy_trips_the_wire() {
+    let f = Fleet::new().await;
+    let (attacker, attacker_cert) = &f.b;
+    assert_eq!(
+        through_the_rule(
+            attacker_cert,
+            attacker.as_str(),
+            "CLIENT_INITIATED_DISCONNECT"
+        ),
+        None
+    );
+    let r = f.stack.revoker();
+    let operator = through_the_rule("opabc123", "opabc123", "AUTH_ERROR").unwrap();
+    let reports = r.handle(operator, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(reports[0].outcome, Outcome::Noop);
+    let event = through_the_rule(attacker_cert, attacker.as_str(), "AUTH_ERROR").unwrap();
+    assert_eq!(event["trigger"], "authorization_failure");
+    let reports = r
+        .handle(event.clone(), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (reports[0].outcome, reports[0].reason),
+        (Outcome::Accepted, Reason::Quarantined)
+    );
+    assert_isolated(
+        &f,
+        attacker,
+        attacker_cert,
+        "INACTIVE",
+        DeviceStatus::Quarantined,
+    )
+    .await;
+    let again = r.handle(event, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(again[0].outcome, Outcome::Noop);
+    let signals = f
+        .stack
+        .audit()
+        .for_principal(attacker_cert, "0")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "security_violation")
+        .count();
+    assert_eq!(signals, 1, "one signal per session");
+}
+
 #[tokio::test]
 async fn a_redelivered_security_event_counts_once_towards_the_threshold() {
     let f = Fleet::new().await;

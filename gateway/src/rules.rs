@@ -1,6 +1,7 @@
 //! The topic rules of `infra/template.yaml`, run as AWS IoT's rules engine runs them: the SQL the
 //! template uses (`SELECT` of `*`, payload fields by name, `'literal' AS x`, `topic(n)`,
-//! `principal()`, `clientid()`, `timestamp()`, each `AS` a name; `FROM '<topic filter>'`), and the
+//! `principal()`, `clientid()`, `timestamp()`, each `AS` a name; `FROM '<topic filter>'`; `WHERE
+//! <field> = '<literal>'`), and the
 //! Lambda action invoked through the local Lambda runtime (cargo lambda), answered asynchronously.
 //! SQL outside that subset is a start-up error, never silently ignored.
 
@@ -31,6 +32,8 @@ pub struct Rule {
     /// The function's binary (the template's `BuildProperties.Binary`), as the local runtime names it.
     pub function: String,
     select: Vec<Item>,
+    /// `WHERE <field> = '<literal>'`: the payload's field must be that string.
+    condition: Option<(String, String)>,
 }
 
 /// Who published: what `principal()` and `clientid()` return.
@@ -145,8 +148,11 @@ fn parse_item(text: &str) -> Result<Item, String> {
     }
 }
 
-/// Parses `SELECT <items> FROM '<filter>'` (no WHERE: the template uses none).
-fn parse_sql(sql: &str) -> Result<(Vec<Item>, String), String> {
+/// A rule's SELECT items, FROM filter and WHERE condition.
+type Parsed = (Vec<Item>, String, Option<(String, String)>);
+
+/// Parses `SELECT <items> FROM '<filter>' [WHERE <field> = '<literal>']`.
+fn parse_sql(sql: &str) -> Result<Parsed, String> {
     let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     let rest = sql
         .strip_prefix("SELECT ")
@@ -154,19 +160,37 @@ fn parse_sql(sql: &str) -> Result<(Vec<Item>, String), String> {
     let (list, from) = rest
         .rsplit_once(" FROM ")
         .ok_or_else(|| format!("unsupported SQL (no FROM): {sql:?}"))?;
+    let (from, condition) = match from.split_once(" WHERE ") {
+        Some((f, w)) => (f, Some(parse_condition(w)?)),
+        None => (from, None),
+    };
     let filter = from
         .trim()
         .strip_prefix('\'')
         .and_then(|f| f.strip_suffix('\''))
         .filter(|f| topics::valid_filter(f))
-        .ok_or_else(|| {
-            format!("unsupported SQL FROM (a WHERE clause or a bad filter?): {from:?}")
-        })?;
+        .ok_or_else(|| format!("unsupported SQL FROM (a bad filter?): {from:?}"))?;
     let items = split_items(list)
         .iter()
         .map(|i| parse_item(i))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((items, filter.to_owned()))
+    Ok((items, filter.to_owned(), condition))
+}
+
+/// The one WHERE form the template uses: `<field> = '<literal>'`.
+fn parse_condition(text: &str) -> Result<(String, String), String> {
+    let unsupported = || format!("unsupported SQL WHERE {text:?}");
+    let (field, literal) = text.split_once('=').ok_or_else(unsupported)?;
+    let (field, literal) = (field.trim(), literal.trim());
+    let literal = literal
+        .strip_prefix('\'')
+        .and_then(|l| l.strip_suffix('\''))
+        .filter(|l| !l.contains('\''))
+        .ok_or_else(unsupported)?;
+    if !identifier(field) {
+        return Err(unsupported());
+    }
+    Ok((field.to_owned(), literal.to_owned()))
 }
 
 /// `Fn::Sub` with the given parameters; an unknown `${...}` is an error.
@@ -207,7 +231,7 @@ pub fn load(template: &str, params: &HashMap<String, String>) -> Result<Vec<Rule
                 None => return Err(format!("{name}: Sql is neither a string nor Fn::Sub")),
             },
         };
-        let (select, from) = parse_sql(&sql).map_err(|e| format!("{name}: {e}"))?;
+        let (select, from, condition) = parse_sql(&sql).map_err(|e| format!("{name}: {e}"))?;
         let actions = payload["Actions"].as_array().cloned().unwrap_or_default();
         for action in actions {
             let target = action["Lambda"]["FunctionArn"]["Fn::GetAtt"][0]
@@ -222,6 +246,7 @@ pub fn load(template: &str, params: &HashMap<String, String>) -> Result<Vec<Rule
                 from: from.clone(),
                 function: function.to_owned(),
                 select: select.clone(),
+                condition: condition.clone(),
             });
         }
     }
@@ -243,6 +268,15 @@ impl Rule {
             return None;
         }
         let body: Option<Map<String, Value>> = serde_json::from_slice(payload).ok();
+        if let Some((field, literal)) = &self.condition {
+            let value = body
+                .as_ref()
+                .and_then(|b| b.get(field))
+                .and_then(Value::as_str);
+            if value != Some(literal.as_str()) {
+                return None;
+            }
+        }
         let mut out = Map::new();
         for item in &self.select {
             match item {

@@ -7,7 +7,7 @@
 use crate::story::{Narrator, AUDIENCE, ISSUER};
 use crate::{certificate_id_of, unique, Stack, TestCa, TestIdp};
 use fleetguard_domain::authorizer::operator_principal;
-use fleetguard_domain::domain::{RecordId, Serial};
+use fleetguard_domain::domain::{DeviceStatus, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_gateway::Gateway;
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS};
@@ -298,7 +298,7 @@ impl<'a> GatewayStory<'a> {
 
         self.step(
             4,
-            "It publishes into another serial's namespace: disconnected by policy",
+            "It publishes into another serial's namespace: disconnected by policy, quarantined by the tripwire",
         );
         self.say(self.mosquitto(
             gw,
@@ -324,6 +324,31 @@ impl<'a> GatewayStory<'a> {
             .await
             .is_some_and(|r| r.deleted_at.is_none());
         self.check("the other serial's record is untouched", untouched);
+        // AWS IoT's presence event says why it ended (AUTH_ERROR): the template's rule hands it to
+        // the revoker, and the tripwire quarantines the device.
+        let mut status = stack.device_status(&a.serial).await;
+        for _ in 0..600 {
+            if status == DeviceStatus::Quarantined {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            status = stack.device_status(&a.serial).await;
+        }
+        self.check(
+            "the tripwire quarantined it (presence event: disconnectReason AUTH_ERROR)",
+            status == DeviceStatus::Quarantined,
+        );
+        let release = serde_json::json!({"action": "release", "serial": a.serial.as_str(),
+            "reason": "the demo's own attempt", "actor": "ops"});
+        self.say(format!(
+            "an operator looks and lets it back: fleetctl release {} --reason 'the demo's own attempt'",
+            a.serial
+        ));
+        lambda.invoke("revoker", &release).await?;
+        self.check(
+            "released: the device is active again",
+            stack.device_status(&a.serial).await == DeviceStatus::Active,
+        );
 
         self.step(
             5,

@@ -1,8 +1,9 @@
 //! Revocation: stop a compromised device now, keep it out, and undo what it did.
 //!
 //! Triggers (one Lambda, the event's shape tells which): an operator command, a Device Defender Detect
-//! violation delivered by SNS, a tamper report from the device's own topic, and the delete-record
-//! handler's cross-serial security events (the serial-guessing tripwire).
+//! violation delivered by SNS, a tamper report from the device's own topic, and the tripwire's signals:
+//! the delete-record handler's cross-serial security events and AWS IoT's presence events of a device
+//! disconnected for acting outside its policy (`AUTH_ERROR`).
 //!
 //! Every step checks or tolerates current state, so a replay or a retry after a partial failure
 //! converges. Order for revoke/quarantine: registry first (the delete-record transaction checks it, so
@@ -78,6 +79,33 @@ pub struct TamperReport {
     pub principal: String,
     #[serde(default)]
     pub received_at: Option<i64>,
+}
+
+/// A session AWS IoT ended because its client acted outside its policy (an MQTT 3.1.1 publish or
+/// subscribe it is not allowed), forwarded by the rule on the presence events whose
+/// `disconnectReason` is `AUTH_ERROR` (developerguide/life-cycle-events.html). Only AWS IoT publishes
+/// on `$aws/events/`, so the fields are AWS's, not the device's.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AuthorizationFailure {
+    pub trigger: String,
+    /// The session's `principalIdentifier`: a certificate id for a device.
+    pub principal: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The session's `sessionIdentifier`: one signal per session, however often it is delivered.
+    pub session: String,
+    #[serde(default)]
+    pub received_at: Option<i64>,
+}
+
+/// One tripwire signal: whose, about what, its own key and time, and what a quarantine says.
+struct Signal<'a> {
+    principal: &'a str,
+    record: Option<&'a str>,
+    detail: String,
+    dedupe: String,
+    received: OffsetDateTime,
+    why: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +262,14 @@ where
                 Ok(e) => self.security_event(e, now).await?,
                 Err(_) => self.malformed("malformed security event").await?,
             }]);
+        }
+        if raw.get("trigger").and_then(|k| k.as_str()) == Some("authorization_failure") {
+            return Ok(vec![
+                match serde_json::from_value::<AuthorizationFailure>(raw) {
+                    Ok(e) => self.authorization_failure(e, now).await?,
+                    Err(_) => self.malformed("malformed authorization failure").await?,
+                },
+            ]);
         }
         if raw.get("trigger").and_then(|k| k.as_str()) == Some("tamper") {
             return Ok(vec![match serde_json::from_value::<TamperReport>(raw) {
@@ -481,8 +517,62 @@ where
     }
 
     async fn security_event(&self, e: SecurityEvent, now: OffsetDateTime) -> Result<Report> {
+        let signal = Signal {
+            principal: &e.principal,
+            record: Some(e.record_id.as_str()),
+            detail: format!("target_serial={}", e.target_serial),
+            dedupe: e.request_key.clone(),
+            received: crate::domain::epoch_ms(e.received_at).unwrap_or(now),
+            why: "cross-serial delete attempt",
+        };
+        self.tripwire(signal).await
+    }
+
+    /// A device AWS IoT disconnected for acting outside its policy: a tripwire signal like a
+    /// cross-serial delete attempt (a device reaching for another serial's topics never gets as far
+    /// as a delete: the broker refuses it first). Other principals (an operator refused at a refresh)
+    /// are not devices: nothing to count.
+    async fn authorization_failure(
+        &self,
+        e: AuthorizationFailure,
+        now: OffsetDateTime,
+    ) -> Result<Report> {
+        if !matches!(
+            Principal::parse(&e.principal),
+            Ok(Principal::Certificate(_))
+        ) {
+            let entry = AuditEntry::new(
+                "tripwire",
+                "security_violation",
+                Outcome::Noop,
+                Reason::UnknownPrincipal,
+            )
+            .principal(&e.principal)
+            .detail("authorization failure of a principal that is not a certificate");
+            return Ok(report(&entry, None));
+        }
+        let signal = Signal {
+            principal: &e.principal,
+            record: None,
+            detail: format!(
+                "authorization_failure client_id={}",
+                e.client_id.as_deref().unwrap_or("")
+            ),
+            dedupe: e.session.clone(),
+            received: e
+                .received_at
+                .and_then(crate::domain::epoch_ms)
+                .unwrap_or(now),
+            why: "disconnected for acting outside its policy",
+        };
+        self.tripwire(signal).await
+    }
+
+    /// Records a signal against a certificate's device and quarantines it once the window holds
+    /// `violation_threshold` of them.
+    async fn tripwire(&self, s: Signal<'_>) -> Result<Report> {
         let actor = "tripwire";
-        let Ok(Principal::Certificate(cert)) = Principal::parse(&e.principal) else {
+        let Ok(Principal::Certificate(cert)) = Principal::parse(s.principal) else {
             // Authorizer principals are cut off by disabling the operator/device in the registry.
             return self
                 .reject(
@@ -511,16 +601,17 @@ where
         )
         .serial(owner.serial.as_str())
         .principal(cert.as_str())
-        .record(e.record_id.as_str())
-        .detail(format!("target_serial={}", e.target_serial));
+        .detail(s.detail);
+        if let Some(record) = s.record {
+            signal = signal.record(record);
+        }
         // Once per original message, however often or late the event is redelivered: the entry's key is
         // the message's own (its time and request key), never the clock's.
         // The window is counted back from the message's own time, for the same reason.
-        let received = crate::domain::epoch_ms(e.received_at).unwrap_or(now);
-        signal.at = rfc3339(received);
-        signal.dedupe = Some(e.request_key.clone());
+        signal.at = rfc3339(s.received);
+        signal.dedupe = Some(s.dedupe);
         crate::ports::record_decision(&self.audit, &signal).await?;
-        let window_start = rfc3339(received - self.config.violation_window);
+        let window_start = rfc3339(s.received - self.config.violation_window);
         let count = self
             .audit
             .for_principal(cert.as_str(), &window_start)
@@ -540,13 +631,8 @@ where
             serial: owner.serial,
             cert: Some(cert),
         };
-        self.isolate(
-            &target,
-            Action::Quarantine,
-            actor,
-            "cross-serial delete attempt",
-        )
-        .await
+        self.isolate(&target, Action::Quarantine, actor, s.why)
+            .await
     }
 
     /// What a command names: a serial, a certificate id, or any principal id.
