@@ -3,7 +3,7 @@
 //! authorizer, and 1,000 rapid reconnects of one client id. Each gets a clear refusal, the gateway
 //! keeps serving, no session is left behind, and nothing is written.
 
-use fleetguard_gateway::{Config, Gateway};
+use fleetguard_gateway::Gateway;
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{ConnectReturnCode, QoS};
 use std::sync::Arc;
@@ -52,15 +52,9 @@ async fn hostile_clients_are_refused_and_nothing_is_written() {
     let ca = TestCa::new("gateway hostile CA");
     let ca_id = stack.register_ca(&ca).await;
     // No custom authorizer: a connection without a certificate has no way in.
-    let gw = Gateway::start(
-        &stack.sdk,
-        Config {
-            endpoints: fleetguard_tests::gateway::endpoints(&stack),
-            ..Config::local(Vec::new(), Default::default())
-        },
-    )
-    .await
-    .unwrap();
+    let gw = Gateway::start(&stack.sdk, fleetguard_tests::gateway::bare_config(&stack))
+        .await
+        .unwrap();
     let d = provisioned(&stack, &ca, &ca_id).await;
     let tables = [
         stack.tables.registry.clone(),

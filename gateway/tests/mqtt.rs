@@ -50,8 +50,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
         Config {
             // A policy change reaches a live session within this bound (AWS IoT: minutes).
             policy_refresh: Duration::from_millis(200),
-            endpoints: fleetguard_tests::gateway::endpoints(&stack),
-            ..Config::local(Vec::new(), Default::default())
+            ..fleetguard_tests::gateway::bare_config(&stack)
         },
     )
     .await

@@ -4,7 +4,7 @@
 //! a hijacked key under another client id gets CONNACK 0x87; DeleteConnection ends the session with
 //! a server DISCONNECT naming why (0x98 administrative action).
 
-use fleetguard_gateway::{Config, Gateway};
+use fleetguard_gateway::Gateway;
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
@@ -47,15 +47,9 @@ async fn mqtt5_clients_get_aws_iot_s_reason_codes() {
     let stack = Stack::new().await;
     let ca = TestCa::new("gateway mqtt5 CA");
     let ca_id = stack.register_ca(&ca).await;
-    let gw = Gateway::start(
-        &stack.sdk,
-        Config {
-            endpoints: fleetguard_tests::gateway::endpoints(&stack),
-            ..Config::local(Vec::new(), Default::default())
-        },
-    )
-    .await
-    .unwrap();
+    let gw = Gateway::start(&stack.sdk, fleetguard_tests::gateway::bare_config(&stack))
+        .await
+        .unwrap();
     let a = provisioned(&stack, &ca, &ca_id).await;
     let b = provisioned(&stack, &ca, &ca_id).await;
 

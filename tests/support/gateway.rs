@@ -105,14 +105,18 @@ pub async fn start(stack: &Stack, o: Options<'_>) -> Result<LocalGateway, String
     Ok(LocalGateway { gw, lambda })
 }
 
-/// The stack's ways in (its domain configurations) without their handshake validator: for a gateway
-/// started without the local runtime, whose devices still come in through the validated domain.
-pub fn endpoints(stack: &Stack) -> Vec<fleetguard_gateway::endpoints::Endpoint> {
+/// A gateway's configuration for a stack without the local runtime (no rules, no connect functions):
+/// the stack's ways in without their handshake validator, so its devices still come in through the
+/// validated domain.
+pub fn bare_config(stack: &Stack) -> Config {
     let local = stack.local.lock().expect("local stack").clone();
     let mut endpoints = fleetguard_gateway::endpoints::load(&crate::template_text(), &local)
         .expect("the template's domain configurations");
     endpoints.iter_mut().for_each(|e| e.validator = None);
-    endpoints
+    Config {
+        endpoints,
+        ..Config::local(Vec::new(), Default::default())
+    }
 }
 
 /// An MQTT client of `gw`'s validated device domain over mutual TLS with a device's certificate and
