@@ -310,10 +310,12 @@ async fn cross_serial_event(f: &Fleet) -> serde_json::Value {
         ))
         .await
         .unwrap();
-    f.stack
+    let published = f
+        .stack
         .published_on(&f.stack.security_topic)
         .pop()
-        .expect("security event")
+        .expect("security event");
+    fleetguard_tests::security_rule_event(&published)
 }
 
 #[tokio::test]
@@ -413,6 +415,7 @@ async fn malformed_triggers_are_refused() {
         serde_json::json!({"Records": [{"Sns": {"Message": "not json"}}]}),
         serde_json::json!({"kind": "cross_serial_attempt"}),
         serde_json::json!({"trigger": "tamper"}),
+        serde_json::json!({"trigger": "release", "action": "release", "serial": "SN1"}),
     ] {
         let reports = r
             .handle(event.clone(), OffsetDateTime::now_utc())
@@ -423,31 +426,70 @@ async fn malformed_triggers_are_refused() {
     assert_eq!(f.stack.certificate_status(&f.a.1).await, "ACTIVE");
 }
 
-/// A redelivered security event counts once even when it arrives later (its audit entry is keyed by
-/// the message's time and request key, not by the clock): below a threshold of 2, two deliveries of
-/// one message quarantine nothing.
+/// Anything published on the security topic reaches the revoker as a signal, never as a command:
+/// a release published there releases nothing; a forged cross-serial event (no refusal of
+/// delete-record behind it) quarantines nobody and is itself audited.
+#[tokio::test]
+async fn the_security_topic_carries_signals_never_commands() {
+    let f = Fleet::new().await;
+    let r = f.stack.revoker();
+    let (victim, victim_cert) = &f.a;
+    r.handle(
+        serde_json::json!({"action": "quarantine", "serial": victim.as_str(), "reason": "test",
+            "actor": "ops"}),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let published = |payload: serde_json::Value| fleetguard_tests::security_rule_event(&payload);
+    let release = published(
+        serde_json::json!({"action": "release", "serial": victim.as_str(),
+        "actor": "alice"}),
+    );
+    let reports = r.handle(release, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(reports[0].outcome, Outcome::Rejected);
+    let device = f
+        .stack
+        .registry()
+        .get_device(victim)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        device.status,
+        DeviceStatus::Quarantined,
+        "still quarantined"
+    );
+
+    // A forged cross-serial event naming device b's certificate: nothing happens to b.
+    let (other, other_cert) = &f.b;
+    let forged = published(serde_json::json!({"kind": "cross_serial_attempt",
+        "principal": other_cert, "principal_serial": other.as_str(), "target_serial": victim.as_str(),
+        "record_id": "rec-1", "client_id": other.as_str(), "received_at": 1_763_900_000_000i64,
+        "request_key": "00112233445566778899aabbccddeeff"}));
+    let reports = r.handle(forged, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(
+        (reports[0].outcome, reports[0].reason),
+        (Outcome::Rejected, Reason::UnverifiedSignal)
+    );
+    assert_eq!(f.stack.certificate_status(other_cert).await, "ACTIVE");
+    let b = f.stack.registry().get_device(other).await.unwrap().unwrap();
+    assert_eq!(b.status, DeviceStatus::Active);
+    assert_ne!(victim_cert, other_cert);
+}
+
 /// AWS IoT's presence event for a session it ended (life-cycle-events.html), through the template's
 /// AuthorizationFailureRule: the revoker's event, or `None` where the rule's WHERE leaves it out.
 fn through_the_rule(principal: &str, client_id: &str, reason: &str) -> Option<serde_json::Value> {
-    let params = std::collections::HashMap::from([
-        ("AWS::StackName".to_owned(), "fg".to_owned()),
-        ("CaCertificateId".to_owned(), "ca".to_owned()),
-    ]);
-    let rules = fleetguard_gateway::rules::load(&fleetguard_tests::template_text(), &params)
-        .expect("the template's rules");
-    let rule = rules
-        .iter()
-        .find(|r| r.name == "AuthorizationFailureRule")
-        .expect("AuthorizationFailureRule");
     let presence = serde_json::json!({
         "clientId": client_id, "timestamp": 1_763_900_000_000i64, "eventType": "disconnected",
         "sessionIdentifier": "00000000-0000-0000-0000-000000000000", "principalIdentifier": principal,
         "clientInitiatedDisconnect": false, "disconnectReason": reason, "versionNumber": 0});
-    rule.event(
+    fleetguard_tests::through_rule(
+        "AuthorizationFailureRule",
         &format!("$aws/events/presence/disconnected/{client_id}"),
-        presence.to_string().as_bytes(),
+        &presence,
         &fleetguard_gateway::rules::AWS_IOT,
-        1_763_900_000_000,
     )
 }
 
@@ -486,6 +528,9 @@ async fn a_device_disconnected_for_acting_outside_its_policy_trips_the_wire() {
     assert_eq!(signals, 1, "one signal per session");
 }
 
+/// A redelivered security event counts once even when it arrives later (its audit entry is keyed by
+/// the message's time and request key, not by the clock): below a threshold of 2, two deliveries of
+/// one message quarantine nothing.
 #[tokio::test]
 async fn a_redelivered_security_event_counts_once_towards_the_threshold() {
     let f = Fleet::new().await;

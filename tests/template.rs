@@ -94,6 +94,44 @@ fn rules_never_select_star_beside_identity() {
     }
 }
 
+/// Topics carry signals, never commands: every rule that reaches the revoker names the fields it
+/// forwards (no `*`, so nothing a publisher adds passes) and sets `trigger` itself, and the revoker
+/// never reads an event with a trigger as an operator command.
+#[test]
+fn rules_to_the_revoker_set_the_trigger_and_forward_named_fields_only() {
+    let t = template();
+    let mut seen = 0;
+    for (name, res) in t["Resources"].as_object().unwrap() {
+        if res["Type"] != "AWS::IoT::TopicRule" {
+            continue;
+        }
+        let payload = &res["Properties"]["TopicRulePayload"];
+        let to_revoker = payload["Actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["Lambda"]["FunctionArn"]["Fn::GetAtt"][0] == "RevokerFunction");
+        if !to_revoker {
+            continue;
+        }
+        seen += 1;
+        let sql = payload["Sql"]
+            .as_str()
+            .or_else(|| payload["Sql"]["Fn::Sub"].as_str())
+            .unwrap();
+        let select = sql.split(" FROM ").next().unwrap();
+        assert!(!select.contains('*'), "{name}: SELECT *");
+        assert!(
+            select.contains("' AS trigger"),
+            "{name}: the rule must set the trigger: {sql}"
+        );
+    }
+    assert!(
+        seen >= 3,
+        "the tamper, security and authorization-failure rules"
+    );
+}
+
 // ------------------------------------------------------------------ fleet provisioning by claim
 
 const ARN_PREFIX: &str = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:";

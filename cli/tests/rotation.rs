@@ -95,25 +95,32 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
         .iter()
         .any(|e| e["certificate_id"] == next.as_str()));
 
-    // Revoked with rollback: both certificates cut off, the deletes of the current one undone.
-    stack
-        .fleetctl(
-            FLEETCTL,
-            &[
-                "revoke",
-                serial.as_str(),
-                "--rollback",
-                "--reason",
-                "stolen",
-            ],
-            None,
-        )
-        .expect_code(0);
+    // Revoked with rollback: both certificates cut off, the deletes of both undone (the serial's
+    // whole identity history: a thief who rotated the stolen key cannot hide r1 behind the rotation).
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[
+            "revoke",
+            serial.as_str(),
+            "--rollback",
+            "--reason",
+            "stolen",
+        ],
+        None,
+    );
+    let out = run.expect_code(0).out;
     for c in [&old, &next] {
         assert_eq!(stack.certificate_status(c).await, "REVOKED", "{c}");
     }
-    let r2 = fleetguard_domain::domain::RecordId::parse("r2").unwrap();
-    assert!(!stack.record(&serial, &r2).await.unwrap().is_deleted());
+    for r in ["r1", "r2"] {
+        let id = fleetguard_domain::domain::RecordId::parse(r).unwrap();
+        assert!(
+            !stack.record(&serial, &id).await.unwrap().is_deleted(),
+            "{r}: {out}"
+        );
+    }
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["restored"], 2, "{out}");
     let d = deletes
         .handle(delete_event(serial.as_str(), "r2", &next, now_ms()))
         .await

@@ -289,6 +289,40 @@ pub fn fleet_policy_document() -> String {
     template_fleet_policy(REGION, "123456789012")
 }
 
+/// What the template's topic rule `rule` sends its Lambda action for a message `payload` on `topic`
+/// from `publisher` (what AWS IoT's rules engine would send; the local gateway runs the same code), or
+/// `None` where its FROM or WHERE leaves the message out.
+pub fn through_rule(
+    rule: &str,
+    topic: &str,
+    payload: &serde_json::Value,
+    publisher: &fleetguard_gateway::rules::Publisher<'_>,
+) -> Option<serde_json::Value> {
+    let params = std::collections::HashMap::from([
+        ("AWS::StackName".to_owned(), "fg".to_owned()),
+        ("CaCertificateId".to_owned(), "ca".to_owned()),
+    ]);
+    let rules = fleetguard_gateway::rules::load(&template_text(), &params).expect("the rules");
+    let rule = rules
+        .iter()
+        .find(|r| r.name == rule)
+        .unwrap_or_else(|| panic!("no rule {rule}"));
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    rule.event(topic, payload.to_string().as_bytes(), publisher, now_ms)
+}
+
+/// A security event as delete-record published it, as the template's SecurityViolationRule hands it
+/// to the revoker.
+pub fn security_rule_event(published: &serde_json::Value) -> serde_json::Value {
+    through_rule(
+        "SecurityViolationRule",
+        "fleetguard/fg/security/violations",
+        published,
+        &fleetguard_gateway::rules::AWS_IOT,
+    )
+    .expect("the security rule takes every message on its topic")
+}
+
 /// The host name of a stack's validated device domain (`<stack>-devices`) in the local gateway.
 pub fn device_domain_name(stack: &str) -> String {
     fleetguard_aws::template::local_domain_name(&format!("{stack}-devices"))

@@ -382,7 +382,9 @@ impl<'a> Story<'a> {
             "The tripwire: the security rule delivers the event to the revoker, which quarantines",
         );
         let event = events.last().cloned().ok_or("no security event")?;
-        let r = self.invoke("revoker", &event).await?;
+        let r = self
+            .invoke("revoker", &crate::security_rule_event(&event))
+            .await?;
         self.check(
             "the revoker quarantined the hijacked device",
             r.as_array()

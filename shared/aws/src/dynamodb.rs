@@ -635,23 +635,46 @@ impl AuditLog for DynamoAudit {
         Ok(entries)
     }
 
-    async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {
+    async fn find(&self, serial: &str, at: &str, dedupe: &str) -> Result<Option<AuditEntry>> {
         let out = self
             .client
-            .query()
+            .get_item()
             .table_name(&self.table)
-            .key_condition_expression("serial = :s")
-            .expression_attribute_values(":s", s(serial))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .key("serial", s(serial))
+            .key("sk", s(format!("{at}#{dedupe}")))
+            .consistent_read(true)
             .send()
             .await
-            .map_err(|e| aws_error("dynamodb:Query(audit)", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(schema::audit_entry)
-            .collect()
+            .map_err(|e| aws_error("dynamodb:GetItem(audit)", e))?;
+        out.item.map(schema::audit_entry).transpose()
+    }
+
+    async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {
+        // Page by page (a query returns at most 1 MB) until `limit` entries.
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let left = limit.saturating_sub(found.len());
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("serial = :s")
+                .expression_attribute_values(":s", s(serial))
+                .scan_index_forward(false)
+                .limit(i32::try_from(left).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("dynamodb:Query(audit)", e))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(schema::audit_entry(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && found.len() < limit => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
     }
 }
 

@@ -367,6 +367,15 @@ pub trait AuditLog: Send + Sync {
         principal: &str,
         since: &str,
     ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+
+    /// The entry of `serial` written at `at` under the idempotency key `dedupe`, read consistently
+    /// (a moment after it was written): how a signal that reports a decision is checked against it.
+    fn find(
+        &self,
+        serial: &str,
+        at: &str,
+        dedupe: &str,
+    ) -> impl Future<Output = Result<Option<AuditEntry>>> + Send;
 }
 
 /// A certificate as the AWS IoT control plane describes it.

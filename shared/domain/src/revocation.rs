@@ -257,26 +257,31 @@ where
             }
             return Ok(reports);
         }
-        if raw.get("kind").and_then(|k| k.as_str()) == Some("cross_serial_attempt") {
-            return Ok(vec![match serde_json::from_value::<SecurityEvent>(raw) {
-                Ok(e) => self.security_event(e, now).await?,
-                Err(_) => self.malformed("malformed security event").await?,
-            }]);
-        }
-        if raw.get("trigger").and_then(|k| k.as_str()) == Some("authorization_failure") {
-            return Ok(vec![
-                match serde_json::from_value::<AuthorizationFailure>(raw) {
-                    Ok(e) => self.authorization_failure(e, now).await?,
-                    Err(_) => self.malformed("malformed authorization failure").await?,
+        // Every topic rule that reaches the revoker sets `trigger` itself (the template's test holds
+        // them to it): an event with one is a signal, never a command, whatever else it carries.
+        if let Some(trigger) = raw.get("trigger") {
+            let report = match trigger.as_str() {
+                Some("security_event") => match serde_json::from_value::<SecurityEvent>(raw) {
+                    Ok(e) if e.kind == "cross_serial_attempt" => {
+                        self.security_event(e, now).await?
+                    }
+                    _ => self.malformed("malformed security event").await?,
                 },
-            ]);
+                Some("authorization_failure") => {
+                    match serde_json::from_value::<AuthorizationFailure>(raw) {
+                        Ok(e) => self.authorization_failure(e, now).await?,
+                        Err(_) => self.malformed("malformed authorization failure").await?,
+                    }
+                }
+                Some("tamper") => match serde_json::from_value::<TamperReport>(raw) {
+                    Ok(t) => self.tamper(t, now).await?,
+                    Err(_) => self.malformed("malformed tamper report").await?,
+                },
+                _ => self.malformed("unknown trigger").await?,
+            };
+            return Ok(vec![report]);
         }
-        if raw.get("trigger").and_then(|k| k.as_str()) == Some("tamper") {
-            return Ok(vec![match serde_json::from_value::<TamperReport>(raw) {
-                Ok(t) => self.tamper(t, now).await?,
-                Err(_) => self.malformed("malformed tamper report").await?,
-            }]);
-        }
+        // Only a direct invoke (an operator's, with IAM's lambda:InvokeFunction) has no trigger.
         Ok(vec![match serde_json::from_value::<Command>(raw) {
             Ok(c) => self.command(c, now).await?,
             Err(e) => self.malformed(&e.to_string()).await?,
@@ -352,17 +357,24 @@ where
                     }
                 }
                 return self
-                    .finish_rollback(report, &cmd, &id, serials, None, since, &actor, now)
+                    .finish_rollback(report, &cmd, &[id], serials, None, since, &actor, now)
                     .await;
             }
         };
         if report.principal.is_none() {
             report.principal = Some(principal.clone());
         }
+        // By serial: every identity the serial has had (an attacker may have rotated the key it
+        // stole, or the device held a password before its certificate). By certificate: that one.
+        let principals = if cmd.serial.is_some() && cmd.rollback {
+            self.identities(&audit_serial, &principal).await?
+        } else {
+            vec![principal]
+        };
         self.finish_rollback(
             report,
             &cmd,
-            &principal,
+            &principals,
             serials,
             Some(&audit_serial),
             since,
@@ -372,12 +384,33 @@ where
         .await
     }
 
+    /// Every identity `serial` has had, `current` first: the certificates and the password principal
+    /// its audit trail shows acting as it (provisioned, rotated to, deleting its records), never an
+    /// operator, never another serial's certificate (a refused cross-serial attempt is not accepted).
+    async fn identities(&self, serial: &Serial, current: &str) -> Result<Vec<String>> {
+        let mut out = vec![current.to_owned()];
+        for e in self.audit.for_serial(serial.as_str(), usize::MAX).await? {
+            let Some(p) = e.principal.as_deref() else {
+                continue;
+            };
+            let device = match Principal::parse(p) {
+                Ok(Principal::Certificate(_)) => true,
+                Ok(Principal::Authorizer(id)) => id.starts_with("dv"),
+                Err(_) => false,
+            };
+            if device && e.outcome == Outcome::Accepted && !out.iter().any(|o| o == p) {
+                out.push(p.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn finish_rollback(
         &self,
         mut report: Report,
         cmd: &Command,
-        principal: &str,
+        principals: &[String],
         serials: Vec<Serial>,
         audit_serial: Option<&Serial>,
         since: Option<OffsetDateTime>,
@@ -387,7 +420,7 @@ where
         // A refused command (e.g. releasing a revoked device) rolls nothing back.
         if cmd.rollback && cmd.action != Action::Release && report.outcome != Outcome::Rejected {
             let done = self
-                .rollback(principal, &serials, audit_serial, since, actor, now)
+                .rollback(principals, &serials, audit_serial, since, actor, now)
                 .await?;
             report.restored = done.restored;
             report.rolled_back_since = Some(done.since);
@@ -517,6 +550,41 @@ where
     }
 
     async fn security_event(&self, e: SecurityEvent, now: OffsetDateTime) -> Result<Report> {
+        // Acted on only if delete-record's refusal it reports is in the audit log: the same serial,
+        // time and request key, that principal, that record. A forged event changes nothing.
+        let at = crate::domain::epoch_ms(e.received_at).map(rfc3339);
+        let reported = match &at {
+            Some(at) => {
+                self.audit
+                    .find(&e.target_serial, at, &e.request_key)
+                    .await?
+            }
+            None => None,
+        };
+        let genuine = reported.is_some_and(|r| {
+            r.action == "delete_record"
+                && r.reason == Reason::PrincipalMismatch
+                && r.principal.as_deref() == Some(e.principal.as_str())
+                && r.record_id.as_deref() == Some(e.record_id.as_str())
+        });
+        if !genuine {
+            let entry = AuditEntry::new(
+                "tripwire",
+                "security_violation",
+                Outcome::Rejected,
+                Reason::UnverifiedSignal,
+            )
+            .principal(&e.principal)
+            .detail(format!(
+                "no delete-record refusal of {} on {}/{} at {}",
+                e.principal,
+                e.target_serial,
+                e.record_id,
+                at.as_deref().unwrap_or("?")
+            ));
+            crate::ports::record_decision(&self.audit, &entry).await?;
+            return Ok(report(&entry, None));
+        }
         let signal = Signal {
             principal: &e.principal,
             record: Some(e.record_id.as_str()),
@@ -1085,21 +1153,35 @@ where
     /// just before the revoke must still be rolled back.
     async fn rollback(
         &self,
-        principal: &str,
+        principals: &[String],
         serials: &[Serial],
         audit_serial: Option<&Serial>,
         since: Option<OffsetDateTime>,
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<Rollback> {
+        // The default window opens at the earliest signal against any of the identities.
         let since = match since {
             Some(s) => s,
-            None => self.default_since(principal, now).await?,
+            None => {
+                let mut earliest = now;
+                for p in principals {
+                    earliest = earliest.min(self.default_since(p, now).await?);
+                }
+                earliest
+            }
         };
         let since_text = rfc3339(since);
         let mut restored = 0;
         let mut found = 0;
-        for serial in serials {
+        let who = principals.join(", ");
+        // Collected first: a lazy flat_map held across the awaits would make the future's Send
+        // bound depend on a closure lifetime the compiler cannot generalise.
+        let pairs: Vec<(&Serial, &str)> = serials
+            .iter()
+            .flat_map(|s| principals.iter().map(move |p| (s, p.as_str())))
+            .collect();
+        for (serial, principal) in pairs {
             let deleted = self
                 .records
                 .deleted_by(serial, principal, &since_text)
@@ -1130,24 +1212,26 @@ where
             (
                 Outcome::Accepted,
                 Reason::Restored,
-                format!("restored {restored} record(s) deleted by {principal} since {since_text}"),
+                format!("restored {restored} record(s) deleted by {who} since {since_text}"),
             )
         } else if found > 0 {
             (
                 Outcome::Noop,
                 Reason::NothingToRollBack,
-                format!("{found} delete(s) by {principal} since {since_text} were restored by someone else meanwhile"),
+                format!("{found} delete(s) by {who} since {since_text} were restored by someone else meanwhile"),
             )
         } else {
             (
                 Outcome::Noop,
                 Reason::NothingToRollBack,
-                format!("no record deleted by {principal} since {since_text} is still deleted"),
+                format!("no record deleted by {who} since {since_text} is still deleted"),
             )
         };
-        let mut entry = AuditEntry::new(actor, "rollback", outcome, reason)
-            .principal(principal)
-            .detail(detail);
+        // Under the principal the command named (the serial's current one): its history shows it.
+        let mut entry = AuditEntry::new(actor, "rollback", outcome, reason).detail(detail);
+        if let Some(p) = principals.first() {
+            entry = entry.principal(p);
+        }
         if let Some(s) = audit_serial {
             entry = entry.serial(s.as_str());
         }

@@ -24,6 +24,9 @@ impl AuditLog for LaggingIndex {
     async fn for_principal(&self, _: &str, _: &str) -> Result<Vec<AuditEntry>> {
         Ok(Vec::new())
     }
+    async fn find(&self, serial: &str, at: &str, dedupe: &str) -> Result<Option<AuditEntry>> {
+        self.0.find(serial, at, dedupe).await
+    }
 }
 
 fn revoker(

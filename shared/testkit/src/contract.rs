@@ -649,6 +649,13 @@ pub async fn audit_contract<W: World>(w: &W) {
         !a.record(&e).await.expect("replay"),
         "a replay writes nothing"
     );
+    // Found by its key, consistently; another key finds nothing.
+    let found = a.find(s.as_str(), &e.at, "message-1").await.expect("find");
+    assert_eq!(found.map(|x| x.reason), Some(Reason::AlreadyProvisioned));
+    assert_eq!(
+        a.find(s.as_str(), &e.at, "message-2").await.expect("find"),
+        None
+    );
     let same = a.for_serial(s.as_str(), 10).await.expect("for_serial");
     assert_eq!(
         same.iter()

@@ -287,6 +287,22 @@ impl AuditLog for InMemoryAudit {
             .cloned()
             .collect())
     }
+
+    async fn find(&self, serial: &str, at: &str, dedupe: &str) -> Result<Option<AuditEntry>> {
+        Ok(lock(&self.entries)
+            .entries
+            .iter()
+            .find(|e| {
+                e.serial.as_deref() == Some(serial)
+                    && e.at == at
+                    && e.dedupe.as_deref() == Some(dedupe)
+            })
+            .map(|e| AuditEntry {
+                // As the table gives it back: the key is not an attribute of its own.
+                dedupe: None,
+                ..e.clone()
+            }))
+    }
 }
 
 /// Publishes into a list. Clones share it.

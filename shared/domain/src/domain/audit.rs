@@ -104,6 +104,8 @@ reasons! {
     TamperReported => "tamper_reported",
     SecurityViolation => "security_violation",
     BelowThreshold => "below_threshold",
+    // a signal whose reported decision is not in the audit log (forged, or not delete-record's)
+    UnverifiedSignal => "unverified_signal",
     ReplacementApproved => "replacement_approved",
     NotCurrentCertificate => "not_current_certificate",
     NothingToRollBack => "nothing_to_roll_back",
