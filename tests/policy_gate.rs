@@ -48,6 +48,17 @@ fn fleet_device_policy_never_lets_a_device_publish_delete_record_replies() {
             Verdict::Allow,
             "{region}"
         );
+        // Below a reply too (`.../accepted/x`): a subscriber to `.../accepted/#` takes it for one.
+        for below in [
+            "P/SN1/deleterecords/r1/accepted/x",
+            "P/SN1/certificates/rotate/accepted/x",
+        ] {
+            assert_eq!(
+                verdict(&docs, &me, "iot:Publish", below),
+                Verdict::ExplicitDeny,
+                "{region}: {below}"
+            );
+        }
         for reply in ["accepted", "rejected"] {
             let own = format!("P/SN1/deleterecords/r1/{reply}");
             assert_eq!(
@@ -101,6 +112,7 @@ fn rendered_device_policy_matches_the_fleet_policy() {
         ("iot:Publish", "P/SN1/deleterecords/r1"),
         ("iot:Publish", "P/SN1/deleterecords/r1/accepted"),
         ("iot:Publish", "P/SN1/deleterecords/r1/rejected"),
+        ("iot:Publish", "P/SN1/deleterecords/r1/accepted/x"),
         ("iot:Publish", "P/SN2/deleterecords/r1"),
         ("iot:Publish", "P/SN2/deleterecords/r1/accepted"),
         ("iot:RetainPublish", "P/SN1/deleterecords/r1"),

@@ -489,7 +489,7 @@ fn through_the_rule(principal: &str, client_id: &str, reason: &str) -> Option<se
         "AuthorizationFailureRule",
         &format!("$aws/events/presence/disconnected/{client_id}"),
         &presence,
-        &fleetguard_gateway::rules::AWS_IOT,
+        None,
     )
 }
 

@@ -75,6 +75,29 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
         .unwrap();
     assert_eq!(d.reason, Reason::PrincipalMismatch, "{d:?}");
 
+    // The replaced key cannot knock the device offline: its tamper report (through the template's
+    // rule, as AWS IoT forwards it) is refused and quarantines nothing.
+    let report = fleetguard_tests::through_rule(
+        "TamperRule",
+        &format!("P/{serial}/tamper"),
+        &serde_json::json!({}),
+        Some((&old, serial.as_str())),
+    )
+    .expect("the tamper rule");
+    let r = stack
+        .revoker()
+        .handle(report, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (r[0].outcome, r[0].reason),
+        (
+            fleetguard_domain::domain::Outcome::Rejected,
+            Reason::NotCurrentCertificate
+        )
+    );
+    assert_eq!(stack.certificate_status(&next).await, "ACTIVE");
+
     // The expiry watch, on demand: a 365-day certificate is inside a 400-day window only.
     let run = stack.fleetctl(
         FLEETCTL,

@@ -290,14 +290,22 @@ pub fn fleet_policy_document() -> String {
 }
 
 /// What the template's topic rule `rule` sends its Lambda action for a message `payload` on `topic`
-/// from `publisher` (what AWS IoT's rules engine would send; the local gateway runs the same code), or
-/// `None` where its FROM or WHERE leaves the message out.
+/// published by `principal` as `client_id` (what AWS IoT's rules engine would send; the local gateway
+/// runs the same code), or `None` where its FROM or WHERE leaves the message out. `None` as the
+/// publisher: AWS IoT's own events.
 pub fn through_rule(
     rule: &str,
     topic: &str,
     payload: &serde_json::Value,
-    publisher: &fleetguard_gateway::rules::Publisher<'_>,
+    publisher: Option<(&str, &str)>,
 ) -> Option<serde_json::Value> {
+    let publisher = match publisher {
+        Some((principal, client_id)) => fleetguard_gateway::rules::Publisher {
+            principal,
+            client_id,
+        },
+        None => fleetguard_gateway::rules::AWS_IOT,
+    };
     let params = std::collections::HashMap::from([
         ("AWS::StackName".to_owned(), "fg".to_owned()),
         ("CaCertificateId".to_owned(), "ca".to_owned()),
@@ -308,7 +316,7 @@ pub fn through_rule(
         .find(|r| r.name == rule)
         .unwrap_or_else(|| panic!("no rule {rule}"));
     let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    rule.event(topic, payload.to_string().as_bytes(), publisher, now_ms)
+    rule.event(topic, payload.to_string().as_bytes(), &publisher, now_ms)
 }
 
 /// A security event as delete-record published it, as the template's SecurityViolationRule hands it
@@ -318,7 +326,7 @@ pub fn security_rule_event(published: &serde_json::Value) -> serde_json::Value {
         "SecurityViolationRule",
         "fleetguard/fg/security/violations",
         published,
-        &fleetguard_gateway::rules::AWS_IOT,
+        None,
     )
     .expect("the security rule takes every message on its topic")
 }

@@ -527,6 +527,19 @@ where
                 )
                 .await;
         }
+        // A replaced certificate (still in its grace period) is the device's no longer: whoever
+        // holds the old key must not be able to knock the device offline with it.
+        let device = self.registry.get_device(&serial).await?;
+        if device.and_then(|d| d.certificate_id) != Some(cert.clone()) {
+            return self
+                .reject(
+                    actor,
+                    Some(&serial),
+                    Reason::NotCurrentCertificate,
+                    "tamper report from a replaced certificate",
+                )
+                .await;
+        }
         let signal = AuditEntry::new(
             actor,
             "tamper_report",
@@ -680,13 +693,19 @@ where
         signal.dedupe = Some(s.dedupe);
         crate::ports::record_decision(&self.audit, &signal).await?;
         let window_start = rfc3339(s.received - self.config.violation_window);
-        let count = self
+        let earlier: Vec<AuditEntry> = self
             .audit
             .for_principal(cert.as_str(), &window_start)
             .await?
-            .iter()
+            .into_iter()
             .filter(|x| x.action == "security_violation")
-            .count();
+            .collect();
+        // The by-principal index is only eventually consistent: the signal just written (or
+        // written by this message's first delivery) counts whether the index shows it yet or not.
+        let shown = earlier
+            .iter()
+            .any(|x| x.at == signal.at && x.detail == signal.detail);
+        let count = earlier.len() + usize::from(!shown);
         if count < self.config.violation_threshold as usize {
             let entry = AuditEntry::new(actor, "quarantine", Outcome::Noop, Reason::BelowThreshold)
                 .serial(owner.serial.as_str())

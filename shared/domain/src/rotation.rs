@@ -439,10 +439,12 @@ where
         let Some(device) = device else {
             return self.reject(v, Reason::UnknownDevice, "").await;
         };
-        if device.certificate_id.as_ref() == Some(&v.principal) {
+        if device.certificate_id.as_ref() == Some(&v.principal) && device.rotation.is_none() {
             // Confirmed already (a replay), or nothing to confirm: the certificate in use is current.
             return self.confirmed(v).await;
         }
+        // While a rotation is pending, only its new certificate confirms it: an `accepted` to the
+        // current one would let the device drop its only bound key while nothing new is bound.
         let Some(r) = device
             .rotation
             .clone()

@@ -169,3 +169,30 @@ async fn an_operator_is_revoked_cut_off_and_rolled_back_and_stays_revoked() {
         (Outcome::Noop, 0, Some(Reason::NothingToRollBack))
     );
 }
+
+/// The tripwire counts the signal it has just written, though the by-principal index (eventually
+/// consistent on AWS) has not seen it yet: at a threshold of 1, the first signal quarantines.
+#[tokio::test]
+async fn the_tripwire_counts_its_signal_before_the_index_shows_it() {
+    let audit = LaggingIndex::default();
+    let registry = InMemoryRegistry::default();
+    let serial = Serial::parse("SN7").expect("serial");
+    assert!(registry.import_serial(&serial).await.expect("import"));
+    let cert = fleetguard_domain::domain::CertificateId::parse(&"ab".repeat(32)).expect("cert");
+    registry
+        .bind_certificate(&serial, &cert, None, None)
+        .await
+        .expect("bind");
+    let records = InMemoryRecords::new(audit.0.clone());
+    let r = revoker(registry, records, audit);
+    let event = serde_json::json!({"trigger": "authorization_failure", "principal": cert.as_str(),
+        "client_id": "SN7", "session": "s-1", "received_at": 1_763_900_000_000i64});
+    let reports = r
+        .handle(event, OffsetDateTime::now_utc())
+        .await
+        .expect("signal");
+    assert_eq!(
+        (reports[0].outcome, reports[0].reason),
+        (Outcome::Accepted, Reason::Quarantined)
+    );
+}

@@ -315,9 +315,10 @@ async fn a_rotation_issues_binds_after_proof_and_retires_the_old_certificate() {
     // The old certificate cannot confirm; the new one can.
     let d = f.send("confirm", &s, old.as_str(), None).await;
     assert_eq!(
-        d["reason"], "rotation_confirmed",
-        "current certificate: nothing to do"
+        d["reason"], "no_rotation",
+        "the current certificate's confirm is refused while a rotation is pending"
     );
+    assert_eq!(f.last_reply().0, "P/SN1/certificates/confirm/rejected");
     assert_eq!(f.device_now(&s).await.certificate_id.as_ref(), Some(&old));
     let d = f.send("confirm", &s, next.as_str(), None).await;
     assert_eq!(d["reason"], "rotation_confirmed");
@@ -373,6 +374,8 @@ async fn a_rotation_issues_binds_after_proof_and_retires_the_old_certificate() {
         f.reasons(),
         [
             Reason::CertificateIssued,
+            // The old certificate's confirm, refused.
+            Reason::NoRotation,
             Reason::RotationConfirmed,
             Reason::CertificateRetired
         ]

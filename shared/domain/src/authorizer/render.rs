@@ -27,15 +27,17 @@ pub const TOPIC_ROOT: &str = "P";
 pub const FORBIDDEN: [char; 8] = ['*', '?', '+', '#', '$', '{', '}', '/'];
 /// The functions' replies, for every serial (delete-record's, the rotator's and the expiry watch's
 /// nudge): only the functions publish them (through the data plane, with IAM), so every rendered
-/// policy denies `iot:Publish` on them, as the fleet policy does for certificate devices.
+/// policy denies `iot:Publish` on them, as the fleet policy does for certificate devices. The trailing
+/// `*` covers every topic below a reply (`.../accepted/x`), which a subscriber to `.../accepted/#`
+/// would take for one.
 pub const REPLY_TOPICS: [&str; 7] = [
-    "P/*/deleterecords/*/accepted",
-    "P/*/deleterecords/*/rejected",
-    "P/*/certificates/rotate/accepted",
-    "P/*/certificates/rotate/rejected",
-    "P/*/certificates/rotate/required",
-    "P/*/certificates/confirm/accepted",
-    "P/*/certificates/confirm/rejected",
+    "P/*/deleterecords/*/accepted*",
+    "P/*/deleterecords/*/rejected*",
+    "P/*/certificates/rotate/accepted*",
+    "P/*/certificates/rotate/rejected*",
+    "P/*/certificates/rotate/required*",
+    "P/*/certificates/confirm/accepted*",
+    "P/*/certificates/confirm/rejected*",
 ];
 
 /// `Allow` or `Deny`.
@@ -400,6 +402,12 @@ mod tests {
             ("P/SN1/certificates/rotate/accepted", Verdict::ExplicitDeny),
             ("P/SN1/certificates/rotate/required", Verdict::ExplicitDeny),
             ("P/SN1/certificates/confirm/rejected", Verdict::ExplicitDeny),
+            // Below a reply too: a subscriber to `.../accepted/#` would take it for one.
+            (
+                "P/SN1/certificates/rotate/accepted/x",
+                Verdict::ExplicitDeny,
+            ),
+            ("P/SN1/deleterecords/r1/accepted/x", Verdict::ExplicitDeny),
         ] {
             assert_eq!(
                 verdict(&docs, &me, "iot:Publish", topic),
@@ -549,10 +557,10 @@ mod tests {
                 concat!(
                     r#"{{"Version":"2012-10-17","Statement":["#,
                     r#"{{"Effect":"Allow","Action":["iot:Connect"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:client/SN1"]}},"#,
-                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/accepted","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/rejected","#,
-                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/accepted","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/rejected","#,
-                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/required","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/confirm/accepted","#,
-                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/confirm/rejected"]}},"#,
+                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/accepted*","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/deleterecords/*/rejected*","#,
+                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/accepted*","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/rejected*","#,
+                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/rotate/required*","arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/confirm/accepted*","#,
+                    r#""arn:aws-cn:iot:cn-north-1:{a}:topic/P/*/certificates/confirm/rejected*"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topic/P/SN1/*"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Subscribe"],"Resource":["arn:aws-cn:iot:cn-north-1:{a}:topicfilter/P/SN1/*"]}}]}}"#
                 ),
@@ -567,10 +575,10 @@ mod tests {
                 concat!(
                     r#"{{"Version":"2012-10-17","Statement":["#,
                     r#"{{"Effect":"Allow","Action":["iot:Connect"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:client/{p}"]}},"#,
-                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/accepted","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/rejected","#,
-                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/accepted","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/rejected","#,
-                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/required","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/confirm/accepted","#,
-                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/confirm/rejected"]}},"#,
+                    r#"{{"Effect":"Deny","Action":["iot:Publish"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/accepted*","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/deleterecords/*/rejected*","#,
+                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/accepted*","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/rejected*","#,
+                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/rotate/required*","arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/confirm/accepted*","#,
+                    r#""arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/*/certificates/confirm/rejected*"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topic/P/SN1/deleterecords/*"]}},"#,
                     r#"{{"Effect":"Allow","Action":["iot:Subscribe"],"Resource":["arn:aws-us-gov:iot:us-gov-west-1:{a}:topicfilter/P/SN1/deleterecords/*"]}}]}}"#
                 ),
