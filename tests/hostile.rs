@@ -175,6 +175,7 @@ async fn the_rotator_issues_nothing_for_any_hostile_event() {
             confirm_hours: 24,
             grace_hours: 24,
             min_interval_hours: 24,
+            expiry_window_days: 30,
         },
         ca_pem,
     };

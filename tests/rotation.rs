@@ -57,6 +57,8 @@ async fn rotation_on_the_emulator() {
         .unwrap();
     let nudged = stack.published_on(&format!("P/{serial}/certificates/rotate/required"));
     assert_eq!(nudged.len(), 1, "{nudged:?}");
+    // Its certificate is 365 days from expiry, outside the 30-day window: an operator asks.
+    stack.request_rotation(&serial).await;
     let record = stack.seed_record(&serial, "r1").await;
     let csr = csr_pem(&KeyPair::generate().unwrap(), serial.as_str());
     let at = now_ms();
@@ -181,6 +183,8 @@ async fn rotation_on_the_emulator() {
     for (op, nth) in steps(&ops) {
         let step = format!("{op} #{nth}");
         let (serial, cert) = stack.provision_device(&ca, &ca_id).await;
+        // Its factory certificate is far from expiry: an operator asks for the rotation.
+        stack.request_rotation(&serial).await;
         let csr = csr_pem(&KeyPair::generate().unwrap(), serial.as_str());
         let event = Stack::rotation_event("rotate", &serial, &cert, Some(&csr), now_ms());
         stack.emulator.inject_fault(&op, "", nth, 3, 500);
@@ -216,6 +220,8 @@ async fn rotation_on_the_emulator() {
 
     // ---- a revoke during a rotation isolates both certificates
     let (serial, cert) = stack.provision_device(&ca, &ca_id).await;
+    // Its factory certificate is far from expiry: an operator asks for the rotation.
+    stack.request_rotation(&serial).await;
     let (reply, _) = rotate(&stack, &serial, &cert, now_ms()).await;
     let next = reply["certificate_id"].as_str().unwrap().to_owned();
     let report = stack
@@ -246,6 +252,8 @@ async fn rotation_on_the_emulator() {
 
     // ---- an unconfirmed rotation expires: its certificate cut off, the old one stays
     let (serial, cert) = stack.provision_device(&ca, &ca_id).await;
+    // Its factory certificate is far from expiry: an operator asks for the rotation.
+    stack.request_rotation(&serial).await;
     let (reply, _) = rotate(&stack, &serial, &cert, now_ms()).await;
     let next = reply["certificate_id"].as_str().unwrap().to_owned();
     sweep.sweep(later).await.unwrap();

@@ -32,6 +32,10 @@ pub enum DevicesCmd {
     },
     /// Lets a revoked serial be provisioned once more, with a new certificate.
     ApproveReplacement { serial: String },
+    /// Asks a device to rotate its certificate now: its next rotation request is served whatever
+    /// its certificate's expiry (otherwise only inside the expiry window), and it is told so on
+    /// `P/<serial>/certificates/rotate/required`.
+    RequestRotation { serial: String },
 }
 
 pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
@@ -43,6 +47,25 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
         }
         DevicesCmd::ApproveReplacement { serial } => {
             crate::revoke::approve_replacement(ctx, &serial).await
+        }
+        DevicesCmd::RequestRotation { serial } => {
+            let serial = Serial::parse(&serial)?;
+            let actor = format!("fleetctl:{}", crate::records::operator());
+            let asked = fleetguard_domain::rotation::request_rotation(
+                &registry,
+                &ctx.rotations(),
+                &ctx.iot_data(),
+                &serial,
+                &actor,
+                fleetguard_domain::domain::now(),
+            )
+            .await?;
+            if !asked {
+                eprintln!("{serial}: no active device with a certificate; nothing asked");
+                return Ok(ExitCode::from(1));
+            }
+            println!("{serial}: asked to rotate (P/{serial}/certificates/rotate/required)");
+            Ok(ExitCode::SUCCESS)
         }
         DevicesCmd::Show { serial } => {
             let serial = Serial::parse(&serial)?;

@@ -30,6 +30,31 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
         .unwrap();
     assert_eq!(d.reason, Reason::Deleted);
 
+    // Not due: its factory certificate is far from expiry, so a rotation request (what a thief with
+    // the current key would send to get a long-lived certificate of its own) is refused, nothing
+    // signed. An operator asks for it; then it is served.
+    let early = rotation
+        .handle(Stack::rotation_event(
+            "rotate",
+            &serial,
+            &old,
+            Some(&csr_pem(
+                &rcgen::KeyPair::generate().unwrap(),
+                serial.as_str(),
+            )),
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(early.reason, Reason::RotationNotDue);
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "request-rotation", serial.as_str()],
+            None,
+        )
+        .expect_code(0);
+
     // Rotates: a CSR for a new key, answered with a certificate of the KMS CA.
     let key = rcgen::KeyPair::generate().unwrap();
     let csr = csr_pem(&key, serial.as_str());

@@ -604,7 +604,23 @@ impl Stack {
             confirm_hours: 24,
             grace_hours: 24,
             min_interval_hours: 24,
+            expiry_window_days: 30,
         }
+    }
+
+    /// What `fleetctl devices request-rotation <serial>` does: the device's next rotation is due.
+    pub async fn request_rotation(&self, serial: &Serial) {
+        let asked = fleetguard_domain::rotation::request_rotation(
+            &self.registry(),
+            &self.services.rotations(),
+            &self.publisher(),
+            serial,
+            "fleetctl:test",
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("request rotation");
+        assert!(asked, "{serial}: an active device with a certificate");
     }
 
     /// The rotator as its Lambda wires it: the stack's CA key in KMS and its registered CA.

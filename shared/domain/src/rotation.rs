@@ -44,6 +44,9 @@ pub struct RotationConfig {
     pub grace_hours: u32,
     /// `FLEETGUARD_ROTATION_MIN_INTERVAL_HOURS` (default 24): at most one rotation per device per interval.
     pub min_interval_hours: u32,
+    /// `FLEETGUARD_EXPIRY_WINDOW_DAYS` (default 30): a device may rotate on its own once its
+    /// certificate expires within this window; earlier only when an operator asked it to.
+    pub expiry_window_days: u32,
 }
 
 impl RotationConfig {
@@ -55,6 +58,7 @@ impl RotationConfig {
             confirm_hours: opt_u32("FLEETGUARD_ROTATION_CONFIRM_HOURS", 24)?,
             grace_hours: opt_u32("FLEETGUARD_ROTATION_GRACE_HOURS", 24)?,
             min_interval_hours: opt_u32("FLEETGUARD_ROTATION_MIN_INTERVAL_HOURS", 24)?,
+            expiry_window_days: opt_u32("FLEETGUARD_EXPIRY_WINDOW_DAYS", 30)?,
         })
     }
 }
@@ -156,6 +160,67 @@ pub struct RotationService<R, W, C, S, P, A> {
     pub config: RotationConfig,
     /// The fleet CA certificate (PEM) the signer's key belongs to, as registered with AWS IoT.
     pub ca_pem: String,
+}
+
+/// Whether `device` may rotate now: an operator asked for it, or its certificate expires within
+/// `window_days` (a certificate whose expiry fleetguard does not know is never due on its own).
+pub fn due(device: &Device, window_days: u32, now: OffsetDateTime) -> bool {
+    if device.rotation_requested_at.is_some() {
+        return true;
+    }
+    device
+        .certificate_not_after
+        .as_deref()
+        .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+        .is_some_and(|not_after| not_after - Duration::days(i64::from(window_days)) <= now)
+}
+
+/// An operator asks a device to rotate (`fleetctl devices request-rotation`): its next rotation is
+/// due whatever its certificate's expiry, and it is told so on `P/<serial>/certificates/rotate/required`.
+/// `Ok(false)`: no active device with a certificate (or it kept changing under three attempts).
+pub async fn request_rotation<R, W, P>(
+    registry: &R,
+    rotations: &W,
+    publisher: &P,
+    serial: &Serial,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<bool>
+where
+    R: Registry,
+    W: Rotations,
+    P: Publisher,
+{
+    for _ in 0..3 {
+        let Some(device) = registry.get_device(serial).await? else {
+            return Ok(false);
+        };
+        if device.status != DeviceStatus::Active || device.certificate_id.is_none() {
+            return Ok(false);
+        }
+        let expected = device.version;
+        let mut next = device;
+        next.rotation_requested_at = Some(rfc3339(now));
+        next.version = expected + 1;
+        next.updated_at = rfc3339(now);
+        let entry = AuditEntry::new(
+            actor,
+            "request_rotation",
+            Outcome::Accepted,
+            Reason::RotationRequested,
+        )
+        .serial(serial.as_str());
+        // Conditional on the version read: a write meanwhile (a delete's, a rotation's) is kept.
+        if rotations.save(&next, expected, None, &entry).await? {
+            entry.log();
+            let topic = format!("P/{serial}/certificates/rotate/required");
+            publisher
+                .publish(&topic, &serde_json::json!({"reason": "operator_request"}))
+                .await?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -261,6 +326,17 @@ where
                     .await;
             }
         }
+        // Only when due: a stolen current key must not buy a long-lived certificate of its own and
+        // rotate the owner out. Due inside the expiry window, or when an operator asked for it.
+        if !due(&device, self.config.expiry_window_days, now) {
+            return self
+                .reject(
+                    v,
+                    Reason::RotationNotDue,
+                    "the certificate is not inside its expiry window and no rotation was requested",
+                )
+                .await;
+        }
         let valid = match self.valid_csr(v, &device, pem).await? {
             Ok(valid) => valid,
             Err((reason, detail)) => return self.reject(v, reason, &detail).await,
@@ -348,6 +424,7 @@ where
         let expected = device.version;
         let mut next = device;
         next.rotation = Some(rotation.clone());
+        next.rotation_requested_at = None;
         next.last_rotation_at = Some(rfc3339(now));
         next.refresh_deadline();
         next.version = expected + 1;

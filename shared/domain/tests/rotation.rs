@@ -118,6 +118,7 @@ fn config() -> RotationConfig {
         confirm_hours: 24,
         grace_hours: 24,
         min_interval_hours: 24,
+        expiry_window_days: 30,
     }
 }
 
@@ -157,6 +158,25 @@ impl Fleet {
 
     /// A provisioned device: its certificate (factory CA) ACTIVE with the policy and the thing, bound.
     async fn device(&self, serial: &str) -> (Serial, CertificateId, KeyPair) {
+        let (s, id, key) = self.bound(serial).await;
+        // Its factory certificate is far from expiry: an operator asks for the rotation (what
+        // `fleetctl devices request-rotation` does), so it is due.
+        let asked = fleetguard_domain::rotation::request_rotation(
+            &self.registry,
+            &self.rotations,
+            &self.publisher,
+            &s,
+            "fleetctl:test",
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        assert!(asked);
+        (s, id, key)
+    }
+
+    /// As [`Self::device`], with no rotation asked for.
+    async fn bound(&self, serial: &str) -> (Serial, CertificateId, KeyPair) {
         let s = Serial::parse(serial).unwrap();
         let key = KeyPair::generate().unwrap();
         let pem = self.factory_ca.issue_for_key(serial, &key);
@@ -266,8 +286,14 @@ impl Fleet {
         format!("arn:aws:iot:us-east-1:123456789012:cert/{id}")
     }
 
+    /// The reasons audited after the set-up (an operator's rotation request).
     fn reasons(&self) -> Vec<Reason> {
-        self.audit.entries().iter().map(|e| e.reason).collect()
+        self.audit
+            .entries()
+            .iter()
+            .filter(|e| e.action != "request_rotation")
+            .map(|e| e.reason)
+            .collect()
     }
 }
 
@@ -450,7 +476,7 @@ async fn refused_requests_write_nothing_but_the_audit() {
         assert_eq!(topic, "P/SN1/certificates/rotate/rejected", "{name}");
         assert!(reply.get("certificate_pem").is_none(), "{name}");
         assert_eq!(f.device_now(&s).await, before, "{name}: registry unchanged");
-        assert_eq!(f.audit.entries().len(), i + 1, "{name}: one audit entry");
+        assert_eq!(f.reasons().len(), i + 1, "{name}: one audit entry");
     }
     // Quarantined, then revoked: refused, and still nothing issued.
     f.isolate(&s, Action::Quarantine).await;
@@ -784,4 +810,50 @@ async fn the_expiry_watch_finds_exactly_the_certificates_inside_the_window() {
         ]
     );
     let _ = f.rotations.due(&rfc3339(now), 10).await.unwrap();
+}
+
+/// A stolen current key must not buy a long-lived certificate of its own: a device rotates on its own
+/// only inside its certificate's expiry window. Outside it, `rotation_not_due` on /rejected and nothing
+/// signed; once an operator asks (the device is told on rotate/required), the rotation is served.
+#[tokio::test]
+async fn a_rotation_that_is_not_due_is_refused_and_nothing_is_signed() {
+    let f = Fleet::new().await;
+    let (s, cert, _) = f.bound("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    let d = f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
+    assert_eq!(d["reason"], "rotation_not_due", "{d}");
+    assert_eq!(f.last_reply().0, "P/SN1/certificates/rotate/rejected");
+    assert!(f.device_now(&s).await.rotation.is_none(), "nothing issued");
+    // Inside the window it is due on its own.
+    let now = time::OffsetDateTime::now_utc();
+    let mut device = f.device_now(&s).await;
+    device.certificate_not_after = Some(fleetguard_domain::domain::rfc3339(
+        now + time::Duration::days(10),
+    ));
+    assert!(fleetguard_domain::rotation::due(&device, 30, now));
+    device.certificate_not_after = Some(fleetguard_domain::domain::rfc3339(
+        now + time::Duration::days(300),
+    ));
+    assert!(!fleetguard_domain::rotation::due(&device, 30, now));
+    // An operator asks: told on rotate/required, and the next request is served.
+    assert!(fleetguard_domain::rotation::request_rotation(
+        &f.registry,
+        &f.rotations,
+        &f.publisher,
+        &s,
+        "fleetctl:alice",
+        now,
+    )
+    .await
+    .unwrap());
+    assert_eq!(f.last_reply().0, "P/SN1/certificates/rotate/required");
+    let d = f
+        .send_at("rotate", &s, cert.as_str(), Some(&csr), 1_764_000_000_001)
+        .await;
+    assert_eq!(d["reason"], "certificate_issued", "{d}");
+    assert_eq!(
+        f.device_now(&s).await.rotation_requested_at,
+        None,
+        "used up"
+    );
 }

@@ -589,6 +589,7 @@ pub fn rotation_event(data: &[u8]) {
                 confirm_hours: 24,
                 grace_hours: 24,
                 min_interval_hours: 24,
+                expiry_window_days: 30,
             },
             ca_pem: ca_pem.clone(),
         };

@@ -118,6 +118,8 @@ reasons! {
     RotationConfirmed => "rotation_confirmed",
     RotationInFlight => "rotation_in_flight",
     RotationRateLimited => "rotation_rate_limited",
+    RotationNotDue => "rotation_not_due",
+    RotationRequested => "rotation_requested",
     NoRotation => "no_rotation",
     RotationExpired => "rotation_expired",
     CertificateRetired => "certificate_retired",

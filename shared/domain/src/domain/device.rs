@@ -76,6 +76,10 @@ pub struct Device {
     pub deadline: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_kind: Option<String>,
+    /// When an operator asked this device to rotate (`fleetctl devices request-rotation`): its next
+    /// rotation is due whatever its certificate's expiry. Cleared when a certificate is issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_requested_at: Option<String>,
 }
 
 /// What the registry keeps of a device's current certificate once fleetguard has read it: its expiry
@@ -128,6 +132,7 @@ impl Device {
             last_rotation_at: None,
             deadline: None,
             deadline_kind: None,
+            rotation_requested_at: None,
         }
     }
 
