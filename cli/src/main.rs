@@ -55,7 +55,8 @@ enum Command {
     /// password identity revoked, session cut, detached, quarantine group. Optionally rolls back the
     /// soft deletes that principal made.
     Revoke {
-        target: String,
+        #[command(flatten)]
+        target: revoke::Target,
         /// Restore its deletes at or after this RFC 3339 time (implies --rollback).
         #[arg(long)]
         since: Option<String>,
@@ -67,7 +68,8 @@ enum Command {
     },
     /// Isolates a device (or operator) reversibly: certificate INACTIVE or identity disabled, session cut.
     Quarantine {
-        target: String,
+        #[command(flatten)]
+        target: revoke::Target,
         /// Restore its deletes at or after this RFC 3339 time (implies --rollback).
         #[arg(long)]
         since: Option<String>,
@@ -78,7 +80,8 @@ enum Command {
     },
     /// Ends a quarantine (never a revocation).
     Release {
-        target: String,
+        #[command(flatten)]
+        target: revoke::Target,
         #[arg(long)]
         reason: Option<String>,
     },
@@ -176,15 +179,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             rollback,
             reason,
-        } => revoke::run_action(&ctx, Action::Revoke, &target, since, rollback, reason).await,
+        } => revoke::run_action(&ctx, Action::Revoke, target, since, rollback, reason).await,
         Command::Quarantine {
             target,
             since,
             rollback,
             reason,
-        } => revoke::run_action(&ctx, Action::Quarantine, &target, since, rollback, reason).await,
+        } => revoke::run_action(&ctx, Action::Quarantine, target, since, rollback, reason).await,
         Command::Release { target, reason } => {
-            revoke::run_action(&ctx, Action::Release, &target, None, false, reason).await
+            revoke::run_action(&ctx, Action::Release, target, None, false, reason).await
         }
         Command::Audit { serial, principal } => revoke::audit(&ctx, serial, principal).await,
         Command::SetupLocal {

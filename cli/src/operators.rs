@@ -119,7 +119,7 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             run_action(
                 ctx,
                 Action::Quarantine,
-                who.principal().as_str(),
+                crate::revoke::Target::principal(who.principal().as_str()),
                 None,
                 false,
                 reason,
@@ -130,7 +130,7 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             run_action(
                 ctx,
                 Action::Release,
-                who.principal().as_str(),
+                crate::revoke::Target::principal(who.principal().as_str()),
                 None,
                 false,
                 reason,
@@ -146,7 +146,7 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
             run_action(
                 ctx,
                 Action::Revoke,
-                who.principal().as_str(),
+                crate::revoke::Target::principal(who.principal().as_str()),
                 since,
                 rollback,
                 reason,

@@ -8,18 +8,72 @@ use fleetguard_domain::replacement;
 use fleetguard_domain::revocation::{Action, Command, RevocationConfig};
 use std::process::ExitCode;
 
-/// Runs a revocation command through the same domain the revoker Lambda uses. `target`: a serial, a
-/// certificate id, or a principal id (`dv…`, `op…`).
+/// What a revocation command names: `<target>` (a principal id if it parses as one, else a serial),
+/// or explicitly `--serial`, `--certificate` or `--principal` (a serial shaped like a principal id).
+#[derive(clap::Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct Target {
+    /// A serial, a certificate id, or a principal id (`dv…`, `op…`).
+    target: Option<String>,
+    /// A serial, whatever it looks like (one shaped like a principal id).
+    #[arg(long)]
+    serial: Option<String>,
+    /// A certificate id (a replaced certificate is revoked alone).
+    #[arg(long)]
+    certificate: Option<String>,
+    /// A principal id: a certificate id, `dv…` or `op…`.
+    #[arg(long)]
+    principal: Option<String>,
+}
+
+impl Target {
+    /// The command's (serial, certificate id, principal id): an explicit flag as given; a bare
+    /// target as a principal id if it parses as one, else as a serial.
+    fn resolve(self) -> anyhow::Result<(Option<String>, Option<String>, Option<String>)> {
+        Ok(match self {
+            Target {
+                serial: Some(s), ..
+            } => (Some(s), None, None),
+            Target {
+                certificate: Some(c),
+                ..
+            } => (None, Some(c), None),
+            Target {
+                principal: Some(p), ..
+            } => (None, None, Some(p)),
+            Target {
+                target: Some(t), ..
+            } => match Principal::parse(&t) {
+                Ok(p) => (None, None, Some(p.as_str().to_owned())),
+                Err(_) => (Some(t), None, None),
+            },
+            _ => anyhow::bail!("name a target"),
+        })
+    }
+
+    /// A principal id, named explicitly.
+    pub fn principal(id: &str) -> Self {
+        Target {
+            target: None,
+            serial: None,
+            certificate: None,
+            principal: Some(id.to_owned()),
+        }
+    }
+}
+
+/// Runs a revocation command through the same domain the revoker Lambda uses.
 pub async fn run_action(
     ctx: &Ctx,
     action: Action,
-    target: &str,
+    target: Target,
     since: Option<String>,
     rollback: bool,
     reason: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let principal = Principal::parse(target).ok();
-    let config = match (RevocationConfig::from_env(), &principal) {
+    let (serial, certificate_id, principal) = target.resolve()?;
+    let principal_kind = principal.as_deref().and_then(|p| Principal::parse(p).ok());
+    let config = match (RevocationConfig::from_env(), &principal_kind) {
         (Ok(c), _) => c,
         // An operator is only disabled and disconnected: no policy or thing group is involved.
         (Err(_), Some(Principal::Authorizer(p))) if p.starts_with("op") => {
@@ -30,16 +84,12 @@ pub async fn run_action(
         }
     };
     let revoker = ctx.revoker(config);
-    let (serial, principal) = match principal {
-        Some(p) => (None, Some(p.as_str().to_owned())),
-        None => (Some(target.to_owned()), None),
-    };
     // `--since T` implies `--rollback`.
     let rollback = rollback || since.is_some();
     let command = Command {
         action,
         serial,
-        certificate_id: None,
+        certificate_id,
         principal,
         reason,
         compromised_since: since,
@@ -98,4 +148,38 @@ pub async fn audit(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        target: Target,
+    }
+
+    fn resolve(args: &[&str]) -> (Option<String>, Option<String>, Option<String>) {
+        let mut argv = vec!["fleetctl"];
+        argv.extend_from_slice(args);
+        Cli::parse_from(argv).target.resolve().unwrap()
+    }
+
+    #[test]
+    fn a_serial_shaped_like_a_principal_can_be_named() {
+        let serial = fleetguard_domain::domain::Serial::parse("SN1").unwrap();
+        let dv = fleetguard_domain::authorizer::device_principal(&serial).to_string();
+        assert_eq!(resolve(&[&dv]), (None, None, Some(dv.clone())));
+        assert_eq!(resolve(&["--serial", &dv]), (Some(dv.clone()), None, None));
+        assert_eq!(resolve(&["SN1"]), (Some("SN1".into()), None, None));
+        let cert = "ab".repeat(32);
+        assert_eq!(
+            resolve(&["--certificate", &cert]),
+            (None, Some(cert.clone()), None)
+        );
+        assert!(Cli::try_parse_from(["fleetctl", "SN1", "--serial", "SN2"]).is_err());
+        assert!(Cli::try_parse_from(["fleetctl"]).is_err());
+    }
 }
