@@ -34,6 +34,9 @@ impl IdentityStore for OneOperator {
     async fn put_identity(&self, _: &Identity) -> fleetguard_domain::Result<()> {
         Ok(())
     }
+    async fn put_identity_unless_inactive(&self, _: &Identity) -> fleetguard_domain::Result<bool> {
+        Ok(true)
+    }
     async fn put_device_identity(
         &self,
         _: &Identity,

@@ -161,6 +161,26 @@ impl IdentityStore for DynamoIdentityStore {
         out.item.map(from_item).transpose()
     }
 
+    async fn put_identity_unless_inactive(&self, identity: &Identity) -> Result<bool> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(identity_item(identity)?))
+            .condition_expression("attribute_not_exists(pk) OR #status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_error("dynamodb:PutItem(identity unless inactive)", e) {
+                e if e.is_condition_failed() => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
     async fn put_identity(&self, identity: &Identity) -> Result<()> {
         self.client
             .put_item()

@@ -48,7 +48,17 @@ where
             ))
         }
     };
-    store.put_identity(&identity).await?;
+    // Unless the operator meant to re-enrol: conditional on the identity still being active (or
+    // absent), so a disable or revoke landing after the read above is never undone.
+    if re_enrol {
+        store.put_identity(&identity).await?;
+    } else if !store.put_identity_unless_inactive(&identity).await? {
+        let status = match registry.get_principal(pid.as_str()).await? {
+            Some(AuthorizerPrincipal::Operator { status, .. }) => status,
+            _ => OperatorStatus::Disabled,
+        };
+        return Ok(AddOperator::NotReEnabled { status });
+    }
     let entry = AuditEntry::new(
         actor,
         "operator_add",

@@ -95,6 +95,38 @@ async fn adding_an_operator_writes_its_identity_and_never_quietly_re_enables_it(
     assert_eq!(audit.entries().len(), 2);
 }
 
+/// An operator disabled between `operators add`'s read and its write is not revived: the write is
+/// conditional on the identity still being active (here the registry read saw nothing yet).
+#[tokio::test]
+async fn adding_an_operator_never_revives_one_disabled_meanwhile() {
+    let (registry, store, audit) = (
+        InMemoryRegistry::default(),
+        InMemoryIdentityStore::new(),
+        InMemoryAudit::default(),
+    );
+    let alice = operator("alice");
+    let pid = alice.principal_id.clone();
+    let mut disabled = alice.clone();
+    if let IdentityKind::Operator { status, .. } = &mut disabled.kind {
+        *status = OperatorStatus::Disabled;
+    }
+    store.put(disabled.clone());
+    let added = add_operator(&registry, &store, &audit, alice, false, "fleetctl:ops")
+        .await
+        .expect("add");
+    assert!(
+        matches!(added, AddOperator::NotReEnabled { .. }),
+        "{added:?}"
+    );
+    use fleetguard_domain::authorizer::identity::IdentityStore;
+    assert_eq!(
+        store.get_identity(&pid).await.expect("get"),
+        Some(disabled),
+        "still disabled"
+    );
+    assert!(audit.entries().is_empty(), "nothing written");
+}
+
 #[tokio::test]
 async fn a_password_is_set_only_for_a_device_without_a_certificate_or_claim_proof() {
     let (registry, store, audit) = (

@@ -761,6 +761,26 @@ pub async fn identity_store_contract<W: World>(w: &W) {
             .lockout(),
         Lockout::default()
     );
+    // A conditional put: an active or absent identity is written, an inactive one never revived.
+    assert!(st
+        .put_identity_unless_inactive(&op)
+        .await
+        .expect("put active"));
+    let disabled = operator(w, vec![], OperatorStatus::Disabled);
+    st.put_identity(&disabled).await.expect("put disabled");
+    let revived = Identity {
+        kind: op.kind.clone(),
+        ..disabled.clone()
+    };
+    assert!(!st
+        .put_identity_unless_inactive(&revived)
+        .await
+        .expect("refused"));
+    assert_eq!(
+        st.get_identity(&disabled.principal_id).await.expect("get"),
+        Some(disabled.clone()),
+        "still disabled"
+    );
     // Replacing an identity keeps one item.
     let mut again = op.clone();
     if let IdentityKind::Operator { operator_id, .. } = &mut again.kind {

@@ -101,6 +101,23 @@ impl IdentityStore for InMemoryIdentityStore {
         Ok(())
     }
 
+    async fn put_identity_unless_inactive(&self, identity: &Identity) -> Result<bool> {
+        use fleetguard_domain::authorizer::{IdentityKind, OperatorStatus};
+        self.check("PutItem")?;
+        let current = self.get_identity(&identity.principal_id).await?;
+        let inactive = current.is_some_and(|c| match c.kind {
+            IdentityKind::Operator { status, .. } => status != OperatorStatus::Active,
+            IdentityKind::Device { status, .. } => {
+                status != fleetguard_domain::domain::DeviceStatus::Active
+            }
+        });
+        if inactive {
+            return Ok(false);
+        }
+        self.put(identity.clone());
+        Ok(true)
+    }
+
     /// The fake has no devices: it stores the identity as given.
     async fn put_device_identity(
         &self,

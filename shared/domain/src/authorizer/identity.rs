@@ -338,8 +338,15 @@ pub trait IdentityStore: Send + Sync {
         reserved: &Lockout,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Creates or replaces an identity (`fleetctl operators add`, `devices set-password`).
+    /// Creates or replaces an identity (`fleetctl operators add --re-enrol`, `devices set-password`).
     fn put_identity(&self, identity: &Identity) -> impl Future<Output = Result<()>> + Send;
+
+    /// Creates an identity, or replaces one that is still active (one conditional write): an operator
+    /// disabled or revoked a moment after it was read is never revived. `Ok(false)` when it is not.
+    fn put_identity_unless_inactive(
+        &self,
+        identity: &Identity,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Stores a password device's identity only if its device still has `device_status` and no
     /// certificate (one transaction): a revoke or a certificate binding that lands meanwhile is never
