@@ -20,13 +20,18 @@ fn operator(name: &str) -> Identity {
     )
 }
 
-#[tokio::test]
-async fn adding_an_operator_writes_its_identity_and_never_quietly_re_enables_it() {
-    let (registry, store, audit) = (
+/// An empty registry, identity store and audit log.
+fn fakes() -> (InMemoryRegistry, InMemoryIdentityStore, InMemoryAudit) {
+    (
         InMemoryRegistry::default(),
         InMemoryIdentityStore::new(),
         InMemoryAudit::default(),
-    );
+    )
+}
+
+#[tokio::test]
+async fn adding_an_operator_writes_its_identity_and_never_quietly_re_enables_it() {
+    let (registry, store, audit) = fakes();
     let alice = operator("alice");
     let pid = alice.principal_id.clone();
     let added = add_operator(
@@ -99,11 +104,7 @@ async fn adding_an_operator_writes_its_identity_and_never_quietly_re_enables_it(
 /// conditional on the identity still being active (here the registry read saw nothing yet).
 #[tokio::test]
 async fn adding_an_operator_never_revives_one_disabled_meanwhile() {
-    let (registry, store, audit) = (
-        InMemoryRegistry::default(),
-        InMemoryIdentityStore::new(),
-        InMemoryAudit::default(),
-    );
+    let (registry, store, audit) = fakes();
     let alice = operator("alice");
     let pid = alice.principal_id.clone();
     let mut disabled = alice.clone();
@@ -129,11 +130,7 @@ async fn adding_an_operator_never_revives_one_disabled_meanwhile() {
 
 #[tokio::test]
 async fn a_password_is_set_only_for_a_device_without_a_certificate_or_claim_proof() {
-    let (registry, store, audit) = (
-        InMemoryRegistry::default(),
-        InMemoryIdentityStore::new(),
-        InMemoryAudit::default(),
-    );
+    let (registry, store, audit) = fakes();
     // A cheap argon2id hash so the test stays fast (the parameters travel with the hash).
     let params = argon2::Params::new(8, 1, 1, None).expect("params");
     let hash = || hash_password_with(b"correct horse", params.clone()).expect("hash");
