@@ -496,25 +496,21 @@ impl Stack {
             .resource("FleetCaKey", key.as_str())
             // As a deploy's second pass sets it: devices connect only through the validated domain.
             .parameter("DeviceDomainName", device_domain_name(&prefix));
-        iot.create_policy()
-            .policy_name(&fleet_policy)
-            .policy_document(
-                fleetguard_aws::local::fleet_policy_from_template(&template_text(), &local)
-                    .expect("the template's fleet policy"),
-            )
-            .send()
-            .await
-            .expect("create fleet policy");
-        // The batch claim certificates' policy, as CloudFormation creates it (AWS::IoT::Policy).
+        // The fleet policy and the batch claim certificates' policy, as CloudFormation creates them
+        // (AWS::IoT::Policy), with setup-local's own helper.
+        let fleet = fleetguard_aws::local::fleet_policy_from_template(&template_text(), &local)
+            .expect("the template's fleet policy");
         let claim = local
             .resource_property(&template_text(), "ClaimPolicy", "PolicyDocument")
             .expect("the claim policy");
-        iot.create_policy()
-            .policy_name(format!("{prefix}-claim"))
-            .policy_document(claim.to_string())
-            .send()
-            .await
-            .expect("create the claim policy");
+        for (name, document) in [
+            (fleet_policy.clone(), fleet),
+            (format!("{prefix}-claim"), claim.to_string()),
+        ] {
+            fleetguard_aws::local::ensure_policy(&iot, &name, &document)
+                .await
+                .expect("create the policy");
+        }
         // The key policy is the only grant on the CA key (the rotator's Sign and GetPublicKey).
         let key_policy = local
             .resource_property(&template_text(), "FleetCaKey", "KeyPolicy")
