@@ -872,3 +872,46 @@ async fn a_device_that_gets_a_certificate_never_keeps_a_password() {
         }
     ));
 }
+
+/// A batch's claim certificate is no device's, yet a leaked one must be stoppable through fleetguard:
+/// `revoke` by its id sets it REVOKED (it can connect nowhere, so it calls RegisterThing no more),
+/// audited. Anything else on an unknown certificate is still `unknown_device`.
+#[tokio::test]
+async fn a_leaked_claim_certificate_can_be_revoked() {
+    let f = Fleet::new().await;
+    let claim_ca = fleetguard_tests::TestCa::new("AWS IoT issuer (test)");
+    let pem = claim_ca.issue("AWS IoT Certificate");
+    let claim = f
+        .stack
+        .iot
+        .register_certificate_without_ca()
+        .certificate_pem(&pem)
+        .status(aws_sdk_iot::types::CertificateStatus::Active)
+        .send()
+        .await
+        .unwrap()
+        .certificate_id
+        .unwrap();
+    let r = f.stack.revoker();
+    let quarantine = r
+        .handle(
+            serde_json::json!({"action": "quarantine", "certificate_id": claim, "actor": "ops"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(quarantine[0].reason, Reason::UnknownDevice);
+    let revoke = r
+        .handle(
+            serde_json::json!({"action": "revoke", "certificate_id": claim, "actor": "ops",
+                "reason": "claim leaked"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (revoke[0].outcome, revoke[0].reason),
+        (Outcome::Accepted, Reason::Revoked)
+    );
+    assert_eq!(f.stack.certificate_status(&claim).await, "REVOKED");
+}

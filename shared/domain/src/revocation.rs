@@ -304,6 +304,22 @@ where
             )
             .await?
         else {
+            // A certificate of no device that AWS IoT knows (a batch's leaked claim certificate):
+            // revoked, so it can connect nowhere, and with it call RegisterThing no more.
+            if cmd.action == Action::Revoke {
+                let named = cmd
+                    .certificate_id
+                    .as_deref()
+                    .or(cmd.principal.as_deref())
+                    .and_then(|c| CertificateId::parse(c).ok());
+                if let Some(cert) = named {
+                    if self.control.describe_certificate(&cert).await?.is_some() {
+                        return self
+                            .revoke_certificate_of_no_device(&cert, &actor, &cmd)
+                            .await;
+                    }
+                }
+            }
             return self
                 .reject(
                     &actor,
@@ -382,6 +398,26 @@ where
             now,
         )
         .await
+    }
+
+    /// Revokes a certificate AWS IoT knows that is no device's (REVOKED is final), audited.
+    async fn revoke_certificate_of_no_device(
+        &self,
+        cert: &CertificateId,
+        actor: &str,
+        cmd: &Command,
+    ) -> Result<Report> {
+        self.control
+            .set_certificate_status(cert, CertificateStatus::Revoked)
+            .await?;
+        let entry = AuditEntry::new(actor, "revoke", Outcome::Accepted, Reason::Revoked)
+            .principal(cert.as_str())
+            .detail(format!(
+                "certificate of no device (a claim certificate?): {}",
+                cmd.reason.as_deref().unwrap_or("")
+            ));
+        crate::ports::record_decision(&self.audit, &entry).await?;
+        Ok(report(&entry, Some(cert)))
     }
 
     /// Every identity `serial` has had, `current` first: the certificates and the password principal
