@@ -677,3 +677,56 @@ async fn two_requests_with_one_secret_bind_once() {
         "exactly one winner"
     );
 }
+
+/// A claim device revoked, then a replacement approved: the new certificate is provisioned by claim
+/// and the thing leaves the quarantine group, as a JITR replacement's does.
+#[tokio::test]
+async fn an_approved_claim_replacement_leaves_the_quarantine_group() {
+    let c = claim().await;
+    let (serial, key) = c.factory_device("").await;
+    let cert1 = c.enroll(&serial, &key).await;
+    c.stack.register_thing(&serial, &cert1).await;
+    let revoked = c
+        .stack
+        .revoker()
+        .handle(
+            serde_json::json!({"action": "revoke", "serial": serial.as_str(), "actor": "ops"}),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked[0].reason, Reason::Revoked);
+    let groups = || async {
+        c.stack
+            .iot
+            .list_thing_groups_for_thing()
+            .thing_name(serial.as_str())
+            .send()
+            .await
+            .unwrap()
+            .thing_groups
+            .unwrap_or_default()
+            .len()
+    };
+    assert_eq!(groups().await, 1, "quarantined");
+    assert!(fleetguard_domain::replacement::approve_replacement(
+        &c.stack.registry(),
+        &c.stack.audit(),
+        &serial,
+        "fleetctl:ops",
+    )
+    .await
+    .unwrap());
+    let (pem2, cert2) = c.stack.issue_by_aws(&c.aws, serial.as_str()).await;
+    let t = OffsetDateTime::now_utc().unix_timestamp() + 1;
+    assert!(c
+        .ask(hook_request(
+            CLAIM,
+            &pem2,
+            None,
+            key.prove(serial.as_str(), &cert2, t)
+        ))
+        .await
+        .is_some());
+    assert_eq!(groups().await, 0, "out of quarantine");
+}

@@ -360,10 +360,25 @@ fn provisioning_hook_is_invoked_only_by_the_claim_template() {
     let window = &t["Parameters"]["EnrollmentProofWindowSeconds"];
     assert_eq!(window["Type"], "Number");
     assert_eq!(window["Default"], 300);
-    // Its only control-plane access: describe / revoke certificates.
+    // Its only control-plane access: describe / revoke certificates, and take an approved
+    // replacement's thing out of the quarantine group (never put one in).
     for policy in as_list(&hook["Policies"]) {
         for st in as_list(&policy["Statement"]) {
             let actions = as_list(&st["Action"]);
+            if actions.contains(&Value::from("iot:RemoveThingFromThingGroup")) {
+                assert_eq!(
+                    actions,
+                    [
+                        Value::from("iot:DescribeThingGroup"),
+                        Value::from("iot:RemoveThingFromThingGroup")
+                    ]
+                );
+                assert_eq!(
+                    as_list(&st["Resource"])[0].to_string(),
+                    get_att("QuarantineGroup", "Arn")
+                );
+                continue;
+            }
             if actions
                 .iter()
                 .any(|a| a.as_str().unwrap().starts_with("iot:"))

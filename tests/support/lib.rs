@@ -851,6 +851,7 @@ impl Stack {
     pub fn claim_hook(&self) -> AwsClaimHook {
         self.function("provisioning-hook")
             .claim_hook(fleetguard_domain::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS)
+            .with_quarantine_group(Some(format!("{}-quarantine", self.prefix)))
     }
 
     /// Allow-lists a serial with enrollment material (`fleetctl devices import` columns).

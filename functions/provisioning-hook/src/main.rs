@@ -18,7 +18,12 @@ async fn main() -> Result<(), Error> {
         "FLEETGUARD_PROOF_WINDOW_SECONDS",
         DEFAULT_PROOF_WINDOW_SECONDS as u32,
     )?;
-    let hook = Services::from_env().await?.claim_hook(i64::from(window));
+    // The quarantine group an approved replacement's thing leaves (the template sets it).
+    let group = std::env::var("FLEETGUARD_QUARANTINE_GROUP").ok();
+    let hook = Services::from_env()
+        .await?
+        .claim_hook(i64::from(window))
+        .with_quarantine_group(group);
     let hook = &hook;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let decision = hook.handle(event.payload, fleetguard_domain::domain::now());

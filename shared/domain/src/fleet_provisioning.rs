@@ -84,6 +84,8 @@ pub struct ClaimHook<E, C, A> {
     pub audit: A,
     /// Seconds a factory statement's timestamp may differ from now, either way.
     pub proof_window: i64,
+    /// The quarantine thing group an approved replacement's thing leaves (as JITR's does).
+    pub quarantine_group: Option<String>,
 }
 
 /// What a request came to, before it is audited.
@@ -117,7 +119,13 @@ impl<E: Enrollments, C: IotControl, A: AuditLog> ClaimHook<E, C, A> {
             control,
             audit,
             proof_window,
+            quarantine_group: None,
         }
+    }
+
+    pub fn with_quarantine_group(mut self, group: Option<String>) -> Self {
+        self.quarantine_group = group;
+        self
     }
 
     /// Decides one request (raw JSON: a malformed request is an audited refusal). Fails closed.
@@ -284,6 +292,12 @@ impl<E: Enrollments, C: IotControl, A: AuditLog> ClaimHook<E, C, A> {
             );
         }
         entry.log();
+        // An approved replacement after a revocation: the thing is no longer quarantined.
+        if let (Some(group), true) = (&self.quarantine_group, device.replacement_approved) {
+            self.control
+                .set_group_membership(group, &serial, false)
+                .await?;
+        }
         Ok(Ok(serial))
     }
 }
