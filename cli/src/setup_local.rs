@@ -10,7 +10,7 @@ use fleetguard_aws::local::{
     fleet_policy_from_template, put_key_policy, register_roles,
 };
 use fleetguard_aws::schema::create_tables;
-use fleetguard_aws::template::{local_domain_name, LocalStack};
+use fleetguard_aws::template::LocalStack;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -57,11 +57,6 @@ pub async fn run(
                 .or_else(|| endpoint.clone())
                 .unwrap_or_default(),
         )
-        // The devices' validated domain as the local gateway serves it (a deploy's second pass).
-        .parameter(
-            "DeviceDomainName",
-            local_domain_name(&format!("{stack}-devices")),
-        )
         .parameter("JwtIssuer", "https://login.fleetguard.test")
         .parameter("JwtAudience", "fleetguard")
         .parameter("JwksJson", dev_jwks()?)
@@ -72,6 +67,9 @@ pub async fn run(
         .resource("QuarantineGroup", quarantine.as_str())
         .resource("FleetCaKey", key.as_str())
         .resource("FailedEventsQueue", failed_events.as_str());
+    // The devices' validated domain as the local gateway serves it (a deploy's second pass).
+    let domain = resolved.device_domain_name(&text)?;
+    let resolved = resolved.parameter("DeviceDomainName", domain);
     ensure_policy(
         &iot,
         &policy,

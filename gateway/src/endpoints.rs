@@ -77,11 +77,7 @@ pub fn load(template_text: &str, stack: &LocalStack) -> Result<Vec<Endpoint>, St
         // The function's binary, from the unresolved GetAtt (the local runtime names functions so).
         let raw = &resources[&id]["Properties"]["ClientCertificateConfig"]
             ["ClientCertificateCallbackArn"];
-        let validator = raw["Fn::GetAtt"][0]
-            .as_str()
-            .and_then(|f| resources.get(f))
-            .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
-            .map(str::to_owned);
+        let validator = crate::rules::function_binary(resources, raw);
         out.push(Endpoint {
             domain_name: local_domain_name(&name),
             configuration: name,

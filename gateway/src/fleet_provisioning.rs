@@ -53,11 +53,10 @@ pub fn load(template_text: &str, stack: &LocalStack) -> Result<Vec<Template>, St
             Value::String(s) => serde_json::from_str(&s).map_err(|e| format!("{id}: body: {e}"))?,
             other => other,
         };
-        let hook = r["Properties"]["PreProvisioningHook"]["TargetArn"]["Fn::GetAtt"][0]
-            .as_str()
-            .and_then(|f| resources.get(f))
-            .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
-            .map(str::to_owned);
+        let hook = crate::rules::function_binary(
+            resources,
+            &r["Properties"]["PreProvisioningHook"]["TargetArn"],
+        );
         out.push(Template { name, body, hook });
     }
     Ok(out)

@@ -56,6 +56,16 @@ pub struct ConnectFunctions {
     pub authorizer: Option<String>,
 }
 
+/// The function `arn` names (`{"Fn::GetAtt": [<Function>, Arn]}`, unresolved) as the local runtime
+/// names it: its `BuildProperties.Binary`. `None` for anything else.
+pub(crate) fn function_binary(resources: &Map<String, Value>, arn: &Value) -> Option<String> {
+    arn["Fn::GetAtt"][0]
+        .as_str()
+        .and_then(|f| resources.get(f))
+        .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
+        .map(str::to_owned)
+}
+
 /// The [`ConnectFunctions`] of a SAM template (its text).
 pub fn connect_functions(template: &str) -> Result<ConnectFunctions, String> {
     let t: Value = serde_norway::from_str(template).map_err(|e| format!("template: {e}"))?;
@@ -63,11 +73,8 @@ pub fn connect_functions(template: &str) -> Result<ConnectFunctions, String> {
     let mut found = ConnectFunctions::default();
     for r in resources.values() {
         if r["Type"] == "AWS::IoT::Authorizer" {
-            found.authorizer = r["Properties"]["AuthorizerFunctionArn"]["Fn::GetAtt"][0]
-                .as_str()
-                .and_then(|f| resources.get(f))
-                .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
-                .map(str::to_owned);
+            found.authorizer =
+                function_binary(resources, &r["Properties"]["AuthorizerFunctionArn"]);
         }
     }
     Ok(found)
@@ -234,13 +241,10 @@ pub fn load(template: &str, params: &HashMap<String, String>) -> Result<Vec<Rule
         let (select, from, condition) = parse_sql(&sql).map_err(|e| format!("{name}: {e}"))?;
         let actions = payload["Actions"].as_array().cloned().unwrap_or_default();
         for action in actions {
-            let target = action["Lambda"]["FunctionArn"]["Fn::GetAtt"][0]
-                .as_str()
-                .ok_or_else(|| format!("{name}: only Lambda actions are supported: {action}"))?;
-            let function = resources
-                .get(target)
-                .and_then(|f| f["Metadata"]["BuildProperties"]["Binary"].as_str())
-                .ok_or_else(|| format!("{name}: {target} has no BuildProperties.Binary"))?;
+            let function = function_binary(resources, &action["Lambda"]["FunctionArn"])
+                .ok_or_else(|| {
+                    format!("{name}: only Lambda actions of a function with BuildProperties.Binary are supported: {action}")
+                })?;
             rules.push(Rule {
                 name: name.clone(),
                 from: from.clone(),

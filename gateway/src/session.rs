@@ -363,17 +363,18 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(login) = &login else { break Ended::Closed("SERVER_ERROR") };
                 let Some(function) = settings.authorizer.as_deref() else { break Ended::Closed("AUTH_ERROR") };
                 match crate::authorizer::authorize(&settings.rules.lambda, function, login, &settings.region, &settings.account).await {
-                    // The new grant must still allow this client id to be connected.
-                    Ok(grant) if allowed(&with_attached(&attached, grant.policies.clone()), &at_domain(grant.context.clone()), "iot:Connect", &client_id) => {
-                        policies = Arc::new(with_attached(&attached, grant.policies));
+                    Ok(grant) => {
+                        let next = Arc::new(with_attached(&attached, grant.policies));
+                        // The new grant must still allow this client id to be connected.
+                        if !allowed(&next, &at_domain(grant.context.clone()), "iot:Connect", &client_id) {
+                            tracing::info!(client_id, "custom authorization refresh: iot:Connect no longer allowed");
+                            break Ended::Closed("AUTH_ERROR");
+                        }
+                        policies = next;
                         ctx = at_domain(ConnectionContext { principal_id: grant.context.principal_id, ..ctx });
                         router.set_policies(&client_id, id, policies.clone());
                         refresh_at = Instant::now() + settings.auth_second * grant.refresh_after;
                         tracing::info!(client_id, "custom authorization refreshed");
-                    }
-                    Ok(_) => {
-                        tracing::info!(client_id, "custom authorization refresh: iot:Connect no longer allowed");
-                        break Ended::Closed("AUTH_ERROR");
                     }
                     Err(e) => {
                         tracing::info!(client_id, error = %e, "custom authorization refresh refused");

@@ -331,11 +331,6 @@ pub fn security_rule_event(published: &serde_json::Value) -> serde_json::Value {
     .expect("the security rule takes every message on its topic")
 }
 
-/// The host name of a stack's validated device domain (`<stack>-devices`) in the local gateway.
-pub fn device_domain_name(stack: &str) -> String {
-    fleetguard_aws::template::local_domain_name(&format!("{stack}-devices"))
-}
-
 /// An isolated fleetguard stack inside the shared emulator.
 pub struct Stack {
     pub emulator: &'static Emulator,
@@ -493,9 +488,12 @@ impl Stack {
             .resource("RecordsTable", tables.records.as_str())
             .resource("FleetDevicePolicy", fleet_policy.as_str())
             .resource("QuarantineGroup", format!("{prefix}-quarantine"))
-            .resource("FleetCaKey", key.as_str())
-            // As a deploy's second pass sets it: devices connect only through the validated domain.
-            .parameter("DeviceDomainName", device_domain_name(&prefix));
+            .resource("FleetCaKey", key.as_str());
+        // As a deploy's second pass sets it: devices connect only through the validated domain.
+        let domain = local
+            .device_domain_name(&template_text())
+            .expect("the devices' domain");
+        let local = local.parameter("DeviceDomainName", domain);
         // The fleet policy and the batch claim certificates' policy, as CloudFormation creates them
         // (AWS::IoT::Policy), with setup-local's own helper.
         let fleet = fleetguard_aws::local::fleet_policy_from_template(&template_text(), &local)

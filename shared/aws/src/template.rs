@@ -276,6 +276,20 @@ impl LocalStack {
         Ok(out)
     }
 
+    /// The host name of the devices' validated domain (`DeviceDomainConfiguration`) in a local stack:
+    /// the value its `DeviceDomainName` parameter takes, as a deploy's second pass sets it.
+    pub fn device_domain_name(&self, template_text: &str) -> Result<String> {
+        let name = self.resource_property(
+            template_text,
+            "DeviceDomainConfiguration",
+            "DomainConfigurationName",
+        )?;
+        let name = name.as_str().ok_or_else(|| {
+            Error::Config("template: DeviceDomainConfiguration has no name".into())
+        })?;
+        Ok(local_domain_name(name))
+    }
+
     /// The template's resolved `Properties.<path>` of resource `logical_id` (a KMS key policy, say).
     pub fn resource_property(
         &self,
