@@ -3,7 +3,7 @@
 
 use fleetguard_aws::identities::DynamoIdentityStore;
 use fleetguard_domain::authorizer::{
-    authorize, hash_password, validate_response, Authorizer, Identity, IdentityStore,
+    authorize, secret::DeviceSecret, validate_response, Authorizer, Identity, IdentityStore,
 };
 use fleetguard_domain::domain::{DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::ports::Registry;
@@ -106,18 +106,22 @@ async fn operator_token_admits_exactly_the_granted_serials_and_delete_record_agr
     validate_response(&d.response).unwrap();
 }
 
-/// A password device made usable the README's way (imported, then `set-password --activate`), with the
-/// password "correct horse".
-async fn password_device(stack: &Stack, store: &DynamoIdentityStore) -> (Serial, Identity) {
+/// A password device made usable the README's way (imported, then `set-password --generate
+/// --activate`): its serial, its identity and its secret.
+async fn password_device(
+    stack: &Stack,
+    store: &DynamoIdentityStore,
+) -> (Serial, Identity, DeviceSecret) {
     let serial = Serial::parse(&unique("SN")).unwrap();
     let registry = stack.registry();
     registry.import_serial(&serial).await.unwrap();
+    let secret = DeviceSecret::generate().unwrap();
     let set = fleetguard_domain::password_devices::set_password(
         &registry,
         store,
         &stack.audit(),
         &serial,
-        hash_password("correct horse").unwrap(),
+        secret.digest(&serial),
         true,
         "test",
     )
@@ -129,71 +133,49 @@ async fn password_device(stack: &Stack, store: &DynamoIdentityStore) -> (Serial,
     );
     let principal = fleetguard_domain::authorizer::device_principal(&serial);
     let identity = store.get_identity(&principal).await.unwrap().unwrap();
-    (serial, identity)
+    (serial, identity, secret)
 }
 
 #[tokio::test]
-async fn password_device_lockout_is_kept_in_dynamodb_and_revocation_reaches_it() {
+async fn a_password_device_gets_in_every_time_while_guesses_arrive_and_revocation_reaches_it() {
     let stack = Stack::new().await;
     let idp = idp();
     let engine = idp.authorizer();
     let store = stack.services.identities();
-    let (serial, identity) = password_device(&stack, &store).await;
+    let (serial, identity, secret) = password_device(&stack, &store).await;
     let registry = stack.registry();
-    let now = OffsetDateTime::now_utc();
+    let start = OffsetDateTime::now_utc();
     let user = format!("{serial}?SDK=Python&Version=1.0");
+    let right = || mqtt(&user, secret.expose().as_bytes(), serial.as_str());
 
-    let ok = authorize(
-        &engine,
-        &store,
-        mqtt(&user, b"correct horse", serial.as_str()),
-        now,
-    )
-    .await;
-    assert!(ok.response.is_authenticated, "{:?}", ok.reason);
-    validate_response(&ok.response).unwrap();
-
-    for _ in 0..5 {
+    // 100 wrong guesses, one a second, with the device's own connections and refreshes between them.
+    let mut signals = Vec::new();
+    for i in 0..100 {
+        let now = start + time::Duration::seconds(i);
         let bad = authorize(&engine, &store, mqtt(&user, b"wrong", serial.as_str()), now).await;
-        assert!(!bad.response.is_authenticated);
+        assert_eq!(bad.reason.as_str(), "bad_password");
+        signals.extend(bad.signal_entry());
+        let ok = authorize(&engine, &store, right(), now).await;
+        assert!(ok.response.is_authenticated, "attempt {i}: {:?}", ok.reason);
+        validate_response(&ok.response).unwrap();
     }
+    // Counted in DynamoDB; one burst signal for the window, naming the serial.
     let stored = store
         .get_identity(&identity.principal_id)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.failed_attempts, 5);
-    let locked = authorize(
-        &engine,
-        &store,
-        mqtt(&user, b"correct horse", serial.as_str()),
-        now,
-    )
-    .await;
-    assert_eq!(locked.reason.as_str(), "locked_out");
-    // After the window, the right password works again and the counter resets.
-    let later = now + time::Duration::minutes(16);
-    let back = authorize(
-        &engine,
-        &store,
-        mqtt(&user, b"correct horse", serial.as_str()),
-        later,
-    )
-    .await;
-    assert!(back.response.is_authenticated, "{:?}", back.reason);
+    assert_eq!(stored.failed_attempts, 100);
+    assert_eq!(signals.len(), 1);
+    assert_eq!(signals[0].reason.as_str(), "password_burst");
+    assert_eq!(signals[0].serial.as_deref(), Some(serial.as_str()));
 
     // Revoking the device in the registry reaches its password identity (one read decides).
     registry
         .transition(&serial, &[DeviceStatus::Active], DeviceStatus::Revoked)
         .await
         .unwrap();
-    let revoked = authorize(
-        &engine,
-        &store,
-        mqtt(&user, b"correct horse", serial.as_str()),
-        later,
-    )
-    .await;
+    let revoked = authorize(&engine, &store, right(), start).await;
     assert!(!revoked.response.is_authenticated);
     assert_eq!(revoked.reason.as_str(), "device_not_active");
 }
@@ -308,7 +290,7 @@ async fn jwks_is_fetched_over_http_once_per_cold_start() {
 }
 
 #[tokio::test]
-async fn twenty_concurrent_wrong_passwords_never_pass_the_limit() {
+async fn twenty_concurrent_wrong_passwords_are_all_counted_and_lock_nothing() {
     let stack = Stack::new().await;
     let idp = idp();
     let engine = std::sync::Arc::new(idp.authorizer());
@@ -316,7 +298,7 @@ async fn twenty_concurrent_wrong_passwords_never_pass_the_limit() {
         stack.ddb.clone(),
         &stack.tables.registry,
     ));
-    let (serial, identity) = password_device(&stack, &store).await;
+    let (serial, identity, secret) = password_device(&stack, &store).await;
     let now = OffsetDateTime::now_utc();
     let guesses: Vec<_> = (0..20)
         .map(|i| {
@@ -330,32 +312,29 @@ async fn twenty_concurrent_wrong_passwords_never_pass_the_limit() {
                     now,
                 )
                 .await
-                .reason
             })
         })
         .collect();
-    let mut checked = 0;
+    let mut bursts = 0;
     for g in guesses {
-        match g.await.unwrap().as_str() {
-            "bad_password" => checked += 1,
-            "locked_out" => {}
-            other => panic!("unexpected {other}"),
-        }
+        let d = g.await.unwrap();
+        assert_eq!(d.reason.as_str(), "bad_password");
+        bursts += usize::from(d.signal_entry().is_some());
     }
+    // DynamoDB's conditional updates count every one of them, and the 20th is the one signal.
     let stored = store
         .get_identity(&identity.principal_id)
         .await
         .unwrap()
         .unwrap();
-    assert!(checked <= 5, "{checked} passwords were checked");
-    assert_eq!(stored.failed_attempts as usize, checked);
-    // The right password still gets in once the delay has passed: no hard lock.
-    let later = now + time::Duration::minutes(16);
+    assert_eq!(stored.failed_attempts, 20);
+    assert_eq!(bursts, 1);
+    // The right secret gets in at once: nothing was locked.
     let d = authorize(
         &engine,
         &*store,
-        mqtt(serial.as_str(), b"correct horse", serial.as_str()),
-        later,
+        mqtt(serial.as_str(), secret.expose().as_bytes(), serial.as_str()),
+        now,
     )
     .await;
     assert!(d.response.is_authenticated, "{:?}", d.reason);

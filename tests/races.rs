@@ -426,19 +426,20 @@ impl Races {
         }
     }
 
-    /// Twenty wrong passwords for one device through the authorizer's instances at once: no more
-    /// are checked than the limit allows.
+    /// Twenty wrong passwords for one device through the authorizer's instances at once (the
+    /// burst threshold): every one is counted, one burst signal is audited, nothing is locked.
     async fn wrong_passwords_at_once(&self) {
         let s = &self.f.stack;
         let serial = Serial::parse(&unique("SN")).unwrap();
         let registry = s.registry();
         registry.import_serial(&serial).await.unwrap();
+        let secret = fleetguard_domain::authorizer::secret::DeviceSecret::generate().unwrap();
         fleetguard_domain::password_devices::set_password(
             &registry,
             &s.services.identities(),
             &s.audit(),
             &serial,
-            fleetguard_domain::authorizer::hash_password("correct horse").unwrap(),
+            secret.digest(&serial),
             true,
             "test",
         )
@@ -466,11 +467,19 @@ impl Races {
             .await
             .unwrap()
             .unwrap();
-        assert!(
-            stored.failed_attempts <= 5,
-            "{} wrong passwords were checked",
-            stored.failed_attempts
-        );
+        assert_eq!(stored.failed_attempts, 20, "DynamoDB's ADD loses none");
+        let bursts = s
+            .audit()
+            .for_serial(serial.as_str(), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.reason.as_str() == "password_burst")
+            .count();
+        assert_eq!(bursts, 1);
+        let right = mqtt_connect(serial.as_str(), secret.expose().as_bytes(), serial.as_str());
+        let answers = self.together(vec![("authorizer", right)]).await;
+        assert_eq!(answers[0]["isAuthenticated"], true, "nothing was locked");
     }
 
     /// One one-time secret in two claim requests at once: one certificate gets the serial.

@@ -22,13 +22,16 @@ pub enum DevicesCmd {
     /// Shows a device's registry entry (its proof kind and whether it was used, never the material)
     /// and its latest audit entries.
     Show { serial: String },
-    /// Sets the MQTT password of a certificate-less device (read from stdin; only the argon2id hash is
-    /// stored). A manufactured device stays unusable unless `--activate` is given.
+    /// Sets the secret (MQTT password) of a certificate-less device: `--generate` makes one of 256
+    /// bits and prints it once; otherwise it is read from stdin and refused below 128 bits. Only its
+    /// digest is stored. A manufactured device stays unusable unless `--activate` is given.
     SetPassword {
         serial: String,
         /// Make a manufactured device active: it can connect with this password from now on.
         #[arg(long)]
         activate: bool,
+        #[arg(long)]
+        generate: bool,
     },
     /// Lets a revoked serial be provisioned once more, with a new certificate.
     ApproveReplacement { serial: String },
@@ -42,9 +45,11 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
     let (registry, audit) = (ctx.registry(), ctx.audit());
     match cmd {
         DevicesCmd::Import { csv } => import(&registry, &audit, &csv).await,
-        DevicesCmd::SetPassword { serial, activate } => {
-            crate::operators::set_password(ctx, &serial, activate).await
-        }
+        DevicesCmd::SetPassword {
+            serial,
+            activate,
+            generate,
+        } => crate::operators::set_password(ctx, &serial, activate, generate).await,
         DevicesCmd::ApproveReplacement { serial } => {
             crate::revoke::approve_replacement(ctx, &serial).await
         }

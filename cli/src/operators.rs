@@ -6,9 +6,9 @@ use crate::Ctx;
 use anyhow::Context;
 use clap::Subcommand;
 use fleetguard_domain::authorizer::{
-    device_principal, hash_password, operator_principal, Identity,
+    device_principal, operator_principal, secret::DeviceSecret, Identity,
 };
-use fleetguard_domain::domain::{DeviceStatus, Serial};
+use fleetguard_domain::domain::{DeviceStatus, Reason, Serial};
 use fleetguard_domain::operators::{add_operator, AddOperator};
 use fleetguard_domain::password_devices::{self, PasswordResult};
 use fleetguard_domain::revocation::Action;
@@ -156,31 +156,48 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `fleetctl devices set-password <serial> [--activate]`: reads the password from stdin, stores only
-/// its argon2id hash; `--activate` makes a manufactured device usable.
-pub async fn set_password(ctx: &Ctx, serial: &str, activate: bool) -> anyhow::Result<ExitCode> {
+/// `fleetctl devices set-password <serial> [--activate] [--generate]`: the device's secret, generated
+/// (printed once, alone on the first line of stdout) or read from stdin and refused below 128 bits
+/// (`weak_secret`); only its digest is stored. `--activate` makes a manufactured device usable.
+pub async fn set_password(
+    ctx: &Ctx,
+    serial: &str,
+    activate: bool,
+    generate: bool,
+) -> anyhow::Result<ExitCode> {
     let serial = Serial::parse(serial)?;
-    let mut password = String::new();
-    std::io::stdin().read_to_string(&mut password)?;
-    let password = password.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        anyhow::bail!("empty password on stdin");
-    }
+    let secret = if generate {
+        DeviceSecret::generate()?
+    } else {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        match DeviceSecret::parse(text.trim_end_matches(['\n', '\r'])) {
+            Ok(secret) => secret,
+            Err(weak) => {
+                eprintln!("{serial}: refused ({}): {weak}", Reason::WeakSecret);
+                return Ok(ExitCode::from(1));
+            }
+        }
+    };
     let (registry, store, audit) = (ctx.registry(), ctx.identities(), ctx.audit());
     let result = password_devices::set_password(
         &registry,
         &store,
         &audit,
         &serial,
-        hash_password(password)?,
+        secret.digest(&serial),
         activate,
         &actor(),
     )
     .await?;
+    if generate && !matches!(result, PasswordResult::Refused { .. }) {
+        // The only time it is ever shown: the registry keeps a digest.
+        println!("{}", secret.expose());
+    }
     let pid = device_principal(&serial);
     match result {
         PasswordResult::Active => {
-            println!("{serial}: password set; active (principal {pid})");
+            println!("{serial}: secret set; active (principal {pid})");
             Ok(ExitCode::SUCCESS)
         }
         PasswordResult::Stored { status } => {
@@ -190,7 +207,7 @@ pub async fn set_password(ctx: &Ctx, serial: &str, activate: bool) -> anyhow::Re
                 ""
             };
             println!(
-                "{serial}: password set; device is {} (principal {pid}){hint}",
+                "{serial}: secret set; device is {} (principal {pid}){hint}",
                 status.as_str()
             );
             Ok(ExitCode::SUCCESS)

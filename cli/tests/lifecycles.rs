@@ -9,6 +9,8 @@ use fleetguard_tests::{delete_event, mqtt_connect, unique, Stack, TestIdp};
 use time::OffsetDateTime;
 
 const FLEETCTL: &str = env!("CARGO_BIN_EXE_fleetctl");
+/// A supplied device secret strong enough for `set-password` (a test value, not a real secret).
+const STRONG: &str = "Xk3!pQ9-vT2#mW7&zR4^bN8*cL5+hJ6@";
 
 fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -55,21 +57,32 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     let me = Serial::parse(&unique("PW")).unwrap();
     let other = Serial::parse(&unique("PW")).unwrap();
     import(&stack, &[&me, &other]);
-    let connect = |pw: &'static [u8]| mqtt_connect(me.as_str(), pw, me.as_str());
+    let connect = |pw: &[u8]| mqtt_connect(me.as_str(), pw, me.as_str());
 
-    // A password alone does not make a manufactured device usable.
+    // A guessable secret is refused, and nothing is stored.
     let run = stack
         .fleetctl(
             FLEETCTL,
             &["devices", "set-password", me.as_str()],
             Some("correct horse battery\n"),
         )
+        .expect_code(1);
+    assert!(run.err.contains("weak_secret"), "{}", run.err);
+    // A generated secret, printed once; alone it does not make a manufactured device usable.
+    let run = stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "set-password", me.as_str(), "--generate"],
+            None,
+        )
         .expect_code(0);
+    let secret = run.out.lines().next().unwrap().to_owned();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
     assert!(run.out.contains("--activate"), "{}", run.out);
     let d = authorize(
         &engine,
         &store,
-        connect(b"correct horse battery"),
+        connect(secret.as_bytes()),
         OffsetDateTime::now_utc(),
     )
     .await;
@@ -80,14 +93,14 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
         .fleetctl(
             FLEETCTL,
             &["devices", "set-password", me.as_str(), "--activate"],
-            Some("correct horse battery\n"),
+            Some(&format!("{secret}\n")),
         )
         .expect_code(0);
     let principal = device_principal(&me).to_string();
     let d = authorize(
         &engine,
         &store,
-        connect(b"correct horse battery"),
+        connect(secret.as_bytes()),
         OffsetDateTime::now_utc(),
     )
     .await;
@@ -137,7 +150,7 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     let d = authorize(
         &engine,
         &store,
-        connect(b"correct horse battery"),
+        connect(secret.as_bytes()),
         OffsetDateTime::now_utc(),
     )
     .await;
@@ -153,7 +166,7 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
         .fleetctl(
             FLEETCTL,
             &["devices", "set-password", me.as_str(), "--activate"],
-            Some("another one\n"),
+            Some(STRONG),
         )
         .expect_code(1);
     assert_eq!(
@@ -192,7 +205,7 @@ async fn a_device_with_a_certificate_or_a_claim_proof_never_gets_a_password() {
         .fleetctl(
             FLEETCTL,
             &["devices", "set-password", &claim_dev, "--activate"],
-            Some("pw\n"),
+            Some(STRONG),
         )
         .expect_code(1);
     assert!(run.err.contains("proof_kind_mismatch"), "{}", run.err);
@@ -256,7 +269,7 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
         .fleetctl(
             FLEETCTL,
             &["devices", "set-password", device.as_str(), "--activate"],
-            Some("device secret\n"),
+            Some(STRONG),
         )
         .expect_code(0);
     let device_principal = device_principal(&device).to_string();

@@ -23,13 +23,13 @@ impl IdentityStore for OneOperator {
     async fn get_identity(&self, p: &PrincipalId) -> fleetguard_domain::Result<Option<Identity>> {
         Ok((self.0.principal_id == *p).then(|| self.0.clone()))
     }
-    async fn reserve_attempt(
+    async fn count_failure(
         &self,
         _: &PrincipalId,
-        _: &fleetguard_domain::authorizer::identity::Lockout,
-        _: &fleetguard_domain::authorizer::identity::Lockout,
-    ) -> fleetguard_domain::Result<bool> {
-        Ok(true)
+        _: &str,
+        _: &str,
+    ) -> fleetguard_domain::Result<Option<u32>> {
+        Ok(None)
     }
     async fn put_identity(&self, _: &Identity) -> fleetguard_domain::Result<()> {
         Ok(())
@@ -49,13 +49,6 @@ impl IdentityStore for OneOperator {
         _: &fleetguard_domain::domain::CertificateId,
     ) -> fleetguard_domain::Result<Option<fleetguard_domain::domain::CertificateRecord>> {
         Ok(None)
-    }
-    async fn reset_failures(
-        &self,
-        _: &PrincipalId,
-        _: &fleetguard_domain::authorizer::identity::Lockout,
-    ) -> fleetguard_domain::Result<()> {
-        Ok(())
     }
 }
 

@@ -806,7 +806,7 @@ impl Stack {
                 },
             },
             failed_attempts: 0,
-            next_attempt_at: None,
+            failures_since: None,
         };
         self.ddb
             .put_item()

@@ -11,9 +11,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 fn main() -> Result<(), Error> {
-    // Password checks (and the decoy of refusals) run argon2 on blocking threads, 19 MiB each. An
-    // instance serves one invocation at a time: two blocking threads are plenty. (What bounds the
-    // memory is the template's MALLOC_MMAP_THRESHOLD_: see there.)
+    // Legacy argon2id password hashes are checked on blocking threads, 19 MiB each (secrets set now
+    // are digests, microseconds). An instance serves one invocation at a time: two blocking threads
+    // are plenty. (What bounds the memory is the template's MALLOC_MMAP_THRESHOLD_: see there.)
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(2)
@@ -40,6 +40,14 @@ async fn run() -> Result<(), Error> {
             return Ok::<_, Error>(AuthorizerResponse::deny());
         }
         entry.log();
+        // A burst of wrong passwords: audited and logged as its own signal (the template's alarm
+        // counts it); the decision stands whatever becomes of this write.
+        if let Some(signal) = decision.signal_entry() {
+            if let Err(e) = audit.record(&signal).await {
+                tracing::error!(error = %e, reason = "internal_error", "signal audit write failed");
+            }
+            signal.log();
+        }
         Ok(decision.response)
     }))
     .await

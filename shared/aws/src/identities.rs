@@ -6,7 +6,6 @@ use crate::aws_error;
 use crate::schema::{cert_key, device_key, from_item, identity_item, principal_key, s};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use fleetguard_domain::authorizer::identity::Lockout;
 use fleetguard_domain::authorizer::{Identity, IdentityKind, IdentityStore, PrincipalId};
 use fleetguard_domain::Result;
 
@@ -61,52 +60,62 @@ impl IdentityStore for DynamoIdentityStore {
         out.item.map(from_item).transpose()
     }
 
-    async fn reserve_attempt(
+    async fn count_failure(
         &self,
         principal_id: &PrincipalId,
-        seen: &Lockout,
-        next: &Lockout,
-    ) -> Result<bool> {
-        // Compare-and-set on what the decision read: of concurrent attempts, one wins each slot.
-        let mut condition = vec!["attribute_exists(pk)".to_owned()];
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(principal_key(principal_id.as_str())))
-            .update_expression("SET failed_attempts = :n, next_attempt_at = :next")
-            .expression_attribute_values(":n", AttributeValue::N(next.failed_attempts.to_string()))
-            .expression_attribute_values(
-                ":next",
-                s(next.next_attempt_at.as_deref().unwrap_or_default()),
-            )
-            .expression_attribute_values(
-                ":seen_n",
-                AttributeValue::N(seen.failed_attempts.to_string()),
-            );
-        condition.push(if seen.failed_attempts == 0 {
-            "(attribute_not_exists(failed_attempts) OR failed_attempts = :seen_n)".to_owned()
-        } else {
-            "failed_attempts = :seen_n".to_owned()
-        });
-        match &seen.next_attempt_at {
-            Some(at) => {
-                condition.push("next_attempt_at = :seen_next".to_owned());
-                req = req.expression_attribute_values(":seen_next", s(at));
+        now: &str,
+        cutoff: &str,
+    ) -> Result<Option<u32>> {
+        // Two conditional updates, no read: add to a count that began after the cutoff, else start
+        // one. Losing both means another attempt moved the count meanwhile: try again (bounded).
+        for _ in 0..3 {
+            let added = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(principal_key(principal_id.as_str())))
+                .update_expression("ADD failed_attempts :one")
+                .condition_expression("attribute_exists(pk) AND failures_since > :cutoff")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":cutoff", s(cutoff))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match added {
+                Ok(out) => return Ok(Some(count_of(out.attributes.as_ref()))),
+                Err(e) => match aws_error("dynamodb:UpdateItem(count failure)", e) {
+                    e if e.is_condition_failed() => {}
+                    e => return Err(e),
+                },
             }
-            None => condition.push("attribute_not_exists(next_attempt_at)".to_owned()),
+            let started = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(principal_key(principal_id.as_str())))
+                .update_expression("SET failed_attempts = :one, failures_since = :now")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(failures_since) OR failures_since <= :cutoff)",
+                )
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":now", s(now))
+                .expression_attribute_values(":cutoff", s(cutoff))
+                .send()
+                .await;
+            match started {
+                Ok(_) => return Ok(Some(1)),
+                Err(e) => match aws_error("dynamodb:UpdateItem(start failure count)", e) {
+                    e if e.is_condition_failed() => {}
+                    e => return Err(e),
+                },
+            }
+            if self.get_identity(principal_id).await?.is_none() {
+                return Ok(None);
+            }
         }
-        match req
-            .condition_expression(condition.join(" AND "))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) => match aws_error("dynamodb:UpdateItem(reserve attempt)", e) {
-                e if e.is_condition_failed() => Ok(false),
-                e => Err(e),
-            },
-        }
+        Err(fleetguard_domain::Error::Corrupt(
+            "failure count kept moving".to_owned(),
+        ))
     }
 
     async fn put_device_identity(
@@ -191,33 +200,13 @@ impl IdentityStore for DynamoIdentityStore {
             .map(|_| ())
             .map_err(|e| aws_error("dynamodb:PutItem(identity)", e))
     }
+}
 
-    async fn reset_failures(&self, principal_id: &PrincipalId, reserved: &Lockout) -> Result<()> {
-        // Only this attempt's own reservation is cleared: a guess reserved meanwhile stays counted.
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(principal_key(principal_id.as_str())))
-            .update_expression("SET failed_attempts = :zero REMOVE next_attempt_at")
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(
-                ":n",
-                AttributeValue::N(reserved.failed_attempts.to_string()),
-            );
-        let condition = match &reserved.next_attempt_at {
-            Some(at) => {
-                req = req.expression_attribute_values(":next", s(at));
-                "failed_attempts = :n AND next_attempt_at = :next"
-            }
-            None => "failed_attempts = :n AND attribute_not_exists(next_attempt_at)",
-        };
-        match req.condition_expression(condition).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match aws_error("dynamodb:UpdateItem(reset)", e) {
-                e if e.is_condition_failed() => Ok(()),
-                e => Err(e),
-            },
-        }
-    }
+/// The count an `ADD ... RETURN UPDATED_NEW` left.
+fn count_of(attributes: Option<&std::collections::HashMap<String, AttributeValue>>) -> u32 {
+    attributes
+        .and_then(|a| a.get("failed_attempts"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX)
 }

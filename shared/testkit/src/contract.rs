@@ -7,7 +7,6 @@
 //! (whose entitlement checks read the registry), the audit log (which the records' transactions
 //! write to) and the authorizer's identity store (whose items the registry reads as principals).
 
-use fleetguard_domain::authorizer::identity::Lockout;
 use fleetguard_domain::authorizer::{
     Identity, IdentityKind, IdentityStore, OperatorStatus, PrincipalId,
 };
@@ -714,7 +713,7 @@ async fn by_principal_eventually<A: AuditLog>(
         .expect("for_principal")
 }
 
-/// The authorizer's identity store: reads, and the compare-and-set of password attempts.
+/// The authorizer's identity store: reads, and the count of wrong passwords.
 pub async fn identity_store_contract<W: World>(w: &W) {
     let st = w.identities();
     let op = operator(w, vec![], OperatorStatus::Active);
@@ -724,42 +723,38 @@ pub async fn identity_store_contract<W: World>(w: &W) {
     st.put_identity(&op).await.expect("put");
     assert_eq!(st.get_identity(&pid).await.expect("get"), Some(op.clone()));
 
-    // One attempt slot per state read: the first compare-and-set wins, a stale one loses.
-    let seen = Lockout::default();
-    let next = Lockout {
-        failed_attempts: 1,
-        next_attempt_at: Some("2030-01-01T00:00:00Z".into()),
-    };
-    assert!(st
-        .reserve_attempt(&pid, &seen, &next)
-        .await
-        .expect("reserve"));
-    assert!(!st.reserve_attempt(&pid, &seen, &next).await.expect("stale"));
-    assert!(!st
-        .reserve_attempt(&missing, &seen, &next)
-        .await
-        .expect("missing"));
-    let got = st.get_identity(&pid).await.expect("get").expect("identity");
-    assert_eq!(got.lockout(), next);
-    // A reset clears only the reservation it made.
-    st.reset_failures(&pid, &seen).await.expect("reset other");
+    // Wrong passwords are counted in a window, without a read; a count older than the cutoff
+    // starts again at one; a missing identity counts nothing.
+    let t = |m: u32| format!("2030-01-01T00:{m:02}:00Z");
+    let before = "2029-12-31T23:50:00Z";
     assert_eq!(
-        st.get_identity(&pid)
-            .await
-            .expect("get")
-            .expect("identity")
-            .lockout(),
-        next,
-        "another reservation's reset changes nothing"
+        st.count_failure(&pid, &t(0), before).await.expect("first"),
+        Some(1)
     );
-    st.reset_failures(&pid, &next).await.expect("reset");
     assert_eq!(
-        st.get_identity(&pid)
+        st.count_failure(&pid, &t(1), before).await.expect("second"),
+        Some(2)
+    );
+    assert_eq!(
+        st.count_failure(&pid, &t(2), before).await.expect("third"),
+        Some(3)
+    );
+    assert_eq!(
+        st.count_failure(&pid, &t(20), &t(10))
             .await
-            .expect("get")
-            .expect("identity")
-            .lockout(),
-        Lockout::default()
+            .expect("after the window"),
+        Some(1)
+    );
+    assert_eq!(
+        st.count_failure(&missing, &t(20), &t(10))
+            .await
+            .expect("missing"),
+        None
+    );
+    let got = st.get_identity(&pid).await.expect("get").expect("identity");
+    assert_eq!(
+        (got.failed_attempts, got.failures_since.as_deref()),
+        (1, Some(t(20).as_str()))
     );
     // A conditional put: an active or absent identity is written, an inactive one never revived.
     assert!(st
@@ -798,7 +793,7 @@ pub async fn identity_store_contract<W: World>(w: &W) {
             status: DeviceStatus::Manufactured,
         },
         failed_attempts: 0,
-        next_attempt_at: None,
+        failures_since: None,
     };
     st.put_identity(&device).await.expect("put device");
     assert_eq!(

@@ -272,15 +272,13 @@ pub fn hook_parameters(data: &[u8]) {
 pub fn authorizer_request(data: &[u8]) {
     let w = world();
     block_on(async {
-        let mut config = AuthorizerConfig::new(
+        let config = AuthorizerConfig::new(
             "us-east-1",
             "123456789012",
             "https://login.example.test",
             &["fleetguard"],
         )
         .expect("config");
-        // The decoy hash of refusals at its smallest cost: the fuzzer is after logic, not argon2.
-        config.decoy_cost_kib = 8;
         let engine =
             Authorizer::new(config, Jwks::from_json(&w.jwks).expect("jwks")).expect("authorizer");
         let store = InMemoryIdentityStore::new();
@@ -460,6 +458,15 @@ pub fn identifiers(data: &[u8]) {
     }
     let _ = fleetguard_domain::authorizer::strip_sdk_suffix(&s);
     let _ = fleetguard_domain::authorizer::identity::PrincipalId::parse(&s);
+    // A device secret that parses is printable, bounded, strong by the estimate, and verifies.
+    use fleetguard_domain::authorizer::secret::{self, DeviceSecret, SecretCheck};
+    if let Ok(secret) = DeviceSecret::parse(&s) {
+        assert!(s.len() <= DeviceSecret::MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic()));
+        assert!(DeviceSecret::estimated_bits(&s) >= DeviceSecret::MIN_BITS);
+        let serial = Serial::parse("SN-FUZZ").expect("serial");
+        let stored = secret.digest(&serial);
+        assert_eq!(secret::verify(&serial, data, &stored), SecretCheck::Match);
+    }
 }
 
 /// Policy documents: parse, lint and evaluate never panic; a document that parses evaluates.

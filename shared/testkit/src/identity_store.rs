@@ -1,6 +1,5 @@
 //! In-memory identity store of the custom authorizer.
 
-use fleetguard_domain::authorizer::identity::Lockout;
 use fleetguard_domain::authorizer::{Identity, IdentityStore, PrincipalId};
 use fleetguard_domain::{Error, Result};
 use std::collections::HashMap;
@@ -13,10 +12,8 @@ pub struct InMemoryIdentityStore {
     items: Mutex<HashMap<PrincipalId, Identity>>,
     /// Number of `get_identity` calls.
     pub reads: AtomicUsize,
-    /// Number of `reserve_attempt` calls.
-    pub reservations: AtomicUsize,
-    /// Number of `reset_failures` calls.
-    pub resets: AtomicUsize,
+    /// Number of `count_failure` calls.
+    pub failures_counted: AtomicUsize,
     /// When set, every call fails (simulates DynamoDB being unreachable).
     pub fail: std::sync::atomic::AtomicBool,
     /// When set, every read first sleeps this long (simulates a slow store).
@@ -75,24 +72,29 @@ impl IdentityStore for InMemoryIdentityStore {
         Ok(self.get(principal_id))
     }
 
-    async fn reserve_attempt(
+    async fn count_failure(
         &self,
         principal_id: &PrincipalId,
-        seen: &Lockout,
-        next: &Lockout,
-    ) -> Result<bool> {
-        self.reservations.fetch_add(1, Ordering::SeqCst);
+        now: &str,
+        cutoff: &str,
+    ) -> Result<Option<u32>> {
+        self.failures_counted.fetch_add(1, Ordering::SeqCst);
         self.check("UpdateItem")?;
         let mut map = self.map();
         let Some(item) = map.get_mut(principal_id) else {
-            return Ok(false);
+            return Ok(None);
         };
-        if item.lockout() != *seen {
-            return Ok(false);
+        // As DynamoDB compares strings: RFC 3339 in UTC sorts as time.
+        match item.failures_since.as_deref() {
+            Some(since) if since > cutoff => {
+                item.failed_attempts = item.failed_attempts.saturating_add(1);
+            }
+            _ => {
+                item.failed_attempts = 1;
+                item.failures_since = Some(now.to_owned());
+            }
         }
-        item.failed_attempts = next.failed_attempts;
-        item.next_attempt_at = next.next_attempt_at.clone();
-        Ok(true)
+        Ok(Some(item.failed_attempts))
     }
 
     async fn put_identity(&self, identity: &Identity) -> Result<()> {
@@ -139,17 +141,5 @@ impl IdentityStore for InMemoryIdentityStore {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned())
-    }
-
-    async fn reset_failures(&self, principal_id: &PrincipalId, reserved: &Lockout) -> Result<()> {
-        self.resets.fetch_add(1, Ordering::SeqCst);
-        self.check("UpdateItem")?;
-        if let Some(item) = self.map().get_mut(principal_id) {
-            if item.lockout() == *reserved {
-                item.failed_attempts = 0;
-                item.next_attempt_at = None;
-            }
-        }
-        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::future::Future;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 /// Why a principal id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -194,53 +194,28 @@ impl fmt::Debug for IdentityKind {
     }
 }
 
-/// One identity as stored under its principal id, with its lockout state.
+/// One identity as stored under its principal id, with its count of recent wrong passwords.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub principal_id: PrincipalId,
     #[serde(flatten)]
     pub kind: IdentityKind,
-    /// Password attempts reserved and not yet followed by a success (see [`Lockout`]).
+    /// Wrong passwords since `failures_since` (see [`BurstPolicy`]); gates nothing.
     #[serde(default)]
     pub failed_attempts: u32,
-    /// RFC 3339: no password attempt is checked before this time.
+    /// RFC 3339: when the current count of wrong passwords began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_attempt_at: Option<String>,
+    pub failures_since: Option<String>,
 }
 
-/// The password-attempt state of an identity, as read and as compared-and-set.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Lockout {
-    pub failed_attempts: u32,
-    pub next_attempt_at: Option<String>,
-}
-
-/// How password attempts are limited. No hard lock: a stranger who knows a serial could otherwise
-/// keep the real device out for good. The first `max_failures` attempts are free; from then on each
-/// reserved attempt pushes the next one back by a delay that doubles (`base_delay`, 2×, 4×, …) up to
-/// `max_delay`. So guessing is slowed to a trickle (at most one attempt per `max_delay` after about a
-/// dozen failures) while the device still gets in at the next free slot; every attempt is audited.
-/// A quiet `max_delay` after the last slot forgets the failures.
+/// When wrong passwords for one serial are a security signal. Nothing is ever locked: a stranger
+/// who knows a serial could otherwise keep the real device out, and the secret is too strong to
+/// guess (see [`super::secret`]). `threshold` wrong ones within `window` raise one signal (an
+/// audit entry and a log line the template's alarm counts); the count starts again after `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttemptPolicy {
-    pub max_failures: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl AttemptPolicy {
-    /// The delay after the `n`-th unanswered attempt.
-    pub fn delay_after(&self, n: u32) -> Duration {
-        if n < self.max_failures {
-            return Duration::ZERO;
-        }
-        let doublings = (n - self.max_failures).min(30);
-        let factor = 1i64 << doublings;
-        self.base_delay
-            .checked_mul(i32::try_from(factor).unwrap_or(i32::MAX))
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay)
-    }
+pub struct BurstPolicy {
+    pub threshold: u32,
+    pub window: Duration,
 }
 
 impl Identity {
@@ -254,7 +229,7 @@ impl Identity {
                 status: OperatorStatus::Active,
             },
             failed_attempts: 0,
-            next_attempt_at: None,
+            failures_since: None,
         }
     }
 
@@ -268,50 +243,13 @@ impl Identity {
                 status: DeviceStatus::Active,
             },
             failed_attempts: 0,
-            next_attempt_at: None,
-        }
-    }
-
-    /// The lockout state as read.
-    pub fn lockout(&self) -> Lockout {
-        Lockout {
-            failed_attempts: self.failed_attempts,
-            next_attempt_at: self.next_attempt_at.clone(),
-        }
-    }
-
-    /// Whether a password attempt may be checked at `now`. An unreadable time fails closed.
-    pub fn attempt_allowed(&self, now: OffsetDateTime) -> bool {
-        match self.next_attempt_at.as_deref() {
-            None => true,
-            Some(at) => parse_rfc3339(at).is_some_and(|at| now >= at),
-        }
-    }
-
-    /// The state that reserves one attempt at `now` (counted as a failure until a success resets
-    /// it). Call only when [`Self::attempt_allowed`].
-    pub fn reserve(&self, now: OffsetDateTime, policy: &AttemptPolicy) -> Lockout {
-        let quiet = self
-            .next_attempt_at
-            .as_deref()
-            .and_then(parse_rfc3339)
-            .and_then(|at| at.checked_add(policy.max_delay))
-            .is_some_and(|forget| now >= forget);
-        let before = if quiet { 0 } else { self.failed_attempts };
-        let n = before.saturating_add(1);
-        let delay = policy.delay_after(n);
-        Lockout {
-            failed_attempts: n,
-            next_attempt_at: Some(crate::domain::rfc3339(now + delay)),
+            failures_since: None,
         }
     }
 }
 
-pub(crate) fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-}
-
-/// The identity store (the registry table): one read per uncached decision, plus the lockout state.
+/// The identity store (the registry table): one read per uncached decision, plus the count of
+/// wrong passwords.
 pub trait IdentityStore: Send + Sync {
     /// One read: the identity stored under this principal id.
     fn get_identity(
@@ -319,24 +257,15 @@ pub trait IdentityStore: Send + Sync {
         principal_id: &PrincipalId,
     ) -> impl Future<Output = Result<Option<Identity>>> + Send;
 
-    /// Compare-and-set of the lockout state: writes `next` only if the stored state is still `seen`
-    /// (what the decision read). `Ok(false)` when another attempt got there first. This is what
-    /// makes concurrent guesses unable to exceed the limit: each one must win its own slot before
-    /// its password is hashed.
-    fn reserve_attempt(
+    /// Counts one wrong password (one conditional update, no read): adds one to the count when it
+    /// began after `cutoff`, else starts a new count of one at `now` (both RFC 3339). The new count,
+    /// or `None` when the identity does not exist. Concurrent wrong passwords are each counted.
+    fn count_failure(
         &self,
         principal_id: &PrincipalId,
-        seen: &Lockout,
-        next: &Lockout,
-    ) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Clears the attempt state after a correct password, only if it is still `reserved` (this
-    /// attempt's own reservation): guesses reserved meanwhile by others stay counted.
-    fn reset_failures(
-        &self,
-        principal_id: &PrincipalId,
-        reserved: &Lockout,
-    ) -> impl Future<Output = Result<()>> + Send;
+        now: &str,
+        cutoff: &str,
+    ) -> impl Future<Output = Result<Option<u32>>> + Send;
 
     /// Creates or replaces an identity (`fleetctl operators add --re-enrol`, `devices set-password`).
     fn put_identity(&self, identity: &Identity) -> impl Future<Output = Result<()>> + Send;

@@ -11,9 +11,11 @@
 //!   `P/<serial>/deleterecords/*` of the serials the registry lists for it. The connection never
 //!   outlives the token (`disconnectAfterInSeconds` = min(86400, exp − now), at least 300).
 //! * **Password devices/services** present MQTT username = serial (an SDK's `?SDK=...` suffix is
-//!   dropped) and a password checked with argon2id against the stored hash, with a lockout after
-//!   repeated failures. The policy ([`render::device_policy`]) is the fleet policy's scope made
-//!   concrete for that serial.
+//!   dropped) and their secret ([`secret`]: at least 128 bits, compared as a digest in constant
+//!   time). The right secret is accepted every time, whatever else arrives: nothing is locked,
+//!   wrong ones are audited and counted, and a burst of them is a security signal
+//!   ([`identity::BurstPolicy`]). The policy ([`render::device_policy`]) is the fleet policy's
+//!   scope made concrete for that serial.
 //!
 //! Every decision is a [`Decision`] with a stable [`Reason`]; everything else (malformed
 //! input, store errors, the [`AuthorizerConfig::deadline`] passing) is a deny. Secrets (token,
@@ -22,8 +24,8 @@
 //! Caching: operator identities that are found active are cached per principal id for
 //! [`AuthorizerConfig::cache_ttl`] (bounded by [`AuthorizerConfig::cache_capacity`]), so a
 //! reconnect storm costs at most one read per uncached decision. Password-device identities are
-//! never cached: their lockout counter lives in the store and another Lambda instance may have
-//! locked the identity since any cached copy was read, so each device decision reads it fresh.
+//! never cached: a revoke or a new secret must reach the next decision, so each one reads fresh (a
+//! right secret costs that one read and nothing else; a wrong one adds one counting write).
 //!
 //! The module refers to the rest of the crate only through `crate::` paths and to its own
 //! submodules through `super::`.
@@ -34,6 +36,7 @@ pub mod keys;
 pub mod render;
 pub mod request;
 pub mod response;
+pub mod secret;
 
 pub use identity::{
     device_principal, hash_password, operator_principal, Identity, IdentityKind, IdentityStore,
@@ -47,7 +50,8 @@ pub use response::{validate_response, AuthorizerResponse};
 
 use crate::domain::{DeviceStatus, Reason, Serial};
 use crate::{Error, Result};
-use identity::{verify_password, PasswordCheck, MAX_PASSWORD_BYTES};
+use identity::MAX_PASSWORD_BYTES;
+use secret::SecretCheck;
 
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -67,22 +71,17 @@ pub struct AuthorizerConfig {
     pub refresh_after_secs: u32,
     /// `disconnectAfterInSeconds` of password devices (default 86400).
     pub device_disconnect_after_secs: u32,
-    /// Password attempts without a success before delays begin (default 5).
-    pub max_failures: u32,
-    /// The first delay after that; each further failure doubles it (default 30 s).
-    pub backoff_base: Duration,
-    /// The longest delay between attempts, and the quiet time that forgets failures (default 15
-    /// minutes). See [`identity::AttemptPolicy`].
-    pub lockout_window: Duration,
+    /// Wrong passwords for one serial within `burst_window` that raise a security signal (default
+    /// 20). See [`identity::BurstPolicy`]: nothing is ever locked.
+    pub burst_threshold: u32,
+    /// Default 10 minutes.
+    pub burst_window: Duration,
     /// How long an operator identity read is reused (default 30 s; zero disables the cache).
     pub cache_ttl: Duration,
     /// Most cached identities (default 1024).
     pub cache_capacity: usize,
     /// Deadline of a whole decision (default 3 s, under AWS's 5 s Lambda limit).
     pub deadline: std::time::Duration,
-    /// Memory cost (KiB) of the decoy hash refusals run; the default is `fleetctl`'s (argon2's
-    /// default, 19 MiB), so a refusal costs what a real check does. Tests and fuzzing lower it.
-    pub decoy_cost_kib: u32,
 }
 
 impl AuthorizerConfig {
@@ -95,13 +94,11 @@ impl AuthorizerConfig {
             leeway_secs: 30,
             refresh_after_secs: 300,
             device_disconnect_after_secs: 86_400,
-            max_failures: 5,
-            backoff_base: Duration::seconds(30),
-            lockout_window: Duration::minutes(15),
+            burst_threshold: 20,
+            burst_window: Duration::minutes(10),
             cache_ttl: Duration::seconds(30),
             cache_capacity: 1024,
             deadline: std::time::Duration::from_secs(3),
-            decoy_cost_kib: argon2::Params::DEFAULT_M_COST,
         };
         config.validate()?;
         Ok(config)
@@ -110,7 +107,7 @@ impl AuthorizerConfig {
     /// From the environment: `AWS_REGION`, `FLEETGUARD_ACCOUNT_ID`, `FLEETGUARD_JWT_ISSUER`,
     /// `FLEETGUARD_JWT_AUDIENCE` (comma-separated), and optionally
     /// `FLEETGUARD_AUTH_REFRESH_SECONDS`, `FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS`,
-    /// `FLEETGUARD_AUTH_MAX_FAILURES`, `FLEETGUARD_AUTH_BACKOFF_SECONDS`, `FLEETGUARD_AUTH_LOCKOUT_SECONDS`,
+    /// `FLEETGUARD_AUTH_BURST_FAILURES`, `FLEETGUARD_AUTH_BURST_SECONDS`,
     /// `FLEETGUARD_AUTH_CACHE_SECONDS`, `FLEETGUARD_AUTH_CACHE_ENTRIES`,
     /// `FLEETGUARD_AUTH_DEADLINE_MS`.
     pub fn from_env() -> Result<Self> {
@@ -132,10 +129,8 @@ impl AuthorizerConfig {
             "FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS",
             c.device_disconnect_after_secs,
         )?;
-        c.max_failures = opt_u32("FLEETGUARD_AUTH_MAX_FAILURES", c.max_failures)?;
-        c.lockout_window =
-            Duration::seconds(opt_u32("FLEETGUARD_AUTH_LOCKOUT_SECONDS", 900)?.into());
-        c.backoff_base = Duration::seconds(opt_u32("FLEETGUARD_AUTH_BACKOFF_SECONDS", 30)?.into());
+        c.burst_threshold = opt_u32("FLEETGUARD_AUTH_BURST_FAILURES", c.burst_threshold)?;
+        c.burst_window = Duration::seconds(opt_u32("FLEETGUARD_AUTH_BURST_SECONDS", 600)?.into());
         c.cache_ttl = Duration::seconds(opt_u32("FLEETGUARD_AUTH_CACHE_SECONDS", 30)?.into());
         c.cache_capacity = opt_u32("FLEETGUARD_AUTH_CACHE_ENTRIES", 1024)? as usize;
         c.deadline =
@@ -145,12 +140,11 @@ impl AuthorizerConfig {
     }
 
     /// Checks the settings are within the AWS contract and sane.
-    /// How password attempts are limited.
-    pub fn attempt_policy(&self) -> identity::AttemptPolicy {
-        identity::AttemptPolicy {
-            max_failures: self.max_failures,
-            base_delay: self.backoff_base,
-            max_delay: self.lockout_window,
+    /// When wrong passwords are a security signal.
+    pub fn burst_policy(&self) -> identity::BurstPolicy {
+        identity::BurstPolicy {
+            threshold: self.burst_threshold,
+            window: self.burst_window,
         }
     }
 
@@ -172,14 +166,11 @@ impl AuthorizerConfig {
         if !range.contains(&self.device_disconnect_after_secs) {
             bad.push("device disconnect must be 300..=86400 seconds");
         }
-        if self.max_failures == 0 {
-            bad.push("max failures must be at least 1");
+        if self.burst_threshold == 0 {
+            bad.push("burst failures must be at least 1");
         }
-        if self.lockout_window <= Duration::ZERO {
-            bad.push("lockout window must be positive");
-        }
-        if self.backoff_base <= Duration::ZERO || self.backoff_base > self.lockout_window {
-            bad.push("backoff must be positive and at most the lockout window");
+        if self.burst_window <= Duration::ZERO || self.burst_window > Duration::days(1) {
+            bad.push("burst window must be 1..=86400 seconds");
         }
         if self.cache_ttl < Duration::ZERO || self.cache_ttl > Duration::minutes(5) {
             bad.push("cache TTL must be 0..=300 seconds");
@@ -208,8 +199,6 @@ pub struct Authorizer {
     keys: KeyRing,
     rules: TokenRules,
     cache: IdentityCache,
-    /// The decoy hash, made on first use (not at cold start: most instances never need it).
-    decoy: Arc<std::sync::OnceLock<Option<String>>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -241,19 +230,22 @@ impl Authorizer {
             keys,
             rules,
             cache,
-            decoy: Arc::default(),
         })
     }
 
     /// Configuration and JWKS from the environment (see [`AuthorizerConfig::from_env`] and
     /// [`Jwks::from_env`]); `source`, when given (the JWKS URL), replaces the file/inline JWKS and
-    /// is fetched now, refreshed every `FLEETGUARD_JWKS_TTL_SECONDS` (default 600).
+    /// is fetched now, refreshed every `FLEETGUARD_JWKS_TTL_SECONDS` (default 600), and refused
+    /// `FLEETGUARD_JWKS_MAX_AGE_SECONDS` (default 86400; from the TTL to 7 days) after the last
+    /// successful fetch.
     pub async fn from_env(source: Option<Arc<dyn KeySource>>, now: OffsetDateTime) -> Result<Self> {
         let config = AuthorizerConfig::from_env()?;
         let keys = match source {
             Some(source) => {
-                let ttl = crate::config::opt_u32("FLEETGUARD_JWKS_TTL_SECONDS", 600)?;
-                KeyRing::fetched(source, Duration::seconds(ttl.into()), now).await?
+                let (ttl, max_age) = jwks_timing_from_env()?;
+                KeyRing::fetched(source, ttl, now)
+                    .await?
+                    .with_max_age(max_age)
             }
             None => KeyRing::fixed(Jwks::from_env()?),
         };
@@ -275,6 +267,17 @@ impl Authorizer {
     }
 }
 
+/// `FLEETGUARD_JWKS_TTL_SECONDS` (default 600) and `FLEETGUARD_JWKS_MAX_AGE_SECONDS` (default
+/// 86400), checked with [`KeyRing::check_max_age`] before anything is fetched.
+fn jwks_timing_from_env() -> Result<(Duration, Duration)> {
+    use crate::config::opt_u32;
+    let ttl = Duration::seconds(opt_u32("FLEETGUARD_JWKS_TTL_SECONDS", 600)?.into());
+    // 86400 s = KeyRing::DEFAULT_MAX_AGE.
+    let max_age = Duration::seconds(opt_u32("FLEETGUARD_JWKS_MAX_AGE_SECONDS", 86_400)?.into());
+    KeyRing::check_max_age(ttl, max_age)?;
+    Ok((ttl, max_age))
+}
+
 /// One decision, for the Lambda to return (`response`) and audit (the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -287,6 +290,8 @@ pub struct Decision {
     pub serial: Option<String>,
     /// Short detail for the audit (internal errors); never a token, password or hash.
     pub detail: Option<String>,
+    /// This wrong password made the serial's count reach the burst threshold (the count).
+    pub burst: Option<u32>,
 }
 
 impl Decision {
@@ -314,6 +319,29 @@ impl Decision {
         }
         entry
     }
+
+    /// The security signal this decision raises, if any: a burst of wrong passwords for one serial
+    /// (audited and logged with reason `password_burst`, which the template's alarm counts).
+    pub fn signal_entry(&self) -> Option<crate::domain::AuditEntry> {
+        use crate::domain::{AuditEntry, Outcome};
+        let n = self.burst?;
+        let mut entry = AuditEntry::new(
+            "authorizer",
+            "password_burst",
+            Outcome::Rejected,
+            Reason::PasswordBurst,
+        )
+        .detail(format!(
+            "{n} wrong passwords in the burst window; nothing is locked"
+        ));
+        if let Some(p) = &self.principal_id {
+            entry = entry.principal(p.clone());
+        }
+        if let Some(s) = &self.serial {
+            entry = entry.serial(s.clone());
+        }
+        Some(entry)
+    }
 }
 
 #[derive(Default)]
@@ -321,6 +349,7 @@ struct Trace {
     principal_id: Option<String>,
     serial: Option<String>,
     detail: Option<String>,
+    burst: Option<u32>,
 }
 
 impl Trace {
@@ -381,6 +410,7 @@ pub async fn authorize<S: IdentityStore>(
         principal_id: trace.principal_id,
         serial: trace.serial,
         detail: trace.detail,
+        burst: trace.burst,
     }
 }
 
@@ -476,7 +506,8 @@ async fn decide_operator<S: IdentityStore>(
     now: OffsetDateTime,
     trace: &mut Trace,
 ) -> std::result::Result<Grant, Reason> {
-    let jwks = engine.keys.for_decision(now).await;
+    // Keys past their max age without a successful refresh: every token is refused (keys_stale).
+    let jwks = engine.keys.for_decision(now).await?;
     let verified = match jwt::verify(&jwks, &engine.rules, token, now) {
         // The IdP may have rotated keys since we fetched them: refetch (rate-limited) and retry once.
         Err(Reason::UnknownKey) => match engine.keys.refetch(now, RefetchCause::UnknownKid).await {
@@ -566,17 +597,20 @@ async fn decide_device<S: IdentityStore>(
         return Err(Reason::MalformedRequest);
     }
 
-    // Never cached: the lockout state must be the store's, not an older copy.
+    // Never cached: a revoke or a new secret reaches the next decision.
     let read = store
         .get_identity(&principal)
         .await
         .map_err(|e| trace.internal("get_identity", &e))?;
     let cfg = &engine.config;
-    // Every refusal before the hash still costs one: an unknown serial, a disabled device and a
-    // delayed one take as long as a wrong password, so timing does not tell which serials exist.
-    let identity = match read {
-        Some(identity) => identity,
-        None => return decoy(engine, password, Reason::UnknownIdentity).await,
+    // Every refusal before the check still costs one: an unknown serial and a disabled device take
+    // as long as a wrong secret, so timing does not tell which serials exist.
+    let refuse = |reason| {
+        secret::decoy(&serial, &password);
+        Err(reason)
+    };
+    let Some(identity) = read else {
+        return refuse(Reason::UnknownIdentity);
     };
     let IdentityKind::Device {
         serial: stored_serial,
@@ -584,47 +618,37 @@ async fn decide_device<S: IdentityStore>(
         status,
     } = &identity.kind
     else {
-        return decoy(engine, password, Reason::UnknownIdentity).await;
+        return refuse(Reason::UnknownIdentity);
     };
     if identity.principal_id != principal || *stored_serial != serial {
         trace.detail = Some("store returned another identity".to_owned());
         return Err(Reason::InternalError);
     }
     if *status != DeviceStatus::Active {
-        return decoy(engine, password, Reason::DeviceNotActive).await;
+        return refuse(Reason::DeviceNotActive);
     }
-    if !identity.attempt_allowed(now) {
-        return decoy(engine, password, Reason::LockedOut).await;
-    }
-    // The attempt is reserved (counted) before the hash runs: concurrent guesses each need a slot of
-    // their own, so 20 at once cannot exceed the limit.
-    let next = identity.reserve(now, &cfg.attempt_policy());
-    let reserved = store
-        .reserve_attempt(&principal, &identity.lockout(), &next)
-        .await
-        .map_err(|e| trace.internal("reserve_attempt", &e))?;
-    if !reserved {
-        return decoy(engine, password, Reason::LockedOut).await;
-    }
-
-    // argon2 is CPU-bound (tens of ms): off the executor, so the deadline still applies.
-    let hash = password_hash.clone();
-    let check = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|_| Reason::InternalError)?;
+    // No attempt limit gates this: the right secret gets in whatever else arrives.
+    let check = if secret::is_legacy(password_hash) {
+        // argon2 is CPU-bound (tens of ms): off the executor, so the deadline still applies.
+        let (serial, hash) = (serial.clone(), password_hash.clone());
+        tokio::task::spawn_blocking(move || secret::verify(&serial, &password, &hash))
+            .await
+            .map_err(|_| Reason::InternalError)?
+    } else {
+        secret::verify(&serial, &password, password_hash)
+    };
     match check {
-        PasswordCheck::Match => {}
-        // Already counted by the reservation.
-        PasswordCheck::Mismatch => return Err(Reason::BadPassword),
-        PasswordCheck::BadHash => {
-            trace.detail = Some("stored password hash is not an accepted argon2id hash".to_owned());
+        SecretCheck::Match => {}
+        SecretCheck::Mismatch => {
+            count_failure(store, &principal, &cfg.burst_policy(), now, trace).await;
+            return Err(Reason::BadPassword);
+        }
+        SecretCheck::BadHash => {
+            trace.detail =
+                Some("stored secret is neither a digest nor an argon2id hash".to_owned());
             return Err(Reason::InternalError);
         }
     }
-    store
-        .reset_failures(&principal, &next)
-        .await
-        .map_err(|e| trace.internal("reset_failures", &e))?;
     let policies = render::device_policy(&cfg.scope, &serial)?;
     Ok(Grant {
         principal_id: principal,
@@ -634,25 +658,25 @@ async fn decide_device<S: IdentityStore>(
     })
 }
 
-/// A password check against a fixed hash, whose answer is ignored: the refusal costs what a real
-/// check costs.
-async fn decoy(
-    engine: &Authorizer,
-    password: Vec<u8>,
-    reason: Reason,
-) -> std::result::Result<Grant, Reason> {
-    let hash = engine.decoy.clone();
-    let cost = engine.config.decoy_cost_kib;
-    let _ = tokio::task::spawn_blocking(move || {
-        let hash = hash.get_or_init(|| {
-            argon2::Params::new(cost, 2, 1, None)
-                .ok()
-                .and_then(|params| identity::hash_password_with(b"fleetguard-decoy", params).ok())
-        });
-        if let Some(h) = hash {
-            let _ = verify_password(&password, h);
+/// Counts a wrong secret; the count reaching the threshold is a burst (one per window). A store
+/// error leaves the refusal a refusal (noted in the detail): the count gates nothing.
+async fn count_failure<S: IdentityStore>(
+    store: &S,
+    principal: &PrincipalId,
+    policy: &identity::BurstPolicy,
+    now: OffsetDateTime,
+    trace: &mut Trace,
+) {
+    let cutoff = crate::domain::rfc3339(now - policy.window);
+    match store
+        .count_failure(principal, &crate::domain::rfc3339(now), &cutoff)
+        .await
+    {
+        Ok(Some(n)) if n == policy.threshold => trace.burst = Some(n),
+        Ok(_) => {}
+        Err(e) => {
+            let d = format!("count_failure: {e}");
+            trace.detail = Some(crate::domain::truncate_utf8(&d, 256).to_owned());
         }
-    })
-    .await;
-    Err(reason)
+    }
 }

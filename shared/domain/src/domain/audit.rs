@@ -135,6 +135,8 @@ reasons! {
     MalformedToken => "malformed_token",
     UnsupportedAlgorithm => "unsupported_algorithm",
     UnknownKey => "unknown_key",
+    // the JWKS from a URL is past its max age without a successful refresh: no token is trusted
+    KeysStale => "keys_stale",
     BadSignature => "bad_signature",
     WrongIssuer => "wrong_issuer",
     WrongAudience => "wrong_audience",
@@ -147,7 +149,8 @@ reasons! {
     UnknownIdentity => "unknown_identity",
     IdentityDisabled => "identity_disabled",
     BadPassword => "bad_password",
-    LockedOut => "locked_out",
+    PasswordBurst => "password_burst",
+    WeakSecret => "weak_secret",
     PolicyTooLarge => "policy_too_large",
     OperatorAdded => "operator_added",
     OperatorDisabled => "operator_disabled",

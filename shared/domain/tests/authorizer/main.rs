@@ -4,6 +4,7 @@ mod prop;
 
 use base64::Engine;
 use fleetguard_domain::authorizer::identity::hash_password_with;
+use fleetguard_domain::authorizer::secret::DeviceSecret;
 use fleetguard_domain::authorizer::*;
 use fleetguard_domain::domain::{DeviceStatus, Reason, Serial};
 use fleetguard_domain::{Error, Result};
@@ -90,10 +91,7 @@ pub(crate) fn claims(sub: &str, exp_in: i64) -> Value {
 }
 
 pub(crate) fn config() -> AuthorizerConfig {
-    let mut c = AuthorizerConfig::new(REGION, ACCOUNT, ISSUER, &[AUDIENCE]).expect("config");
-    // Refusals run a decoy hash; the tests' hashes are cheap, so is the decoy.
-    c.decoy_cost_kib = 8;
-    c
+    AuthorizerConfig::new(REGION, ACCOUNT, ISSUER, &[AUDIENCE]).expect("config")
 }
 
 struct Fx {
@@ -193,7 +191,11 @@ fn assert_deny(d: &Decision, reason: Reason) {
 }
 
 async fn run(fx: &Fx, raw: Value) -> Decision {
-    let d = authorize(&fx.engine, &fx.store, raw, NOW).await;
+    run_at(fx, raw, NOW).await
+}
+
+async fn run_at(fx: &Fx, raw: Value, now: OffsetDateTime) -> Decision {
+    let d = authorize(&fx.engine, &fx.store, raw, now).await;
     validate_response(&d.response).expect("every response is valid");
     d
 }
@@ -712,6 +714,14 @@ async fn duplicate_serials_are_granted_once() {
 
 // ---------------------------------------------------------------- devices
 
+fn put_device_digest(fx: &Fx, serial: &Serial, secret: &DeviceSecret) -> PrincipalId {
+    let identity = Identity::device(serial.clone(), secret.digest(serial));
+    let p = identity.principal_id.clone();
+    fx.store.put(identity);
+    p
+}
+
+/// A device whose stored hash is a (cheap) legacy argon2id one: what set-password wrote before.
 fn put_device(fx: &Fx, serial: &str, pw: &str) -> PrincipalId {
     let identity = Identity::device(Serial::parse(serial).expect("serial"), cheap_hash(pw));
     let p = identity.principal_id.clone();
@@ -805,7 +815,7 @@ async fn device_denials() {
         let d = run(&fx, raw.clone()).await;
         assert_deny(&d, want);
     }
-    assert_eq!(fx.store.reservations.load(Ordering::SeqCst), 0);
+    assert_eq!(fx.store.failures_counted.load(Ordering::SeqCst), 0);
 
     // Not active.
     for status in [
@@ -893,82 +903,163 @@ async fn identities_with_wildcards_are_denied() {
 }
 
 #[tokio::test]
-async fn failures_delay_the_next_attempt_and_a_success_resets_them() {
+async fn the_right_secret_gets_in_however_many_wrong_ones_arrive() {
     let fx = fx();
-    let principal = put_device(&fx, "SN1", "right");
+    let secret = DeviceSecret::generate().expect("secret");
+    let serial = Serial::parse("SN1").expect("serial");
+    let principal = put_device_digest(&fx, &serial, &secret);
     let at = |secs: i64| NOW + Duration::seconds(secs);
-    let attempt = |pw: &'static [u8], when| {
-        let fx = &fx;
-        async move { authorize(&fx.engine, &fx.store, mqtt_request("SN1", pw, None), when).await }
-    };
-    // Two failures, then the right password resets the counter.
-    for _ in 0..2 {
-        assert_deny(&attempt(b"wrong", at(0)).await, Reason::BadPassword);
+    let mut bursts = 0;
+    // 100 wrong guesses, one a second (AWS's per-client-id connect limit), the device's own
+    // connections and refreshes in between: every right one is accepted.
+    for i in 0..100 {
+        let wrong = authorize(
+            &fx.engine,
+            &fx.store,
+            mqtt_request("SN1", b"guess", None),
+            at(i),
+        )
+        .await;
+        assert_deny(&wrong, Reason::BadPassword);
+        bursts += usize::from(wrong.signal_entry().is_some());
+        let right = mqtt_request("SN1", secret.expose().as_bytes(), None);
+        let d = authorize(&fx.engine, &fx.store, right, at(i)).await;
+        assert_eq!(d.reason, Reason::Authorized, "attempt {i}");
+        assert!(d.signal_entry().is_none());
     }
-    assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(2));
-    assert_eq!(attempt(b"right", at(0)).await.reason, Reason::Authorized);
-    assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(0));
-
-    // Five free failures (the fifth starts a 30 s delay): during it even the right password is
-    // refused without being checked, and nothing is counted.
-    for _ in 0..5 {
-        assert_deny(&attempt(b"wrong", at(0)).await, Reason::BadPassword);
-    }
-    let reserved = fx.store.reservations.load(Ordering::SeqCst);
-    for pw in [&b"right"[..], b"wrong"] {
-        assert_deny(
-            &authorize(&fx.engine, &fx.store, mqtt_request("SN1", pw, None), at(29)).await,
-            Reason::LockedOut,
-        );
-    }
-    assert_eq!(fx.store.reservations.load(Ordering::SeqCst), reserved);
-    // The delay doubles with each further failure: 30 s, then 60 s.
-    assert_deny(&attempt(b"wrong", at(30)).await, Reason::BadPassword);
-    assert_deny(&attempt(b"right", at(89)).await, Reason::LockedOut);
-    // No hard lock: the device gets in at the next free slot, and that clears the failures.
-    assert_eq!(attempt(b"right", at(90)).await.reason, Reason::Authorized);
-    assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(0));
-
-    // Failures followed by a quiet lockout window are forgotten.
-    for _ in 0..5 {
-        attempt(b"wrong", at(100)).await;
-    }
-    let later = at(100 + 30 + 15 * 60);
-    assert_deny(&attempt(b"wrong", later).await, Reason::BadPassword);
-    assert_eq!(fx.store.get(&principal).map(|i| i.failed_attempts), Some(1));
-}
-
-#[test]
-fn the_delay_doubles_up_to_the_lockout_window() {
-    let policy = config().attempt_policy();
-    let delays: Vec<i64> = (1..=14)
-        .map(|n| policy.delay_after(n).whole_seconds())
-        .collect();
-    assert_eq!(
-        delays,
-        [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900, 900, 900]
-    );
-    assert_eq!(policy.delay_after(u32::MAX).whole_seconds(), 900);
+    // 100 s fit one 10-minute window: one signal, at the 20th wrong one.
+    assert_eq!(bursts, 1);
+    let counted = fx.store.get(&principal).expect("identity").failed_attempts;
+    assert_eq!(counted, 100);
+    // Right secrets write nothing: only the wrong ones were counted.
+    assert_eq!(fx.store.failures_counted.load(Ordering::SeqCst), 100);
+    // A new window, a new signal after 20 more.
+    let later: Vec<Decision> = futures_join_all(
+        (0..20).map(|_| run_at(&fx, mqtt_request("SN1", b"guess", None), at(1000))),
+    )
+    .await;
+    let signals: Vec<_> = later.iter().filter_map(Decision::signal_entry).collect();
+    assert_eq!(signals.len(), 1);
+    assert_eq!(signals[0].reason, Reason::PasswordBurst);
+    assert_eq!(signals[0].serial.as_deref(), Some("SN1"));
+    let text = format!("{:?}", signals[0]);
+    assert!(!text.contains(secret.expose()) && !text.contains("guess"));
 }
 
 #[tokio::test]
-async fn concurrent_wrong_guesses_cannot_exceed_the_limit() {
+async fn concurrent_guesses_are_all_counted_and_never_hold_the_device_out() {
     let fx = fx();
-    let principal = put_device(&fx, "SN1", "right");
-    // Every guess reads before any reserves: all 20 see the same state.
+    let secret = DeviceSecret::generate().expect("secret");
+    let serial = Serial::parse("SN1").expect("serial");
+    let principal = put_device_digest(&fx, &serial, &secret);
+    // Every guess reads before any counts: all 20 see the same state.
     *fx.store.delay.lock().expect("lock") = Some(std::time::Duration::from_millis(5));
-    let guesses = (0..20).map(|_| run(&fx, mqtt_request("SN1", b"wrong", None)));
-    let decisions = futures_join_all(guesses).await;
-    let checked = decisions
-        .iter()
-        .filter(|d| d.reason == Reason::BadPassword)
-        .count();
-    assert!(checked <= 5, "{checked} passwords checked");
-    assert!(decisions
-        .iter()
-        .all(|d| matches!(d.reason, Reason::BadPassword | Reason::LockedOut)));
-    let stored = fx.store.get(&principal).expect("identity").failed_attempts;
-    assert_eq!(stored as usize, checked);
+    let right = mqtt_request("SN1", secret.expose().as_bytes(), None);
+    let requests = (0..21).map(|i| {
+        if i == 10 {
+            right.clone()
+        } else {
+            mqtt_request("SN1", b"wrong", None)
+        }
+    });
+    let decisions = futures_join_all(requests.map(|r| run(&fx, r))).await;
+    assert_eq!(decisions[10].reason, Reason::Authorized);
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| d.reason == Reason::BadPassword)
+            .count(),
+        20
+    );
+    assert_eq!(
+        fx.store.get(&principal).expect("identity").failed_attempts,
+        20
+    );
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| d.signal_entry().is_some())
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_failing_count_leaves_a_wrong_secret_refused_and_a_right_one_accepted() {
+    let fx = fx();
+    let secret = DeviceSecret::generate().expect("secret");
+    put_device_digest(&fx, &Serial::parse("SN1").expect("serial"), &secret);
+    // Only the counting write fails: reads go on.
+    let failing = FailingCounts(&fx.store);
+    let d = authorize(
+        &fx.engine,
+        &failing,
+        mqtt_request("SN1", b"wrong", None),
+        NOW,
+    )
+    .await;
+    assert_deny(&d, Reason::BadPassword);
+    assert!(d
+        .detail
+        .as_deref()
+        .is_some_and(|t| t.starts_with("count_failure")));
+    let right = mqtt_request("SN1", secret.expose().as_bytes(), None);
+    assert_eq!(
+        authorize(&fx.engine, &failing, right, NOW).await.reason,
+        Reason::Authorized
+    );
+}
+
+/// The in-memory store whose failure counting is down.
+struct FailingCounts<'a>(&'a InMemoryIdentityStore);
+
+impl IdentityStore for FailingCounts<'_> {
+    async fn get_identity(&self, p: &PrincipalId) -> fleetguard_domain::Result<Option<Identity>> {
+        self.0.get_identity(p).await
+    }
+    async fn count_failure(
+        &self,
+        _: &PrincipalId,
+        _: &str,
+        _: &str,
+    ) -> fleetguard_domain::Result<Option<u32>> {
+        Err(fleetguard_domain::Error::Corrupt("store down".into()))
+    }
+    async fn put_identity(&self, i: &Identity) -> fleetguard_domain::Result<()> {
+        self.0.put_identity(i).await
+    }
+    async fn put_identity_unless_inactive(&self, i: &Identity) -> fleetguard_domain::Result<bool> {
+        self.0.put_identity_unless_inactive(i).await
+    }
+    async fn put_device_identity(
+        &self,
+        i: &Identity,
+        s: DeviceStatus,
+    ) -> fleetguard_domain::Result<bool> {
+        self.0.put_device_identity(i, s).await
+    }
+    async fn get_certificate(
+        &self,
+        id: &fleetguard_domain::domain::CertificateId,
+    ) -> fleetguard_domain::Result<Option<fleetguard_domain::domain::CertificateRecord>> {
+        self.0.get_certificate(id).await
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_argon2_hash_still_verifies() {
+    let fx = fx();
+    put_device(&fx, "SN1", "an old password");
+    assert_eq!(
+        run(&fx, mqtt_request("SN1", b"an old password", None))
+            .await
+            .reason,
+        Reason::Authorized
+    );
+    assert_deny(
+        &run(&fx, mqtt_request("SN1", b"another", None)).await,
+        Reason::BadPassword,
+    );
 }
 
 /// Polls every future to completion concurrently on this task (no extra dependency).
@@ -998,42 +1089,6 @@ async fn futures_join_all<F: std::future::Future>(
     })
     .await;
     out.into_iter().flatten().collect()
-}
-
-#[tokio::test]
-async fn a_delay_set_elsewhere_is_honoured_immediately() {
-    // Another Lambda instance pushed the next attempt back after this one served it: device reads
-    // are never cached, so the right password is refused at once.
-    let fx = fx();
-    let principal = put_device(&fx, "SN1", "right");
-    assert_eq!(
-        run(&fx, mqtt_request("SN1", b"right", None)).await.reason,
-        Reason::Authorized
-    );
-    let mut locked = fx.store.get(&principal).expect("identity");
-    locked.failed_attempts = 5;
-    locked.next_attempt_at = Some(fleetguard_domain::domain::rfc3339(
-        NOW + Duration::seconds(30),
-    ));
-    fx.store.put(locked.clone());
-    assert_deny(
-        &run(&fx, mqtt_request("SN1", b"right", None)).await,
-        Reason::LockedOut,
-    );
-    // At the end of time: refused, no panic.
-    locked.next_attempt_at = Some("9999-12-31T23:59:59Z".to_owned());
-    fx.store.put(locked.clone());
-    assert_deny(
-        &run(&fx, mqtt_request("SN1", b"right", None)).await,
-        Reason::LockedOut,
-    );
-    // Corrupt time: fail closed.
-    locked.next_attempt_at = Some("yesterday".to_owned());
-    fx.store.put(locked);
-    assert_deny(
-        &run(&fx, mqtt_request("SN1", b"right", None)).await,
-        Reason::LockedOut,
-    );
 }
 
 // ---------------------------------------------------------------- errors and deadline
@@ -1510,6 +1565,226 @@ async fn expired_jwks_is_refreshed_and_an_idp_outage_keeps_the_current_keys() {
     assert_deny(&d, Reason::UnknownKey);
     assert_eq!(source.fetches(), 3);
     assert_eq!(engine.keys().current().len(), 1);
+}
+
+/// An engine over keys fetched from a fake source (TTL 10 minutes), with `alice` registered and a
+/// token of hers (signed with `k1`) valid for a year.
+struct FetchedFx {
+    engine: Authorizer,
+    store: InMemoryIdentityStore,
+    source: Arc<FakeSource>,
+    k1: TestKey,
+    token: String,
+}
+
+async fn fetched_fx(max_age: Option<Duration>) -> FetchedFx {
+    let k1 = ec_key("k1");
+    let source = FakeSource::new(Some(jwks_json(&[&k1])));
+    let mut ring = KeyRing::fetched(source.clone(), Duration::minutes(10), NOW)
+        .await
+        .expect("ring");
+    if let Some(max_age) = max_age {
+        ring = ring.with_max_age(max_age);
+    }
+    let engine = Authorizer::with_keys(config(), ring).expect("engine");
+    let store = InMemoryIdentityStore::new();
+    store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    let token = sign(&k1, &claims("alice", 365 * 86_400));
+    FetchedFx {
+        engine,
+        store,
+        source,
+        k1,
+        token,
+    }
+}
+
+#[tokio::test]
+async fn fetched_keys_are_trusted_before_their_max_age_while_the_source_fails() {
+    // The default bound: 24 hours after the last successful fetch.
+    let FetchedFx {
+        engine,
+        store,
+        source,
+        token,
+        ..
+    } = fetched_fx(None).await;
+    source.set(None);
+    for at in [
+        NOW + Duration::minutes(11),
+        NOW + Duration::hours(12),
+        NOW + Duration::hours(24) - Duration::seconds(1),
+    ] {
+        let d = authorize(&engine, &store, token_request(&token), at).await;
+        assert_eq!(d.reason, Reason::Authorized, "{at}: {d:?}");
+        assert!(!engine.keys().is_stale(at));
+    }
+    assert_eq!(
+        source.fetches(),
+        4,
+        "one failed refresh per expired decision"
+    );
+
+    // At the bound: the last attempt was a second ago, so no new one (MIN_REFETCH), and refused.
+    let at = NOW + Duration::hours(24);
+    assert!(engine.keys().is_stale(at));
+    let d = authorize(&engine, &store, token_request(&token), at).await;
+    assert_deny(&d, Reason::KeysStale);
+    assert_eq!(source.fetches(), 4);
+    // A minute later the refresh is tried again, fails, and the token is still refused.
+    let d = authorize(
+        &engine,
+        &store,
+        token_request(&token),
+        at + KeyRing::MIN_REFETCH,
+    )
+    .await;
+    assert_deny(&d, Reason::KeysStale);
+    assert_eq!(source.fetches(), 5);
+}
+
+#[tokio::test]
+async fn fetched_keys_past_their_max_age_are_refused_as_keys_stale() {
+    let FetchedFx {
+        engine,
+        store,
+        source,
+        token,
+        ..
+    } = fetched_fx(Some(Duration::hours(1))).await;
+    source.set(None);
+    let at = NOW + Duration::hours(1);
+    let d = authorize(&engine, &store, token_request(&token), at).await;
+    assert_deny(&d, Reason::KeysStale);
+    assert_eq!(d.reason.as_str(), "keys_stale");
+    assert_eq!(d.audit_entry().reason, Reason::KeysStale);
+    assert_eq!(Reason::from_code("keys_stale"), Some(Reason::KeysStale));
+    assert_eq!(source.fetches(), 2, "the refresh was tried before refusing");
+
+    // Every operator token is refused, whatever its kid, and within MIN_REFETCH of the failed
+    // attempt no fetch is made.
+    let stranger = ec_key("zzz");
+    let junk = sign(&stranger, &claims("alice", 365 * 86_400));
+    for s in 0..30 {
+        let later = at + Duration::seconds(s);
+        let d = authorize(&engine, &store, token_request(&token), later).await;
+        assert_deny(&d, Reason::KeysStale);
+        let d = authorize(&engine, &store, token_request(&junk), later).await;
+        assert_deny(&d, Reason::KeysStale);
+    }
+    assert_eq!(source.fetches(), 2);
+    assert_eq!(
+        engine.keys().for_decision(at).await.err(),
+        Some(Reason::KeysStale)
+    );
+}
+
+#[tokio::test]
+async fn a_successful_refresh_restores_trust_in_stale_keys() {
+    let FetchedFx {
+        engine,
+        store,
+        source,
+        k1,
+        token,
+    } = fetched_fx(Some(Duration::hours(1))).await;
+    source.set(None);
+    let at = NOW + Duration::hours(2);
+    assert_deny(
+        &authorize(&engine, &store, token_request(&token), at).await,
+        Reason::KeysStale,
+    );
+    assert_eq!(source.fetches(), 2);
+
+    // The IdP is back, but the next attempt still waits MIN_REFETCH.
+    source.set(Some(jwks_json(&[&k1])));
+    let soon = at + Duration::seconds(30);
+    assert_deny(
+        &authorize(&engine, &store, token_request(&token), soon).await,
+        Reason::KeysStale,
+    );
+    assert_eq!(source.fetches(), 2);
+
+    let later = at + KeyRing::MIN_REFETCH;
+    let d = authorize(&engine, &store, token_request(&token), later).await;
+    assert_eq!(d.reason, Reason::Authorized, "{d:?}");
+    assert_eq!(source.fetches(), 3);
+    assert!(!engine.keys().is_stale(later));
+    // The bound counts again from that refresh.
+    assert!(!engine.keys().is_stale(later + Duration::minutes(59)));
+    assert!(engine.keys().is_stale(later + Duration::hours(1)));
+
+    // A refresh on an unknown kid restores trust too.
+    let FetchedFx {
+        engine,
+        store,
+        source,
+        k1,
+        token,
+    } = fetched_fx(Some(Duration::hours(1))).await;
+    source.set(None);
+    assert_deny(
+        &authorize(&engine, &store, token_request(&token), at).await,
+        Reason::KeysStale,
+    );
+    let k2 = ec_key("k2");
+    source.set(Some(jwks_json(&[&k1, &k2])));
+    let rotated = sign(&k2, &claims("alice", 365 * 86_400));
+    let d = authorize(&engine, &store, token_request(&rotated), later).await;
+    assert_eq!(d.reason, Reason::Authorized, "{d:?}");
+    assert_eq!(source.fetches(), 3);
+}
+
+#[tokio::test]
+async fn fixed_keys_are_never_stale() {
+    let k1 = ec_key("k1");
+    let jwks = Jwks::from_json(&jwks_json(&[&k1])).expect("jwks");
+    let ring = KeyRing::fixed(jwks).with_max_age(Duration::seconds(1));
+    let engine = Authorizer::with_keys(config(), ring).expect("engine");
+    let store = InMemoryIdentityStore::new();
+    store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    let token = sign(&k1, &claims("alice", 3 * 365 * 86_400));
+    for at in [NOW, NOW + Duration::days(8), NOW + Duration::days(2 * 365)] {
+        assert!(!engine.keys().is_stale(at));
+        let d = authorize(&engine, &store, token_request(&token), at).await;
+        assert_eq!(d.reason, Reason::Authorized, "{at}: {d:?}");
+    }
+}
+
+#[test]
+fn jwks_max_age_must_be_between_the_ttl_and_seven_days() {
+    let ttl = Duration::minutes(10);
+    // The defaults (TTL 600 s, max age 86400 s) and the edges are accepted.
+    assert_eq!(KeyRing::DEFAULT_MAX_AGE, Duration::seconds(86_400));
+    assert_eq!(KeyRing::MAX_MAX_AGE, Duration::days(7));
+    for max_age in [ttl, KeyRing::DEFAULT_MAX_AGE, Duration::days(7)] {
+        KeyRing::check_max_age(ttl, max_age).expect("valid max age");
+    }
+    // Below the TTL (keys would go stale before they are due a refresh), above 7 days, or a TTL
+    // above the default max age: a configuration error.
+    for (ttl, max_age) in [
+        (ttl, ttl - Duration::seconds(1)),
+        (ttl, Duration::ZERO),
+        (ttl, Duration::days(7) + Duration::seconds(1)),
+        (Duration::hours(25), KeyRing::DEFAULT_MAX_AGE),
+    ] {
+        let e = KeyRing::check_max_age(ttl, max_age).expect_err("invalid max age");
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("FLEETGUARD_JWKS_MAX_AGE_SECONDS"),
+            "{e}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- X.509 custom authentication
