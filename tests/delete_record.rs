@@ -302,7 +302,7 @@ async fn already_deleted_and_missing_records_are_outcomes() {
 }
 
 #[tokio::test]
-async fn malformed_events_change_nothing_and_get_no_reply() {
+async fn malformed_events_change_nothing_and_are_answered_only_on_a_valid_topic() {
     let f = Fleet::new().await;
     let (serial, cert) = &f.a;
     let rid = f.stack.seed_record(serial, "rec-1").await;
@@ -356,6 +356,10 @@ async fn malformed_events_change_nothing_and_get_no_reply() {
     let mut ctl = delete_event(serial.as_str(), "rec-1", cert, 1);
     ctl["reason"] = "line\nbreak".into();
     cases.push((ctl, Reason::InvalidPayload));
+    // Serial and record id valid (from the topic): answered on its rejected topic, oversize included.
+    // Either invalid: no topic can be built from it, audited only.
+    let rejected = format!("P/{serial}/deleterecords/rec-1/rejected");
+    let mut answered = 0;
     for (event, reason) in cases {
         let d = svc.handle(event.clone()).await.unwrap();
         assert_eq!(
@@ -363,9 +367,19 @@ async fn malformed_events_change_nothing_and_get_no_reply() {
             (Outcome::Rejected, reason),
             "{event}"
         );
-        assert!(d.reply_topic.is_none());
+        let addressable = event["serial"] == serial.as_str() && event["record_id"] == "rec-1";
+        if addressable {
+            assert_eq!(d.reply_topic.as_deref(), Some(rejected.as_str()), "{event}");
+            answered += 1;
+        } else {
+            assert!(d.reply_topic.is_none(), "{event}");
+        }
     }
-    assert_eq!(mine(), published_before, "no reply on an untrusted topic");
+    assert_eq!(
+        answered, 4,
+        "the oversize, request-id, reason and time cases"
+    );
+    assert_eq!(mine(), published_before + answered, "no other reply");
     let record = f.stack.record(serial, &rid).await.unwrap();
     assert!(!record.is_deleted());
     assert_eq!(record.version, 1);

@@ -89,6 +89,7 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
     /// Handles one forwarded message. `Err` only for infrastructure failures (the invocation is retried;
     /// a replay gives the same answer and writes nothing twice).
     pub async fn handle(&self, raw: serde_json::Value) -> Result<DeleteDecision> {
+        let address = reply_address(&raw);
         let v = match validate(raw) {
             Ok(v) => v,
             Err((reason, serial, detail)) => {
@@ -98,11 +99,30 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
                     entry = entry.serial(s.as_str());
                 }
                 crate::ports::record_decision(&self.audit, &entry).await?;
-                // No reply: the topic itself is not trustworthy enough to publish on.
+                // Answered on the request's own reply topic when its serial and record id are
+                // valid (an oversize or malformed payload included); never on a topic built from
+                // invalid parts.
+                let reply_topic = match address {
+                    Some((serial, record_id, request_id)) => {
+                        let topic = format!("P/{serial}/deleterecords/{record_id}/rejected");
+                        let reply = Reply {
+                            outcome: "rejected".to_owned(),
+                            reason,
+                            record_id: record_id.to_string(),
+                            version: None,
+                            request_id,
+                        };
+                        let payload = serde_json::to_value(&reply)
+                            .map_err(|e| crate::Error::Corrupt(format!("reply: {e}")))?;
+                        self.publisher.publish(&topic, &payload).await?;
+                        Some(topic)
+                    }
+                    None => None,
+                };
                 return Ok(DeleteDecision {
                     outcome: Outcome::Rejected,
                     reason,
-                    reply_topic: None,
+                    reply_topic,
                     version: None,
                     security_event: false,
                 });
@@ -348,6 +368,26 @@ pub struct SecurityEvent {
 
 type Refusal = (Reason, Option<Serial>, String);
 
+/// Where a request that does not validate is answered: its serial and record id (from the topic,
+/// by the rule) when both are valid, with its `request_id` when that is well formed.
+fn reply_address(raw: &serde_json::Value) -> Option<(Serial, RecordId, Option<String>)> {
+    let field = |k: &str| raw.get(k).and_then(serde_json::Value::as_str);
+    let serial = Serial::parse(field("serial")?).ok()?;
+    let record_id = RecordId::parse(field("record_id")?).ok()?;
+    let request_id = field("request_id")
+        .filter(|id| valid_request_id(id))
+        .map(str::to_owned);
+    Some((serial, record_id, request_id))
+}
+
+fn valid_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
 fn validate(raw: serde_json::Value) -> std::result::Result<Valid, Refusal> {
     let size = serde_json::to_string(&raw)
         .map(|s| s.len())
@@ -394,12 +434,7 @@ fn validate(raw: serde_json::Value) -> std::result::Result<Valid, Refusal> {
         ));
     }
     if let Some(id) = &event.request_id {
-        let ok = !id.is_empty()
-            && id.len() <= MAX_REQUEST_ID
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
-        if !ok {
+        if !valid_request_id(id) {
             return Err((
                 Reason::InvalidPayload,
                 Some(serial),

@@ -247,6 +247,7 @@ where
     /// Handles one forwarded message. `Err` only for infrastructure failures (the rule's asynchronous
     /// invoke retries; a replay gives the same answer).
     pub async fn handle(&self, raw: serde_json::Value) -> Result<RotationDecision> {
+        let address = reply_address(&raw);
         let v = match validate(raw) {
             Ok(v) => v,
             Err((reason, serial, detail)) => {
@@ -257,11 +258,32 @@ where
                     entry = entry.serial(s.as_str());
                 }
                 crate::ports::record_decision(&self.audit, &entry).await?;
-                // No reply: the topic itself is not trustworthy enough to publish on.
+                // Answered on the step's reply topic when the serial and the step are valid (an
+                // operator or password device asking, an oversize CSR); never on a topic built from
+                // invalid parts.
+                let reply_topic = match address {
+                    Some((serial, step, request_id)) => {
+                        let topic = format!("P/{serial}/certificates/{}/rejected", step.topic());
+                        let reply = RotationReply {
+                            outcome: Outcome::Rejected,
+                            reason,
+                            certificate_id: None,
+                            certificate_pem: None,
+                            not_after: None,
+                            confirm_by: None,
+                            request_id,
+                        };
+                        let payload = serde_json::to_value(&reply)
+                            .map_err(|e| Error::Corrupt(e.to_string()))?;
+                        self.publisher.publish(&topic, &payload).await?;
+                        Some(topic)
+                    }
+                    None => None,
+                };
                 return Ok(RotationDecision {
                     outcome: Outcome::Rejected,
                     reason,
-                    reply_topic: None,
+                    reply_topic,
                     certificate_id: None,
                 });
             }
@@ -657,6 +679,22 @@ fn refusal(device: Option<&Device>) -> Option<(Reason, &'static str)> {
 }
 
 type Invalid = (Reason, Option<Serial>, String);
+
+/// Where a request that does not validate is answered: its serial (from the topic, by the rule) and
+/// step (a literal of the rule) when both are valid, with its `request_id` when that is short enough.
+fn reply_address(raw: &serde_json::Value) -> Option<(Serial, Step, Option<String>)> {
+    let field = |k: &str| raw.get(k).and_then(serde_json::Value::as_str);
+    let serial = Serial::parse(field("serial")?).ok()?;
+    let step = match field("action")? {
+        "rotate" => Step::Rotate,
+        "confirm" => Step::Confirm,
+        _ => return None,
+    };
+    let request_id = field("request_id")
+        .filter(|r| r.len() <= MAX_REQUEST_ID)
+        .map(str::to_owned);
+    Some((serial, step, request_id))
+}
 
 fn validate(raw: serde_json::Value) -> std::result::Result<Valid, Invalid> {
     let size = serde_json::to_vec(&raw)

@@ -486,16 +486,44 @@ async fn refused_requests_write_nothing_but_the_audit() {
     let d = f.send_at("rotate", &s, cert.as_str(), Some(&good), 2).await;
     assert_eq!(d["reason"], "serial_revoked");
     assert!(f.device_now(&s).await.rotation.is_none());
-    // Not a certificate principal, an unknown action: refused without a reply.
-    let d = f.send_at("rotate", &s, "opalice", Some(&good), 3).await;
+    // Not a certificate principal (an operator, a password device): refused on the rotate reply
+    // topic too. An unknown action has no reply topic: audited only.
+    for (i, principal) in ["opalice", "dv0123456789abcdef0123456789abcdef01234567"]
+        .into_iter()
+        .enumerate()
+    {
+        let d = f
+            .send_at("rotate", &s, principal, Some(&good), 3 + i as i64)
+            .await;
+        assert_eq!(
+            (d["reason"].as_str(), d["reply_topic"].as_str()),
+            (
+                Some("principal_mismatch"),
+                Some("P/SN1/certificates/rotate/rejected")
+            )
+        );
+        assert_eq!(f.last_reply().1["reason"], "principal_mismatch");
+    }
+    let d = f
+        .send_at("rotate!", &s, cert.as_str(), Some(&good), 5)
+        .await;
     assert_eq!(
         (d["reason"].as_str(), d.get("reply_topic")),
-        (Some("principal_mismatch"), None)
+        (Some("malformed_event"), None)
     );
-    let d = f
-        .send_at("rotate!", &s, cert.as_str(), Some(&good), 4)
-        .await;
-    assert_eq!(d["reason"], "malformed_event");
+    // An event over the size limit (a CSR padded past it) is answered as well.
+    let huge = format!(
+        "{good}{}",
+        " ".repeat(fleetguard_domain::rotation::MAX_EVENT_BYTES)
+    );
+    let d = f.send_at("rotate", &s, cert.as_str(), Some(&huge), 6).await;
+    assert_eq!(
+        (d["reason"].as_str(), d["reply_topic"].as_str()),
+        (
+            Some("malformed_event"),
+            Some("P/SN1/certificates/rotate/rejected")
+        )
+    );
 }
 
 fn pem_of(label: &str, der: &[u8]) -> String {

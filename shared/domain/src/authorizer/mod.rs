@@ -76,7 +76,9 @@ pub struct AuthorizerConfig {
     pub burst_threshold: u32,
     /// Default 10 minutes.
     pub burst_window: Duration,
-    /// How long an operator identity read is reused (default 30 s; zero disables the cache).
+    /// How long an operator identity read is reused (default 0: every decision reads; at most 30 s).
+    /// It bounds how long a warm instance may still admit an operator revoked or disabled since:
+    /// such a session would outlive the revoke's DeleteConnection until its next refresh.
     pub cache_ttl: Duration,
     /// Most cached identities (default 1024).
     pub cache_capacity: usize,
@@ -96,7 +98,7 @@ impl AuthorizerConfig {
             device_disconnect_after_secs: 86_400,
             burst_threshold: 20,
             burst_window: Duration::minutes(10),
-            cache_ttl: Duration::seconds(30),
+            cache_ttl: Duration::ZERO,
             cache_capacity: 1024,
             deadline: std::time::Duration::from_secs(3),
         };
@@ -131,7 +133,7 @@ impl AuthorizerConfig {
         )?;
         c.burst_threshold = opt_u32("FLEETGUARD_AUTH_BURST_FAILURES", c.burst_threshold)?;
         c.burst_window = Duration::seconds(opt_u32("FLEETGUARD_AUTH_BURST_SECONDS", 600)?.into());
-        c.cache_ttl = Duration::seconds(opt_u32("FLEETGUARD_AUTH_CACHE_SECONDS", 30)?.into());
+        c.cache_ttl = Duration::seconds(opt_u32("FLEETGUARD_AUTH_CACHE_SECONDS", 0)?.into());
         c.cache_capacity = opt_u32("FLEETGUARD_AUTH_CACHE_ENTRIES", 1024)? as usize;
         c.deadline =
             std::time::Duration::from_millis(opt_u32("FLEETGUARD_AUTH_DEADLINE_MS", 3000)?.into());
@@ -172,8 +174,8 @@ impl AuthorizerConfig {
         if self.burst_window <= Duration::ZERO || self.burst_window > Duration::days(1) {
             bad.push("burst window must be 1..=86400 seconds");
         }
-        if self.cache_ttl < Duration::ZERO || self.cache_ttl > Duration::minutes(5) {
-            bad.push("cache TTL must be 0..=300 seconds");
+        if self.cache_ttl < Duration::ZERO || self.cache_ttl > Duration::seconds(30) {
+            bad.push("cache TTL must be 0..=30 seconds");
         }
         if self.cache_capacity > 100_000 {
             bad.push("cache capacity must be at most 100000");

@@ -552,8 +552,37 @@ async fn disconnect_never_outlives_the_token() {
 }
 
 #[tokio::test]
-async fn operator_identity_is_cached_for_the_ttl() {
+async fn by_default_a_disabled_operator_is_refused_at_the_next_decision() {
+    // No cache by default: every instance reads, so a revoke or disable is refused at once (and the
+    // revoker's DeleteConnection leaves no session a cached allow could recreate).
     let fx = fx();
+    let mut alice = Identity::operator(ISSUER, "alice", "Alice", serials(&["SN1"]));
+    fx.store.put(alice.clone());
+    let token = sign(&fx.key, &claims("alice", 3600));
+    assert_eq!(
+        run(&fx, token_request(&token)).await.reason,
+        Reason::Authorized
+    );
+    if let IdentityKind::Operator { status, .. } = &mut alice.kind {
+        *status = OperatorStatus::Disabled;
+    }
+    fx.store.put(alice);
+    assert_deny(
+        &run(&fx, token_request(&token)).await,
+        Reason::IdentityDisabled,
+    );
+    assert_eq!(fx.store.reads(), 2);
+    // A cache longer than 30 s is refused: the bound stays seconds.
+    let mut c = config();
+    c.cache_ttl = Duration::seconds(31);
+    assert!(c.validate().is_err());
+}
+
+#[tokio::test]
+async fn operator_identity_is_cached_for_the_ttl() {
+    let mut c = config();
+    c.cache_ttl = Duration::seconds(30);
+    let fx = fx_with(c);
     fx.store.put(Identity::operator(
         ISSUER,
         "alice",
@@ -598,6 +627,7 @@ async fn operator_identity_is_cached_for_the_ttl() {
 async fn cache_is_bounded() {
     let mut c = config();
     c.cache_capacity = 4;
+    c.cache_ttl = Duration::seconds(30);
     let fx = fx_with(c);
     for i in 0..10 {
         let sub = format!("user{i}");
