@@ -873,6 +873,65 @@ async fn a_device_that_gets_a_certificate_never_keeps_a_password() {
     ));
 }
 
+/// An active password device that is given a certificate (JITR, CA-signed) is bound to it, as the
+/// README says: it then signs in with the certificate and its password is refused. (It was refused
+/// `registry_conflict` and its certificate REVOKED.)
+#[tokio::test]
+async fn an_active_password_device_is_bound_to_its_first_certificate() {
+    use fleetguard_domain::authorizer::{
+        authorize, device_principal, secret::DeviceSecret, IdentityStore,
+    };
+    use fleetguard_domain::password_devices::{set_password, PasswordResult};
+    let f = Fleet::new().await;
+    let s = &f.stack;
+    let serial = Serial::parse(&fleetguard_tests::unique("SN")).unwrap();
+    let registry = s.registry();
+    registry.import_serial(&serial).await.unwrap();
+    let store = s.services.identities();
+    let secret = DeviceSecret::generate().unwrap();
+    let set = set_password(
+        &registry,
+        &store,
+        &s.audit(),
+        &serial,
+        secret.digest(&serial),
+        true,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(set, PasswordResult::Active);
+    let cert = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    let d = s
+        .provisioner()
+        .handle_jitr(jitr_event(&cert, &f.ca_id), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    let device = registry.get_device(&serial).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            device.status,
+            device.certificate_id.as_ref().map(|c| c.as_str())
+        ),
+        (DeviceStatus::Active, Some(cert.as_str()))
+    );
+    assert!(store
+        .get_identity(&device_principal(&serial))
+        .await
+        .unwrap()
+        .is_none());
+    let engine =
+        fleetguard_tests::TestIdp::new("https://login.example.test/", "fleetguard").authorizer();
+    let attempt = fleetguard_tests::mqtt_connect(
+        serial.as_str(),
+        secret.expose().as_bytes(),
+        serial.as_str(),
+    );
+    let d = authorize(&engine, &store, attempt, OffsetDateTime::now_utc()).await;
+    assert_eq!(d.reason.as_str(), "unknown_identity");
+}
+
 /// A batch's claim certificate is no device's, yet a leaked one must be stoppable through fleetguard:
 /// `revoke` by its id sets it REVOKED (it can connect nowhere, so it calls RegisterThing no more),
 /// audited. Anything else on an unknown certificate is still `unknown_device`.

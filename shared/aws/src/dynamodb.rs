@@ -238,8 +238,13 @@ impl Registry for DynamoRegistry {
                 )
                 .expression_attribute_values(":key", s(&f.key_sha256));
         }
+        // Bindable: manufactured, already this certificate's, an active password device (no
+        // certificate yet: the transaction also drops its password identity), or an approved
+        // replacement.
         let mut condition = "attribute_exists(pk) AND (#status = :manufactured \
-             OR (#status = :active AND certificate_id = :cert) OR replacement_approved = :true"
+             OR (#status = :active AND certificate_id = :cert) \
+             OR (#status = :active AND attribute_not_exists(certificate_id)) \
+             OR replacement_approved = :true"
             .to_owned();
         if let Some(stale) = replaces {
             condition.push_str(

@@ -123,6 +123,21 @@ pub async fn registry_contract<W: World>(w: &W) {
         None,
         "all or nothing"
     );
+    // An active device without a certificate (a password device) takes its first certificate.
+    let pw = manufactured(w).await;
+    assert!(r
+        .transition(&pw, &[DeviceStatus::Manufactured], DeviceStatus::Active)
+        .await
+        .expect("activate"));
+    let first = cert_id(w);
+    r.bind_certificate(&pw, &first, None, None)
+        .await
+        .expect("password device gets a certificate");
+    let d = r.get_device(&pw).await.expect("get").expect("device");
+    assert_eq!(
+        (d.status, d.certificate_id.as_ref()),
+        (DeviceStatus::Active, Some(&first))
+    );
     // Binding an unknown serial is refused.
     let err = r
         .bind_certificate(&serial(w), &cert_id(w), None, None)

@@ -418,6 +418,8 @@ impl Registry for InMemoryRegistry {
         let device_ok = devices.get(serial).is_some_and(|d| {
             d.status == DeviceStatus::Manufactured
                 || (d.status == DeviceStatus::Active && d.certificate_id.as_ref() == Some(cert))
+                // An active password device: its first certificate.
+                || (d.status == DeviceStatus::Active && d.certificate_id.is_none())
                 || d.replacement_approved
                 || (replaces.is_some()
                     && d.status == DeviceStatus::Active
