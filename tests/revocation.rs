@@ -974,3 +974,104 @@ async fn a_leaked_claim_certificate_can_be_revoked() {
     );
     assert_eq!(f.stack.certificate_status(&claim).await, "REVOKED");
 }
+
+/// AWS IoT's presence event (life-cycle-events.html: `clientId`, `timestamp`, `eventType`,
+/// `sessionIdentifier`, `principalIdentifier`, `versionNumber`, and for a disconnect
+/// `clientInitiatedDisconnect` and `disconnectReason`) through the template's PresenceRule.
+fn through_presence(
+    event: &str,
+    principal: &str,
+    client_id: &str,
+    session: &str,
+    version: u64,
+    reason: Option<&str>,
+) -> serde_json::Value {
+    let mut presence = serde_json::json!({
+        "clientId": client_id, "timestamp": 1_763_900_000_000i64, "eventType": event,
+        "sessionIdentifier": session, "principalIdentifier": principal, "versionNumber": version});
+    if event == "connected" {
+        presence["ipAddress"] = "192.0.2.10".into();
+    }
+    if let Some(r) = reason {
+        presence["clientInitiatedDisconnect"] = false.into();
+        presence["disconnectReason"] = r.into();
+    }
+    fleetguard_tests::through_rule(
+        "PresenceRule",
+        &format!("$aws/events/presence/{event}/{client_id}"),
+        &presence,
+        None,
+    )
+    .expect("the presence rule takes every presence event")
+}
+
+/// The attacker holds a device's replaced key (the grace period after a rotation): connecting with it
+/// as the serial takes the session of the device's current certificate, AWS IoT says so in its
+/// presence events, and the serial is quarantined with every certificate cut off; the audit names
+/// both certificates.
+#[tokio::test]
+async fn the_replaced_key_used_while_the_new_one_is_connected_quarantines_the_serial() {
+    use fleetguard_domain::ports::Rotations;
+    let f = Fleet::new().await;
+    let s = &f.stack;
+    let (serial, current) = &f.a;
+    let replaced = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    // The serial mid-grace: `replaced` was its certificate until a confirmed rotation.
+    let mut device = s.registry().get_device(serial).await.unwrap().unwrap();
+    let v = device.version;
+    device.previous_certificate_id = Some(CertificateId::parse(&replaced).unwrap());
+    device.version = v + 1;
+    let entry = fleetguard_domain::domain::AuditEntry::new(
+        "test",
+        "confirm_rotation",
+        Outcome::Accepted,
+        Reason::RotationConfirmed,
+    )
+    .serial(serial.as_str());
+    assert!(s
+        .services
+        .rotations()
+        .save(&device, v, None, &entry)
+        .await
+        .unwrap());
+
+    let r = s.revoker();
+    let now = OffsetDateTime::now_utc();
+    let event = through_presence("connected", current, serial.as_str(), "s1", 1, None);
+    assert_eq!(event["trigger"], "presence");
+    assert_eq!(
+        r.handle(event, now).await.unwrap()[0].outcome,
+        Outcome::Noop
+    );
+    for event in [
+        through_presence(
+            "disconnected",
+            current,
+            serial.as_str(),
+            "s1",
+            1,
+            Some("DUPLICATE_CLIENTID"),
+        ),
+        through_presence("connected", &replaced, serial.as_str(), "s2", 2, None),
+    ] {
+        r.handle(event, now).await.unwrap();
+    }
+    let d = s.registry().get_device(serial).await.unwrap().unwrap();
+    assert_eq!(d.status, DeviceStatus::Quarantined);
+    assert_eq!(s.certificate_status(current).await, "INACTIVE");
+    assert_eq!(s.certificate_status(&replaced).await, "INACTIVE");
+    let shared: Vec<_> = s
+        .audit()
+        .for_serial(serial.as_str(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.reason == Reason::SerialShared)
+        .collect();
+    assert_eq!(shared.len(), 1);
+    let detail = shared[0].detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains(current.as_str()) && detail.contains(&replaced),
+        "{detail}"
+    );
+}

@@ -682,6 +682,7 @@ impl Stack {
             violation_threshold: 1,
             violation_window: time::Duration::hours(1),
             rollback_lookback: time::Duration::hours(24),
+            shared_serial_action: fleetguard_domain::revocation::SharedSerialAction::Quarantine,
         }
     }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 /// A new binding starts without the previous one's rotation state (`Device::clear_rotation_state`).
 pub(crate) const ROTATION_STATE: &str =
-    "rotation, previous_certificate_id, retire_at, deadline, deadline_kind";
+    "rotation, previous_certificate_id, live_session, retire_at, deadline, deadline_kind";
 
 /// Puts a certificate on the deny-list; the serial is kept if the record has one.
 const DENY: &str = "SET denied = :true, updated_at = :now, certificate_id = :cert, \
@@ -293,6 +293,58 @@ impl Registry for DynamoRegistry {
         {
             Ok(_) => Ok(()),
             Err(e) => match aws_error("dynamodb:UpdateItem(confirm binding)", e) {
+                e if e.is_condition_failed() => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn note_session(
+        &self,
+        serial: &Serial,
+        session: &fleetguard_domain::domain::LiveSession,
+    ) -> Result<bool> {
+        let value: AttributeValue = serde_dynamo::to_attribute_value(session)
+            .map_err(|e| Error::Corrupt(format!("serialize: {e}")))?;
+        // No version bump: a presence hint must not make rotation's conditional writes lose.
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(device_key(serial)))
+            .update_expression("SET live_session = :ls")
+            .condition_expression(
+                "attribute_exists(previous_certificate_id) AND \
+                 (attribute_not_exists(live_session) OR live_session.version <= :v)",
+            )
+            .expression_attribute_values(":ls", value)
+            .expression_attribute_values(":v", AttributeValue::N(session.version.to_string()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match aws_error("dynamodb:UpdateItem(note session)", e) {
+                e if e.is_condition_failed() => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn end_session(&self, serial: &Serial, session: &str) -> Result<()> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(device_key(serial)))
+            .update_expression("REMOVE live_session")
+            .condition_expression("live_session.#session = :s")
+            .expression_attribute_names("#session", "session")
+            .expression_attribute_values(":s", s(session))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match aws_error("dynamodb:UpdateItem(end session)", e) {
                 e if e.is_condition_failed() => Ok(()),
                 e => Err(e),
             },

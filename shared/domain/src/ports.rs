@@ -54,6 +54,23 @@ pub trait Registry: Send + Sync {
         cert: &CertificateId,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Records `session` as the device's live one, only while the device has a replaced certificate
+    /// in its grace period and only if no newer session (higher `version`) is recorded. Not a
+    /// version-counted change: it is a hint the presence events keep, and must not make rotation's
+    /// conditional writes lose. Returns whether it was written.
+    fn note_session(
+        &self,
+        serial: &Serial,
+        session: &crate::domain::LiveSession,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Forgets the live session if it is still `session` (it ended).
+    fn end_session(
+        &self,
+        serial: &Serial,
+        session: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Moves a device to `to` if its status is one of `from`. Returns whether it changed.
     fn transition(
         &self,

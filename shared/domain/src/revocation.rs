@@ -3,7 +3,8 @@
 //! Triggers (one Lambda, the event's shape tells which): an operator command, a Device Defender Detect
 //! violation delivered by SNS, a tamper report from the device's own topic, and the tripwire's signals:
 //! the delete-record handler's cross-serial security events and AWS IoT's presence events of a device
-//! disconnected for acting outside its policy (`AUTH_ERROR`).
+//! disconnected for acting outside its policy (`AUTH_ERROR`), and of two certificates of one serial
+//! taking its session from each other in a rotation's grace period (see `presence`).
 //!
 //! Every step checks or tolerates current state, so a replay or a retry after a partial failure
 //! converges. Order for revoke/quarantine: registry first (the delete-record transaction checks it, so
@@ -98,6 +99,33 @@ pub struct AuthorizationFailure {
     pub received_at: Option<i64>,
 }
 
+/// A presence event of AWS IoT (developerguide/life-cycle-events.html), forwarded by the template's
+/// PresenceRule with its fields named: only AWS IoT publishes on `$aws/events/`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PresenceEvent {
+    pub trigger: String,
+    /// `connected` or `disconnected`.
+    pub event: String,
+    pub client_id: String,
+    /// `principalIdentifier`: the certificate id of a certificate session.
+    pub principal: String,
+    pub session: String,
+    /// `versionNumber`: orders the sessions of one client id.
+    pub version: u64,
+    #[serde(default)]
+    pub disconnect_reason: Option<String>,
+    #[serde(default)]
+    pub received_at: Option<i64>,
+}
+
+/// What the revoker does when two certificates of one serial take its session from each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedSerialAction {
+    Quarantine,
+    /// Audit only (`serial_shared`); an operator decides.
+    Alert,
+}
+
 /// One tripwire signal: whose, about what, its own key and time, and what a quarantine says.
 struct Signal<'a> {
     principal: &'a str,
@@ -119,6 +147,8 @@ pub struct RevocationConfig {
     pub violation_window: time::Duration,
     /// Default rollback window: this long before the first security signal about the principal.
     pub rollback_lookback: time::Duration,
+    /// Two certificates of a serial taking its session from each other (default quarantine).
+    pub shared_serial_action: SharedSerialAction,
 }
 
 impl RevocationConfig {
@@ -132,6 +162,7 @@ impl RevocationConfig {
             violation_threshold: 1,
             violation_window: time::Duration::minutes(60),
             rollback_lookback: time::Duration::hours(24),
+            shared_serial_action: SharedSerialAction::Quarantine,
         }
     }
 
@@ -158,6 +189,16 @@ impl RevocationConfig {
                 "FLEETGUARD_ROLLBACK_LOOKBACK_HOURS",
                 24,
             )?)),
+            shared_serial_action: match std::env::var("FLEETGUARD_SHARED_SERIAL_ACTION").as_deref()
+            {
+                Err(_) | Ok("quarantine") => SharedSerialAction::Quarantine,
+                Ok("alert") => SharedSerialAction::Alert,
+                Ok(other) => {
+                    return Err(crate::Error::Config(format!(
+                        "FLEETGUARD_SHARED_SERIAL_ACTION must be quarantine or alert, not {other:?}"
+                    )))
+                }
+            },
         })
     }
 }
@@ -273,6 +314,10 @@ where
                         Err(_) => self.malformed("malformed authorization failure").await?,
                     }
                 }
+                Some("presence") => match serde_json::from_value::<PresenceEvent>(raw) {
+                    Ok(e) => self.presence(e, now).await?,
+                    Err(_) => self.malformed("malformed presence event").await?,
+                },
                 Some("tamper") => match serde_json::from_value::<TamperReport>(raw) {
                     Ok(t) => self.tamper(t, now).await?,
                     Err(_) => self.malformed("malformed tamper report").await?,
@@ -683,6 +728,124 @@ where
             why: "disconnected for acting outside its policy",
         };
         self.tripwire(signal).await
+    }
+
+    /// Two parties holding one serial, seen in AWS IoT's presence events during a rotation's grace
+    /// period: the replaced and the current certificate each connect as the serial (client id), so
+    /// one connection takes the session from the other (`DUPLICATE_CLIENTID`). Whichever of the two
+    /// events arrives second sees the other's session in the registry (`live_session`, newest
+    /// `versionNumber` wins) and the serial is quarantined, or only audited under
+    /// `FLEETGUARD_SHARED_SERIAL_ACTION=alert`. A device reconnecting with its own certificate, or
+    /// falling back to its old one after its session ended, takes no session from another
+    /// certificate: nothing happens. Outside a grace period the event costs one read and no write.
+    async fn presence(&self, e: PresenceEvent, now: OffsetDateTime) -> Result<Report> {
+        let quiet = |detail: &str| {
+            let entry =
+                AuditEntry::new("tripwire", "presence", Outcome::Noop, Reason::PresenceNoted)
+                    .principal(&e.principal)
+                    .detail(detail.to_owned());
+            Ok(report(&entry, None))
+        };
+        let (Ok(Principal::Certificate(cert)), Ok(serial)) =
+            (Principal::parse(&e.principal), Serial::parse(&e.client_id))
+        else {
+            return quiet("not a certificate session of a serial");
+        };
+        let Some(device) = self.registry.get_device(&serial).await? else {
+            return quiet("unknown serial");
+        };
+        let Some(previous) = device.previous_certificate_id.clone() else {
+            return quiet("no replaced certificate in its grace period");
+        };
+        let ours = [device.certificate_id.as_ref(), Some(&previous)];
+        if !ours.contains(&Some(&cert)) {
+            return quiet("neither the current nor the replaced certificate");
+        }
+        let taken_over = e.event == "disconnected"
+            && e.disconnect_reason.as_deref() == Some("DUPLICATE_CLIENTID");
+        let live = device.live_session.as_ref();
+        let other = match (e.event.as_str(), live) {
+            // This connection took the session of another certificate of the serial.
+            ("connected", Some(l))
+                if l.taken_over && l.certificate_id != cert && l.version < e.version =>
+            {
+                Some(l)
+            }
+            // This session was taken by a newer one of another certificate, already recorded.
+            ("disconnected", Some(l))
+                if taken_over && l.certificate_id != cert && l.version > e.version =>
+            {
+                Some(l)
+            }
+            _ => None,
+        };
+        if let Some(other) = other {
+            return self
+                .shared_serial(&serial, &device, &cert, other, &e, now)
+                .await;
+        }
+        let session = crate::domain::LiveSession {
+            certificate_id: cert.clone(),
+            session: e.session.clone(),
+            version: e.version,
+            taken_over,
+        };
+        match e.event.as_str() {
+            "connected" => {
+                self.registry.note_session(&serial, &session).await?;
+            }
+            "disconnected" if taken_over => {
+                self.registry.note_session(&serial, &session).await?;
+            }
+            "disconnected" => self.registry.end_session(&serial, &e.session).await?,
+            _ => return quiet("unknown presence event"),
+        }
+        quiet("session noted")
+    }
+
+    async fn shared_serial(
+        &self,
+        serial: &Serial,
+        device: &Device,
+        cert: &CertificateId,
+        other: &crate::domain::LiveSession,
+        e: &PresenceEvent,
+        now: OffsetDateTime,
+    ) -> Result<Report> {
+        let actor = "tripwire";
+        let mut signal = AuditEntry::new(
+            actor,
+            "security_violation",
+            Outcome::Accepted,
+            Reason::SerialShared,
+        )
+        .serial(serial.as_str())
+        .principal(cert.as_str())
+        .detail(format!(
+            "two parties hold the serial: certificates {} (session {}, version {}) and {} (session {}, version {}) took its session from each other",
+            cert, e.session, e.version, other.certificate_id, other.session, other.version
+        ));
+        signal.at = rfc3339(
+            e.received_at
+                .and_then(crate::domain::epoch_ms)
+                .unwrap_or(now),
+        );
+        signal.dedupe = Some(format!("shared:{}:{}", e.session, other.session));
+        crate::ports::record_decision(&self.audit, &signal).await?;
+        if self.config.shared_serial_action == SharedSerialAction::Alert {
+            return Ok(report(&signal, Some(cert)));
+        }
+        let target = Target {
+            serial: serial.clone(),
+            cert: device.certificate_id.clone(),
+        };
+        self.isolate(
+            &target,
+            Action::Quarantine,
+            actor,
+            "two parties hold the serial",
+        )
+        .await
     }
 
     /// Records a signal against a certificate's device and quarantines it once the window holds

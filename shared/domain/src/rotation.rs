@@ -570,6 +570,8 @@ where
         let expected = device.version;
         let mut next = device;
         next.previous_certificate_id = next.certificate_id.take();
+        // A new grace period: sessions seen before it say nothing about who holds the keys now.
+        next.live_session = None;
         next.certificate_id = Some(r.next_certificate_id.clone());
         next.set_certificate_facts(Some(&crate::domain::CertificateFacts {
             not_after: r.not_after.clone(),
@@ -877,6 +879,7 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
         }
         let expected = device.version;
         device.previous_certificate_id = None;
+        device.live_session = None;
         device.retire_at = None;
         device.refresh_deadline();
         device.version = expected + 1;

@@ -196,3 +196,196 @@ async fn the_tripwire_counts_its_signal_before_the_index_shows_it() {
         (Outcome::Accepted, Reason::Quarantined)
     );
 }
+
+/// A serial in a rotation's grace period: its current certificate `new`, its replaced one `old`.
+async fn in_grace(
+    action: SharedSerialAction,
+) -> (
+    Revoker<InMemoryRegistry, InMemoryIot, RecordingConnections, InMemoryRecords, LaggingIndex>,
+    Serial,
+    String,
+    String,
+) {
+    use fleetguard_domain::domain::CertificateId;
+    let audit = LaggingIndex::default();
+    let registry = InMemoryRegistry::default();
+    let serial = Serial::parse("SN9").expect("serial");
+    let (old, new) = (
+        CertificateId::parse(&"0a".repeat(32)).expect("cert"),
+        CertificateId::parse(&"0b".repeat(32)).expect("cert"),
+    );
+    let mut device = Device::manufactured(
+        serial.clone(),
+        Enrollment::default(),
+        rfc3339(OffsetDateTime::now_utc()),
+    );
+    device.status = DeviceStatus::Active;
+    device.certificate_id = Some(new.clone());
+    device.previous_certificate_id = Some(old.clone());
+    assert!(registry.import_device(&device).await.expect("import"));
+    let records = InMemoryRecords::new(audit.0.clone());
+    let mut r = revoker(registry, records, audit);
+    r.config.shared_serial_action = action;
+    (r, serial, old.to_string(), new.to_string())
+}
+
+/// What the template's PresenceRule forwards for one presence event.
+fn presence(
+    event: &str,
+    cert: &str,
+    session: &str,
+    version: u64,
+    reason: Option<&str>,
+) -> serde_json::Value {
+    let mut e = serde_json::json!({"trigger": "presence", "event": event, "client_id": "SN9",
+        "principal": cert, "session": session, "version": version,
+        "received_at": 1_763_900_000_000i64 + version as i64});
+    if let Some(r) = reason {
+        e["disconnect_reason"] = r.into();
+    }
+    e
+}
+
+async fn status(
+    r: &Revoker<InMemoryRegistry, InMemoryIot, RecordingConnections, InMemoryRecords, LaggingIndex>,
+    serial: &Serial,
+) -> DeviceStatus {
+    r.registry
+        .get_device(serial)
+        .await
+        .expect("get")
+        .expect("device")
+        .status
+}
+
+#[tokio::test]
+async fn the_replaced_key_taking_the_session_of_the_current_one_quarantines_the_serial() {
+    let now = OffsetDateTime::now_utc();
+    // The current certificate is connected; the replaced one connects as the serial: AWS IoT ends the
+    // current session (DUPLICATE_CLIENTID). In either order of delivery, and delivered twice.
+    for order in [0, 1] {
+        let (r, serial, old, new) = in_grace(SharedSerialAction::Quarantine).await;
+        r.handle(presence("connected", &new, "s1", 1, None), now)
+            .await
+            .expect("connected");
+        assert_eq!(status(&r, &serial).await, DeviceStatus::Active);
+        let kicked = presence("disconnected", &new, "s1", 1, Some("DUPLICATE_CLIENTID"));
+        let taker = presence("connected", &old, "s2", 2, None);
+        let events = if order == 0 {
+            [kicked, taker]
+        } else {
+            [taker, kicked]
+        };
+        let mut last = Vec::new();
+        for e in events.iter().chain(events.iter()) {
+            last = r.handle(e.clone(), now).await.expect("presence");
+        }
+        assert_eq!(
+            status(&r, &serial).await,
+            DeviceStatus::Quarantined,
+            "order {order}"
+        );
+        let shared: Vec<AuditEntry> = r
+            .audit
+            .for_serial("SN9", 100)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.reason == Reason::SerialShared)
+            .collect();
+        assert_eq!(shared.len(), 1, "one signal however often delivered");
+        let detail = shared[0].detail.clone().unwrap_or_default();
+        assert!(detail.contains(&old) && detail.contains(&new), "{detail}");
+        assert!(!last.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn reconnects_and_a_fallback_after_a_session_ended_are_no_signal() {
+    let now = OffsetDateTime::now_utc();
+    let (r, serial, old, new) = in_grace(SharedSerialAction::Quarantine).await;
+    // The current certificate takes over its own half-open session.
+    for e in [
+        presence("connected", &new, "s1", 1, None),
+        presence("disconnected", &new, "s1", 1, Some("DUPLICATE_CLIENTID")),
+        presence("connected", &new, "s2", 2, None),
+        // Its session ends; the device falls back to the replaced certificate.
+        presence("disconnected", &new, "s2", 2, Some("CONNECTION_LOST")),
+        presence("connected", &old, "s3", 3, None),
+        presence(
+            "disconnected",
+            &old,
+            "s3",
+            3,
+            Some("CLIENT_INITIATED_DISCONNECT"),
+        ),
+        // A certificate that is neither, and an operator: ignored.
+        presence("connected", &"0c".repeat(32), "s4", 4, None),
+        presence("connected", "opabc", "s5", 5, None),
+    ] {
+        let reports = r.handle(e, now).await.expect("presence");
+        assert_eq!(reports[0].outcome, Outcome::Noop);
+    }
+    assert_eq!(status(&r, &serial).await, DeviceStatus::Active);
+}
+
+#[tokio::test]
+async fn under_alert_only_two_holders_are_audited_not_quarantined() {
+    let now = OffsetDateTime::now_utc();
+    let (r, serial, old, new) = in_grace(SharedSerialAction::Alert).await;
+    for e in [
+        presence("connected", &old, "s1", 1, None),
+        presence("disconnected", &old, "s1", 1, Some("DUPLICATE_CLIENTID")),
+        presence("connected", &new, "s2", 2, None),
+    ] {
+        r.handle(e, now).await.expect("presence");
+    }
+    assert_eq!(status(&r, &serial).await, DeviceStatus::Active);
+    let shared = r
+        .audit
+        .for_serial("SN9", 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.reason == Reason::SerialShared)
+        .count();
+    assert_eq!(shared, 1);
+}
+
+#[tokio::test]
+async fn outside_a_grace_period_presence_writes_nothing() {
+    let audit = LaggingIndex::default();
+    let registry = InMemoryRegistry::default();
+    let serial = Serial::parse("SN9").expect("serial");
+    assert!(registry.import_serial(&serial).await.expect("import"));
+    let cert = fleetguard_domain::domain::CertificateId::parse(&"0b".repeat(32)).expect("cert");
+    registry
+        .bind_certificate(&serial, &cert, None, None)
+        .await
+        .expect("bind");
+    let records = InMemoryRecords::new(audit.0.clone());
+    let r = revoker(registry, records, audit);
+    let before = r.registry.get_device(&serial).await.expect("get");
+    for e in [
+        presence("connected", cert.as_str(), "s1", 1, None),
+        presence(
+            "disconnected",
+            cert.as_str(),
+            "s1",
+            1,
+            Some("DUPLICATE_CLIENTID"),
+        ),
+        presence("connected", cert.as_str(), "s2", 2, None),
+    ] {
+        r.handle(e, OffsetDateTime::now_utc())
+            .await
+            .expect("presence");
+    }
+    assert_eq!(r.registry.get_device(&serial).await.expect("get"), before);
+    assert!(r
+        .audit
+        .for_serial("SN9", 100)
+        .await
+        .expect("audit")
+        .is_empty());
+}

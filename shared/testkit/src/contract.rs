@@ -1348,4 +1348,72 @@ pub async fn rotations_contract<W: World>(w: &W) {
     let in60 = found(window(60)).await;
     assert!(in60.contains(&s) && in60.contains(&other), "{in60:?}");
     assert!(!found(window(5)).await.contains(&s));
+
+    // Presence: a session is noted only in a grace period, the newest version wins, and it is not a
+    // version-counted change (rotation's conditional writes must not lose to it).
+    use fleetguard_domain::domain::LiveSession;
+    let g = manufactured(w).await;
+    let a = cert_id(w);
+    w.registry()
+        .bind_certificate(&g, &a, None, None)
+        .await
+        .expect("bind");
+    let session = |id: &str, version: u64| LiveSession {
+        certificate_id: a.clone(),
+        session: id.to_owned(),
+        version,
+        taken_over: false,
+    };
+    assert!(!w
+        .registry()
+        .note_session(&g, &session("s0", 1))
+        .await
+        .expect("note"));
+    let mut grace = w
+        .registry()
+        .get_device(&g)
+        .await
+        .expect("get")
+        .expect("device");
+    let v = grace.version;
+    grace.previous_certificate_id = Some(cert_id(w));
+    grace.version = v + 1;
+    assert!(r.save(&grace, v, None, &entry("g")).await.expect("save"));
+    assert!(w
+        .registry()
+        .note_session(&g, &session("s2", 2))
+        .await
+        .expect("note"));
+    assert!(!w
+        .registry()
+        .note_session(&g, &session("s1", 1))
+        .await
+        .expect("older"));
+    let noted = w
+        .registry()
+        .get_device(&g)
+        .await
+        .expect("get")
+        .expect("device");
+    assert_eq!(noted.live_session, Some(session("s2", 2)));
+    assert_eq!(noted.version, v + 1, "not version-counted");
+    w.registry().end_session(&g, "s1").await.expect("end other");
+    assert!(w
+        .registry()
+        .get_device(&g)
+        .await
+        .expect("get")
+        .expect("device")
+        .live_session
+        .is_some());
+    w.registry().end_session(&g, "s2").await.expect("end");
+    assert_eq!(
+        w.registry()
+            .get_device(&g)
+            .await
+            .expect("get")
+            .expect("device")
+            .live_session,
+        None
+    );
 }

@@ -392,6 +392,39 @@ impl Registry for InMemoryRegistry {
         Ok(lock(&self.devices).get(serial).cloned())
     }
 
+    async fn note_session(
+        &self,
+        serial: &Serial,
+        session: &fleetguard_domain::domain::LiveSession,
+    ) -> Result<bool> {
+        let mut devices = lock(&self.devices);
+        let Some(d) = devices.get_mut(serial) else {
+            return Ok(false);
+        };
+        let newer_known = d
+            .live_session
+            .as_ref()
+            .is_some_and(|l| l.version > session.version);
+        if d.previous_certificate_id.is_none() || newer_known {
+            return Ok(false);
+        }
+        // Like the adapter: not a version-counted change.
+        d.live_session = Some(session.clone());
+        Ok(true)
+    }
+
+    async fn end_session(&self, serial: &Serial, session: &str) -> Result<()> {
+        if let Some(d) = lock(&self.devices).get_mut(serial) {
+            if d.live_session
+                .as_ref()
+                .is_some_and(|l| l.session == session)
+            {
+                d.live_session = None;
+            }
+        }
+        Ok(())
+    }
+
     async fn get_certificate(&self, id: &CertificateId) -> Result<Option<CertificateRecord>> {
         Ok(lock(&self.certificates).get(id).cloned())
     }

@@ -367,6 +367,7 @@ pub fn revoker_event(data: &[u8]) {
                 violation_threshold: 1,
                 violation_window: time::Duration::hours(1),
                 rollback_lookback: time::Duration::hours(24),
+                shared_serial_action: fleetguard_domain::revocation::SharedSerialAction::Quarantine,
             },
         };
         let raw = json(data);

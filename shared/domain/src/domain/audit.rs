@@ -150,6 +150,8 @@ reasons! {
     IdentityDisabled => "identity_disabled",
     BadPassword => "bad_password",
     PasswordBurst => "password_burst",
+    SerialShared => "serial_shared",
+    PresenceNoted => "presence_noted",
     WeakSecret => "weak_secret",
     PolicyTooLarge => "policy_too_large",
     OperatorAdded => "operator_added",

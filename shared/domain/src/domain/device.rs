@@ -65,6 +65,11 @@ pub struct Device {
     /// The certificate a confirmed rotation replaced: still ACTIVE until `retire_at` (grace period).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_certificate_id: Option<CertificateId>,
+    /// During a grace period only: the newest session AWS IoT's presence events showed for this
+    /// client id (see [`crate::revocation`]: two certificates of the serial taking the session from
+    /// each other means two parties hold it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_session: Option<LiveSession>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retire_at: Option<String>,
     /// When the last rotation was requested (the per-device rate limit).
@@ -107,6 +112,18 @@ pub struct Rotation {
     pub expires_at: String,
 }
 
+/// One MQTT session of a device's certificate, from AWS IoT's presence events
+/// (developerguide/life-cycle-events.html): `versionNumber` orders the sessions of a client id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSession {
+    pub certificate_id: CertificateId,
+    pub session: String,
+    pub version: u64,
+    /// AWS IoT ended it because another connection took the client id (`DUPLICATE_CLIENTID`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub taken_over: bool,
+}
+
 /// The deadline kind every pending rotation deadline carries (the sparse index's one partition:
 /// only devices mid-rotation are in it, a handful at any time).
 pub const ROTATION_DEADLINE: &str = "rotation";
@@ -128,6 +145,7 @@ impl Device {
             expiry_month: None,
             rotation: None,
             previous_certificate_id: None,
+            live_session: None,
             retire_at: None,
             last_rotation_at: None,
             deadline: None,
@@ -162,6 +180,7 @@ impl Device {
     pub fn clear_rotation_state(&mut self) {
         self.rotation = None;
         self.previous_certificate_id = None;
+        self.live_session = None;
         self.retire_at = None;
         self.deadline = None;
         self.deadline_kind = None;

@@ -9,7 +9,7 @@ mod record;
 pub use audit::{truncate_utf8, AuditEntry, Outcome, Reason, MAX_DETAIL_BYTES};
 pub use device::{
     CertificateFacts, CertificateRecord, CertificateStatus, Device, DeviceStatus, Enrollment,
-    ProofKind, Rotation, ROTATION_DEADLINE,
+    LiveSession, ProofKind, Rotation, ROTATION_DEADLINE,
 };
 pub use ids::{CertificateId, RecordId, Serial, ValidationError};
 pub use principal::Principal;
