@@ -29,7 +29,9 @@ What this launcher adds on top of plain `moto_server`:
   * IAM as AWS applies it (scripts/iam_local.py): `POST /_fleetguard/iam/roles` registers a stack's
                                     function roles; their requests are authorized against those
                                     policies (AccessDeniedException as AWS answers it);
-                                    `GET /_fleetguard/iam/usage` what each role used and was refused.
+                                    `GET /_fleetguard/iam/usage` what each role used and was refused;
+                                    STS GetCallerIdentity names a role's key's session (no permission
+                                    needed, as on AWS).
   * exits when its parent process dies, so a test run never leaves an emulator behind.
 
 Usage: emulator.py [--host 127.0.0.1] [--port 5000] [--watch-parent]
@@ -346,6 +348,12 @@ class Launcher:
                             f"{fault['status']} Injected",
                             {"__type": fault["error"], "message": "fleetguard injected fault"},
                         )
+        # STS GetCallerIdentity: the caller's own ARN, no permission needed (moto answers the deployer's).
+        identity = _roles.caller_identity(environ, body, DEFAULT_ACCOUNT_ID)
+        if identity is not None:
+            status, headers, data = identity
+            start_response(status, headers + [("Content-Length", str(len(data)))])
+            return [data]
         # AWS IoT ListCACertificates: GET /cacertificates (the expiry watch). moto lacks it; one page.
         if method == "GET" and path.rstrip("/") == "/cacertificates" and op.startswith("iot:"):
             from moto.core import DEFAULT_ACCOUNT_ID

@@ -18,6 +18,10 @@ front of moto (scripts/emulator.py) and decides each request as AWS would:
   NotAction and NotResource, and the condition operators the template uses (String*, Arn*, Bool, with
   IfExists). KMS as AWS does it: the key policy decides; a key policy that names the account root also
   lets the caller's IAM policies grant.
+* STS GetCallerIdentity is answered as AWS answers it: no permission is needed (an explicit Deny does not
+  apply), and the Arn is the caller's: `arn:aws:sts::<account>:assumed-role/<role>/<session>` for a role's
+  key (the session: its registered `session_name`), moto's answer for the deployer's key,
+  InvalidClientTokenId for any other. No decision is made, so none is counted.
 * `POST /_fleetguard/iam/authorize` answers one decision for the local gateway's data plane (Publish,
   DeleteConnection), which verifies the request's signature itself.
 * A request the role does not allow is answered as AWS answers it: AccessDeniedException (DynamoDB, KMS,
@@ -28,13 +32,17 @@ Every decision is counted per role and action (`GET /_fleetguard/iam/usage`) and
 compares what the suite used with what the template grants.
 """
 
+import base64
 import fnmatch
+import hashlib
 import importlib.util
 import json
 import os
 import re
 import threading
 import urllib.parse
+import uuid
+from xml.sax.saxutils import escape as _xml
 
 ADMIN_KEYS = {"testing"}
 _PARTITION = "aws"
@@ -433,14 +441,14 @@ class Roles:
             role = self._roles.get((key_id, token))
         if role is None:
             return _error(signing_name, "UnrecognizedClientException", "The security token included in the request is invalid.", 403 if signing_name in ("iot", "iotdata") else 400)
-        session_arn = f"arn:{_PARTITION}:sts::{account}:assumed-role/{role['role_name']}/{role.get('session_name', role['role_name'])}"
+        caller = session_arn(role, account)
         try:
             operation, params = operation_and_params(environ, signing_name, body)
             if operation is None:
                 raise Denied("AccessDeniedException", "the emulator cannot tell which operation this is")
             checks = requests_of(signing_name, operation, params, region, account, lambda k: key_policy(region, k)[0])
         except Denied as denied:
-            return _error(signing_name, _code(signing_name), f"User: {session_arn} is not authorized: {denied.message}")
+            return _error(signing_name, _code(signing_name), f"User: {caller} is not authorized: {denied.message}")
         for action, resource, context in checks:
             context = dict(context, **{"aws:PrincipalArn": role["role_arn"], "aws:PrincipalAccount": account})
             decision, why = self._decide(role, action, resource, context, account, region, key_policy)
@@ -449,9 +457,46 @@ class Roles:
                 return _error(
                     signing_name,
                     _code(signing_name),
-                    f"User: {session_arn} is not authorized to perform: {action} on resource: {resource} because {why}",
+                    f"User: {caller} is not authorized to perform: {action} on resource: {resource} because {why}",
                 )
         return None
+
+    def caller_identity(self, environ, body, account):
+        """STS GetCallerIdentity (form-encoded, signing name `sts`) as AWS answers it: "No permissions
+        are required to perform this operation", and the Arn is the caller's own. None when the request
+        is not that call, or is the deployer's (moto answers it); otherwise (status, headers, XML)."""
+        signed = signer(environ)
+        if signed is None or signed[2] != "sts":
+            return None
+        form = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        if environ.get("REQUEST_METHOD") == "POST":
+            form.update(urllib.parse.parse_qs((body or b"").decode("utf-8", "replace")))
+        if form.get("Action", [""])[0] != "GetCallerIdentity":
+            return None
+        key_id, token, _, _ = signed
+        if key_id in ADMIN_KEYS:
+            return None
+        with self._lock:
+            role = self._roles.get((key_id, token))
+        request_id = str(uuid.uuid4())
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+        ns = "https://sts.amazonaws.com/doc/2011-06-15/"
+        if role is None:
+            return "403 Forbidden", headers, (
+                f'<ErrorResponse xmlns="{ns}"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>'
+                "<Message>The security token included in the request is invalid.</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+            ).encode()
+        session = role.get("session_name", role["role_name"])
+        # A role's unique id (AROA…, 21 characters), stable for its ARN.
+        role_id = "AROA" + base64.b32encode(hashlib.sha256(role["role_arn"].encode()).digest()).decode()[:17]
+        return "200 OK", headers, (
+            f'<GetCallerIdentityResponse xmlns="{ns}"><GetCallerIdentityResult>'
+            f"<Arn>{_xml(session_arn(role, account))}</Arn><UserId>{_xml(role_id)}:{_xml(session)}</UserId>"
+            f"<Account>{_xml(account)}</Account></GetCallerIdentityResult>"
+            f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+            "</GetCallerIdentityResponse>"
+        ).encode()
 
     def check(self, key_id, token, action, resource, account, region, key_policy):
         """A decision asked for by another local stand-in of AWS (the gateway's data plane, which
@@ -468,9 +513,8 @@ class Roles:
         self._record(role, action, "allow" if allowed else "deny", resource)
         if allowed:
             return {"allowed": True}
-        session_arn = f"arn:{_PARTITION}:sts::{account}:assumed-role/{role['role_name']}/{role.get('session_name', role['role_name'])}"
         return {"allowed": False, "code": "ForbiddenException",
-                "message": f"User: {session_arn} is not authorized to perform: {action} on resource: {resource} because {why}"}
+                "message": f"User: {session_arn(role, account)} is not authorized to perform: {action} on resource: {resource} because {why}"}
 
     @staticmethod
     def _decide(role, action, resource, context, account, region, key_policy):
@@ -494,6 +538,11 @@ class Roles:
         if identity == "allow":
             return True, ""
         return False, f"no identity-based policy allows the {action} action"
+
+
+def session_arn(role, account):
+    """The ARN of a registered role's session, as STS names an assumed role's caller."""
+    return f"arn:{_PARTITION}:sts::{account}:assumed-role/{role['role_name']}/{role.get('session_name', role['role_name'])}"
 
 
 def _code(signing_name):

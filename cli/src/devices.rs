@@ -44,7 +44,9 @@ pub enum DevicesCmd {
 pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
     let (registry, audit) = (ctx.registry(), ctx.audit());
     match cmd {
-        DevicesCmd::Import { csv } => import(&registry, &audit, &csv).await,
+        DevicesCmd::Import { csv } => {
+            import(&registry, &audit, &csv, &crate::actor::actor(ctx).await?).await
+        }
         DevicesCmd::SetPassword {
             serial,
             activate,
@@ -55,7 +57,7 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
         }
         DevicesCmd::RequestRotation { serial } => {
             let serial = Serial::parse(&serial)?;
-            let actor = format!("fleetctl:{}", crate::records::operator());
+            let actor = crate::actor::actor(ctx).await?;
             let asked = fleetguard_domain::rotation::request_rotation(
                 &registry,
                 &ctx.rotations(),
@@ -132,6 +134,7 @@ async fn import(
     registry: &DynamoRegistry,
     audit: &DynamoAudit,
     path: &PathBuf,
+    actor: &str,
 ) -> anyhow::Result<ExitCode> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -156,7 +159,7 @@ async fn import(
         };
         if registry.import_device(&device).await? {
             added += 1;
-            let entry = AuditEntry::new("fleetctl", "import", Outcome::Accepted, Reason::Imported)
+            let entry = AuditEntry::new(actor, "import", Outcome::Accepted, Reason::Imported)
                 .serial(device.serial.as_str())
                 .detail(format!("proof: {:?}", device.enrollment.kind()));
             audit.record(&entry).await?;

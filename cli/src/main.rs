@@ -2,6 +2,7 @@
 //! Lambdas. Table names come from FLEETGUARD_REGISTRY_TABLE / _AUDIT_TABLE / _RECORDS_TABLE, or from
 //! `--stack <prefix>` (tables `<prefix>-registry`, ...). `AWS_ENDPOINT_URL` points it at an emulator.
 
+mod actor;
 mod certificates;
 mod devices;
 mod events;

@@ -79,10 +79,6 @@ pub enum OperatorsCmd {
     },
 }
 
-fn actor() -> String {
-    format!("fleetctl:{}", crate::records::operator())
-}
-
 pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         OperatorsCmd::Add {
@@ -97,7 +93,8 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let identity = Identity::operator(&who.issuer, &who.subject, &name, serials);
             let (registry, store, audit) = (ctx.registry(), ctx.identities(), ctx.audit());
-            match add_operator(&registry, &store, &audit, identity, re_enrol, &actor()).await? {
+            let actor = crate::actor::actor(ctx).await?;
+            match add_operator(&registry, &store, &audit, identity, re_enrol, &actor).await? {
                 AddOperator::Added { principal_id } => {
                     println!(
                         "operator {name}: principal / MQTT client id {}",
@@ -180,6 +177,7 @@ pub async fn set_password(
         }
     };
     let (registry, store, audit) = (ctx.registry(), ctx.identities(), ctx.audit());
+    let actor = crate::actor::actor(ctx).await?;
     let result = password_devices::set_password(
         &registry,
         &store,
@@ -187,7 +185,7 @@ pub async fn set_password(
         &serial,
         secret.digest(&serial),
         activate,
-        &actor(),
+        &actor,
     )
     .await?;
     if generate && !matches!(result, PasswordResult::Refused { .. }) {

@@ -16,23 +16,13 @@ pub enum RecordsCmd {
     History { serial: String, record_id: String },
 }
 
-/// Who acts, for the audit trail: `FLEETGUARD_OPERATOR`, else the login name.
-pub fn operator() -> String {
-    std::env::var("FLEETGUARD_OPERATOR")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn actor() -> String {
-    format!("fleetctl:{}", operator())
-}
-
 pub async fn run(ctx: &Ctx, cmd: RecordsCmd) -> anyhow::Result<ExitCode> {
     let (audit, records) = (ctx.audit(), ctx.records());
     match cmd {
         RecordsCmd::Restore { serial, record_id } => {
             let (serial, record_id) = (Serial::parse(&serial)?, RecordId::parse(&record_id)?);
-            match restore_record(&records, &audit, &serial, &record_id, &actor(), None).await? {
+            let actor = crate::actor::actor(ctx).await?;
+            match restore_record(&records, &audit, &serial, &record_id, &actor, None).await? {
                 RestoreResult::Restored { version } => {
                     println!("{serial}/{record_id}: restored (version {version})");
                     Ok(ExitCode::SUCCESS)

@@ -83,6 +83,7 @@ pub async fn run_action(
             anyhow::bail!("{e} (set FLEETGUARD_FLEET_POLICY and FLEETGUARD_QUARANTINE_GROUP)")
         }
     };
+    let actor = crate::actor::actor(ctx).await?;
     let revoker = ctx.revoker(config);
     // `--since T` implies `--rollback`.
     let rollback = rollback || since.is_some();
@@ -94,7 +95,7 @@ pub async fn run_action(
         reason,
         compromised_since: since,
         rollback,
-        actor: Some(crate::records::operator()),
+        actor: Some(actor),
     };
     let report = revoker
         .command(command, fleetguard_domain::domain::now())
@@ -109,7 +110,7 @@ pub async fn run_action(
 
 pub async fn approve_replacement(ctx: &Ctx, serial: &str) -> anyhow::Result<ExitCode> {
     let serial = Serial::parse(serial)?;
-    let actor = format!("fleetctl:{}", crate::records::operator());
+    let actor = crate::actor::actor(ctx).await?;
     if !replacement::approve_replacement(&ctx.registry(), &ctx.audit(), &serial, &actor).await? {
         eprintln!("{serial}: not revoked; nothing to approve");
         return Ok(ExitCode::from(1));

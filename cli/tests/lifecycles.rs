@@ -57,6 +57,19 @@ async fn a_password_device_from_import_to_revocation_with_rollback() {
     let me = Serial::parse(&unique("PW")).unwrap();
     let other = Serial::parse(&unique("PW")).unwrap();
     import(&stack, &[&me, &other]);
+    // Audited as fleetctl's AWS caller identity (its role's session), the chosen name beside it.
+    let imported = stack.audit().for_serial(me.as_str(), 10).await.unwrap();
+    assert_eq!(
+        imported
+            .iter()
+            .map(|e| e.actor.as_str())
+            .collect::<Vec<_>>(),
+        vec![format!(
+            "fleetctl:ops-tester arn:aws:sts::{}:assumed-role/{}-operator/fleetctl",
+            fleetguard_tests::ACCOUNT,
+            stack.prefix
+        )]
+    );
     let connect = |pw: &[u8]| mqtt_connect(me.as_str(), pw, me.as_str());
 
     // A guessable secret is refused, and nothing is stored.
@@ -436,7 +449,8 @@ async fn disabling_an_operator_cuts_its_session_and_enable_brings_it_back() {
 /// A certificate device (JITR) isolated and restored with the README's commands, as an operator
 /// under the template's `OperatorPolicy` (the emulator enforces it): `fleetctl quarantine` cuts it off
 /// reversibly, `fleetctl release` gives it back its certificate, policy and thing, `fleetctl revoke`
-/// ends it for good.
+/// ends it for good. Each is audited as the AWS caller identity (the operator role's session, from
+/// sts:GetCallerIdentity) with the chosen name beside it; without that identity nothing is done.
 #[tokio::test]
 async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl() {
     let stack = Stack::new().await;
@@ -446,6 +460,25 @@ async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl(
     let arn = stack.certificate_arn(&cert).await;
     let group = format!("{}-quarantine", stack.prefix);
     let me = serial.to_string();
+
+    // Who acts cannot be proven (STS unreachable): the command fails closed, nothing is done.
+    let run = stack
+        .fleetctl_env(
+            FLEETCTL,
+            &["quarantine", &me, "--reason", "odd traffic"],
+            None,
+            &[("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")],
+        )
+        .expect_code(2);
+    assert!(run.err.contains("GetCallerIdentity"), "{}", run.err);
+    assert_eq!(stack.certificate_status(&cert).await, "ACTIVE");
+    assert!(stack
+        .audit()
+        .for_serial(&me, 100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.action != "quarantine"));
 
     stack
         .fleetctl(
@@ -474,6 +507,22 @@ async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl(
         .expect_code(0);
     assert_eq!(stack.certificate_status(&cert).await, "REVOKED");
     assert_eq!(stack.device_status(&serial).await, DeviceStatus::Revoked);
+
+    // The chosen name (FLEETGUARD_OPERATOR) beside the caller ARN of fleetctl's role.
+    let caller = format!(
+        "operator:fleetctl:ops-tester arn:aws:sts::{}:assumed-role/{}-operator/fleetctl",
+        fleetguard_tests::ACCOUNT,
+        stack.prefix
+    );
+    let audit = stack.audit().for_serial(&me, 100).await.unwrap();
+    for action in ["quarantine", "release", "revoke"] {
+        let entry = audit.iter().find(|e| e.action == action);
+        assert_eq!(
+            entry.map(|e| e.actor.as_str()),
+            Some(caller.as_str()),
+            "{action}: {audit:?}"
+        );
+    }
 }
 
 /// No event dropped in silence: a tamper report whose revoker invocation fails every attempt
