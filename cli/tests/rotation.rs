@@ -204,3 +204,219 @@ async fn ca_init_kms_registers_the_fleet_ca_once() {
     let run = stack.fleetctl(FLEETCTL, &["ca", "init-kms"], None);
     assert_eq!(run.expect_code(2).code, 2);
 }
+
+/// AWS IoT's presence event for `principal`'s session as the template's PresenceRule forwards it
+/// (developerguide/life-cycle-events.html).
+fn presence(
+    event: &str,
+    principal: &str,
+    serial: &str,
+    session: &str,
+    version: u64,
+) -> serde_json::Value {
+    let mut e = serde_json::json!({"clientId": serial, "timestamp": now_ms(), "eventType": event,
+        "sessionIdentifier": session, "principalIdentifier": principal, "versionNumber": version});
+    if event == "disconnected" {
+        e["clientInitiatedDisconnect"] = false.into();
+        e["disconnectReason"] = "DUPLICATE_CLIENTID".into();
+    }
+    fleetguard_tests::through_rule(
+        "PresenceRule",
+        &format!("$aws/events/presence/{event}/{serial}"),
+        &e,
+        None,
+    )
+    .expect("the presence rule")
+}
+
+/// The attacker's whole story, with the README's `fleetctl` commands for everything the operator
+/// does and the template's rules for everything the attacker sends: a thief with a device's key
+/// deletes a record, cannot rotate on its own, cannot command the revoker through the security
+/// topic, races the owner's requested rotation and wins it, deletes again with its own certificate —
+/// and the owner's next connection with its replaced key shows two parties on the serial: quarantined
+/// at once. The operator revokes with rollback from before the theft (both deletes undone, across
+/// both certificates), approves a replacement, and the device is back with a new certificate.
+#[tokio::test]
+async fn the_attackers_whole_story_and_its_undoing() {
+    use fleetguard_domain::domain::{DeviceStatus, RecordId};
+    use fleetguard_domain::ports::Registry;
+    let stack = Stack::new().await;
+    let ca = TestCa::new("factory CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let (serial, stolen) = stack.provision_device(&ca, &ca_id).await;
+    let (other, other_cert) = stack.provision_device(&ca, &ca_id).await;
+    for r in ["r1", "r2"] {
+        stack.seed_record(&serial, r).await;
+    }
+    stack.seed_record(&other, "r9").await;
+    let before_theft = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    let deletes = stack.delete_service();
+    let rotation = stack.rotation().await;
+    let revoker = stack.revoker();
+    let now = time::OffsetDateTime::now_utc;
+
+    // 1. With the stolen key the thief deletes r1: the device's own record, accepted.
+    let d = deletes
+        .handle(delete_event(serial.as_str(), "r1", &stolen, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Deleted);
+
+    // 2. It cannot buy a certificate of its own: rotation is not due.
+    let thief_key = rcgen::KeyPair::generate().unwrap();
+    let thief_csr = csr_pem(&thief_key, serial.as_str());
+    let d = rotation
+        .handle(Stack::rotation_event(
+            "rotate",
+            &serial,
+            &stolen,
+            Some(&thief_csr),
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::RotationNotDue);
+
+    // 3. The security topic carries signals, never commands: a release or a revoke published there,
+    // and a forged security event against another device, change nothing.
+    for forged in [
+        serde_json::json!({"action": "release", "serial": other.as_str(), "actor": "alice"}),
+        serde_json::json!({"action": "revoke", "serial": other.as_str(), "rollback": true}),
+        serde_json::json!({"kind": "cross_serial_attempt", "principal": other_cert,
+            "principal_serial": other.as_str(), "target_serial": serial.as_str(), "record_id": "r1",
+            "received_at": now_ms(), "request_key": "forged"}),
+    ] {
+        let reports = revoker
+            .handle(fleetguard_tests::security_rule_event(&forged), now())
+            .await
+            .unwrap();
+        assert_ne!(
+            reports[0].outcome,
+            fleetguard_domain::domain::Outcome::Accepted,
+            "{forged}"
+        );
+    }
+    let other_device = stack.registry().get_device(&other).await.unwrap().unwrap();
+    assert_eq!(other_device.status, DeviceStatus::Active);
+
+    // 4. The owner's operator asks for a rotation; the thief, holding the current key, gets there
+    // first and confirms with its own certificate, then deletes r2 with it.
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "request-rotation", serial.as_str()],
+            None,
+        )
+        .expect_code(0);
+    let d = rotation
+        .handle(Stack::rotation_event(
+            "rotate",
+            &serial,
+            &stolen,
+            Some(&thief_csr),
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::CertificateIssued);
+    let thief_cert = d.certificate_id.unwrap();
+    let d = rotation
+        .handle(Stack::rotation_event(
+            "confirm",
+            &serial,
+            &thief_cert,
+            None,
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::RotationConfirmed);
+    revoker
+        .handle(
+            presence("connected", &thief_cert, serial.as_str(), "thief", 7),
+            now(),
+        )
+        .await
+        .unwrap();
+    let d = deletes
+        .handle(delete_event(serial.as_str(), "r2", &thief_cert, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Deleted);
+
+    // 5. The owner still holds the replaced key and connects with it as the serial: AWS IoT ends
+    // the thief's session (DUPLICATE_CLIENTID). Two parties hold the serial: quarantined, every
+    // certificate cut off.
+    for e in [
+        presence("disconnected", &thief_cert, serial.as_str(), "thief", 7),
+        presence("connected", &stolen, serial.as_str(), "owner", 8),
+    ] {
+        revoker.handle(e, now()).await.unwrap();
+    }
+    let device = stack.registry().get_device(&serial).await.unwrap().unwrap();
+    assert_eq!(device.status, DeviceStatus::Quarantined);
+    for c in [&stolen, &thief_cert] {
+        assert_eq!(stack.certificate_status(c).await, "INACTIVE", "{c}");
+    }
+    let d = deletes
+        .handle(delete_event(serial.as_str(), "r1", &thief_cert, now_ms()))
+        .await
+        .unwrap();
+    assert_ne!(d.reason, Reason::Deleted);
+
+    // 6. The operator revokes with rollback from before the theft: both deletes undone, across
+    // both certificates the serial had.
+    let run = stack.fleetctl(
+        FLEETCTL,
+        &[
+            "revoke",
+            serial.as_str(),
+            "--since",
+            &fleetguard_domain::domain::rfc3339(before_theft),
+            "--reason",
+            "key stolen",
+        ],
+        None,
+    );
+    let out = run.expect_code(0).out;
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["restored"], 2, "{out}");
+    for r in ["r1", "r2"] {
+        let id = RecordId::parse(r).unwrap();
+        assert!(
+            !stack.record(&serial, &id).await.unwrap().is_deleted(),
+            "{r}"
+        );
+    }
+    for c in [&stolen, &thief_cert] {
+        assert_eq!(stack.certificate_status(c).await, "REVOKED", "{c}");
+    }
+
+    // 7. Undone: a replacement approved, the device provisioned with a new certificate, acting again.
+    stack
+        .fleetctl(
+            FLEETCTL,
+            &["devices", "approve-replacement", serial.as_str()],
+            None,
+        )
+        .expect_code(0);
+    let fresh = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
+    let d = stack
+        .provisioner()
+        .handle_jitr(fleetguard_tests::jitr_event(&fresh, &ca_id), now())
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Provisioned);
+    let d = deletes
+        .handle(delete_event(serial.as_str(), "r1", &fresh, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Deleted);
+    for c in [&stolen, &thief_cert] {
+        let d = deletes
+            .handle(delete_event(serial.as_str(), "r2", c, now_ms()))
+            .await
+            .unwrap();
+        assert_ne!(d.reason, Reason::Deleted, "{c} stays out");
+    }
+}
