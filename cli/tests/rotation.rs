@@ -101,7 +101,8 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
     assert_eq!(d.reason, Reason::PrincipalMismatch, "{d:?}");
 
     // The replaced key cannot knock the device offline: its tamper report (through the template's
-    // rule, as AWS IoT forwards it) is refused and quarantines nothing.
+    // rule, as AWS IoT forwards it) is refused and quarantines nothing; its use cuts off that
+    // replaced certificate alone.
     let report = fleetguard_tests::through_rule(
         "TamperRule",
         &format!("P/{serial}/tamper"),
@@ -115,13 +116,31 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
         .await
         .unwrap();
     assert_eq!(
-        (r[0].outcome, r[0].reason),
-        (
-            fleetguard_domain::domain::Outcome::Rejected,
-            Reason::NotCurrentCertificate
-        )
+        (r[0].reason, r[0].certificate_id.as_deref()),
+        (Reason::Revoked, Some(old.as_str()))
     );
     assert_eq!(stack.certificate_status(&next).await, "ACTIVE");
+    assert_eq!(stack.certificate_status(&old).await, "REVOKED");
+    let refusals = stack
+        .audit()
+        .for_serial(serial.as_str(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "tamper_report" || e.reason == Reason::NotCurrentCertificate)
+        .count();
+    assert!(refusals >= 1, "the refusal is audited");
+    use fleetguard_domain::ports::{AuditLog, Registry};
+    assert_eq!(
+        stack
+            .registry()
+            .get_device(&serial)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        fleetguard_domain::domain::DeviceStatus::Active
+    );
 
     // The expiry watch, on demand: a 365-day certificate is inside a 400-day window only.
     let run = stack.fleetctl(

@@ -609,15 +609,26 @@ where
                 .await;
         }
         // A replaced certificate (still in its grace period) is the device's no longer: whoever
-        // holds the old key must not be able to knock the device offline with it.
+        // holds the old key must not be able to knock the device offline with it. Its use is a
+        // signal against that certificate alone: refused, and it is cut off (revoked), the device
+        // and its current certificate untouched.
         let device = self.registry.get_device(&serial).await?;
         if device.and_then(|d| d.certificate_id) != Some(cert.clone()) {
+            self.reject(
+                actor,
+                Some(&serial),
+                Reason::NotCurrentCertificate,
+                "tamper report from a replaced certificate",
+            )
+            .await?;
             return self
-                .reject(
+                .isolate_old_certificate(
+                    &serial,
+                    &cert,
+                    None,
+                    Action::Revoke,
                     actor,
-                    Some(&serial),
-                    Reason::NotCurrentCertificate,
-                    "tamper report from a replaced certificate",
+                    "used after it was replaced (a tamper report): cut off alone",
                 )
                 .await;
         }
