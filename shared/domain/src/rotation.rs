@@ -223,6 +223,16 @@ where
     Ok(false)
 }
 
+/// The certificate that asked for rotation `r`: the replaced one when it was asked in its grace
+/// period, else the current one.
+fn requested_by<'a>(device: &'a Device, r: &Rotation) -> Option<&'a CertificateId> {
+    if r.cuts_off.is_some() {
+        device.previous_certificate_id.as_ref()
+    } else {
+        device.certificate_id.as_ref()
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -307,25 +317,34 @@ where
             Ok(der) => sha256_hex(&der),
             Err(e) => return self.reject(v, e.reason, &e.detail).await,
         };
-        // A replay of the request in flight (same CSR, same current certificate): the same
+        // The replaced certificate in its grace period may ask again: a device that lost its new
+        // key before storing it. Only when an operator asked (below), and the certificate it
+        // lost is cut off when the new one is confirmed.
+        let by_replaced = device.certificate_id.as_ref() != Some(&v.principal)
+            && device.previous_certificate_id.as_ref() == Some(&v.principal);
+        // A replay of the request in flight (same CSR, same requesting certificate): the same
         // certificate again, and the AWS IoT steps finished if a fault interrupted them.
         if let Some(r) = &device.rotation {
-            if r.request_sha256 == request_sha256
-                && device.certificate_id.as_ref() == Some(&v.principal)
+            if r.request_sha256 == request_sha256 && requested_by(&device, r) == Some(&v.principal)
             {
                 return self.finish_issue(v, &device, r).await;
             }
         }
-        if device.certificate_id.as_ref() != Some(&v.principal) {
+        if device.certificate_id.as_ref() != Some(&v.principal) && !by_replaced {
             return self
                 .reject(
                     v,
                     Reason::NotCurrentCertificate,
-                    "only the serial's current certificate may rotate",
+                    "only the serial's current certificate (or, in its grace period, the replaced one) may rotate",
                 )
                 .await;
         }
         let now = now();
+        if by_replaced {
+            return self
+                .rotate_replaced(v, device, pem, request_sha256, now)
+                .await;
+        }
         // One rotation at a time, its grace period included; an expired one waits for the sweep to
         // cut its certificate off before a new one starts.
         if device.rotation.is_some() || device.previous_certificate_id.is_some() {
@@ -363,6 +382,55 @@ where
             Ok(valid) => valid,
             Err((reason, detail)) => return self.reject(v, reason, &detail).await,
         };
+        self.issue(v, device, valid, request_sha256, now).await
+    }
+
+    /// A rotation asked for by the replaced certificate in its grace period: only one at a time, only
+    /// on an operator's request (`fleetctl devices request-rotation`: a stolen old key cannot use it
+    /// to rotate the owner out), and with a key neither certificate has.
+    async fn rotate_replaced(
+        &self,
+        v: &Valid,
+        device: Device,
+        pem: &str,
+        request_sha256: String,
+        now: OffsetDateTime,
+    ) -> Result<RotationDecision> {
+        if device.rotation.is_some() {
+            return self
+                .reject(v, Reason::RotationInFlight, "a rotation is pending")
+                .await;
+        }
+        if device.rotation_requested_at.is_none() {
+            return self
+                .reject(
+                    v,
+                    Reason::RotationNotDue,
+                    "the replaced certificate may rotate only when an operator asked for it",
+                )
+                .await;
+        }
+        let valid = match self.valid_csr(v, &device, pem).await? {
+            Ok(valid) => valid,
+            Err((reason, detail)) => return self.reject(v, reason, &detail).await,
+        };
+        // valid_csr compared the key with the current certificate's; the requester's own must
+        // not come back either.
+        let own = match self.control.describe_certificate(&v.principal).await? {
+            Some(c) => csr::certificate_public_key(&c.pem)
+                .ok()
+                .map(|k| sha256_hex(&k)),
+            None => None,
+        };
+        if own.as_deref() == Some(sha256_hex(&valid.public_key).as_str()) {
+            return self
+                .reject(
+                    v,
+                    Reason::CsrKeyReused,
+                    "the CSR carries the replaced certificate's key",
+                )
+                .await;
+        }
         self.issue(v, device, valid, request_sha256, now).await
     }
 
@@ -442,6 +510,10 @@ where
             not_after: rfc3339(not_after),
             requested_at: rfc3339(now),
             expires_at: rfc3339(now + Duration::hours(i64::from(self.config.confirm_hours))),
+            cuts_off: device
+                .certificate_id
+                .clone()
+                .filter(|current| *current != v.principal),
         };
         let expected = device.version;
         let mut next = device;
@@ -474,7 +546,7 @@ where
             if let Some(d) = now_device {
                 if let Some(r) = d.rotation.as_ref().filter(|r| {
                     r.request_sha256 == rotation.request_sha256
-                        && d.certificate_id.as_ref() == Some(&v.principal)
+                        && requested_by(&d, r) == Some(&v.principal)
                 }) {
                     return self.finish_issue(v, &d, r).await;
                 }
@@ -567,9 +639,36 @@ where
                 )
                 .await;
         }
+        // Asked for by the replaced certificate: the certificate the device lost is cut off now, in
+        // AWS IoT first (a lost write of the registry is redone by the confirm's retry), and the
+        // replaced one keeps its grace period.
+        let lost = r.cuts_off.clone();
+        if let Some(lost) = &lost {
+            if let Some(c) = self.control.describe_certificate(lost).await? {
+                if c.status != CertificateStatus::Revoked && c.status != CertificateStatus::Inactive
+                {
+                    crate::provisioning::set_status_unless_revoked(
+                        &self.control,
+                        lost,
+                        CertificateStatus::Inactive,
+                    )
+                    .await?;
+                }
+                self.control
+                    .detach_policy(&self.config.fleet_policy, &c.arn)
+                    .await?;
+                self.control
+                    .detach_thing_principal(&device.serial, &c.arn)
+                    .await?;
+            }
+        }
         let expected = device.version;
         let mut next = device;
-        next.previous_certificate_id = next.certificate_id.take();
+        if lost.is_some() {
+            next.certificate_id = None;
+        } else {
+            next.previous_certificate_id = next.certificate_id.take();
+        }
         // A new grace period: sessions seen before it say nothing about who holds the keys now.
         next.live_session = None;
         next.certificate_id = Some(r.next_certificate_id.clone());
@@ -596,7 +695,18 @@ where
                     .unwrap_or("-"),
                 next.retire_at.as_deref().unwrap_or("-")
             ));
-        if !self.rotations.save(&next, expected, None, &entry).await? {
+        let lost_record = lost.as_ref().map(|c| CertificateRecord {
+            certificate_id: c.clone(),
+            serial: v.serial.clone(),
+            denied: true,
+            held: false,
+            updated_at: rfc3339(now),
+        });
+        if !self
+            .rotations
+            .save(&next, expected, lost_record.as_ref(), &entry)
+            .await?
+        {
             let now_device = self.registry.get_device(&v.serial).await?;
             if let Some((reason, detail)) = refusal(now_device.as_ref()) {
                 return self.reject(v, reason, detail).await;

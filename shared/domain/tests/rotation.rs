@@ -885,3 +885,78 @@ async fn a_rotation_that_is_not_due_is_refused_and_nothing_is_signed() {
         "used up"
     );
 }
+
+/// A device that lost its new key after confirming (before storing it) still holds the replaced
+/// one: in the grace period that certificate may ask again, but only on an operator's request (a
+/// stolen old key cannot use it to rotate the owner out), and with a key neither certificate has.
+/// Once the new rotation is confirmed the lost certificate is cut off at once; the replaced one
+/// keeps its grace period.
+#[tokio::test]
+async fn the_replaced_certificate_may_rotate_again_when_an_operator_asks() {
+    let f = Fleet::new().await;
+    let (s, old, old_key) = f.device("SN1").await;
+    let (_, csr) = new_csr("SN1");
+    let d = f.send("rotate", &s, old.as_str(), Some(&csr)).await;
+    let lost = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
+    assert_eq!(d["reason"], "certificate_issued");
+    let d = f.send("confirm", &s, lost.as_str(), None).await;
+    assert_eq!(d["reason"], "rotation_confirmed");
+
+    // Without an operator's request: refused, nothing signed.
+    let (_, again) = new_csr("SN1");
+    let d = f.send_at("rotate", &s, old.as_str(), Some(&again), 2).await;
+    assert_eq!(d["reason"], "rotation_not_due");
+    assert_eq!(f.last_reply().0, "P/SN1/certificates/rotate/rejected");
+    assert!(f.device_now(&s).await.rotation.is_none());
+
+    // Asked: served, but never with a key either certificate already has.
+    let asked = fleetguard_domain::rotation::request_rotation(
+        &f.registry,
+        &f.rotations,
+        &f.publisher,
+        &s,
+        "fleetctl:test",
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert!(asked);
+    let reused = rcgen::CertificateParams::new(vec![])
+        .map(|mut p| {
+            p.distinguished_name.push(rcgen::DnType::CommonName, "SN1");
+            p.serialize_request(&old_key).unwrap().pem().unwrap()
+        })
+        .unwrap();
+    let d = f
+        .send_at("rotate", &s, old.as_str(), Some(&reused), 3)
+        .await;
+    assert_eq!(d["reason"], "csr_key_reused", "{d}");
+    let d = f.send_at("rotate", &s, old.as_str(), Some(&again), 4).await;
+    assert_eq!(d["reason"], "certificate_issued", "{d}");
+    let fresh = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
+    // A replay gets the same certificate.
+    let d = f.send_at("rotate", &s, old.as_str(), Some(&again), 4).await;
+    assert_eq!(d["reason"], "certificate_issued");
+    assert_eq!(
+        certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap()),
+        fresh
+    );
+    assert_eq!(f.device_now(&s).await.certificate_id.as_ref(), Some(&lost));
+
+    // Confirmed from the fresh certificate: bound; the lost one cut off now, deny-listed; the
+    // replaced one keeps its grace period.
+    let d = f.send_at("confirm", &s, fresh.as_str(), None, 5).await;
+    assert_eq!(d["reason"], "rotation_confirmed");
+    let dev = f.device_now(&s).await;
+    assert_eq!(dev.certificate_id.as_ref(), Some(&fresh));
+    assert_eq!(dev.previous_certificate_id.as_ref(), Some(&old));
+    assert_eq!(f.iot.inner.status(&lost), Some(CertificateStatus::Inactive));
+    assert!(!f
+        .iot
+        .inner
+        .thing_principals("SN1")
+        .contains(&Fleet::arn(&lost)));
+    let record = f.registry.get_certificate(&lost).await.unwrap().unwrap();
+    assert!(record.denied);
+    assert_eq!(f.iot.inner.status(&old), Some(CertificateStatus::Active));
+}

@@ -1198,6 +1198,7 @@ pub async fn rotations_contract<W: World>(w: &W) {
         not_after: rfc3339(now + time::Duration::days(365)),
         requested_at: rfc3339(now),
         expires_at: rfc3339(now - time::Duration::minutes(1)),
+        cuts_off: None,
     });
     device.last_rotation_at = Some(rfc3339(now));
     device.set_certificate_not_after(&rfc3339(now + time::Duration::days(10)));

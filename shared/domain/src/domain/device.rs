@@ -110,6 +110,11 @@ pub struct Rotation {
     pub requested_at: String,
     /// Unconfirmed by then: the new certificate is deactivated and the old one stays.
     pub expires_at: String,
+    /// Asked for by the replaced certificate in its grace period (a device that lost its new key,
+    /// with an operator's request): this current certificate is cut off when the rotation is
+    /// confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuts_off: Option<CertificateId>,
 }
 
 /// One MQTT session of a device's certificate, from AWS IoT's presence events
