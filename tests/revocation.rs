@@ -1011,29 +1011,10 @@ fn through_presence(
 /// both certificates.
 #[tokio::test]
 async fn the_replaced_key_used_while_the_new_one_is_connected_quarantines_the_serial() {
-    use fleetguard_domain::ports::Rotations;
     let f = Fleet::new().await;
     let s = &f.stack;
     let (serial, current) = &f.a;
-    let replaced = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
-    // The serial mid-grace: `replaced` was its certificate until a confirmed rotation.
-    let mut device = s.registry().get_device(serial).await.unwrap().unwrap();
-    let v = device.version;
-    device.previous_certificate_id = Some(CertificateId::parse(&replaced).unwrap());
-    device.version = v + 1;
-    let entry = fleetguard_domain::domain::AuditEntry::new(
-        "test",
-        "confirm_rotation",
-        Outcome::Accepted,
-        Reason::RotationConfirmed,
-    )
-    .serial(serial.as_str());
-    assert!(s
-        .services
-        .rotations()
-        .save(&device, v, None, &entry)
-        .await
-        .unwrap());
+    let replaced = in_grace(&f).await;
 
     let r = s.revoker();
     let now = OffsetDateTime::now_utc();
@@ -1074,4 +1055,86 @@ async fn the_replaced_key_used_while_the_new_one_is_connected_quarantines_the_se
         detail.contains(current.as_str()) && detail.contains(&replaced),
         "{detail}"
     );
+}
+
+/// Device a mid-grace: a certificate of its serial, registered in AWS IoT, that was its own until a
+/// confirmed rotation (returned).
+async fn in_grace(f: &Fleet) -> String {
+    use fleetguard_domain::ports::Rotations;
+    let s = &f.stack;
+    let (serial, _) = &f.a;
+    let replaced = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
+    let mut device = s.registry().get_device(serial).await.unwrap().unwrap();
+    let v = device.version;
+    device.previous_certificate_id = Some(CertificateId::parse(&replaced).unwrap());
+    device.version = v + 1;
+    let entry = fleetguard_domain::domain::AuditEntry::new(
+        "test",
+        "confirm_rotation",
+        Outcome::Accepted,
+        Reason::RotationConfirmed,
+    )
+    .serial(serial.as_str());
+    // Its registry record, as its binding wrote it.
+    let record = fleetguard_domain::domain::CertificateRecord {
+        certificate_id: CertificateId::parse(&replaced).unwrap(),
+        serial: serial.clone(),
+        denied: false,
+        held: false,
+        updated_at: fleetguard_domain::domain::now_rfc3339(),
+    };
+    assert!(s
+        .services
+        .rotations()
+        .save(&device, v, Some(&record), &entry)
+        .await
+        .unwrap());
+    replaced
+}
+
+/// A delete from the serial's replaced certificate is refused `not_current_certificate` on its reply
+/// topic and is a security signal against that certificate alone: through the security rule the
+/// revoker (which finds delete-record's refusal in the audit) revokes it; the device and its current
+/// certificate are untouched.
+#[tokio::test]
+async fn a_delete_from_the_replaced_certificate_cuts_off_that_certificate_alone() {
+    let f = Fleet::new().await;
+    let s = &f.stack;
+    let (serial, current) = &f.a;
+    let replaced = in_grace(&f).await;
+    let rid = s.seed_record(serial, "rec-1").await;
+    let d = s
+        .delete_service()
+        .handle(delete_event(serial.as_str(), "rec-1", &replaced, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Rejected, Reason::NotCurrentCertificate)
+    );
+    assert!(d.security_event);
+    assert!(!s.record(serial, &rid).await.unwrap().is_deleted());
+    let events = s.published_on(&s.security_topic);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["kind"], "replaced_certificate_use");
+    let reports = s
+        .revoker()
+        .handle(
+            fleetguard_tests::security_rule_event(&events[0]),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reports[0].reason, Reason::Revoked, "{reports:?}");
+    assert_eq!(s.certificate_status(&replaced).await, "REVOKED");
+    assert_eq!(s.certificate_status(current).await, "ACTIVE");
+    let device = s.registry().get_device(serial).await.unwrap().unwrap();
+    assert_eq!(device.status, DeviceStatus::Active);
+    // The current certificate still deletes.
+    let d = s
+        .delete_service()
+        .handle(delete_event(serial.as_str(), "rec-1", current, now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::Deleted);
 }

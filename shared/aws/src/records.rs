@@ -124,7 +124,7 @@ impl Records for DynamoRecords {
             vec![
                 (
                     self.registry_table.as_str(),
-                    vec![principal_item_key(principal)],
+                    vec![principal_item_key(principal), device_key(serial)],
                 ),
                 (
                     self.records_table.as_str(),
@@ -134,7 +134,23 @@ impl Records for DynamoRecords {
             "dynamodb:BatchGetItem(delete)",
         )
         .await?;
-        let principal_item = found.remove(&self.registry_table).and_then(|mut v| v.pop());
+        // The registry's two items, told apart by their key: the principal's and the device's.
+        let (devices, principals): (Vec<Item>, Vec<Item>) = found
+            .remove(&self.registry_table)
+            .unwrap_or_default()
+            .into_iter()
+            .partition(|item| {
+                item.get("pk")
+                    .and_then(|pk| pk.as_s().ok())
+                    .is_some_and(|pk| pk.starts_with("DEVICE#"))
+            });
+        let principal_item = principals.into_iter().next();
+        let replaced_certificate = match devices.into_iter().next() {
+            Some(item) => {
+                from_item::<fleetguard_domain::domain::Device>(item)?.previous_certificate_id
+            }
+            None => None,
+        };
         let record_item = found.remove(&self.records_table).and_then(|mut v| v.pop());
         let principal = match (principal, principal_item) {
             (_, None) => None,
@@ -148,6 +164,7 @@ impl Records for DynamoRecords {
         Ok(DeleteContext {
             principal,
             record: record_item.map(from_item).transpose()?,
+            replaced_certificate,
         })
     }
 

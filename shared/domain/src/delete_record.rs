@@ -133,7 +133,10 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
             .records
             .load_for_delete(&v.principal, &v.serial, &v.record_id)
             .await?;
-        let entitlement = match self.entitlement(&v, ctx.principal).await? {
+        let entitlement = match self
+            .entitlement(&v, ctx.principal, ctx.replaced_certificate.as_ref())
+            .await?
+        {
             Ok(e) => e,
             Err((reason, security_event)) => {
                 return self.reject(&v, reason, None, security_event).await;
@@ -200,14 +203,22 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
         &self,
         v: &Valid,
         facts: Option<PrincipalFacts>,
+        replaced: Option<&crate::domain::CertificateId>,
     ) -> Result<std::result::Result<Entitlement, (Reason, bool)>> {
         Ok(match (&v.principal, facts) {
             (Principal::Certificate(cert), Some(PrincipalFacts::Certificate(rec))) => {
                 if rec.denied {
                     Err((Reason::DeviceNotActive, false))
                 } else if rec.serial != v.serial {
-                    self.security_event(v, Some(&rec.serial)).await?;
+                    self.security_event(v, Some(&rec.serial), CROSS_SERIAL)
+                        .await?;
                     Err((Reason::PrincipalMismatch, true))
+                } else if replaced == Some(cert) {
+                    // The serial's replaced certificate: the device's no longer. A signal against
+                    // that certificate alone (the revoker cuts it off), never against the device.
+                    self.security_event(v, Some(&rec.serial), REPLACED_CERTIFICATE_USE)
+                        .await?;
+                    Err((Reason::NotCurrentCertificate, true))
                 } else {
                     Ok(Entitlement::Certificate {
                         serial: v.serial.clone(),
@@ -230,7 +241,7 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
                     }
                 }
                 AuthorizerPrincipal::Device { serial } if serial != v.serial => {
-                    self.security_event(v, Some(&serial)).await?;
+                    self.security_event(v, Some(&serial), CROSS_SERIAL).await?;
                     Err((Reason::PrincipalMismatch, true))
                 }
                 AuthorizerPrincipal::Device { .. } => Ok(Entitlement::PasswordDevice {
@@ -324,9 +335,14 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
         Ok(topic)
     }
 
-    async fn security_event(&self, v: &Valid, principal_serial: Option<&Serial>) -> Result<()> {
+    async fn security_event(
+        &self,
+        v: &Valid,
+        principal_serial: Option<&Serial>,
+        kind: &str,
+    ) -> Result<()> {
         let event = SecurityEvent {
-            kind: "cross_serial_attempt".into(),
+            kind: kind.into(),
             principal: v.principal.as_str().to_owned(),
             principal_serial: principal_serial.map(|s| s.to_string()),
             target_serial: v.serial.to_string(),
@@ -340,11 +356,11 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
             request_key: v.request_key.clone(),
         };
         tracing::warn!(
-            reason = "principal_mismatch",
+            kind,
             principal = %event.principal,
             principal_serial = event.principal_serial.as_deref().unwrap_or("-"),
             target_serial = %event.target_serial,
-            "cross-serial delete attempt"
+            "security event"
         );
         let payload = serde_json::to_value(&event)
             .map_err(|e| crate::Error::Corrupt(format!("security event: {e}")))?;
@@ -367,6 +383,11 @@ pub struct SecurityEvent {
 }
 
 type Refusal = (Reason, Option<Serial>, String);
+
+/// The kinds of security event delete-record publishes: a principal acting on another serial, and a
+/// serial's replaced certificate still used.
+pub const CROSS_SERIAL: &str = "cross_serial_attempt";
+pub const REPLACED_CERTIFICATE_USE: &str = "replaced_certificate_use";
 
 /// Where a request that does not validate is answered: its serial and record id (from the topic,
 /// by the rule) when both are valid, with its `request_id` when that is well formed.

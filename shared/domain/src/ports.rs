@@ -245,6 +245,9 @@ pub enum PrincipalFacts {
 pub struct DeleteContext {
     pub principal: Option<PrincipalFacts>,
     pub record: Option<Record>,
+    /// The target serial's replaced certificate in its grace period, if any (read with the rest):
+    /// a delete from it is refused and is a signal against that certificate.
+    pub replaced_certificate: Option<CertificateId>,
 }
 
 /// What a soft-delete write came to.

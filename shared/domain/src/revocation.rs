@@ -303,7 +303,10 @@ where
         if let Some(trigger) = raw.get("trigger") {
             let report = match trigger.as_str() {
                 Some("security_event") => match serde_json::from_value::<SecurityEvent>(raw) {
-                    Ok(e) if e.kind == "cross_serial_attempt" => {
+                    Ok(e)
+                        if e.kind == crate::delete_record::CROSS_SERIAL
+                            || e.kind == crate::delete_record::REPLACED_CERTIFICATE_USE =>
+                    {
                         self.security_event(e, now).await?
                     }
                     _ => self.malformed("malformed security event").await?,
@@ -666,9 +669,15 @@ where
             }
             None => None,
         };
+        let replaced = e.kind == crate::delete_record::REPLACED_CERTIFICATE_USE;
+        let refusal = if replaced {
+            Reason::NotCurrentCertificate
+        } else {
+            Reason::PrincipalMismatch
+        };
         let genuine = reported.is_some_and(|r| {
             r.action == "delete_record"
-                && r.reason == Reason::PrincipalMismatch
+                && r.reason == refusal
                 && r.principal.as_deref() == Some(e.principal.as_str())
                 && r.record_id.as_deref() == Some(e.record_id.as_str())
         });
@@ -689,6 +698,27 @@ where
             ));
             crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, None));
+        }
+        if replaced {
+            // The serial's replaced certificate, still used: cut off alone, the device untouched.
+            if let (Ok(Principal::Certificate(cert)), Ok(serial)) = (
+                Principal::parse(&e.principal),
+                Serial::parse(&e.target_serial),
+            ) {
+                return self
+                    .isolate_old_certificate(
+                        &serial,
+                        &cert,
+                        None,
+                        Action::Revoke,
+                        "tripwire",
+                        "used after it was replaced (a delete): cut off alone",
+                    )
+                    .await;
+            }
+            return self
+                .malformed("replaced certificate use without a certificate")
+                .await;
         }
         let signal = Signal {
             principal: &e.principal,

@@ -142,9 +142,15 @@ impl Records for InMemoryRecords {
                 .cloned()
                 .map(PrincipalFacts::Authorizer),
         };
+        let replaced_certificate = self.registry.as_ref().and_then(|r| {
+            lock(&r.devices)
+                .get(serial)
+                .and_then(|d| d.previous_certificate_id.clone())
+        });
         Ok(DeleteContext {
             principal: facts,
             record: lock(&self.records).get(&key(serial, record_id)).cloned(),
+            replaced_certificate,
         })
     }
 
