@@ -5,6 +5,8 @@
 mod actor;
 mod certificates;
 mod devices;
+#[cfg(test)]
+mod docs_check;
 mod events;
 mod operators;
 mod policy_cmd;

@@ -5,6 +5,44 @@
 //! Round trips on the accepted path: one read (principal facts + record), one transaction (entitlement
 //! check + conditional soft delete + audit entry). The principal mapping is not cached: the entitlement
 //! is re-checked inside the transaction, so a revocation takes effect on the very next message.
+//!
+//! # Behaviour
+//!
+//! An IoT rule forwards `P/+/deleterecords/+` to `functions/delete-record` with
+//! `SELECT topic(2) AS serial, topic(4) AS record_id, principal() AS principal, clientid() AS client_id,
+//! timestamp() AS received_at, request_id, reason` (payload fields by name, never `*`, so a payload cannot
+//! supply its own `principal`). The principal must be a certificate id bound to that serial with the device
+//! active, or a fleetguard authorizer principal (operator granted the serial, or the password device itself).
+//!
+//! - One read (BatchGetItem: principal mapping + record) and one transaction (entitlement condition check +
+//!   conditional soft delete setting `deleted_at`, `deleted_by`, `delete_reason`, `version`+1 + the audit
+//!   entry). The mapping is not cached: the entitlement is re-checked inside the transaction, so a revocation
+//!   wins even against a delete already in flight.
+//! - A lost race is an answer, not an error: when another writer commits between the read and the transaction
+//!   (four instances deleting one record at once), the loser reads the record once more and answers from what
+//!   the winner left — `already_deleted` with the version on `/rejected`, or `not_found` — or, if the record is
+//!   live again (restored meanwhile), tries once more. A second loss in a row is answered `record_busy` (send
+//!   again) without another read. No Lambda error, so no asynchronous retry minutes later. The uncontended
+//!   path is unchanged (no extra read). See [Concurrency and failure](#concurrency-and-failure).
+//! - Only delete-record publishes replies: `*` in a policy also matches `/`, so `P/<serial>/deleterecords/*`
+//!   would cover `…/accepted`; the fleet policy and every authorizer policy therefore explicitly deny
+//!   `iot:Publish` on `P/*/deleterecords/*/accepted` and `/rejected` (for every serial). Devices and operators
+//!   still subscribe to and receive their own replies; the policy prover checks both.
+//! - Replays (same `request_id`, or same serial + record + `received_at`) change nothing and get the same answer;
+//!   the audit entry is keyed by the message, so it is written once.
+//! - Replies `{outcome, reason, record_id, version}` go to `P/<serial>/deleterecords/<record_id>/accepted` or
+//!   `/rejected` (QoS 1). A missing record is the outcome `not_found`. A request whose serial and record id are
+//!   valid is answered on its `/rejected` topic whatever else is wrong with it (an oversize or malformed
+//!   payload, a bad `request_id`); wildcard, oversize or missing ids get no reply (no topic can be built from
+//!   them). Either way nothing changes but the audit log. The rotation topics answer the same way, for every
+//!   principal kind (an operator's or password device's rotate request is `principal_mismatch` on
+//!   `.../rotate/rejected`).
+//! - A valid device principal acting on another serial is a security event, published to
+//!   `FLEETGUARD_SECURITY_TOPIC` for the revoker. So is a delete from the serial's replaced certificate in its
+//!   grace period (`not_current_certificate`, kind `replaced_certificate_use`): the revoker cuts that
+//!   certificate off alone, REVOKED, the device untouched (the device item is read in the same BatchGetItem). The function never calls the IoT control plane.
+//! - `fleetctl records restore <serial> <record_id>` undoes a soft delete (conditional, audited, idempotent);
+//!   `fleetctl records history <serial> <record_id>` shows the record and its audit trail.
 
 use crate::domain::{
     rfc3339, truncate_utf8, AuditEntry, Outcome, Principal, Reason, Record, RecordId, Serial,

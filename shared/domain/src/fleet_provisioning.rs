@@ -14,6 +14,66 @@
 //! certificate denied, audit entry). A refusal writes only its audit entry. Any error is a deny.
 //! The answer is the same `{"allowProvisioning": false}` for every refusal, and an unknown serial costs
 //! the same proof check as a known one, so a stranger learns nothing about which serials exist.
+//!
+//! # Behaviour
+//!
+//! A device that ships with its batch's claim certificate connects (client id `claim.<serial>`: the claim
+//! policy allows nothing else, and a dot cannot be in a thing name, so a leaked claim can never connect as a
+//! device and knock it off), gets a new certificate from AWS (CreateKeysAndCertificate or
+//! CreateCertificateFromCsr) and calls RegisterThing on the template `<stack>-claim`. AWS asks
+//! `functions/provisioning-hook` first. The certificate's subject is **never** a source of identity here: the
+//! device wrote it in its CSR. The device proves who it is with what manufacturing gave it, one kind per
+//! device:
+//!
+//! | proof | at manufacturing (`fleetctl devices import`) | the device sends in RegisterThing's `parameters` |
+//! |---|---|---|
+//! | factory key | the P-256 attestation public key (e.g. the secure element's birth key; the private key never leaves the chip) | `SerialNumber`, `ProofTimestamp` (Unix seconds), `ProofSignature`: base64 ECDSA-P256-SHA256 signature (DER, or raw `r‖s` as secure elements give it) over the bytes `fleetguard-enroll-v1\|<serial>\|<new certificateId>\|<ProofTimestamp>` |
+//! | one-time secret | the hex SHA-256 of a random secret of ≥ 128 bits (only the hash is stored) | `SerialNumber`, `EnrollmentSecret`: the secret, base64 |
+//!
+//! The hook allows only when: the request is well formed and `certificateId` is SHA-256 of `certificatePem`;
+//! the parameters parse (bounded; exactly one proof kind); the `clientId`, if sent, is `claim.<serial>` or
+//! the serial; the statement's time is within `FLEETGUARD_PROOF_WINDOW_SECONDS` (300) of the hook's clock;
+//! the serial is on the allow-list with proof material of that kind; the claim certificate is one the entry
+//! allows (its batch's, if the entry names any); the signature verifies for that serial **and that new
+//! certificate**, or the secret matches; the proof is unspent (a factory statement must be newer than the last
+//! accepted one; a secret is spent once); and the validator JITR uses too allows the binding (not revoked or
+//! quarantined, not bound to a live certificate, not deny-listed). Then it answers
+//! `{"allowProvisioning": true, "parameterOverrides": {"SerialNumber": "<serial>"}}`, so the template names
+//! the thing after the proven serial. Any error or a decision over 4 s of AWS's 5 s budget is a deny.
+//!
+//! - **Bindings that cannot brick a serial.** The hook's binding is *pending* until its certificate is seen
+//!   ACTIVE. If AWS fails after the hook (template error, throttling, the device reboots before storing its
+//!   certificate), the certificate never becomes active; the device simply retries with a fresh proof (a
+//!   one-time secret may be presented again for exactly this): the stale certificate is deny-listed and set
+//!   REVOKED, and the serial bound to the new one. A serial whose certificate is ACTIVE is never taken over
+//!   this way (refused `serial_bound_to_other_certificate`, and the binding recorded as confirmed); replacing
+//!   it takes an operator (`fleetctl devices approve-replacement` after a revoke). JITR shares the validator,
+//!   so a device that gave up on claim provisioning can come back through JITR.
+//! - **Refusals** are audited with their own code — `proof_missing`, `malformed_proof`, `proof_invalid`,
+//!   `proof_replayed`, `proof_expired`, `proof_kind_mismatch`, `no_enrollment_proof`, `claim_not_allowed`,
+//!   `client_id_mismatch`, `serial_not_allowed`, … — and all answer the same bare
+//!   `{"allowProvisioning": false}`; an unknown serial costs the same signature check as a known one, so a
+//!   stranger learns nothing about which serials exist. A refusal writes only its audit entry.
+//! - **Round trips**: one BatchGetItem (device + the new certificate's deny-list entry) and, on allow, one
+//!   TransactWriteItems (certificate binding, device pending + proof spent, stale certificate denied, audit
+//!   entry): two, asserted in `tests/claim_provisioning.rs`. Replacing a stale binding adds DescribeCertificate
+//!   and UpdateCertificate.
+//!
+//! Manufacturing CSV for `fleetctl devices import` (header row optional; empty columns allowed):
+//!
+//! ```csv
+//! serial,attestation_key,secret_sha256,claims
+//! SN0001,MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...,,
+//! SN0002,,9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08,c1a1...c1a1;b2b2...b2b2
+//! SN0003
+//! ```
+//!
+//! `attestation_key`: base64 (or PEM) SubjectPublicKeyInfo, or base64 of the 65-byte uncompressed point; any
+//! other curve is refused. `secret_sha256`: 64 hex. `claims`: `;`-separated claim certificate ids allowed to
+//! provision this device (empty: any claim of the account). A line with a malformed key, hash or claim id is
+//! reported with its line number and nothing of it is written. A device without proof material (SN0003) can be
+//! provisioned by JITR or given a password, never by claim. `fleetctl devices show` says which proof kind a
+//! device has and whether it was used; no key, hash or secret is ever printed or logged.
 
 use crate::domain::{AuditEntry, CertificateId, Device, Outcome, ProofKind, Reason, Serial};
 use crate::enrollment::{self, ClaimParameters, Presented, ProofError};

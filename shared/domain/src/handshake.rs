@@ -14,6 +14,29 @@
 //! is reused by a warm instance for at most `cache_ttl` (default 5 s), the bound within which a
 //! revocation wins. Refusals are audited; allows are logged (one per connection: the audit table is
 //! for decisions that change or stop something).
+//!
+//! # Behaviour
+//!
+//! `functions/handshake-validator` is AWS IoT's *custom client certificate validation* Lambda (developer
+//! guide, customize-client-auth): AWS calls it for each client certificate during the TLS handshake on the
+//! stack's domain configurations (`<stack>-devices`, AWS_X509; `<stack>-x509auth`, CUSTOM_AUTH_X509). The
+//! registry decides, so a revocation holds on the very next connection attempt whatever AWS still caches:
+//!
+//! - refused: a certificate deny-listed (revoked or replaced), held (its device quarantined), out of its
+//!   validity window, malformed, or whose `principalId` names another certificate;
+//! - refused: a certificate not in the registry unless a registered ACTIVE fleet CA
+//!   (`FLEETGUARD_CA_CERTIFICATE_IDS`) issued it — the one case let through unprovisioned, because its first
+//!   connection is what makes AWS raise the JITR event (JITR then checks it fully);
+//! - every error is a refusal (`{"isAuthenticated": false}`, never a function error).
+//!
+//! One DynamoDB read (GetItem of the certificate's registry entry) per handshake. A warm instance reuses an
+//! allow for `FLEETGUARD_HANDSHAKE_CACHE_SECONDS` (5; 0 turns it off): a revocation wins within that bound
+//! (tested with a clock). The fleet CAs are described on the first unknown certificate and kept 60 s.
+//! Refusals are audited (`handshake`, with the reason); allows are logged only (one per connection). AWS does
+//! not document the encoding of `clientCertificateChain`: the leaf (first element) may be PEM or base64 DER.
+//! Devices must connect to the domain configuration's endpoint (with SNI) for the check to apply; the
+//! default `iot:Data-ATS` endpoint is not checked, and the feature is not offered in GovCloud
+//! (`HandshakeValidation=disabled`).
 
 use crate::cache::TtlCache;
 use crate::domain::{AuditEntry, CertificateId, CertificateStatus, Outcome, Reason, Serial};

@@ -4,6 +4,23 @@
 //! JITR ordering: every step checks current state first, and the certificate is activated LAST, so a
 //! crash or throttle anywhere leaves an inactive certificate that a replay of the same event finishes.
 //! A device can never be active without its thing, policy and registry mapping.
+//!
+//! # Behaviour
+//!
+//! An IoT rule on `$aws/events/certificates/registered/<caCertificateId>` invokes `functions/provisioner`. For
+//! a PENDING_ACTIVATION certificate it: checks the deny-list; checks the CA is registered and ACTIVE; parses the
+//! certificate and verifies its signature with the CA key (the emulator does not), its validity window and that
+//! its id is SHA-256 of its DER; takes the serial from the subject `serialNumber` (else CN); checks the serial
+//! is on the manufacturing allow-list, not revoked or quarantined, and not bound to another active certificate.
+//! Then it creates the thing (name = serial), attaches the one fleet policy and the thing principal, binds
+//! certificate → serial in one conditional transaction (recording the certificate's expiry, for the expiry
+//! watch, and its key, which a rotation must change), and **activates the certificate last**. A refused
+//! certificate is set REVOKED (or INACTIVE: `FLEETGUARD_REFUSED_CERT_STATUS`) so it stops re-firing. Every
+//! decision is audited with a reason code. A crash or throttle at any step leaves an inactive certificate; the
+//! retried event finishes the job, and the event's audit entry is written exactly once (keyed by the event). An
+//! INACTIVE certificate (possibly quarantined) is never re-activated by a replayed event. A warm instance reuses
+//! an ACTIVE CA's description for `FLEETGUARD_CA_CACHE_SECONDS` (default 60; 0 turns it off): AWS raises JITR
+//! only for an ACTIVE CA with auto-registration on, so the cache admits nothing AWS had not registered.
 
 use crate::domain::{
     AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome, Reason,

@@ -11,6 +11,78 @@
 //! deletes stop at once), then the certificate status and a forced disconnect (what stops the device on
 //! AWS, where policy changes take minutes to propagate), then policy/principal detachment and the
 //! quarantine group.
+//!
+//! # Behaviour
+//!
+//! `functions/revoker` takes six triggers, told apart by the event's shape: an operator command
+//! (`{action: revoke|quarantine|release, serial|certificate_id|principal, reason, compromised_since, rollback}`,
+//! direct invoke or `fleetctl`; `principal` is any principal: a certificate id, a password device's `dv…` or
+//! an operator's `op…`), a Device Defender Detect violation in an SNS envelope (`in-alarm` → quarantine, or
+//! revoke with `FLEETGUARD_DEFENDER_ACTION=revoke`; `alarm-cleared`/`alarm-invalidated` → audit only, never an
+//! automatic release), a tamper report from `P/<serial>/tamper` (accepted only from that device's current
+//! certificate: a replaced one in its grace period is refused `not_current_certificate`, quarantines
+//! nothing, and its use cuts that replaced certificate off alone, REVOKED), and the tripwire's signals: delete-record's cross-serial security events and AWS IoT's
+//! presence events of a device it disconnected for acting outside its policy (`AuthorizationFailureRule`:
+//! `disconnectReason` `AUTH_ERROR`; a device reaching for another serial's topic is refused by the broker
+//! before any rule sees the message, and only AWS IoT publishes on `$aws/events/`; MQTT 5 clients are
+//! refused in the PUBACK and stay connected, so they raise no such event) (quarantine after
+//! `FLEETGUARD_VIOLATION_THRESHOLD` attempts, default 1, within `FLEETGUARD_VIOLATION_WINDOW_MINUTES`, default 60,
+//! counted back from the message's own time), and AWS IoT's presence events of every session
+//! (`PresenceRule`: two certificates of one serial taking its session from each other in a rotation's grace
+//! period quarantine it, `serial_shared`; see the rotation module (`crate::rotation`)). **Topics carry signals, never commands**: every rule that
+//! reaches the revoker names the fields it forwards and sets `trigger` itself (a template test holds them
+//! to it), and an event with a `trigger` is never read as an operator command, so nothing published on
+//! any topic can release, revoke or roll back; commands come only from `fleetctl` or a direct invoke. A
+//! cross-serial security event is acted on only if delete-record's refusal it reports is in the audit log
+//! (a consistent read of that entry: serial, time, request key, principal, record); a forged one changes
+//! nothing and is audited `unverified_signal`. A redelivered trigger counts once: the tripwire's signal is
+//! keyed by the message (its `received_at` and request key, or the session's id) and a Defender alarm's by its `violationId` and
+//! `violationEventTime`, never by the clock.
+//!
+//! - **revoke**: registry `revoked` (the delete-record transaction sees it at once), certificate on the
+//!   deny-list, certificate REVOKED (final: nothing in fleetguard re-activates it), live session cut with the
+//!   data plane's DeleteConnection, fleet policy and thing principal detached, thing added to the quarantine
+//!   group (`FLEETGUARD_QUARANTINE_GROUP`). Certificate status and the forced disconnect come before policy
+//!   detachment because AWS caches policies for minutes.
+//! - **quarantine**: the same isolation with the certificate INACTIVE and *held* in the registry (the
+//!   handshake validator refuses it) and no deny-list entry; reversible by **release** (never applicable to a
+//!   revoked device).
+//! - **Password devices**: the same commands by serial; the password identity follows the device's status
+//!   (revoked: refused at the next connect, for good), and the session (client id = serial) is cut.
+//! - **Operators**: `fleetctl operators revoke --issuer I --subject S [--since T] [--rollback]` (status
+//!   `revoked`: only a deliberate `operators add` re-enrols them), `operators disable` (a quarantine) and
+//!   `operators enable` (a release). Each cuts the live session (client id = the operator's principal id)
+//!   with DeleteConnection; their deletes are refused from the status change on (the delete transaction
+//!   checks it). No authorizer instance admits them again: operators are not cached by default (with
+//!   `FLEETGUARD_AUTH_CACHE_SECONDS` set, at most that many seconds, and such a session can delete nothing).
+//! - **A certificate of no device** that AWS IoT knows (a batch's claim certificate), revoked by its id, is
+//!   set REVOKED and audited; quarantine or release of one is `unknown_device`.
+//! - **A replaced certificate** (revoked by certificate id after the serial got a new one) is denied, set
+//!   REVOKED and detached alone, and its deletes can be rolled back; the serial's current certificate and
+//!   device stay live (the serial's session is cut in case the old key is the one connected; the device
+//!   reconnects). A replacement provisioned after `approve-replacement` takes the thing out of the
+//!   quarantine group.
+//! - **rollback** (with revoke/quarantine): one path for every kind of principal. By certificate id or
+//!   principal id (`dv…`, `op…`) it restores the records soft-deleted by exactly that principal at or after
+//!   `compromised_since`. By serial it restores the deletes of every identity the serial has had: each
+//!   certificate and the password principal its audit trail shows acting as it (provisioned, rotated to,
+//!   deleting its records; never an operator, never another serial's certificate), so a thief who rotated
+//!   the stolen key cannot hide its first deletes behind the rotation (tested: deletes before and after a
+//!   rotation, both restored). Other principals' deletes are never touched. Default window:
+//!   `FLEETGUARD_ROLLBACK_LOOKBACK_HOURS` (24) before the first security signal (cross-serial attempt,
+//!   authorization failure, tamper report, Defender alarm) recorded against any of those identities since it
+//!   was last admitted (provisioned, released, enabled), or before now if there is none — and never before
+//!   its last release: a false alarm released in January does not widen June's rollback (tested). The
+//!   candidates come from a consistent Query of the records table per serial the principal could act on (a
+//!   device: its serial; an operator: its granted serials and any serial the audit log shows it deleted on),
+//!   not from the audit log's `by_principal` index, which DynamoDB keeps only eventually consistent: a delete
+//!   committed a moment before the revoke is still rolled back (tested with an index that has seen nothing).
+//!   Restores go in transactions of 50 (each conditional on the record being still deleted by that principal
+//!   at the version read, with its audit entry). A rollback that restores nothing says so: `rollback:
+//!   "nothing_to_roll_back"`, with why in the audit entry, never a silent success.
+//! - Every step checks or tolerates current state, so a replay or a retry after a partial failure converges.
+//! - `fleetctl devices approve-replacement <serial>` lets a revoked serial be provisioned once more with a new
+//!   certificate; the old certificate stays denied.
 
 use crate::delete_record::SecurityEvent;
 use crate::domain::{

@@ -18,6 +18,76 @@
 //! replayed confirm the same answer, a replayed sweep finds nothing left to do. An isolation
 //! (revoke, quarantine) cuts off every certificate of the device, the next and previous ones included
 //! (see [`crate::revocation`]).
+//!
+//! # Behaviour
+//!
+//! A device renews its own certificate before it expires; the fleet CA's key lives in AWS KMS and never
+//! leaves it. Two functions: `rotator` (rules on `P/+/certificates/rotate` and `P/+/certificates/confirm`) and
+//! `certificate-watch` (a schedule, hourly by default).
+//!
+//! 1. **Rotate.** The device publishes `{"csr": "<PEM>", "request_id": "..."}` on
+//!    `P/<serial>/certificates/rotate`. The rule forwards `'rotate' AS action, topic(2) AS serial,
+//!    principal() AS principal, clientid(), timestamp(), csr, request_id`. Refused, each with its reason on
+//!    `.../rotate/rejected` and an audit entry, nothing else written: a principal that is not the serial's
+//!    current certificate (`not_current_certificate`; a password device or operator: `principal_mismatch`),
+//!    a device quarantined, revoked or unknown, a CSR that is malformed or over 8 KB (`malformed_csr`), not
+//!    self-signed by its key (`csr_signature_invalid`), not P-256 or RSA ≥ 2048 (`csr_key_not_allowed`),
+//!    carrying the current key (`csr_key_reused`), whose subject does not name the serial (`serial_mismatch`),
+//!    a rotation or a retirement still pending (`rotation_in_flight`), or one sooner than
+//!    `FLEETGUARD_ROTATION_MIN_INTERVAL_HOURS` (24) after the last (`rotation_rate_limited`), or one that is
+//!    not due (`rotation_not_due`): a device rotates on its own only once its certificate expires within
+//!    `FLEETGUARD_EXPIRY_WINDOW_DAYS` (30), earlier only after `fleetctl devices request-rotation <serial>`
+//!    (which tells it on `.../rotate/required`), so a thief holding the current key cannot buy a 365-day
+//!    certificate of its own and rotate the owner out. A certificate whose expiry fleetguard does not know
+//!    (claim-provisioned) rotates only on request. Accepted: a new
+//!    certificate built from fresh parameters (subject serialNumber and CN = the serial; the CSR's subject and
+//!    extensions are never copied), `FLEETGUARD_CERT_VALIDITY_DAYS` (365), client authentication only, signed
+//!    by the KMS key (`FLEETGUARD_CA_KEY_ID`) under the registered CA (`FLEETGUARD_CA_CERTIFICATE_ID`) and
+//!    checked against it before use. The registry records it as the device's next certificate (one transaction,
+//!    conditional on the device's version, with the certificate's record and the audit entry); then AWS IoT
+//!    registers it ACTIVE with the fleet policy and the thing, and it goes back on `.../rotate/accepted`
+//!    (`certificate_pem`, `certificate_id`, `not_after`, `confirm_by`). The same CSR again (a retry) gets the
+//!    same certificate, kept in the registry; nothing is signed twice.
+//! 2. **Confirm.** The device connects with the new certificate (same client id) and publishes on
+//!    `P/<serial>/certificates/confirm`: the TLS handshake proved it holds the new key. The registry binds the
+//!    serial to the new certificate; the old one stays ACTIVE for `FLEETGUARD_ROTATION_GRACE_HOURS` (24) but
+//!    cannot delete (refused `not_current_certificate`, and that certificate is then cut off alone) nor send a tamper report (the
+//!    revoker refuses it and revokes that replaced certificate alone). While a rotation is pending only its new certificate confirms it: the current one's
+//!    confirm is answered `no_rotation` on `.../confirm/rejected`, so a device never drops its bound key on a
+//!    misread `accepted`. A replayed confirm answers the same, writes nothing. The replaced key can
+//!    still connect as the serial in the grace period and, only after `fleetctl devices request-rotation`,
+//!    ask for a rotation again (a device that lost its new key before storing it; the lost certificate is cut
+//!    off when the new one is confirmed, and a key either certificate has is refused `csr_key_reused`),
+//!    but **two parties holding the serial are noticed**: the current and the replaced certificate can only
+//!    connect as the same client id, so one takes the other's session and AWS IoT says so in its presence
+//!    events (`DUPLICATE_CLIENTID`, `PresenceRule` → revoker). The serial is then quarantined, every
+//!    certificate cut off, and the audit (`serial_shared`) names both certificates and sessions, in either
+//!    order of delivery and once however often delivered (`SharedSerialAction=alert`: audit only). A device
+//!    reconnecting with its own certificate, or falling back to the old one after its session ended, is no
+//!    signal. Outside a grace period a presence event costs the revoker one read and no write (tested).
+//! 3. **Sweep** (`certificate-watch`). A rotation unconfirmed after `FLEETGUARD_ROTATION_CONFIRM_HOURS` (24)
+//!    expires: its certificate is set INACTIVE, detached and deny-listed, the old one stays. After the grace
+//!    period the replaced certificate is retired the same way. AWS IoT first, then the registry, so a fault
+//!    leaves the work for the next sweep.
+//! 4. **Isolation mid-rotation.** A revoke or quarantine cuts off every certificate of the device: the current
+//!    one, a rotation's next one and a replaced one in its grace period. A next certificate the rotator has
+//!    not registered yet is registered by the revoker, cut off, so the rotator's own registration finds it
+//!    taken and answers `serial_revoked` / `device_quarantined`.
+//! 5. **Expiry watch** (`certificate-watch`, after the sweep): active devices whose certificate expires within
+//!    `FLEETGUARD_EXPIRY_WINDOW_DAYS` (30) are nudged on `P/<serial>/certificates/rotate/required` and audited
+//!    (`certificate_expiring`, once a day however often the watch runs); CA certificates expiring within
+//!    `FLEETGUARD_CA_EXPIRY_WINDOW_DAYS` (90) are audited (`ca_expiring`); a summary goes to
+//!    `FLEETGUARD_ALERTS_TOPIC` (`fleetguard/<stack>/alerts/certificates`). Devices are found through the
+//!    registry's sparse index `by_expiry` (partition `expiry_month`, one Query per month of the window), which
+//!    holds the certificates fleetguard validated at provisioning (JITR: the factory certificate) or issued;
+//!    the CA's notAfter is read from its PEM.
+//!    `fleetctl certificates expiring --within 30d [--ca-within 90d] [--json]` shows the same, read-only.
+//!    Certificates AWS IoT issues in fleet provisioning by claim are valid until 2049-12-31 and are not tracked.
+//!
+//! The fleet policy (and every policy the authorizer renders) denies publishing on every reply topic and
+//! anything below one (`.../rotate/accepted*|rejected*|required*`, `.../confirm/accepted*|rejected*`,
+//! `.../deleterecords/*/accepted*|rejected*`), so no device can forge an answer, or a topic under one, that
+//! another subscriber trusts (the policy prover checks `.../accepted/x`).
 
 use crate::ca::{self, IssueRequest};
 use crate::csr::{self, ValidCsr};

@@ -29,6 +29,70 @@
 //!
 //! The module refers to the rest of the crate only through `crate::` paths and to its own
 //! submodules through `super::`.
+//!
+//! # Behaviour
+//!
+//! `functions/authorizer` is an AWS IoT custom authorizer (signing disabled: it verifies the JWT itself).
+//! Operators put an IdP-signed JWT (RS256/ES256) in the MQTT password, the `token` field, an
+//! `Authorization: Bearer` header or the HTTP query string's `token` parameter (MQTT over WebSocket). Keys come
+//! from `FLEETGUARD_JWKS_URL` (https; fetched at cold start — an instance that cannot fetch them never starts —
+//! cached across invocations, refreshed every `FLEETGUARD_JWKS_TTL_SECONDS` (600) and on an unknown `kid`, at
+//! most once a minute; a failed refresh keeps the current keys until `FLEETGUARD_JWKS_MAX_AGE_SECONDS` (86400,
+//! TTL..7 days) after the last successful one, then every operator token is refused, `keys_stale`, until a refresh
+//! succeeds) or else `FLEETGUARD_JWKS_FILE` /
+//! `FLEETGUARD_JWKS` (loaded once); `iss`
+//! (`FLEETGUARD_JWT_ISSUER`), `aud` (`FLEETGUARD_JWT_AUDIENCE`), `exp` and `nbf` are checked. The operator is
+//! the registry item `PRINCIPAL#op<40 hex of SHA-256(iss, sub)>` (`fleetctl operators add`); they connect with
+//! that principal id as client id and may publish `P/<serial>/deleterecords/*` (and receive the replies) only
+//! for their granted serials. `disconnectAfterInSeconds` never outlives the token. Every error is a deny;
+//! every decision is audited (an allow that cannot be audited becomes a deny); tokens and passwords are never
+//! logged. One consistent DynamoDB read per decision: no identity is cached by default, so a revoked or
+//! disabled operator is refused on every instance at once (`FLEETGUARD_AUTH_CACHE_SECONDS`, 0..=30, caches
+//! active operators that long and is then the bound); password devices are never cached. An
+//! operator with more serials than fit in 10 × 2,048 characters (117 thirteen-character serials in eu-west-1,
+//! 108 in cn-north-1, 98 in us-gov-west-1) is denied with `policy_too_large` rather than given wider rights.
+//! ARNs in rendered policies use the deployment's partition (`aws-cn` for `cn-*`, `aws-us-gov` for
+//! `us-gov-*`, …).
+//!
+//! **Password devices** (no certificate) use username = serial and a machine-generated secret as password:
+//!
+//! ```sh
+//! fleetctl devices import serials.csv                      # the serial, without proof columns
+//! fleetctl devices set-password SN0042 --generate --activate   # prints the secret once, on its first line
+//! ```
+//!
+//! Only a device without a certificate and without claim proof material can have a secret, and storing a
+//! secret never makes a `manufactured` device usable: `--activate` does, explicitly (without it the digest is
+//! stored and the device stays unusable; on an active device the command replaces the secret). The password
+//! identity (`PRINCIPAL#dv<40 hex of SHA-256(serial)>`) follows the registry's device status, so revoke,
+//! quarantine and release reach it exactly as they reach a certificate. It is written only if the device still
+//! has the status read and no certificate (one transaction), each status change reaches it only if the
+//! device still has that status, and binding a certificate to the serial removes it: a device that gets a
+//! certificate (JITR or claim, manufactured or already active with a password) is bound to it and signs in
+//! with it, never also with a password (tested).
+//!
+//! **The right secret gets in every time**, however many wrong ones arrive (tested: 100 guesses around
+//! the device's own connections, and 20 at once). A secret is at least 128 bits: `--generate` makes 256, a
+//! supplied one (stdin) is refused `weak_secret` below 128 by the estimate length × log2(alphabet). Since it
+//! cannot be guessed, nothing is locked or delayed and no slow hash is needed: the registry keeps
+//! SHA-256(context, serial, secret) and the authorizer compares in constant time (microseconds, so a flood
+//! costs only the invocations AWS bills anyway). A right secret costs one read and no write, so a refresh
+//! never competes with guesses. Every wrong one is audited (`bad_password`) and counted (one conditional
+//! update); `FLEETGUARD_AUTH_BURST_FAILURES` (20) within `FLEETGUARD_AUTH_BURST_SECONDS` (600) for one serial
+//! is a security signal: one `password_burst` audit entry per window and the `<stack>-password-burst`
+//! alarm on `AlarmsTopic`, never a lockout. Refusals before the check (unknown serial, inactive device) run
+//! the same digest, so timing does not tell which serials exist. Argon2id hashes stored by earlier versions
+//! are still verified, at argon2's cost; `set-password --generate` moves a device to the digest.
+//!
+//! **X.509 custom authentication** (domain configuration `CUSTOM_AUTH_X509`, page custom-auth-509cert): AWS
+//! sends the client certificate AWS authenticated at the handshake (`protocolData.tls.x509CertificatePem`,
+//! `principalId` = its certificate id). The connection's identity is that certificate: its id must be SHA-256
+//! of the DER and equal `principalId`, it must be in date and in the registry, neither denied nor held, the
+//! client id must be its serial, and the answer echoes the certificate id with that serial's policy. A token
+//! or password beside the certificate elevates nothing. One read. (On such an endpoint AWS adds the returned
+//! policies to those attached to the certificate; they cannot narrow them.)
+//!
+//! Measured: see `docs/performance.md` (a cached operator's whole decision 320 µs with 1 serial).
 
 pub mod identity;
 pub mod jwt;
