@@ -1,6 +1,10 @@
 //! `fleetctl`: the operator CLI. It talks to the same tables through the same shared adapters as the
 //! Lambdas. Table names come from FLEETGUARD_REGISTRY_TABLE / _AUDIT_TABLE / _RECORDS_TABLE, or from
 //! `--stack <prefix>` (tables `<prefix>-registry`, ...). `AWS_ENDPOINT_URL` points it at an emulator.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod actor;
 mod certificates;

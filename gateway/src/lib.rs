@@ -15,6 +15,10 @@
 //! - [`topics`]: topic and filter rules.
 //! - [`data_plane`]: the IoT data plane's HTTP API (Publish, DeleteConnection) for the functions.
 //! - [`rules`]: the template's topic rules; [`lambda`]: the local runtime's Invoke API.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod authorizer;
 pub mod data_plane;

@@ -11,6 +11,10 @@
 //!   FLEETGUARD_STACK (its failed-events queue, `fleetctl setup-local` made it, takes the events
 //!   whose every attempt failed) and FLEETGUARD_DEVICE_CA_ID (the template's `CaCertificateId`: the JITR rule
 //!   hears that CA's registrations; unset: every CA's)
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_gateway::{Config, Gateway};
 

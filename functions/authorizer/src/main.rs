@@ -1,6 +1,10 @@
 //! AWS IoT Core custom authorizer Lambda: operators sign in with a JWT, certificate-less devices with a
 //! password; both get least-privilege policies ([`fleetguard_domain::authorizer`]). Fail closed: every error,
 //! including a failed audit write, is `isAuthenticated: false`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::jwks::HttpJwks;
 use fleetguard_aws::services::Services;

@@ -3,6 +3,10 @@
 //! within `FLEETGUARD_EXPIRY_WINDOW_DAYS`, CA certificates within `FLEETGUARD_CA_EXPIRY_WINDOW_DAYS`:
 //! each device nudged, each audited, a summary on `FLEETGUARD_ALERTS_TOPIC`). The event's content is
 //! not read: the schedule only says "now".
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::{opt_u32, var};

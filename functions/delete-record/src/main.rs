@@ -1,6 +1,10 @@
 //! Delete-record Lambda: invoked by the IoT rule on `P/+/deleterecords/+`. Thin: parse, decide
 //! ([`fleetguard_domain::delete_record`]), map. It never calls the IoT control plane (least privilege): a
 //! cross-serial attempt is published to the security topic for the revoker.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::var;

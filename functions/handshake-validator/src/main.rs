@@ -2,6 +2,10 @@
 //! the TLS handshake on the fleet's domain configuration (developer guide, customize-client-auth).
 //! Thin: [`fleetguard_domain::handshake`] decides from the registry. Fail closed: every error is
 //! `isAuthenticated: false`, never a function error.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::handshake::HandshakeConfig;

@@ -1,5 +1,9 @@
 //! JITR provisioning Lambda: triggered by an IoT rule on `$aws/events/certificates/registered/<caId>`.
 //! Thin: parse, call [`fleetguard_domain::provisioning::Provisioner`], map the result.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::ProvisioningConfig;

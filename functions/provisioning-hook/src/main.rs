@@ -1,5 +1,9 @@
 //! Fleet-provisioning pre-provisioning hook Lambda. AWS gives it 5 s; we answer within 4 s or deny.
 //! Thin: parse, call [`fleetguard_domain::fleet_provisioning::ClaimHook`], map the result.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::opt_u32;

@@ -1,6 +1,10 @@
 //! Revoker Lambda: operator commands (direct invoke), Device Defender alarms (SNS), tamper reports and
 //! cross-serial security events (IoT rules). Thin: the event's shape picks the trigger in
 //! [`fleetguard_domain::revocation`].
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::revocation::RevocationConfig;

@@ -1,6 +1,10 @@
 //! Rotator Lambda: invoked by the IoT rules on `P/+/certificates/rotate` and `P/+/certificates/confirm`.
 //! Thin: parse, decide ([`fleetguard_domain::rotation`]), map. It alone may sign with the fleet CA's
 //! KMS key (`FLEETGUARD_CA_KEY_ID`); the CA certificate (`FLEETGUARD_CA_CERTIFICATE_ID`) is read once.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::var;

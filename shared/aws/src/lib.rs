@@ -2,6 +2,10 @@
 //!
 //! Every client honours `AWS_ENDPOINT_URL`, so the same code runs against AWS, the local emulator
 //! (moto, see `scripts/emulator.py`) or LocalStack.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod ca_init;
 pub mod dynamodb;

@@ -17,6 +17,10 @@
 //! - [`rotation`]: certificate rotation (rotate, confirm, the sweep); [`ca`]: issuing with the KMS CA key.
 //! - [`expiry`]: the expiry watch (device and CA certificates expiring soon).
 //! - [`config`], [`telemetry`], [`error`]: cold-start configuration, JSON logs, typed errors.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod authorizer;
 pub mod ca;

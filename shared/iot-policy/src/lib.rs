@@ -19,6 +19,10 @@
 //!
 //! The module only refers to its own submodules through `super::`, so it can be moved between
 //! crates unchanged.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod arn;
 pub mod cidr;
