@@ -1,0 +1,70 @@
+//! Store errors and the deadline.
+
+use super::*;
+
+#[tokio::test]
+async fn store_errors_deny_without_secrets() {
+    let fx = fx();
+    fx.store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    put_device(&fx, "SN1", "hunter2");
+    fx.store.fail.store(true, Ordering::SeqCst);
+    let token = sign(&fx.key, &claims("alice", 3600));
+    for raw in [token_request(&token), mqtt_request("SN1", b"hunter2", None)] {
+        let d = run(&fx, raw).await;
+        assert_deny(&d, Reason::InternalError);
+        let text = format!("{d:?}");
+        assert!(d.detail.is_some());
+        assert!(
+            !text.contains(&token) && !text.contains("hunter2") && !text.contains("argon2"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slow_store_times_out() {
+    let mut c = config();
+    c.deadline = std::time::Duration::from_millis(50);
+    let fx = fx_with(c);
+    fx.store.put(Identity::operator(
+        ISSUER,
+        "alice",
+        "Alice",
+        serials(&["SN1"]),
+    ));
+    *fx.store.delay.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(std::time::Duration::from_millis(500));
+    let d = run(&fx, token_request(&sign(&fx.key, &claims("alice", 3600)))).await;
+    assert_deny(&d, Reason::Timeout);
+    assert!(
+        d.principal_id.is_some(),
+        "the verified principal is still audited"
+    );
+}
+
+#[test]
+fn secrets_are_redacted_from_debug() {
+    let hash = cheap_hash("pw");
+    let id = Identity::device(Serial::parse("SN1").expect("serial"), hash.clone());
+    assert!(!format!("{id:?}").contains(&hash));
+    let req = AuthorizerRequest::parse(mqtt_request("SN1", b"s3cret-pw", None)).expect("parse");
+    let text = format!("{req:?} {:?}", req.credential());
+    assert!(
+        !text.contains("s3cret") && !text.contains(&b64(b"s3cret-pw")),
+        "{text}"
+    );
+    let key = ec_key("k");
+    let t = sign(&key, &claims("a", 3600));
+    assert!(!format!("{:?}", Credential::Jwt(t.clone())).contains(&t));
+    let mut raw = token_request(&t);
+    raw["protocolData"]["http"] = json!({"headers": {"Authorization": format!("Bearer {t}")}, "queryString": format!("?token={t}")});
+    let req = AuthorizerRequest::parse(raw).expect("parse");
+    let text = format!("{req:?}");
+    assert!(!text.contains(&t[..20]), "{text}");
+    assert!(text.contains("Authorization"));
+}
