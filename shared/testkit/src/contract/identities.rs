@@ -1,0 +1,92 @@
+//! The authorizer's identity store contract.
+
+use super::*;
+
+/// The authorizer's identity store: reads, and the count of wrong passwords.
+pub async fn identity_store_contract<W: World>(w: &W) {
+    let st = w.identities();
+    let op = operator(w, vec![], OperatorStatus::Active);
+    let pid = op.principal_id.clone();
+    let missing = PrincipalId::parse(&format!("op{}", w.unique("missing"))).expect("pid");
+    assert_eq!(st.get_identity(&missing).await.expect("get"), None);
+    st.put_identity(&op).await.expect("put");
+    assert_eq!(st.get_identity(&pid).await.expect("get"), Some(op.clone()));
+
+    // Wrong passwords are counted in a window, without a read; a count older than the cutoff
+    // starts again at one; a missing identity counts nothing.
+    let t = |m: u32| format!("2030-01-01T00:{m:02}:00Z");
+    let before = "2029-12-31T23:50:00Z";
+    assert_eq!(
+        st.count_failure(&pid, &t(0), before).await.expect("first"),
+        Some(1)
+    );
+    assert_eq!(
+        st.count_failure(&pid, &t(1), before).await.expect("second"),
+        Some(2)
+    );
+    assert_eq!(
+        st.count_failure(&pid, &t(2), before).await.expect("third"),
+        Some(3)
+    );
+    assert_eq!(
+        st.count_failure(&pid, &t(20), &t(10))
+            .await
+            .expect("after the window"),
+        Some(1)
+    );
+    assert_eq!(
+        st.count_failure(&missing, &t(20), &t(10))
+            .await
+            .expect("missing"),
+        None
+    );
+    let got = st.get_identity(&pid).await.expect("get").expect("identity");
+    assert_eq!(
+        (got.failed_attempts, got.failures_since.as_deref()),
+        (1, Some(t(20).as_str()))
+    );
+    // A conditional put: an active or absent identity is written, an inactive one never revived.
+    assert!(st
+        .put_identity_unless_inactive(&op)
+        .await
+        .expect("put active"));
+    let disabled = operator(w, vec![], OperatorStatus::Disabled);
+    st.put_identity(&disabled).await.expect("put disabled");
+    let revived = Identity {
+        kind: op.kind.clone(),
+        ..disabled.clone()
+    };
+    assert!(!st
+        .put_identity_unless_inactive(&revived)
+        .await
+        .expect("refused"));
+    assert_eq!(
+        st.get_identity(&disabled.principal_id).await.expect("get"),
+        Some(disabled.clone()),
+        "still disabled"
+    );
+    // Replacing an identity keeps one item.
+    let mut again = op.clone();
+    if let IdentityKind::Operator { operator_id, .. } = &mut again.kind {
+        *operator_id = "renamed".into();
+    }
+    st.put_identity(&again).await.expect("replace");
+    assert_eq!(st.get_identity(&pid).await.expect("get"), Some(again));
+    // A device identity's kind survives the round trip.
+    let s = manufactured(w).await;
+    let device = Identity {
+        principal_id: fleetguard_domain::authorizer::device_principal(&s),
+        kind: IdentityKind::Device {
+            serial: s.clone(),
+            password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+            status: DeviceStatus::Manufactured,
+        },
+        failed_attempts: 0,
+        failures_since: None,
+    };
+    st.put_identity(&device).await.expect("put device");
+    assert_eq!(
+        st.get_identity(&device.principal_id).await.expect("get"),
+        Some(device)
+    );
+}
