@@ -52,8 +52,8 @@ done
 if [ -n "${BENCH_ROLLBACK:-}" ]; then
   echo
   echo "==> rollback of $BENCH_ROLLBACK deletes by one principal (against the emulator: measures moto's transactions)"
-  FLEETGUARD_ROLLBACK_N=$BENCH_ROLLBACK cargo test -q -p fleetguard-tests --test revocation -- \
-    --ignored --nocapture rollback_of_many 2>&1 | grep 'rollback of'
+  FLEETGUARD_ROLLBACK_N=$BENCH_ROLLBACK cargo test -q -p fleetguard-tests --test integration -- \
+    --ignored --nocapture revocation::rollback_of_many 2>&1 | grep 'rollback of'
 fi
 if [ "${BENCH_CRITERION:-1}" != 0 ]; then
   echo

@@ -18,7 +18,7 @@ cd "$root"
 scripts/setup.sh
 echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"
 if [ "${1:-}" = expiry ]; then
-  cargo test -q -p fleetguard-tests --test expiry_scale -- --ignored --nocapture
+  cargo test -q -p fleetguard-tests --test integration -- --ignored --nocapture expiry_scale::
 elif [ "${1:-}" = gateway ]; then
   cargo test -q -p fleetguard-gateway --test load -- --ignored --nocapture
 else

@@ -8,7 +8,6 @@ use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{certificate_id_of, jitr_event, unique, Stack, TestCa};
 use time::{Duration, OffsetDateTime};
 
-#[path = "claim_provisioning.rs"]
 mod claim_provisioning;
 
 fn serial() -> Serial {

@@ -6,7 +6,6 @@ use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, jitr_event, Fleet};
 use time::OffsetDateTime;
 
-#[path = "handshake.rs"]
 mod handshake;
 
 fn ms(t: OffsetDateTime) -> i64 {

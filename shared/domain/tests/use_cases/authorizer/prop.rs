@@ -1,7 +1,7 @@
 //! Property tests: whatever the event, the authorizer answers within the contract, and without a
 //! valid credential it never authenticates.
 
-use crate::{claims, config, ec_key, jwks_json, sign, token_request, NOW};
+use super::{claims, config, ec_key, jwks_json, sign, token_request, NOW};
 use base64::Engine;
 use fleetguard_domain::authorizer::identity::hash_password_with;
 use fleetguard_domain::authorizer::*;
@@ -94,7 +94,7 @@ fn arb_event() -> impl Strategy<Value = Value> {
         })
 }
 
-fn engine_and_store() -> (Authorizer, InMemoryIdentityStore, crate::TestKey) {
+fn engine_and_store() -> (Authorizer, InMemoryIdentityStore, super::TestKey) {
     let key = ec_key("k1");
     let engine = Authorizer::new(
         config(),
@@ -103,10 +103,10 @@ fn engine_and_store() -> (Authorizer, InMemoryIdentityStore, crate::TestKey) {
     .expect("engine");
     let store = InMemoryIdentityStore::new();
     store.put(Identity::operator(
-        crate::ISSUER,
+        super::ISSUER,
         "alice",
         "Alice",
-        crate::serials(&["SN1"]),
+        super::serials(&["SN1"]),
     ));
     let params = argon2::Params::new(8, 1, 1, None).expect("params");
     store.put(Identity::device(
