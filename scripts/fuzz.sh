@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target for a bounded time and prints a table: runs, coverage, findings.
 # Not part of CI (needs the nightly toolchain and cargo-fuzz; the seeds are replayed on stable by
-# tests/hostile.rs in every run). Usage:
+# tests/integration/hostile.rs in every run). Usage:
 #   scripts/fuzz.sh [seconds per target, default 60] [target ...]
 # Needs: `rustup toolchain install nightly`; cargo-fuzz on PATH, or it is installed once into
 # target/tools (a few minutes of compiling). Inputs found go to target/fuzz-corpus/<target>, never

@@ -9,9 +9,9 @@
 # Other knobs: FLEETGUARD_LOAD_INSTANCES (20), FLEETGUARD_LOAD_THROTTLE_EVERY (25; 0: no throttling),
 # FLEETGUARD_LOAD_REPLAY_PERCENT (2).
 #   scripts/load.sh expiry                                       # the expiry watch over 100,000 devices
-#   FLEETGUARD_EXPIRY_N=10000 scripts/load.sh expiry             # (tests/expiry_scale.rs)
+#   FLEETGUARD_EXPIRY_N=10000 scripts/load.sh expiry             # (tests/integration/expiry_scale.rs)
 #   scripts/load.sh gateway                                      # 200 MQTT devices through the local
-#   FLEETGUARD_GATEWAY_LOAD_DEVICES=50 scripts/load.sh gateway   # gateway (gateway/tests/load.rs)
+#   FLEETGUARD_GATEWAY_LOAD_DEVICES=50 scripts/load.sh gateway   # gateway (gateway/tests/broker/load.rs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -20,7 +20,7 @@ echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"
 if [ "${1:-}" = expiry ]; then
   cargo test -q -p fleetguard-tests --test integration -- --ignored --nocapture expiry_scale::
 elif [ "${1:-}" = gateway ]; then
-  cargo test -q -p fleetguard-gateway --test load -- --ignored --nocapture
+  cargo test -q -p fleetguard-gateway --test broker -- --ignored --nocapture load::
 else
   cargo test -q -p fleetguard-tests --test load -- --ignored --nocapture load_run
 fi

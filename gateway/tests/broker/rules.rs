@@ -3,14 +3,14 @@
 //! the gateway's data plane, and the device receives it. A device deletes its own record and gets
 //! `/accepted`; a tamper report quarantines it and its live session is cut.
 
+use crate::common;
+use common::{closes, incoming};
 use fleetguard_domain::domain::{Reason, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
-mod common;
-use common::{closes, incoming};
 use std::time::Duration;
 use time::OffsetDateTime;
 

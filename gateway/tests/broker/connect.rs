@@ -5,6 +5,8 @@
 //! suffix), deletes a granted serial's record, and its session ends when a refresh is refused or
 //! at `disconnectAfterInSeconds`. A watching client sees the lifecycle and registration events.
 
+use crate::common;
+use common::{client, closes, connack, seen_on, watch};
 use fleetguard_domain::authorizer::operator_principal;
 use fleetguard_domain::domain::{RecordId, Serial};
 use fleetguard_domain::ports::Registry;
@@ -12,8 +14,6 @@ use fleetguard_gateway::Gateway;
 use fleetguard_tests::{unique, Stack, TestCa, TestIdp};
 use rumqttc::{ConnectReturnCode, QoS};
 use std::time::Duration;
-mod common;
-use common::{client, closes, connack, seen_on, watch};
 
 const ISSUER: &str = "https://login.gateway.test";
 

@@ -5,13 +5,13 @@
 //! publish→reply latency are printed, never asserted: the emulator (one DynamoDB request at a time)
 //! and the local Lambda runtime bound them, not the gateway.
 
+use crate::common;
+use common::{client, incoming, provisioned};
 use fleetguard_domain::domain::RecordId;
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{ConnectReturnCode, Packet, QoS};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-mod common;
-use common::{client, incoming, provisioned};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -4,6 +4,8 @@
 //! another serial's client id is refused at connect; a certificate from an unregistered CA fails the
 //! handshake; a revoked certificate is refused; DeleteConnection closes a live session.
 
+use crate::common;
+use common::{closes, incoming, provisioned, Device};
 use fleetguard_domain::domain::Reason;
 use fleetguard_gateway::{Config, Gateway};
 use fleetguard_tests::{Stack, TestCa};
@@ -11,8 +13,6 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode,
     TlsConfiguration, Transport,
 };
-mod common;
-use common::{closes, incoming, provisioned, Device};
 use std::time::Duration;
 use time::OffsetDateTime;
 

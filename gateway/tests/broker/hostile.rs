@@ -3,14 +3,14 @@
 //! authorizer, and 1,000 rapid reconnects of one client id. Each gets a clear refusal, the gateway
 //! keeps serving, no session is left behind, and nothing is written.
 
+use crate::common;
+use common::{client, closes, connack, provisioned};
 use fleetguard_gateway::Gateway;
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{ConnectReturnCode, QoS};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-mod common;
-use common::{client, closes, connack, provisioned};
 
 /// Reads until the gateway closes the connection (true) or `secs` pass (false).
 async fn closed_by_peer<S: AsyncReadExt + Unpin>(s: &mut S, secs: u64) -> bool {

@@ -4,14 +4,14 @@
 //! a hijacked key under another client id gets CONNACK 0x87; DeleteConnection ends the session with
 //! a server DISCONNECT naming why (0x98 administrative action).
 
+use crate::common;
+use common::{provisioned, Device};
 use fleetguard_gateway::Gateway;
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use std::time::Duration;
-mod common;
-use common::{provisioned, Device};
 
 fn client(gw: &Gateway, client_id: &str, d: &Device) -> (AsyncClient, EventLoop) {
     let mut o = MqttOptions::new(client_id, "localhost", gw.devices_addr().port());
