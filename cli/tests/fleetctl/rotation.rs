@@ -58,30 +58,8 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
     // Rotates: a CSR for a new key, answered with a certificate of the KMS CA.
     let key = rcgen::KeyPair::generate().unwrap();
     let csr = csr_pem(&key, serial.as_str());
-    let d = rotation
-        .handle(Stack::rotation_event(
-            "rotate",
-            &serial,
-            &old,
-            Some(&csr),
-            now_ms(),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(d.reason, Reason::CertificateIssued);
-    let next = d.certificate_id.unwrap();
     // Proves the new key by connecting with it and confirming.
-    let d = rotation
-        .handle(Stack::rotation_event(
-            "confirm",
-            &serial,
-            &next,
-            None,
-            now_ms(),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(d.reason, Reason::RotationConfirmed);
+    let next = rotate_and_confirm(&rotation, &serial, &old, &csr).await;
 
     // Acts with the new certificate; the old one and another serial's record are refused.
     let d = deletes
@@ -327,29 +305,7 @@ async fn the_attackers_whole_story_and_its_undoing() {
             None,
         )
         .expect_code(0);
-    let d = rotation
-        .handle(Stack::rotation_event(
-            "rotate",
-            &serial,
-            &stolen,
-            Some(&thief_csr),
-            now_ms(),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(d.reason, Reason::CertificateIssued);
-    let thief_cert = d.certificate_id.unwrap();
-    let d = rotation
-        .handle(Stack::rotation_event(
-            "confirm",
-            &serial,
-            &thief_cert,
-            None,
-            now_ms(),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(d.reason, Reason::RotationConfirmed);
+    let thief_cert = rotate_and_confirm(&rotation, &serial, &stolen, &thief_csr).await;
     revoker
         .handle(
             presence("connected", &thief_cert, serial.as_str(), "thief", 7),
@@ -438,4 +394,38 @@ async fn the_attackers_whole_story_and_its_undoing() {
             .unwrap();
         assert_ne!(d.reason, Reason::Deleted, "{c} stays out");
     }
+}
+
+/// Rotates `serial` from certificate `from` with `csr`, then confirms from the issued certificate, as
+/// a device does: the new certificate's id.
+async fn rotate_and_confirm(
+    rotation: &fleetguard_aws::services::AwsRotation,
+    serial: &fleetguard_domain::domain::Serial,
+    from: &str,
+    csr: &str,
+) -> String {
+    let d = rotation
+        .handle(Stack::rotation_event(
+            "rotate",
+            serial,
+            from,
+            Some(csr),
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::CertificateIssued);
+    let next = d.certificate_id.unwrap();
+    let d = rotation
+        .handle(Stack::rotation_event(
+            "confirm",
+            serial,
+            &next,
+            None,
+            now_ms(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(d.reason, Reason::RotationConfirmed);
+    next
 }
