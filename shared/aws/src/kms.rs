@@ -1,5 +1,6 @@
 //! The fleet CA's signing key in AWS KMS ([`CaSigner`]): an ECC_NIST_P256 SIGN_VERIFY key. The
-//! private key never leaves KMS; its public key is read once at cold start.
+//! private key never leaves KMS; its public key is read once, when the signer is built (the rotator
+//! builds it on its first event: no AWS call at cold start).
 
 use crate::aws_error;
 use aws_sdk_kms::primitives::Blob;
