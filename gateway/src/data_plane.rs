@@ -87,22 +87,12 @@ const DATA_PLANE: Publisher<'static> = Publisher {
     client_id: "n/a",
 };
 
-/// `%XX` decoded (the SDK percent-encodes the topic in the path, `/` included).
+/// `%XX` decoded (the SDK percent-encodes the topic in the path, `/` included); `None` unless UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// One keep-alive connection: requests until the client closes.

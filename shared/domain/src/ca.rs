@@ -194,15 +194,9 @@ pub async fn verification_certificate<S: CaSigner>(
 
 /// A certificate's PEM text.
 pub fn der_to_pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
+    // LF line endings, 64 columns: what AWS IoT returns and what our fixtures hold.
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new("CERTIFICATE", der), config)
 }
 
 /// The CA certificate for a KMS key: self-signed, `name` as its CN, for certificate and CRL signing
@@ -230,4 +224,21 @@ pub async fn self_signed_ca<S: CaSigner>(
     crate::x509::issued_by(&der, &pem, not_before)
         .map_err(|e| Error::Config(format!("CA certificate does not verify: {e}")))?;
     Ok(pem)
+}
+
+#[cfg(test)]
+mod pem_tests {
+    #[test]
+    fn pem_text_is_lf_and_64_columns_with_a_final_newline() {
+        use base64::Engine;
+        let der: Vec<u8> = (0..=255u8).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let mut want = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            want.push_str(std::str::from_utf8(line).unwrap());
+            want.push('\n');
+        }
+        want.push_str("-----END CERTIFICATE-----\n");
+        assert_eq!(super::der_to_pem(&der), want);
+    }
 }
