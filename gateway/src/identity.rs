@@ -4,7 +4,6 @@
 
 use aws_sdk_iot::Client;
 use iot_policy::{ConnectionContext, PolicySet};
-use sha2::{Digest, Sha256};
 
 /// An X.509 connection's principal and what AWS IoT says of it.
 #[derive(Debug, Clone)]
@@ -18,9 +17,9 @@ pub struct CertificatePrincipal {
     pub ca_certificate_id: Option<String>,
 }
 
-/// The certificate id of a DER certificate.
+/// The certificate id of a DER certificate: the domain's one definition.
 pub fn certificate_id(der: &[u8]) -> String {
-    hex::encode(Sha256::digest(der))
+    fleetguard_domain::domain::CertificateId::of_der(der).to_string()
 }
 
 /// Looks the certificate up in AWS IoT. `None` if AWS IoT does not know it.
