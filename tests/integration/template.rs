@@ -809,3 +809,54 @@ fn provisioner_only_takes_things_out_of_the_quarantine_group() {
         "no AddThingToThingGroup, no other group"
     );
 }
+
+/// Every `FLEETGUARD_*` variable the functions' code reads is set by the template or listed, with its
+/// default, under *Optional settings* in `docs/deploy.md`; and that list names only variables still read.
+#[test]
+fn every_variable_the_code_reads_is_in_the_template_or_documented_optional() {
+    let root = workspace_root();
+    let mut read = std::collections::BTreeSet::new();
+    let mut dirs = vec![root.join("shared/domain/src"), root.join("shared/aws/src")];
+    dirs.extend(
+        std::fs::read_dir(root.join("functions"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("src")),
+    );
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for part in text.split("\"FLEETGUARD_").skip(1) {
+                    let name: String = part
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if part[name.len()..].starts_with('"') {
+                        read.insert(format!("FLEETGUARD_{name}"));
+                    }
+                }
+            }
+        }
+    }
+    let template = std::fs::read_to_string(root.join("infra/template.yaml")).unwrap();
+    let deploy = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+    let optional = &deploy[deploy.find("## Optional settings").expect("the section")..];
+    let documented: Vec<&str> = optional
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let missing: Vec<&String> = read
+        .iter()
+        .filter(|v| !template.contains(&format!("{v}:")) && !documented.contains(&v.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "read but neither in the template nor documented: {missing:?}"
+    );
+    let stale: Vec<&&str> = documented.iter().filter(|v| !read.contains(**v)).collect();
+    assert!(stale.is_empty(), "documented but no longer read: {stale:?}");
+}
