@@ -8,9 +8,8 @@
 
 use fleetguard_aws::jwks::HttpJwks;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::authorizer::{authorize, Authorizer, AuthorizerResponse, KeySource};
+use fleetguard_domain::authorizer::{authorize_and_audit, Authorizer, KeySource};
 use fleetguard_domain::domain::now;
-use fleetguard_domain::ports::AuditLog;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -36,23 +35,7 @@ async fn run() -> Result<(), Error> {
     let (store, audit) = (services.identities(), services.audit());
     let (authorizer, store, audit) = (&authorizer, &store, &audit);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let decision = authorize(authorizer, store, event.payload, now()).await;
-        let entry = decision.audit_entry();
-        if let Err(e) = audit.record(&entry).await {
-            let principal = entry.principal.as_deref().unwrap_or("-");
-            tracing::error!(error = %e, reason = "internal_error", principal, "audit write failed; denying");
-            return Ok::<_, Error>(AuthorizerResponse::deny());
-        }
-        entry.log();
-        // A burst of wrong passwords: audited and logged as its own signal (the template's alarm
-        // counts it); the decision stands whatever becomes of this write.
-        if let Some(signal) = decision.signal_entry() {
-            if let Err(e) = audit.record(&signal).await {
-                tracing::error!(error = %e, reason = "internal_error", "signal audit write failed");
-            }
-            signal.log();
-        }
-        Ok(decision.response)
+        Ok::<_, Error>(authorize_and_audit(authorizer, store, audit, event.payload, now()).await)
     }))
     .await
 }

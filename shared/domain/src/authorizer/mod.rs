@@ -480,6 +480,34 @@ pub async fn authorize<S: IdentityStore>(
     }
 }
 
+/// Decides one request and audits it, as the Lambda answers AWS IoT: the decision's audit entry is
+/// written first, and an answer that cannot be audited is a deny (fail closed); then the log line;
+/// then, for a burst of wrong secrets, its signal (audited and logged; the decision stands whatever
+/// becomes of that write).
+pub async fn authorize_and_audit<S: IdentityStore, A: crate::ports::AuditLog>(
+    engine: &Authorizer,
+    store: &S,
+    audit: &A,
+    raw: serde_json::Value,
+    now: OffsetDateTime,
+) -> AuthorizerResponse {
+    let decision = authorize(engine, store, raw, now).await;
+    let entry = decision.audit_entry();
+    if let Err(e) = audit.record(&entry).await {
+        let principal = entry.principal.as_deref().unwrap_or("-");
+        tracing::error!(error = %e, reason = "internal_error", principal, "audit write failed; denying");
+        return AuthorizerResponse::deny();
+    }
+    entry.log();
+    if let Some(signal) = decision.signal_entry() {
+        if let Err(e) = audit.record(&signal).await {
+            tracing::error!(error = %e, reason = "internal_error", "signal audit write failed");
+        }
+        signal.log();
+    }
+    decision.response
+}
+
 fn has_forbidden(s: &str) -> bool {
     s.contains(render::FORBIDDEN)
 }

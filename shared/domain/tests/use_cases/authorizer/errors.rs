@@ -68,3 +68,52 @@ fn secrets_are_redacted_from_debug() {
     assert!(!text.contains(&t[..20]), "{text}");
     assert!(text.contains("Authorization"));
 }
+
+/// An audit log that is down.
+struct DownAudit;
+
+impl fleetguard_domain::ports::AuditLog for DownAudit {
+    async fn record(&self, _: &fleetguard_domain::domain::AuditEntry) -> Result<bool> {
+        Err(Error::Corrupt("audit down".into()))
+    }
+    async fn for_serial(
+        &self,
+        _: &str,
+        _: usize,
+    ) -> Result<Vec<fleetguard_domain::domain::AuditEntry>> {
+        Ok(Vec::new())
+    }
+    async fn for_principal(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<fleetguard_domain::domain::AuditEntry>> {
+        Ok(Vec::new())
+    }
+    async fn find(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<fleetguard_domain::domain::AuditEntry>> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_audited_is_a_deny_and_every_answer_is_audited() {
+    let fx = fx();
+    put_device(&fx, "SN1", "an old password");
+    let request = || mqtt_request("SN1", b"an old password", None);
+    let audit = fleetguard_testkit::fakes::InMemoryAudit::default();
+    let allowed = authorize_and_audit(&fx.engine, &fx.store, &audit, request(), NOW).await;
+    assert!(allowed.is_authenticated);
+    use fleetguard_domain::ports::AuditLog;
+    let written = audit.for_serial("SN1", 10).await.expect("audit");
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].reason, Reason::Authorized);
+    // The same allow, with the audit log down: denied.
+    let denied = authorize_and_audit(&fx.engine, &fx.store, &DownAudit, request(), NOW).await;
+    assert!(!denied.is_authenticated);
+    validate_response(&denied).expect("a valid deny");
+}
