@@ -8,10 +8,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::{opt_u32, var};
 use fleetguard_domain::expiry;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::{json, Value};
 
 #[tokio::main]
@@ -34,10 +35,14 @@ async fn main() -> Result<(), Error> {
         (&sweep, &rotations, &iot, &publisher, &audit, &alerts);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
         let now = fleetguard_domain::domain::now();
-        let swept = sweep.sweep(now).await?;
-        let report = expiry::find(rotations, iot, now, device_days, ca_days).await?;
-        expiry::notify(publisher, audit, alerts, &report).await?;
-        Ok::<_, Error>(json!({ "sweep": swept, "expiry": report }))
+        let swept = sweep.sweep(now).await.map_err(diagnostic)?;
+        let report = expiry::find(rotations, iot, now, device_days, ca_days)
+            .await
+            .map_err(diagnostic)?;
+        expiry::notify(publisher, audit, alerts, &report)
+            .await
+            .map_err(diagnostic)?;
+        Ok::<_, Diagnostic>(json!({ "sweep": swept, "expiry": report }))
     }))
     .await
 }

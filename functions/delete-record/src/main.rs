@@ -6,9 +6,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::var;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
@@ -19,8 +20,8 @@ async fn main() -> Result<(), Error> {
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Err: the rule's asynchronous invoke retries; a replay gives the same answer.
-        let decision = service.handle(event.payload).await?;
-        Ok::<_, Error>(decision)
+        let decision = service.handle(event.payload).await.map_err(diagnostic)?;
+        Ok::<_, Diagnostic>(decision)
     }))
     .await
 }

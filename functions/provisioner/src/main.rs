@@ -5,9 +5,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::ProvisioningConfig;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
@@ -22,8 +23,9 @@ async fn main() -> Result<(), Error> {
         // idempotent, so the retry finishes the job.
         let decision = provisioner
             .handle_jitr(event.payload, fleetguard_domain::domain::now())
-            .await?;
-        Ok::<_, Error>(decision)
+            .await
+            .map_err(diagnostic)?;
+        Ok::<_, Diagnostic>(decision)
     }))
     .await
 }

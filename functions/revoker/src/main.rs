@@ -6,9 +6,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
 use fleetguard_domain::revocation::RevocationConfig;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
@@ -20,8 +21,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let reports = revoker
             .handle(event.payload, fleetguard_domain::domain::now())
-            .await?;
-        Ok::<_, Error>(reports)
+            .await
+            .map_err(diagnostic)?;
+        Ok::<_, Diagnostic>(reports)
     }))
     .await
 }

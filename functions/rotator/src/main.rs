@@ -7,10 +7,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::var;
 use fleetguard_domain::rotation::RotationConfig;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
@@ -32,10 +33,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let service = service
             .get_or_try_init(|| services.rotation(config.clone(), key_id, ca_id))
-            .await?;
+            .await
+            .map_err(diagnostic)?;
         // Err: the rule's asynchronous invoke retries; a replay gives the same answer.
-        let decision = service.handle(event.payload).await?;
-        Ok::<_, Error>(decision)
+        let decision = service.handle(event.payload).await.map_err(diagnostic)?;
+        Ok::<_, Diagnostic>(decision)
     }))
     .await
 }

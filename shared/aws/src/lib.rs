@@ -17,6 +17,7 @@ pub mod iot;
 pub mod iot_data;
 pub mod jwks;
 pub mod kms;
+pub mod lambda;
 pub mod local;
 pub mod records;
 pub mod rotations;

@@ -44,6 +44,23 @@ impl Error {
         }
     }
 
+    /// A stable name for what kind of failure this is (Lambda's `errorType`, alarms, logs): the
+    /// variant, and for an AWS call how it failed.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "Invalid",
+            Self::Aws { kind, .. } => match kind {
+                AwsErrorKind::NotFound => "AwsNotFound",
+                AwsErrorKind::ConditionFailed => "AwsConditionFailed",
+                AwsErrorKind::Throttled => "AwsThrottled",
+                AwsErrorKind::Other => "AwsError",
+            },
+            Self::Corrupt(_) => "Corrupt",
+            Self::Config(_) => "Config",
+            Self::Http(_) => "Http",
+        }
+    }
+
     pub fn is_condition_failed(&self) -> bool {
         matches!(
             self,
