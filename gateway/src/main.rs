@@ -20,7 +20,7 @@ use fleetguard_gateway::{Config, Gateway};
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     let port: u16 = std::env::var("FLEETGUARD_GATEWAY_PORT")
         .ok()
         .and_then(|p| p.parse().ok())

@@ -25,7 +25,7 @@ fn main() -> Result<(), Error> {
 }
 
 async fn run() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     // Keys (JWKS), config and clients once per cold start. A JWKS URL is fetched now: an instance
     // that cannot get keys fails its init and never allows anyone.
     let jwks_url = HttpJwks::from_env(std::time::Duration::from_secs(2))?

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     let services = Services::from_env().await?;
     let sweep = services.rotation_sweep(var("FLEETGUARD_FLEET_POLICY")?);
     let (device_days, ca_days) = (

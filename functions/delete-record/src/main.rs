@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     let security_topic = var("FLEETGUARD_SECURITY_TOPIC")?;
     let service = Services::from_env().await?.delete_record(security_topic);
     let service = &service;

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     // Config and clients once per cold start. The fleet CAs are described on the first handshake
     // that needs them (an unknown certificate), not here: most instances never do.
     let config = HandshakeConfig::from_env()?;

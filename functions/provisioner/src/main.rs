@@ -13,7 +13,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     // Configuration and clients once per cold start, reused by every invocation.
     let config = ProvisioningConfig::from_env()?;
     let provisioner = Services::from_env().await?.provisioner(config);

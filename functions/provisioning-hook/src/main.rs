@@ -16,7 +16,7 @@ const BUDGET: Duration = Duration::from_secs(4);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     // Configuration and clients once per cold start, reused by every invocation.
     let window = opt_u32(
         "FLEETGUARD_PROOF_WINDOW_SECONDS",

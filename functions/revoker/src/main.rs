@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     let config = RevocationConfig::from_env()?;
     let revoker = Services::from_env().await?.revoker(config);
     let revoker = &revoker;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     // Configuration and clients at cold start; no AWS call before the first event: the CA
     // certificate (DescribeCACertificate) and the KMS public key (GetPublicKey) are read on first
     // use and kept for the instance's life. A failure there fails that invocation, which the

@@ -27,7 +27,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a load run: scripts/load.sh gateway"]
 async fn gateway_load_run() {
-    fleetguard_domain::telemetry::init();
+    fleetguard_aws::telemetry::init();
     let n = env_usize("FLEETGUARD_GATEWAY_LOAD_DEVICES", 200);
     let instances = env_usize("FLEETGUARD_LOAD_INSTANCES", 8);
     let stack = Stack::new().await;

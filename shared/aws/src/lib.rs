@@ -23,6 +23,7 @@ pub mod records;
 pub mod rotations;
 pub mod schema;
 pub mod services;
+pub mod telemetry;
 pub mod template;
 
 use aws_smithy_types::error::display::DisplayErrorContext;

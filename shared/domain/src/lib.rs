@@ -16,7 +16,7 @@
 //! - [`x509`]: certificate parsing and chain validation; [`csr`]: rotation CSRs (key proven, kind, new).
 //! - [`rotation`]: certificate rotation (rotate, confirm, the sweep); [`ca`]: issuing with the KMS CA key.
 //! - [`expiry`]: the expiry watch (device and CA certificates expiring soon).
-//! - [`config`], [`telemetry`], [`error`]: cold-start configuration, JSON logs, typed errors.
+//! - [`config`], [`error`]: cold-start configuration, typed errors (JSON logs: `fleetguard_aws::telemetry`).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -42,7 +42,6 @@ pub mod records;
 pub mod replacement;
 pub mod revocation;
 pub mod rotation;
-pub mod telemetry;
 pub mod x509;
 
 pub use error::{Error, Result};

@@ -1,4 +1,5 @@
-//! Structured JSON logs. Call [`init`] once at cold start.
+//! Structured JSON logs, at the edge (the domain only emits `tracing` events). Call [`init`] once at
+//! cold start.
 //!
 //! Never log tokens, passwords, private keys or whole certificates: log ids, serials and reason codes.
 
