@@ -6,6 +6,7 @@
 //! left to do may add its own no-op entry (a record of the retry, not a copy of the decision).
 //! One test in this binary, so the emulator-wide DynamoDB faults cannot hit another test.
 
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{CertificateId, DeviceStatus, Outcome, Reason, RecordId, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry, RestoreResult};
 use fleetguard_domain::records::restore_record;
@@ -65,7 +66,11 @@ async fn pending_device(stack: &Stack, ca: &TestCa) -> (Serial, String) {
 }
 
 async fn assert_provisioned(stack: &Stack, serial: &Serial, cert: &str, step: &str) {
-    assert_eq!(stack.certificate_status(cert).await, "ACTIVE", "{step}");
+    assert_eq!(
+        stack.certificate_status(cert).await,
+        CertificateStatus::Active,
+        "{step}"
+    );
     let arn = stack.certificate_arn(cert).await;
     assert_eq!(
         stack.thing_principals(serial.as_str()).await,
@@ -145,7 +150,7 @@ async fn provisioning(stack: &Stack, ca: &TestCa, ca_id: &str) {
         assert!(failed.is_err(), "{step}: {failed:?}");
         assert_ne!(
             stack.certificate_status(&cert).await,
-            "REVOKED",
+            CertificateStatus::Revoked,
             "{step}: a fault is never a refusal"
         );
         let replay = stack
@@ -286,7 +291,11 @@ fn revoke(serial: &Serial) -> serde_json::Value {
 }
 
 async fn assert_revoked(stack: &Stack, serial: &Serial, cert: &str, rid: &RecordId, step: &str) {
-    assert_eq!(stack.certificate_status(cert).await, "REVOKED", "{step}");
+    assert_eq!(
+        stack.certificate_status(cert).await,
+        CertificateStatus::Revoked,
+        "{step}"
+    );
     let arn = stack.certificate_arn(cert).await;
     assert!(stack.principal_policies(&arn).await.is_empty(), "{step}");
     assert!(

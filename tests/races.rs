@@ -7,6 +7,7 @@
 //! One test in this binary: one `cargo lambda watch`, the races one after another.
 
 use fleetguard_domain::authorizer::IdentityStore;
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{AuditEntry, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry, RestoreResult};
 use fleetguard_domain::records::restore_record;
@@ -134,14 +135,14 @@ impl Races {
         for (cert, answer) in certs.iter().zip(&answers) {
             let arn = s.certificate_arn(cert).await;
             if cert == winner {
-                assert_eq!(s.certificate_status(cert).await, "ACTIVE");
+                assert_eq!(s.certificate_status(cert).await, CertificateStatus::Active);
                 assert_eq!(
                     s.principal_policies(&arn).await,
                     vec![s.fleet_policy.clone()]
                 );
             } else {
                 assert_eq!(answer["outcome"], "rejected", "{answer}");
-                assert_eq!(s.certificate_status(cert).await, "REVOKED");
+                assert_eq!(s.certificate_status(cert).await, CertificateStatus::Revoked);
                 assert!(
                     s.principal_policies(&arn).await.is_empty(),
                     "loser kept the policy"
@@ -320,7 +321,11 @@ impl Races {
             fleetguard_domain::domain::DeviceStatus::Revoked,
             "{serial}"
         );
-        assert_eq!(s.certificate_status(cert).await, "REVOKED", "{serial}");
+        assert_eq!(
+            s.certificate_status(cert).await,
+            CertificateStatus::Revoked,
+            "{serial}"
+        );
         let id = fleetguard_domain::domain::CertificateId::parse(cert).unwrap();
         assert!(
             s.registry()
@@ -412,7 +417,11 @@ impl Races {
                 fleetguard_domain::domain::DeviceStatus::Revoked,
                 "{answers:?}"
             );
-            assert_eq!(s.certificate_status(&cert).await, "REVOKED", "{answers:?}");
+            assert_eq!(
+                s.certificate_status(&cert).await,
+                CertificateStatus::Revoked,
+                "{answers:?}"
+            );
             let arn = s.certificate_arn(&cert).await;
             assert!(s.principal_policies(&arn).await.is_empty(), "{answers:?}");
             assert!(

@@ -4,6 +4,7 @@
 //! converging on replay, a revoke during a rotation, the sweep and the expiry watch.
 //! One test in this binary: the faults are emulator-wide.
 
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{CertificateId, Outcome, Reason, Serial};
 use fleetguard_domain::expiry;
 use fleetguard_domain::ports::{AuditLog, Registry};
@@ -104,7 +105,10 @@ async fn rotation_on_the_emulator() {
     )
     .expect("chains to the KMS CA");
     assert_eq!(cert.serial, serial);
-    assert_eq!(stack.certificate_status(&next).await, "ACTIVE");
+    assert_eq!(
+        stack.certificate_status(&next).await,
+        CertificateStatus::Active
+    );
     let next_arn = stack.certificate_arn(&next).await;
     assert_eq!(
         stack.principal_policies(&next_arn).await,
@@ -165,7 +169,10 @@ async fn rotation_on_the_emulator() {
     let later = now + Duration::hours(25);
     let r = sweep.sweep(later).await.unwrap();
     assert!(r.retired >= 1, "{r:?}");
-    assert_eq!(stack.certificate_status(&old).await, "INACTIVE");
+    assert_eq!(
+        stack.certificate_status(&old).await,
+        CertificateStatus::Inactive
+    );
     let old_arn = stack.certificate_arn(&old).await;
     assert!(stack.principal_policies(&old_arn).await.is_empty());
     let old_id = CertificateId::parse(&old).unwrap();
@@ -194,7 +201,11 @@ async fn rotation_on_the_emulator() {
         let d = rotation.handle(event).await.expect("replay");
         assert_eq!(d.reason, Reason::CertificateIssued, "{step}");
         let next = d.certificate_id.unwrap();
-        assert_eq!(stack.certificate_status(&next).await, "ACTIVE", "{step}");
+        assert_eq!(
+            stack.certificate_status(&next).await,
+            CertificateStatus::Active,
+            "{step}"
+        );
         let arn = stack.certificate_arn(&next).await;
         assert_eq!(
             stack.principal_policies(&arn).await,
@@ -234,7 +245,10 @@ async fn rotation_on_the_emulator() {
         .unwrap();
     assert_eq!(report[0].reason, Reason::Revoked, "{report:?}");
     for c in [&cert, &next] {
-        assert_eq!(stack.certificate_status(c).await, "REVOKED");
+        assert_eq!(
+            stack.certificate_status(c).await,
+            CertificateStatus::Revoked
+        );
         let arn = stack.certificate_arn(c).await;
         assert!(stack.principal_policies(&arn).await.is_empty());
     }
@@ -257,8 +271,14 @@ async fn rotation_on_the_emulator() {
     let (reply, _) = rotate(&stack, &serial, &cert, now_ms()).await;
     let next = reply["certificate_id"].as_str().unwrap().to_owned();
     sweep.sweep(later).await.unwrap();
-    assert_eq!(stack.certificate_status(&next).await, "INACTIVE");
-    assert_eq!(stack.certificate_status(&cert).await, "ACTIVE");
+    assert_eq!(
+        stack.certificate_status(&next).await,
+        CertificateStatus::Inactive
+    );
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Active
+    );
     let device = stack.registry().get_device(&serial).await.unwrap().unwrap();
     assert!(device.rotation.is_none() && device.previous_certificate_id.is_none());
 }

@@ -25,7 +25,10 @@ async fn setup() -> (Stack, TestCa, String, Serial) {
 }
 
 async fn assert_provisioned(stack: &Stack, serial: &Serial, cert_id: &str) {
-    assert_eq!(stack.certificate_status(cert_id).await, "ACTIVE");
+    assert_eq!(
+        stack.certificate_status(cert_id).await,
+        CertificateStatus::Active
+    );
     assert!(stack.thing_exists(serial.as_str()).await);
     let arn = stack.certificate_arn(cert_id).await;
     assert_eq!(
@@ -51,7 +54,10 @@ async fn assert_provisioned(stack: &Stack, serial: &Serial, cert_id: &str) {
 
 /// Refused: the certificate is revoked, no thing exists, the registry is unchanged, the refusal audited.
 async fn assert_refused(stack: &Stack, serial: &Serial, cert_id: &str, reason: Reason) {
-    assert_eq!(stack.certificate_status(cert_id).await, "REVOKED");
+    assert_eq!(
+        stack.certificate_status(cert_id).await,
+        CertificateStatus::Revoked
+    );
     assert!(!stack.thing_exists(serial.as_str()).await);
     if let Some(device) = stack.registry().get_device(serial).await.unwrap() {
         assert_ne!(
@@ -94,7 +100,7 @@ async fn accepted_device_is_provisioned_and_activated_last() {
     assert_eq!(cert_id, certificate_id_of(&pem));
     assert_eq!(
         stack.certificate_status(&cert_id).await,
-        "PENDING_ACTIVATION"
+        CertificateStatus::PendingActivation
     );
 
     let decision = stack
@@ -166,7 +172,10 @@ async fn refused_certificate_can_be_set_inactive_instead() {
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::SerialNotAllowed);
-    assert_eq!(stack.certificate_status(&cert_id).await, "INACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert_id).await,
+        CertificateStatus::Inactive
+    );
     // A replay of the registration event must not touch an INACTIVE (possibly quarantined) certificate.
     let again = p
         .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
@@ -176,7 +185,10 @@ async fn refused_certificate_can_be_set_inactive_instead() {
         (again.outcome, again.reason),
         (Outcome::Noop, Reason::CertificateNotPending)
     );
-    assert_eq!(stack.certificate_status(&cert_id).await, "INACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert_id).await,
+        CertificateStatus::Inactive
+    );
 }
 
 #[tokio::test]
@@ -235,7 +247,10 @@ async fn expired_and_not_yet_valid_certificates_are_refused() {
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::CertificateNotYetValid);
-    assert_eq!(stack.certificate_status(&cert_id).await, "REVOKED");
+    assert_eq!(
+        stack.certificate_status(&cert_id).await,
+        CertificateStatus::Revoked
+    );
 }
 
 #[tokio::test]
@@ -277,7 +292,10 @@ async fn serial_already_bound_to_an_active_certificate_is_refused() {
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::SerialBoundToOtherCertificate)
     );
-    assert_eq!(stack.certificate_status(&second).await, "REVOKED");
+    assert_eq!(
+        stack.certificate_status(&second).await,
+        CertificateStatus::Revoked
+    );
     // The legitimate device is untouched.
     assert_provisioned(&stack, &serial, &first).await;
 }
@@ -342,7 +360,10 @@ async fn deny_listed_certificate_is_refused_even_with_a_valid_chain() {
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::CertificateRevoked)
     );
-    assert_eq!(stack.certificate_status(&cert_id).await, "REVOKED");
+    assert_eq!(
+        stack.certificate_status(&cert_id).await,
+        CertificateStatus::Revoked
+    );
     assert!(!stack.thing_exists(serial.as_str()).await);
 }
 
@@ -360,7 +381,10 @@ async fn unknown_or_inactive_ca_is_refused() {
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::CaUnknown)
     );
-    assert_eq!(stack.certificate_status(&cert_id).await, "REVOKED");
+    assert_eq!(
+        stack.certificate_status(&cert_id).await,
+        CertificateStatus::Revoked
+    );
 }
 
 #[tokio::test]
@@ -422,7 +446,7 @@ async fn fault_after_thing_creation_then_replay_converges() {
     assert!(stack.thing_exists(serial.as_str()).await);
     assert_eq!(
         stack.certificate_status(&cert_id).await,
-        "PENDING_ACTIVATION"
+        CertificateStatus::PendingActivation
     );
     assert_eq!(
         stack
@@ -488,7 +512,10 @@ async fn an_instance_reuses_the_active_ca_description_and_a_fresh_one_looks_it_u
         .await
         .expect_err("no cache: looked up every time");
     assert!(err.to_string().contains("DescribeCACertificate"), "{err}");
-    assert_eq!(stack.certificate_status(&cert3).await, "PENDING_ACTIVATION");
+    assert_eq!(
+        stack.certificate_status(&cert3).await,
+        CertificateStatus::PendingActivation
+    );
 }
 
 #[tokio::test]

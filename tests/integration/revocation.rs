@@ -1,6 +1,7 @@
 //! Revocation through the real adapters against the emulator: stop a compromised device now, keep it
 //! out, undo what it did.
 
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, jitr_event, Fleet};
@@ -22,7 +23,7 @@ async fn assert_isolated(
     f: &Fleet,
     serial: &Serial,
     cert: &str,
-    cert_status: &str,
+    cert_status: CertificateStatus,
     device: DeviceStatus,
 ) {
     let s = &f.stack;
@@ -72,7 +73,14 @@ async fn revoke_isolates_the_device_and_replays_converge() {
         (reports[0].outcome, reports[0].reason),
         (Outcome::Accepted, Reason::Revoked)
     );
-    assert_isolated(&f, serial, cert, "REVOKED", DeviceStatus::Revoked).await;
+    assert_isolated(
+        &f,
+        serial,
+        cert,
+        CertificateStatus::Revoked,
+        DeviceStatus::Revoked,
+    )
+    .await;
     let deny = f
         .stack
         .registry()
@@ -100,10 +108,20 @@ async fn revoke_isolates_the_device_and_replays_converge() {
         (again[0].outcome, again[0].reason),
         (Outcome::Noop, Reason::Revoked)
     );
-    assert_isolated(&f, serial, cert, "REVOKED", DeviceStatus::Revoked).await;
+    assert_isolated(
+        &f,
+        serial,
+        cert,
+        CertificateStatus::Revoked,
+        DeviceStatus::Revoked,
+    )
+    .await;
     // The other device is untouched.
     let (other, other_cert) = &f.b;
-    assert_eq!(f.stack.certificate_status(other_cert).await, "ACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(other_cert).await,
+        CertificateStatus::Active
+    );
     assert_eq!(
         f.stack
             .registry()
@@ -128,7 +146,10 @@ async fn revoke_isolates_the_device_and_replays_converge() {
         (rel[0].outcome, rel[0].reason),
         (Outcome::Rejected, Reason::RevokedIsFinal)
     );
-    assert_eq!(f.stack.certificate_status(cert).await, "REVOKED");
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        CertificateStatus::Revoked
+    );
 }
 
 #[tokio::test]
@@ -146,7 +167,7 @@ async fn fault_after_certificate_update_then_replay_converges() {
     assert!(err.is_err());
     assert_eq!(
         f.stack.certificate_status(cert).await,
-        "REVOKED",
+        CertificateStatus::Revoked,
         "certificate already stopped"
     );
     let reports = r
@@ -154,7 +175,14 @@ async fn fault_after_certificate_update_then_replay_converges() {
         .await
         .unwrap();
     assert_eq!(reports[0].reason, Reason::Revoked);
-    assert_isolated(&f, serial, cert, "REVOKED", DeviceStatus::Revoked).await;
+    assert_isolated(
+        &f,
+        serial,
+        cert,
+        CertificateStatus::Revoked,
+        DeviceStatus::Revoked,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -225,7 +253,10 @@ async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
         (cleared[0].outcome, cleared[0].reason),
         (Outcome::Noop, Reason::DefenderAlarmCleared)
     );
-    assert_eq!(f.stack.certificate_status(cert).await, "ACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        CertificateStatus::Active
+    );
 
     let alarm = r
         .handle(sns("in-alarm"), OffsetDateTime::now_utc())
@@ -235,12 +266,22 @@ async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
         (alarm[0].outcome, alarm[0].reason),
         (Outcome::Accepted, Reason::Quarantined)
     );
-    assert_isolated(&f, serial, cert, "INACTIVE", DeviceStatus::Quarantined).await;
+    assert_isolated(
+        &f,
+        serial,
+        cert,
+        CertificateStatus::Inactive,
+        DeviceStatus::Quarantined,
+    )
+    .await;
     // A later alarm-cleared does not release it either.
     r.handle(sns("alarm-cleared"), OffsetDateTime::now_utc())
         .await
         .unwrap();
-    assert_eq!(f.stack.certificate_status(cert).await, "INACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        CertificateStatus::Inactive
+    );
 
     // Release (operator) restores access.
     let rel = r
@@ -248,7 +289,10 @@ async fn defender_in_alarm_quarantines_and_cleared_does_nothing() {
         .await
         .unwrap();
     assert_eq!(rel[0].reason, Reason::Released);
-    assert_eq!(f.stack.certificate_status(cert).await, "ACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        CertificateStatus::Active
+    );
     let arn = f.stack.certificate_arn(cert).await;
     assert_eq!(
         f.stack.principal_policies(&arn).await,
@@ -286,13 +330,19 @@ async fn tamper_only_from_the_devices_own_certificate() {
         (forged[0].outcome, forged[0].reason),
         (Outcome::Rejected, Reason::PrincipalMismatch)
     );
-    assert_eq!(f.stack.certificate_status(cert).await, "ACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        CertificateStatus::Active
+    );
     let own = r
         .handle(tamper(cert), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(own[0].reason, Reason::Quarantined);
-    assert_eq!(f.stack.certificate_status(cert).await, "INACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        CertificateStatus::Inactive
+    );
 }
 
 /// Device b tries to delete device a's record: the security event delete-record publishes.
@@ -344,7 +394,7 @@ async fn assert_tripped(
         f,
         attacker,
         attacker_cert,
-        "INACTIVE",
+        CertificateStatus::Inactive,
         DeviceStatus::Quarantined,
     )
     .await;
@@ -369,7 +419,7 @@ async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved
         .await
         .unwrap();
     assert_eq!(old.outcome, Outcome::Noop);
-    assert_eq!(s.certificate_status(cert).await, "REVOKED");
+    assert_eq!(s.certificate_status(cert).await, CertificateStatus::Revoked);
     // A new certificate for the revoked serial: refused.
     let new1 = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
     let d = p
@@ -385,7 +435,7 @@ async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);
-    assert_eq!(s.certificate_status(&new2).await, "ACTIVE");
+    assert_eq!(s.certificate_status(&new2).await, CertificateStatus::Active);
     let device = s.registry().get_device(serial).await.unwrap().unwrap();
     assert_eq!(
         (device.status, device.certificate_id.unwrap().to_string()),
@@ -422,7 +472,10 @@ async fn malformed_triggers_are_refused() {
             .unwrap();
         assert_eq!(reports[0].outcome, Outcome::Rejected, "{event}");
     }
-    assert_eq!(f.stack.certificate_status(&f.a.1).await, "ACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(&f.a.1).await,
+        CertificateStatus::Active
+    );
 }
 
 /// Anything published on the security topic reaches the revoker as a signal, never as a command:
@@ -471,7 +524,10 @@ async fn the_security_topic_carries_signals_never_commands() {
         (reports[0].outcome, reports[0].reason),
         (Outcome::Rejected, Reason::UnverifiedSignal)
     );
-    assert_eq!(f.stack.certificate_status(other_cert).await, "ACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(other_cert).await,
+        CertificateStatus::Active
+    );
     let b = f.stack.registry().get_device(other).await.unwrap().unwrap();
     assert_eq!(b.status, DeviceStatus::Active);
     assert_ne!(victim_cert, other_cert);
@@ -549,7 +605,10 @@ async fn a_redelivered_security_event_counts_once_towards_the_threshold() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert_eq!(f.stack.certificate_status(attacker_cert).await, "ACTIVE");
+    assert_eq!(
+        f.stack.certificate_status(attacker_cert).await,
+        CertificateStatus::Active
+    );
     let device = f
         .stack
         .registry()
@@ -683,7 +742,7 @@ async fn revoking_a_replaced_certificate_leaves_the_new_one_live() {
     assert_eq!(reports[0].restored, 1, "{reports:?}");
     assert!(!s.record(serial, &stolen).await.unwrap().is_deleted());
     // The serial's current certificate and device are untouched.
-    assert_eq!(s.certificate_status(&new).await, "ACTIVE");
+    assert_eq!(s.certificate_status(&new).await, CertificateStatus::Active);
     let device = s.registry().get_device(serial).await.unwrap().unwrap();
     assert_eq!(device.status, DeviceStatus::Active);
     assert_eq!(device.certificate_id.unwrap().as_str(), new);
@@ -727,7 +786,10 @@ async fn a_client_that_is_not_connected_counts_as_cut_off() {
         (reports[0].outcome, reports[0].reason),
         (Outcome::Accepted, Reason::Revoked)
     );
-    assert_eq!(f.stack.certificate_status(cert).await, "REVOKED");
+    assert_eq!(
+        f.stack.certificate_status(cert).await,
+        CertificateStatus::Revoked
+    );
     assert!(
         !f.stack.emulator.disconnects().contains(&serial.to_string()),
         "the emulator answered the 404, it recorded no disconnect"
@@ -971,7 +1033,10 @@ async fn a_leaked_claim_certificate_can_be_revoked() {
         (revoke[0].outcome, revoke[0].reason),
         (Outcome::Accepted, Reason::Revoked)
     );
-    assert_eq!(f.stack.certificate_status(&claim).await, "REVOKED");
+    assert_eq!(
+        f.stack.certificate_status(&claim).await,
+        CertificateStatus::Revoked
+    );
 }
 
 /// AWS IoT's presence event (life-cycle-events.html: `clientId`, `timestamp`, `eventType`,
@@ -1038,8 +1103,14 @@ async fn the_replaced_key_used_while_the_new_one_is_connected_quarantines_the_se
     }
     let d = s.registry().get_device(serial).await.unwrap().unwrap();
     assert_eq!(d.status, DeviceStatus::Quarantined);
-    assert_eq!(s.certificate_status(current).await, "INACTIVE");
-    assert_eq!(s.certificate_status(&replaced).await, "INACTIVE");
+    assert_eq!(
+        s.certificate_status(current).await,
+        CertificateStatus::Inactive
+    );
+    assert_eq!(
+        s.certificate_status(&replaced).await,
+        CertificateStatus::Inactive
+    );
     let shared: Vec<_> = s
         .audit()
         .for_serial(serial.as_str(), 100)
@@ -1125,8 +1196,14 @@ async fn a_delete_from_the_replaced_certificate_cuts_off_that_certificate_alone(
         .await
         .unwrap();
     assert_eq!(reports[0].reason, Reason::Revoked, "{reports:?}");
-    assert_eq!(s.certificate_status(&replaced).await, "REVOKED");
-    assert_eq!(s.certificate_status(current).await, "ACTIVE");
+    assert_eq!(
+        s.certificate_status(&replaced).await,
+        CertificateStatus::Revoked
+    );
+    assert_eq!(
+        s.certificate_status(current).await,
+        CertificateStatus::Active
+    );
     let device = s.registry().get_device(serial).await.unwrap().unwrap();
     assert_eq!(device.status, DeviceStatus::Active);
     // The current certificate still deletes.

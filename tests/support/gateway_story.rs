@@ -7,6 +7,7 @@
 use crate::story::{Narrator, AUDIENCE, ISSUER};
 use crate::{certificate_id_of, unique, Stack, TestCa, TestIdp};
 use fleetguard_domain::authorizer::operator_principal;
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{DeviceStatus, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_gateway::Gateway;
@@ -166,17 +167,17 @@ impl<'a> GatewayStory<'a> {
             first.is_err(),
         );
         let cert = certificate_id_of(&d.cert_pem);
-        let mut status = String::new();
+        let mut status = CertificateStatus::Unknown;
         for _ in 0..1200 {
             status = self.stack.certificate_status(&cert).await;
-            if status == "ACTIVE" {
+            if status == CertificateStatus::Active {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.check(
             format!("the registration event ran the provisioner: certificate {status}"),
-            status == "ACTIVE",
+            status == CertificateStatus::Active,
         );
         Ok(())
     }

@@ -635,12 +635,14 @@ impl Stack {
             .expect("certificate id")
     }
 
-    pub async fn certificate_status(&self, id: &str) -> String {
+    /// The certificate's status as AWS IoT describes it, parsed once.
+    pub async fn certificate_status(&self, id: &str) -> CertificateStatus {
         self.describe(id)
             .await
             .status
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default()
+            .map_or(CertificateStatus::Unknown, |s| {
+                CertificateStatus::parse(s.as_str())
+            })
     }
 
     async fn describe(&self, id: &str) -> aws_sdk_iot::types::CertificateDescription {

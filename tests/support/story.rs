@@ -10,6 +10,7 @@ use crate::{
 use fleetguard_domain::authorizer::{
     operator_principal, validate_response, AuthorizerResponse, Identity, IdentityStore,
 };
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{RecordId, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use iot_policy::{evaluate, ConnectionContext, Request};
@@ -168,7 +169,7 @@ impl<'a> Story<'a> {
         let status = stack.certificate_status(&cert).await;
         self.check(
             format!("its certificate is ACTIVE (is {status})"),
-            status == "ACTIVE",
+            status == CertificateStatus::Active,
         );
         self.check("its thing exists", stack.thing_exists(good.as_str()).await);
         let other_cert = stack.auto_register(&ca.issue(other.as_str()), &ca).await;
@@ -193,7 +194,7 @@ impl<'a> Story<'a> {
         let status = stack.certificate_status(&cert2).await;
         self.check(
             format!("the stranger's certificate is REVOKED (is {status})"),
-            status == "REVOKED",
+            status == CertificateStatus::Revoked,
         );
 
         self.step(
@@ -247,7 +248,7 @@ impl<'a> Story<'a> {
         let status = stack.certificate_status(&claimed_cert).await;
         self.check(
             format!("its certificate is ACTIVE (is {status})"),
-            status == "ACTIVE",
+            status == CertificateStatus::Active,
         );
 
         self.step(
@@ -393,7 +394,7 @@ impl<'a> Story<'a> {
         let status = stack.certificate_status(&cert).await;
         self.check(
             format!("its certificate is INACTIVE (is {status})"),
-            status == "INACTIVE",
+            status == CertificateStatus::Inactive,
         );
         self.check(
             "its MQTT connection was closed",
@@ -424,7 +425,7 @@ impl<'a> Story<'a> {
         let status = stack.certificate_status(&cert).await;
         self.check(
             format!("the certificate is REVOKED (is {status})"),
-            status == "REVOKED",
+            status == CertificateStatus::Revoked,
         );
         let r = self
             .invoke(
@@ -477,7 +478,7 @@ impl<'a> Story<'a> {
         let status = stack.certificate_status(&next).await;
         self.check(
             format!("the new certificate is ACTIVE (is {status})"),
-            status == "ACTIVE",
+            status == CertificateStatus::Active,
         );
         let r = self
             .invoke(

@@ -3,6 +3,7 @@
 //! first contact → usable → acts → refused elsewhere → revoked → cut off → undone.
 
 use fleetguard_domain::authorizer::{authorize, device_principal, operator_principal};
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{DeviceStatus, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, mqtt_connect, unique, Stack, TestIdp};
@@ -471,7 +472,10 @@ async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl(
         )
         .expect_code(2);
     assert!(run.err.contains("GetCallerIdentity"), "{}", run.err);
-    assert_eq!(stack.certificate_status(&cert).await, "ACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Active
+    );
     assert!(stack
         .audit()
         .for_serial(&me, 100)
@@ -487,14 +491,20 @@ async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl(
             None,
         )
         .expect_code(0);
-    assert_eq!(stack.certificate_status(&cert).await, "INACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Inactive
+    );
     assert!(stack.group_members(&group).await.contains(&me));
     assert!(stack.emulator.disconnects().contains(&me));
 
     stack
         .fleetctl(FLEETCTL, &["release", &me, "--reason", "cleared"], None)
         .expect_code(0);
-    assert_eq!(stack.certificate_status(&cert).await, "ACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Active
+    );
     assert_eq!(
         stack.principal_policies(&arn).await,
         vec![stack.fleet_policy.clone()]
@@ -505,7 +515,10 @@ async fn a_certificate_device_is_quarantined_released_and_revoked_with_fleetctl(
     stack
         .fleetctl(FLEETCTL, &["revoke", &me, "--reason", "stolen"], None)
         .expect_code(0);
-    assert_eq!(stack.certificate_status(&cert).await, "REVOKED");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Revoked
+    );
     assert_eq!(stack.device_status(&serial).await, DeviceStatus::Revoked);
 
     // The chosen name (FLEETGUARD_OPERATOR) beside the caller ARN of fleetctl's role.
@@ -594,7 +607,7 @@ async fn a_tamper_report_that_fails_every_attempt_is_kept_and_replayed_with_flee
     assert_eq!(failed["event"]["serial"], serial.as_str());
     assert_eq!(
         stack.certificate_status(&cert).await,
-        "ACTIVE",
+        CertificateStatus::Active,
         "not isolated yet"
     );
 
@@ -609,7 +622,10 @@ async fn a_tamper_report_that_fails_every_attempt_is_kept_and_replayed_with_flee
         )
         .expect_code(0);
     assert!(run.out.contains("\"replayed\":true"), "{}", run.out);
-    assert_eq!(stack.certificate_status(&cert).await, "INACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Inactive
+    );
     assert!(closes(&mut ev, 30).await, "the isolation cut the session");
     assert!(list().out.trim().is_empty(), "the queue is empty");
 }

@@ -4,6 +4,7 @@
 //! `certificates expiring` → revoked with rollback → both certificates cut off → its deletes undone.
 //! And `ca init-kms` as a fleet starting with its CA in KMS runs it.
 
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::Reason;
 use fleetguard_testkit::pki::csr_pem;
 use fleetguard_tests::{delete_event, now_ms, unique, Stack, TestCa};
@@ -97,8 +98,14 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
         (r[0].reason, r[0].certificate_id.as_deref()),
         (Reason::Revoked, Some(old.as_str()))
     );
-    assert_eq!(stack.certificate_status(&next).await, "ACTIVE");
-    assert_eq!(stack.certificate_status(&old).await, "REVOKED");
+    assert_eq!(
+        stack.certificate_status(&next).await,
+        CertificateStatus::Active
+    );
+    assert_eq!(
+        stack.certificate_status(&old).await,
+        CertificateStatus::Revoked
+    );
     let refusals = stack
         .audit()
         .for_serial(serial.as_str(), 100)
@@ -155,7 +162,11 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
     );
     let out = run.expect_code(0).out;
     for c in [&old, &next] {
-        assert_eq!(stack.certificate_status(c).await, "REVOKED", "{c}");
+        assert_eq!(
+            stack.certificate_status(c).await,
+            CertificateStatus::Revoked,
+            "{c}"
+        );
     }
     for r in ["r1", "r2"] {
         let id = fleetguard_domain::domain::RecordId::parse(r).unwrap();
@@ -331,7 +342,11 @@ async fn the_attackers_whole_story_and_its_undoing() {
     let device = stack.registry().get_device(&serial).await.unwrap().unwrap();
     assert_eq!(device.status, DeviceStatus::Quarantined);
     for c in [&stolen, &thief_cert] {
-        assert_eq!(stack.certificate_status(c).await, "INACTIVE", "{c}");
+        assert_eq!(
+            stack.certificate_status(c).await,
+            CertificateStatus::Inactive,
+            "{c}"
+        );
     }
     let d = deletes
         .handle(delete_event(serial.as_str(), "r1", &thief_cert, now_ms()))
@@ -364,7 +379,11 @@ async fn the_attackers_whole_story_and_its_undoing() {
         );
     }
     for c in [&stolen, &thief_cert] {
-        assert_eq!(stack.certificate_status(c).await, "REVOKED", "{c}");
+        assert_eq!(
+            stack.certificate_status(c).await,
+            CertificateStatus::Revoked,
+            "{c}"
+        );
     }
 
     // 7. Undone: a replacement approved, the device provisioned with a new certificate, acting again.

@@ -8,6 +8,7 @@
 use crate::common;
 use common::{client, closes, connack, seen_on, watch};
 use fleetguard_domain::authorizer::operator_principal;
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_gateway::Gateway;
@@ -135,15 +136,19 @@ async fn devices_register_on_first_connect_and_operators_sign_in_through_the_aut
     let event = event.expect("the registration event");
     assert_eq!(event["certificateStatus"], "PENDING_ACTIVATION");
     assert_eq!(event["caCertificateId"], ca_id.as_str());
-    let mut status = String::new();
+    let mut status = CertificateStatus::Unknown;
     for _ in 0..600 {
         status = stack.certificate_status(&cert).await;
-        if status == "ACTIVE" {
+        if status == CertificateStatus::Active {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(status, "ACTIVE", "the provisioner activated it");
+    assert_eq!(
+        status,
+        CertificateStatus::Active,
+        "the provisioner activated it"
+    );
     // It reconnects and is allowed; the watcher sees it connect with its certificate id.
     let (c, mut ev) = device();
     assert_eq!(connack(&mut ev).await, Ok(ConnectReturnCode::Success));
@@ -452,7 +457,10 @@ async fn a_claim_device_provisions_itself_over_mqtt_and_acts_only_as_its_serial(
     let cert_pem = created["certificatePem"].as_str().unwrap().to_owned();
     let cert = created["certificateId"].as_str().unwrap().to_owned();
     assert_eq!(cert, fleetguard_tests::certificate_id_of(&cert_pem));
-    assert_eq!(stack.certificate_status(&cert).await, "PENDING_ACTIVATION");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::PendingActivation
+    );
     let token = created["certificateOwnershipToken"]
         .as_str()
         .unwrap()
@@ -468,7 +476,10 @@ async fn a_claim_device_provisions_itself_over_mqtt_and_acts_only_as_its_serial(
         .expect("RegisterThing answered");
     assert_eq!(topic, format!("{register}/rejected"), "{denied}");
     assert_eq!(denied["errorCode"], "AccessDenied");
-    assert_eq!(stack.certificate_status(&cert).await, "PENDING_ACTIVATION");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::PendingActivation
+    );
 
     // With the factory key's proof for this certificate: provisioned, the thing named by the hook.
     let parameters = factory.prove_now(serial.as_str(), &cert);
@@ -486,7 +497,10 @@ async fn a_claim_device_provisions_itself_over_mqtt_and_acts_only_as_its_serial(
         .expect("RegisterThing answered");
     assert_eq!(topic, format!("{register}/accepted"), "{registered}");
     assert_eq!(registered["thingName"], serial.as_str());
-    assert_eq!(stack.certificate_status(&cert).await, "ACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Active
+    );
     // The other holder of the claim saw none of it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(

@@ -5,6 +5,7 @@
 
 use crate::common;
 use common::{closes, incoming};
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{Reason, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
@@ -110,6 +111,9 @@ async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() 
     .unwrap();
     let closed = closes(&mut ev, 120).await;
     assert!(closed, "the revoker's DeleteConnection closed the session");
-    assert_eq!(stack.certificate_status(&cert).await, "INACTIVE");
+    assert_eq!(
+        stack.certificate_status(&cert).await,
+        CertificateStatus::Inactive
+    );
     assert!(!gw.router.connected(serial.as_str()));
 }

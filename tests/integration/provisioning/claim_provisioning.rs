@@ -4,6 +4,7 @@
 //! wrote the CSR), and RegisterThing's work after an allow is done by `Stack::register_thing`.
 //! Compiled into the `provisioning` test binary (one emulator, one link).
 
+use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{AuditEntry, CertificateId, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::enrollment::secret_hash;
 use fleetguard_domain::ports::{AuditLog, Registry};
@@ -208,7 +209,10 @@ async fn a_claim_device_lives_its_whole_life_and_binds_in_two_round_trips() {
         .await
         .unwrap();
     assert_eq!(reports[0].reason, Reason::Revoked);
-    assert_eq!(c.stack.certificate_status(&cert).await, "REVOKED");
+    assert_eq!(
+        c.stack.certificate_status(&cert).await,
+        CertificateStatus::Revoked
+    );
     let restored = c.stack.record(&serial, &record).await.unwrap();
     assert!(!restored.is_deleted(), "rolled back");
     let d = svc
@@ -586,7 +590,10 @@ async fn a_provisioning_that_failed_after_the_hook_is_retried_with_a_fresh_proof
         .unwrap()
         .unwrap();
     assert!(stale.denied, "the stale certificate is refused for good");
-    assert_eq!(c.stack.certificate_status(&cert1).await, "REVOKED");
+    assert_eq!(
+        c.stack.certificate_status(&cert1).await,
+        CertificateStatus::Revoked
+    );
     c.stack.register_thing(&serial, &cert2).await;
 
     // The same for a one-time secret: it may be presented again only to replace its stale binding.
@@ -602,7 +609,10 @@ async fn a_provisioning_that_failed_after_the_hook_is_retried_with_a_fresh_proof
         .ask(hook_request(CLAIM, &pem4, None, p.clone()))
         .await
         .is_some());
-    assert_eq!(c.stack.certificate_status(&cert3).await, "REVOKED");
+    assert_eq!(
+        c.stack.certificate_status(&cert3).await,
+        CertificateStatus::Revoked
+    );
     let d = c.device(&s).await;
     assert_eq!(d.enrollment.secret_used_by.unwrap().as_str(), cert4);
 }
@@ -632,7 +642,10 @@ async fn a_live_binding_can_never_be_taken_over_and_is_confirmed_when_seen() {
     let device = c.device(&serial).await;
     assert_eq!(device.certificate_id.unwrap().as_str(), cert1);
     assert!(!device.binding_pending, "seen ACTIVE: confirmed");
-    assert_eq!(c.stack.certificate_status(&cert1).await, "ACTIVE");
+    assert_eq!(
+        c.stack.certificate_status(&cert1).await,
+        CertificateStatus::Active
+    );
 }
 
 #[tokio::test]
@@ -654,7 +667,10 @@ async fn a_jitr_device_replaces_a_stale_claim_binding_through_the_shared_validat
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);
-    assert_eq!(c.stack.certificate_status(&cert1).await, "REVOKED");
+    assert_eq!(
+        c.stack.certificate_status(&cert1).await,
+        CertificateStatus::Revoked
+    );
     let device = c.device(&serial).await;
     assert_eq!(device.certificate_id.unwrap().as_str(), cert2);
     assert!(!device.binding_pending);

@@ -288,6 +288,12 @@ pub enum CertificateStatus {
     Unknown,
 }
 
+impl std::fmt::Display for CertificateStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl CertificateStatus {
     pub fn as_str(self) -> &'static str {
         match self {
