@@ -448,3 +448,44 @@ async fn rotate_and_confirm(
     assert_eq!(d.reason, Reason::RotationConfirmed);
     next
 }
+
+/// A device that lost its new key after confirming asks again with the replaced one, once an
+/// operator asked for it (`fleetctl devices request-rotation`): served under the rotator's own role,
+/// and the lost certificate is cut off (INACTIVE) when the new one is confirmed.
+#[tokio::test]
+async fn the_replaced_certificate_rotates_again_on_request_and_the_lost_one_is_cut_off() {
+    let stack = Stack::new().await;
+    let ca = TestCa::new("factory CA");
+    let ca_id = stack.register_ca(&ca).await;
+    let (serial, old) = stack.provision_device(&ca, &ca_id).await;
+    let rotation = stack.rotation().await;
+    let request = || {
+        stack
+            .fleetctl(
+                FLEETCTL,
+                &["devices", "request-rotation", serial.as_str()],
+                None,
+            )
+            .expect_code(0);
+    };
+    request();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let lost = rotate_and_confirm(&rotation, &serial, &old, &csr_pem(&key, serial.as_str())).await;
+    request();
+    let again = rcgen::KeyPair::generate().unwrap();
+    let fresh =
+        rotate_and_confirm(&rotation, &serial, &old, &csr_pem(&again, serial.as_str())).await;
+    use fleetguard_domain::domain::CertificateStatus;
+    assert_eq!(
+        stack.certificate_status(&lost).await,
+        CertificateStatus::Inactive
+    );
+    assert_eq!(
+        stack.certificate_status(&fresh).await,
+        CertificateStatus::Active
+    );
+    assert_eq!(
+        stack.certificate_status(&old).await,
+        CertificateStatus::Active
+    );
+}
