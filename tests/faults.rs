@@ -108,11 +108,7 @@ async fn assert_provisioned(stack: &Stack, serial: &Serial, cert: &str, step: &s
 async fn provisioning(stack: &Stack, ca: &TestCa, ca_id: &str) {
     let (serial, cert) = pending_device(stack, ca).await;
     let before = stack.emulator.calls();
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert, ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert, ca_id).await;
     let ops = diff(&before, &stack.emulator.calls());
     assert_eq!(d.reason, Reason::Provisioned);
     assert_provisioned(stack, &serial, &cert, "fault-free").await;

@@ -103,11 +103,7 @@ async fn accepted_device_is_provisioned_and_activated_last() {
         CertificateStatus::PendingActivation
     );
 
-    let decision = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let decision = stack.jitr(&cert_id, &ca_id).await;
     assert_eq!(
         (decision.outcome, decision.reason),
         (Outcome::Accepted, Reason::Provisioned)
@@ -148,11 +144,7 @@ async fn unknown_serial_is_refused_and_revoked() {
     let stranger = serial();
     let pem = ca.issue(stranger.as_str());
     let cert_id = stack.auto_register(&pem, &ca).await;
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert_id, &ca_id).await;
     assert_eq!(
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::SerialNotAllowed)
@@ -198,11 +190,7 @@ async fn certificate_signed_by_another_ca_is_refused() {
     let pem = rogue.issue(serial.as_str());
     // The emulator accepts a certificate "under" a CA that did not sign it (AWS would not): we verify.
     let cert_id = stack.auto_register(&pem, &ca).await;
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert_id, &ca_id).await;
     assert_eq!(
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::NotSignedByCa)
@@ -305,11 +293,7 @@ async fn revoked_and_quarantined_serials_are_refused() {
     let (stack, ca, ca_id, serial) = setup().await;
     stack.set_device_status(&serial, "revoked").await;
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert_id, &ca_id).await;
     assert_eq!(
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::SerialRevoked)
@@ -318,11 +302,7 @@ async fn revoked_and_quarantined_serials_are_refused() {
 
     stack.set_device_status(&serial, "quarantined").await;
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert_id, &ca_id).await;
     assert_eq!(d.reason, Reason::DeviceQuarantined);
 }
 
@@ -351,11 +331,7 @@ async fn deny_listed_certificate_is_refused_even_with_a_valid_chain() {
         .send()
         .await
         .unwrap();
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert_id, &ca_id).await;
     assert_eq!(
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::CertificateRevoked)
@@ -372,11 +348,7 @@ async fn unknown_or_inactive_ca_is_refused() {
     let (stack, ca, _ca_id, serial) = setup().await;
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
     let unknown_ca = "0".repeat(64);
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &unknown_ca), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert_id, &unknown_ca).await;
     assert_eq!(
         (d.outcome, d.reason),
         (Outcome::Rejected, Reason::CaUnknown)
@@ -595,10 +567,6 @@ async fn a_grant_removed_from_the_template_fails_provisioning_with_access_denied
     assert!(device.certificate_id.is_none(), "{device:?}");
 
     stack.register_roles();
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert_id, &ca_id).await;
     assert_eq!(d.reason, Reason::Provisioned);
 }

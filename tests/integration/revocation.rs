@@ -719,11 +719,7 @@ async fn revoking_a_replaced_certificate_leaves_the_new_one_live() {
         .contains(&serial.to_string()));
     assert!(s.registry().approve_replacement(serial).await.unwrap());
     let new = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
-    let d = s
-        .provisioner()
-        .handle_jitr(jitr_event(&new, &f.ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = s.jitr(&new, &f.ca_id).await;
     assert_eq!(d.reason, Reason::Provisioned);
     assert!(!s
         .group_members(&group(&f))
@@ -888,11 +884,7 @@ async fn a_device_that_gets_a_certificate_never_keeps_a_password() {
         }
     );
     let cert = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
-    let d = s
-        .provisioner()
-        .handle_jitr(jitr_event(&cert, &f.ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = s.jitr(&cert, &f.ca_id).await;
     assert_eq!(d.reason, Reason::Provisioned);
     let pid = device_principal(&serial);
     assert!(
@@ -963,11 +955,7 @@ async fn an_active_password_device_is_bound_to_its_first_certificate() {
     .unwrap();
     assert_eq!(set, PasswordResult::Active);
     let cert = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
-    let d = s
-        .provisioner()
-        .handle_jitr(jitr_event(&cert, &f.ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = s.jitr(&cert, &f.ca_id).await;
     assert_eq!(d.reason, Reason::Provisioned);
     let device = registry.get_device(&serial).await.unwrap().unwrap();
     assert_eq!(

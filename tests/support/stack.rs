@@ -313,6 +313,19 @@ impl Stack {
         self.services.iot_data()
     }
 
+    /// The JITR step: AWS IoT's registration event for `cert_id` under `ca_id`, handled now by the
+    /// stack's provisioner (under its own role).
+    pub async fn jitr(
+        &self,
+        cert_id: &str,
+        ca_id: &str,
+    ) -> fleetguard_domain::provisioning::Decision {
+        self.provisioner()
+            .handle_jitr(jitr_event(cert_id, ca_id), OffsetDateTime::now_utc())
+            .await
+            .expect("the provisioner answers")
+    }
+
     pub fn provisioner(&self) -> AwsProvisioner {
         self.function("provisioner")
             .provisioner(ProvisioningConfig {

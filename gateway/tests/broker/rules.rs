@@ -8,12 +8,11 @@ use common::{closes, incoming};
 use fleetguard_domain::domain::CertificateStatus;
 use fleetguard_domain::domain::{Reason, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
-use fleetguard_tests::{jitr_event, unique, Stack, TestCa};
+use fleetguard_tests::{unique, Stack, TestCa};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
 use std::time::Duration;
-use time::OffsetDateTime;
 
 #[tokio::test]
 async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() {
@@ -37,11 +36,7 @@ async fn a_device_s_message_runs_the_rule_and_the_answer_comes_back_over_mqtt() 
     let key = rcgen::KeyPair::generate().unwrap();
     let cert_pem = ca.issue_for_key(serial.as_str(), &key);
     let cert = stack.auto_register(&cert_pem, &ca).await;
-    let d = stack
-        .provisioner()
-        .handle_jitr(jitr_event(&cert, &ca_id), OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let d = stack.jitr(&cert, &ca_id).await;
     assert_eq!(d.reason, Reason::Provisioned);
     stack.seed_record(&serial, "r1").await;
 
