@@ -57,23 +57,13 @@ where
         // replaced one keeps its grace period.
         let lost = r.cuts_off.clone();
         if let Some(lost) = &lost {
-            if let Some(c) = self.control.describe_certificate(lost).await? {
-                if c.status != CertificateStatus::Revoked && c.status != CertificateStatus::Inactive
-                {
-                    crate::provisioning::set_status_unless_revoked(
-                        &self.control,
-                        lost,
-                        CertificateStatus::Inactive,
-                    )
-                    .await?;
-                }
-                self.control
-                    .detach_policy(&self.config.fleet_policy, &c.arn)
-                    .await?;
-                self.control
-                    .detach_thing_principal(&device.serial, &c.arn)
-                    .await?;
-            }
+            cut_off_in_iot(
+                &self.control,
+                &self.config.fleet_policy,
+                &device.serial,
+                lost,
+            )
+            .await?;
         }
         let expected = device.version;
         let mut next = device;

@@ -254,6 +254,27 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Cuts a certificate of `serial` off in AWS IoT: INACTIVE (a REVOKED one stays so), detached from the
+/// fleet policy and the thing. Idempotent; a certificate AWS IoT does not know is already gone. Used
+/// by the sweep (a replaced certificate retires) and by a confirm (the lost certificate of a
+/// rotation the replaced one asked for).
+async fn cut_off_in_iot<C: IotControl>(
+    control: &C,
+    fleet_policy: &str,
+    serial: &Serial,
+    cert: &CertificateId,
+) -> Result<()> {
+    let Some(c) = control.describe_certificate(cert).await? else {
+        return Ok(());
+    };
+    if c.status != CertificateStatus::Revoked && c.status != CertificateStatus::Inactive {
+        crate::provisioning::set_status_unless_revoked(control, cert, CertificateStatus::Inactive)
+            .await?;
+    }
+    control.detach_policy(fleet_policy, &c.arn).await?;
+    control.detach_thing_principal(serial, &c.arn).await
+}
+
 /// Whether `at` (RFC 3339) is at or before `now`. A timestamp that does not parse counts as passed
 /// (fail closed: a deadline nobody can read is over).
 fn passed(at: &str, now: OffsetDateTime) -> bool {

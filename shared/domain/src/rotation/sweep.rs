@@ -88,22 +88,7 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
         let Some(old) = device.previous_certificate_id.clone() else {
             return Ok(false);
         };
-        if let Some(c) = self.control.describe_certificate(&old).await? {
-            if c.status != CertificateStatus::Revoked && c.status != CertificateStatus::Inactive {
-                crate::provisioning::set_status_unless_revoked(
-                    &self.control,
-                    &old,
-                    CertificateStatus::Inactive,
-                )
-                .await?;
-            }
-            self.control
-                .detach_policy(&self.fleet_policy, &c.arn)
-                .await?;
-            self.control
-                .detach_thing_principal(&device.serial, &c.arn)
-                .await?;
-        }
+        cut_off_in_iot(&self.control, &self.fleet_policy, &device.serial, &old).await?;
         let expected = device.version;
         device.previous_certificate_id = None;
         device.live_session = None;
