@@ -181,6 +181,21 @@ pub struct RotationReply {
     pub request_id: Option<String>,
 }
 
+impl RotationReply {
+    /// A refusal: the reason, and the request's id when it had one.
+    fn rejected(reason: Reason, request_id: Option<String>) -> Self {
+        Self {
+            outcome: Outcome::Rejected,
+            reason,
+            certificate_id: None,
+            certificate_pem: None,
+            not_after: None,
+            confirm_by: None,
+            request_id,
+        }
+    }
+}
+
 /// What the function returns (logs, tests).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RotationDecision {
@@ -309,31 +324,18 @@ where
                 // Answered on the step's reply topic when the serial and the step are valid (an
                 // operator or password device asking, an oversize CSR); never on a topic built from
                 // invalid parts.
-                let reply_topic = match address {
+                return match address {
                     Some((serial, step, request_id)) => {
-                        let topic = format!("P/{serial}/certificates/{}/rejected", step.topic());
-                        let reply = RotationReply {
-                            outcome: Outcome::Rejected,
-                            reason,
-                            certificate_id: None,
-                            certificate_pem: None,
-                            not_after: None,
-                            confirm_by: None,
-                            request_id,
-                        };
-                        let payload = serde_json::to_value(&reply)
-                            .map_err(|e| Error::Corrupt(e.to_string()))?;
-                        self.publisher.publish(&topic, &payload).await?;
-                        Some(topic)
+                        self.answer_to(&serial, step, RotationReply::rejected(reason, request_id))
+                            .await
                     }
-                    None => None,
+                    None => Ok(RotationDecision {
+                        outcome: Outcome::Rejected,
+                        reason,
+                        reply_topic: None,
+                        certificate_id: None,
+                    }),
                 };
-                return Ok(RotationDecision {
-                    outcome: Outcome::Rejected,
-                    reason,
-                    reply_topic,
-                    certificate_id: None,
-                });
             }
         };
         let device = self.registry.get_device(&v.serial).await?;
@@ -368,25 +370,27 @@ where
     async fn reject(&self, v: &Valid, reason: Reason, detail: &str) -> Result<RotationDecision> {
         let entry = self.entry(v, Outcome::Rejected, reason).detail(detail);
         crate::ports::record_decision(&self.audit, &entry).await?;
-        let reply = RotationReply {
-            outcome: Outcome::Rejected,
-            reason,
-            certificate_id: None,
-            certificate_pem: None,
-            not_after: None,
-            confirm_by: None,
-            request_id: v.request_id.clone(),
-        };
-        self.answer(v, reply).await
+        self.answer(v, RotationReply::rejected(reason, v.request_id.clone()))
+            .await
     }
 
     async fn answer(&self, v: &Valid, reply: RotationReply) -> Result<RotationDecision> {
+        self.answer_to(&v.serial, v.step, reply).await
+    }
+
+    /// Publishes `reply` on the step's accepted or rejected topic of `serial`.
+    async fn answer_to(
+        &self,
+        serial: &Serial,
+        step: Step,
+        reply: RotationReply,
+    ) -> Result<RotationDecision> {
         let verdict = if reply.outcome == Outcome::Accepted {
             "accepted"
         } else {
             "rejected"
         };
-        let topic = format!("P/{}/certificates/{}/{verdict}", v.serial, v.step.topic());
+        let topic = format!("P/{serial}/certificates/{}/{verdict}", step.topic());
         let payload = serde_json::to_value(&reply).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.publisher.publish(&topic, &payload).await?;
         Ok(RotationDecision {
