@@ -141,20 +141,10 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
                 // valid (an oversize or malformed payload included); never on a topic built from
                 // invalid parts.
                 let reply_topic = match address {
-                    Some((serial, record_id, request_id)) => {
-                        let topic = format!("P/{serial}/deleterecords/{record_id}/rejected");
-                        let reply = Reply {
-                            outcome: "rejected".to_owned(),
-                            reason,
-                            record_id: record_id.to_string(),
-                            version: None,
-                            request_id,
-                        };
-                        let payload = serde_json::to_value(&reply)
-                            .map_err(|e| crate::Error::Corrupt(format!("reply: {e}")))?;
-                        self.publisher.publish(&topic, &payload).await?;
-                        Some(topic)
-                    }
+                    Some((serial, record_id, request_id)) => Some(
+                        self.reply_to(&serial, &record_id, "rejected", reason, None, request_id)
+                            .await?,
+                    ),
                     None => None,
                 };
                 return Ok(DeleteDecision {
@@ -354,18 +344,40 @@ impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
         reason: Reason,
         version: Option<u64>,
     ) -> Result<String> {
+        let request_id = v.event.request_id.clone();
+        self.reply_to(
+            &v.serial,
+            &v.record_id,
+            outcome,
+            reason,
+            version,
+            request_id,
+        )
+        .await
+    }
+
+    /// Publishes the answer on `P/<serial>/deleterecords/<record_id>/<accepted|rejected>`.
+    async fn reply_to(
+        &self,
+        serial: &Serial,
+        record_id: &RecordId,
+        outcome: &str,
+        reason: Reason,
+        version: Option<u64>,
+        request_id: Option<String>,
+    ) -> Result<String> {
         let suffix = if outcome == "accepted" {
             "accepted"
         } else {
             "rejected"
         };
-        let topic = format!("P/{}/deleterecords/{}/{suffix}", v.serial, v.record_id);
+        let topic = format!("P/{serial}/deleterecords/{record_id}/{suffix}");
         let reply = Reply {
             outcome: outcome.to_owned(),
             reason,
-            record_id: v.record_id.to_string(),
+            record_id: record_id.to_string(),
             version,
-            request_id: v.event.request_id.clone(),
+            request_id,
         };
         let payload = serde_json::to_value(&reply)
             .map_err(|e| crate::Error::Corrupt(format!("reply: {e}")))?;
