@@ -1027,36 +1027,6 @@ async fn a_leaked_claim_certificate_can_be_revoked() {
     );
 }
 
-/// AWS IoT's presence event (life-cycle-events.html: `clientId`, `timestamp`, `eventType`,
-/// `sessionIdentifier`, `principalIdentifier`, `versionNumber`, and for a disconnect
-/// `clientInitiatedDisconnect` and `disconnectReason`) through the template's PresenceRule.
-fn through_presence(
-    event: &str,
-    principal: &str,
-    client_id: &str,
-    session: &str,
-    version: u64,
-    reason: Option<&str>,
-) -> serde_json::Value {
-    let mut presence = serde_json::json!({
-        "clientId": client_id, "timestamp": 1_763_900_000_000i64, "eventType": event,
-        "sessionIdentifier": session, "principalIdentifier": principal, "versionNumber": version});
-    if event == "connected" {
-        presence["ipAddress"] = "192.0.2.10".into();
-    }
-    if let Some(r) = reason {
-        presence["clientInitiatedDisconnect"] = false.into();
-        presence["disconnectReason"] = r.into();
-    }
-    fleetguard_tests::through_rule(
-        "PresenceRule",
-        &format!("$aws/events/presence/{event}/{client_id}"),
-        &presence,
-        None,
-    )
-    .expect("the presence rule takes every presence event")
-}
-
 /// The attacker holds a device's replaced key (the grace period after a rotation): connecting with it
 /// as the serial takes the session of the device's current certificate, AWS IoT says so in its
 /// presence events, and the serial is quarantined with every certificate cut off; the audit names
@@ -1070,14 +1040,15 @@ async fn the_replaced_key_used_while_the_new_one_is_connected_quarantines_the_se
 
     let r = s.revoker();
     let now = OffsetDateTime::now_utc();
-    let event = through_presence("connected", current, serial.as_str(), "s1", 1, None);
+    let event =
+        fleetguard_tests::through_presence("connected", current, serial.as_str(), "s1", 1, None);
     assert_eq!(event["trigger"], "presence");
     assert_eq!(
         r.handle(event, now).await.unwrap()[0].outcome,
         Outcome::Noop
     );
     for event in [
-        through_presence(
+        fleetguard_tests::through_presence(
             "disconnected",
             current,
             serial.as_str(),
@@ -1085,7 +1056,7 @@ async fn the_replaced_key_used_while_the_new_one_is_connected_quarantines_the_se
             1,
             Some("DUPLICATE_CLIENTID"),
         ),
-        through_presence("connected", &replaced, serial.as_str(), "s2", 2, None),
+        fleetguard_tests::through_presence("connected", &replaced, serial.as_str(), "s2", 2, None),
     ] {
         r.handle(event, now).await.unwrap();
     }

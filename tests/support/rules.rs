@@ -66,3 +66,33 @@ pub fn template_text() -> String {
     std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
         .expect("infra/template.yaml")
 }
+
+/// AWS IoT's presence event (life-cycle-events.html: `clientId`, `timestamp`, `eventType`,
+/// `sessionIdentifier`, `principalIdentifier`, `versionNumber`, and for a disconnect
+/// `clientInitiatedDisconnect` and `disconnectReason`) through the template's PresenceRule.
+pub fn through_presence(
+    event: &str,
+    principal: &str,
+    client_id: &str,
+    session: &str,
+    version: u64,
+    reason: Option<&str>,
+) -> serde_json::Value {
+    let mut presence = serde_json::json!({
+        "clientId": client_id, "timestamp": 1_763_900_000_000i64, "eventType": event,
+        "sessionIdentifier": session, "principalIdentifier": principal, "versionNumber": version});
+    if event == "connected" {
+        presence["ipAddress"] = "192.0.2.10".into();
+    }
+    if let Some(r) = reason {
+        presence["clientInitiatedDisconnect"] = false.into();
+        presence["disconnectReason"] = r.into();
+    }
+    through_rule(
+        "PresenceRule",
+        &format!("$aws/events/presence/{event}/{client_id}"),
+        &presence,
+        None,
+    )
+    .expect("the presence rule takes every presence event")
+}

@@ -213,8 +213,8 @@ async fn ca_init_kms_registers_the_fleet_ca_once() {
     assert_eq!(run.expect_code(2).code, 2);
 }
 
-/// AWS IoT's presence event for `principal`'s session as the template's PresenceRule forwards it
-/// (developerguide/life-cycle-events.html).
+/// A presence event through the template's PresenceRule; a disconnect is a takeover
+/// (`DUPLICATE_CLIENTID`).
 fn presence(
     event: &str,
     principal: &str,
@@ -222,19 +222,8 @@ fn presence(
     session: &str,
     version: u64,
 ) -> serde_json::Value {
-    let mut e = serde_json::json!({"clientId": serial, "timestamp": now_ms(), "eventType": event,
-        "sessionIdentifier": session, "principalIdentifier": principal, "versionNumber": version});
-    if event == "disconnected" {
-        e["clientInitiatedDisconnect"] = false.into();
-        e["disconnectReason"] = "DUPLICATE_CLIENTID".into();
-    }
-    fleetguard_tests::through_rule(
-        "PresenceRule",
-        &format!("$aws/events/presence/{event}/{serial}"),
-        &e,
-        None,
-    )
-    .expect("the presence rule")
+    let reason = (event == "disconnected").then_some("DUPLICATE_CLIENTID");
+    fleetguard_tests::through_presence(event, principal, serial, session, version, reason)
 }
 
 /// The attacker's whole story, with the README's `fleetctl` commands for everything the operator
