@@ -6,10 +6,10 @@
 //! left to do may add its own no-op entry (a record of the retry, not a copy of the decision).
 //! One test in this binary, so the emulator-wide DynamoDB faults cannot hit another test.
 
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{CertificateId, DeviceStatus, Outcome, Reason, RecordId, Serial};
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{CertificateId, DeviceStatus, Outcome, Reason, RecordId, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry, RestoreResult};
-use fleetguard_domain::records::restore_record;
+use fleetguard_domain::records::restore::restore_record;
 use fleetguard_tests::{delete_event, jitr_event, unique, Stack, TestCa};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;

@@ -10,7 +10,7 @@
 //! (every Nth DynamoDB and IoT control-plane call is throttled; 25; 0: none),
 //! FLEETGUARD_LOAD_REPLAY_PERCENT (messages delivered twice; 2).
 
-use fleetguard_domain::domain::{Outcome, Reason, RecordId, Serial};
+use fleetguard_domain::model::{Outcome, Reason, RecordId, Serial};
 use fleetguard_domain::ports::AuditLog;
 use fleetguard_tests::local_lambda::LocalLambda;
 use fleetguard_tests::story::{AUDIENCE, ISSUER};

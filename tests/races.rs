@@ -6,11 +6,11 @@
 //!
 //! One test in this binary: one `cargo lambda watch`, the races one after another.
 
-use fleetguard_domain::authorizer::IdentityStore;
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{AuditEntry, Serial};
+use fleetguard_domain::authorization::authorizer::IdentityStore;
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{AuditEntry, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry, RestoreResult};
-use fleetguard_domain::records::restore_record;
+use fleetguard_domain::records::restore::restore_record;
 use fleetguard_tests::local_lambda::{LocalLambda, FUNCTIONS};
 use fleetguard_tests::story::{AUDIENCE, ISSUER};
 use fleetguard_tests::{
@@ -299,7 +299,7 @@ impl Races {
         }
         let accepted = reasons.get("deleted").copied().unwrap_or(0);
         for i in 0..6 {
-            let id = fleetguard_domain::domain::RecordId::parse(&format!("rollback-{i}")).unwrap();
+            let id = fleetguard_domain::model::RecordId::parse(&format!("rollback-{i}")).unwrap();
             let record = s.record(&serial, &id).await.unwrap();
             assert!(
                 !record.is_deleted(),
@@ -318,7 +318,7 @@ impl Races {
         let device = s.registry().get_device(serial).await.unwrap().unwrap();
         assert_eq!(
             device.status,
-            fleetguard_domain::domain::DeviceStatus::Revoked,
+            fleetguard_domain::model::DeviceStatus::Revoked,
             "{serial}"
         );
         assert_eq!(
@@ -326,7 +326,7 @@ impl Races {
             CertificateStatus::Revoked,
             "{serial}"
         );
-        let id = fleetguard_domain::domain::CertificateId::parse(cert).unwrap();
+        let id = fleetguard_domain::model::CertificateId::parse(cert).unwrap();
         assert!(
             s.registry()
                 .get_certificate(&id)
@@ -414,7 +414,7 @@ impl Races {
             let device = s.registry().get_device(&serial).await.unwrap().unwrap();
             assert_eq!(
                 device.status,
-                fleetguard_domain::domain::DeviceStatus::Revoked,
+                fleetguard_domain::model::DeviceStatus::Revoked,
                 "{answers:?}"
             );
             assert_eq!(
@@ -442,8 +442,9 @@ impl Races {
         let serial = Serial::parse(&unique("SN")).unwrap();
         let registry = s.registry();
         registry.import_serial(&serial).await.unwrap();
-        let secret = fleetguard_domain::authorizer::secret::DeviceSecret::generate().unwrap();
-        fleetguard_domain::password_devices::set_password(
+        let secret =
+            fleetguard_domain::authorization::authorizer::secret::DeviceSecret::generate().unwrap();
+        fleetguard_domain::authorization::password_devices::set_password(
             &registry,
             &s.services.identities(),
             &s.audit(),
@@ -468,7 +469,7 @@ impl Races {
             .collect();
         let answers = self.together(calls).await;
         assert!(answers.iter().all(|a| a["isAuthenticated"] == false));
-        let principal = fleetguard_domain::authorizer::device_principal(&serial);
+        let principal = fleetguard_domain::authorization::authorizer::device_principal(&serial);
         let stored = s
             .services
             .identities()
@@ -501,7 +502,7 @@ impl Races {
         s.import_enrolled(
             &serial,
             "",
-            &fleetguard_domain::enrollment::secret_hash(&secret),
+            &fleetguard_domain::provisioning::enrollment::secret_hash(&secret),
             "",
         )
         .await;

@@ -4,9 +4,9 @@
 //! converging on replay, a revoke during a rotation, the sweep and the expiry watch.
 //! One test in this binary: the faults are emulator-wide.
 
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{CertificateId, Outcome, Reason, Serial};
-use fleetguard_domain::expiry;
+use fleetguard_domain::lifecycle::expiry;
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{CertificateId, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_testkit::pki::csr_pem;
 use fleetguard_tests::{call_diff, delete_event, now_ms, Stack, TestCa};
@@ -95,7 +95,10 @@ async fn rotation_on_the_emulator() {
         .await
         .unwrap();
     assert_eq!(
-        fleetguard_domain::csr::certificate_public_key(&stack.fleet_ca.ca_certificate_pem).unwrap(),
+        fleetguard_domain::lifecycle::csr::certificate_public_key(
+            &stack.fleet_ca.ca_certificate_pem
+        )
+        .unwrap(),
         fleetguard_domain::ports::CaSigner::public_key(&kms_key)
     );
     let cert = fleetguard_domain::x509::validate_device_certificate(

@@ -4,7 +4,7 @@
 use crate::Ctx;
 use clap::Subcommand;
 use fleetguard_aws::ca_init::{ensure_key, init_kms_ca};
-use fleetguard_domain::expiry;
+use fleetguard_domain::lifecycle::expiry;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -91,7 +91,7 @@ pub async fn run_certificates(ctx: &Ctx, cmd: CertificatesCmd) -> anyhow::Result
     let report = expiry::find(
         &ctx.rotations(),
         &ctx.iot(),
-        fleetguard_domain::domain::now(),
+        fleetguard_domain::model::now(),
         days(&within)?,
         days(&ca_within)?,
     )

@@ -3,9 +3,9 @@
 use crate::Ctx;
 use clap::Subcommand;
 use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
-use fleetguard_domain::domain::{now_rfc3339, AuditEntry, Device, Outcome, Reason, Serial};
-use fleetguard_domain::enrollment::enrollment_from_columns;
+use fleetguard_domain::model::{now_rfc3339, AuditEntry, Device, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
+use fleetguard_domain::provisioning::enrollment::enrollment_from_columns;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,13 +58,13 @@ pub async fn run(ctx: &Ctx, cmd: DevicesCmd) -> anyhow::Result<ExitCode> {
         DevicesCmd::RequestRotation { serial } => {
             let serial = Serial::parse(&serial)?;
             let actor = crate::actor::actor(ctx).await?;
-            let asked = fleetguard_domain::rotation::request_rotation(
+            let asked = fleetguard_domain::lifecycle::rotation::request_rotation(
                 &registry,
                 &ctx.rotations(),
                 &ctx.iot_data(),
                 &serial,
                 &actor,
-                fleetguard_domain::domain::now(),
+                fleetguard_domain::model::now(),
             )
             .await?;
             if !asked {

@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 use fleetguard_aws::sdk_config;
 use fleetguard_aws::services::{Services, KEEP_FOREVER};
 use fleetguard_domain::config::Tables;
-use fleetguard_domain::revocation::Action;
+use fleetguard_domain::lifecycle::revocation::Action;
 use std::process::ExitCode;
 
 #[derive(Parser)]

@@ -5,13 +5,13 @@ use crate::revoke::run_action;
 use crate::Ctx;
 use anyhow::Context;
 use clap::Subcommand;
-use fleetguard_domain::authorizer::{
+use fleetguard_domain::authorization::authorizer::{
     device_principal, operator_principal, secret::DeviceSecret, Identity,
 };
-use fleetguard_domain::domain::{DeviceStatus, Reason, Serial};
-use fleetguard_domain::operators::{add_operator, AddOperator};
-use fleetguard_domain::password_devices::{self, PasswordResult};
-use fleetguard_domain::revocation::Action;
+use fleetguard_domain::authorization::operators::{add_operator, AddOperator};
+use fleetguard_domain::authorization::password_devices::{self, PasswordResult};
+use fleetguard_domain::lifecycle::revocation::Action;
+use fleetguard_domain::model::{DeviceStatus, Reason, Serial};
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -26,7 +26,7 @@ pub struct Login {
 
 impl Login {
     /// Their principal id (= MQTT client id).
-    fn principal(&self) -> fleetguard_domain::authorizer::PrincipalId {
+    fn principal(&self) -> fleetguard_domain::authorization::authorizer::PrincipalId {
         operator_principal(&self.issuer, &self.subject)
     }
 }

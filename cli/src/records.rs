@@ -2,10 +2,10 @@
 
 use crate::Ctx;
 use clap::Subcommand;
-use fleetguard_domain::delete_record::describe;
-use fleetguard_domain::domain::{RecordId, Serial};
+use fleetguard_domain::model::{RecordId, Serial};
 use fleetguard_domain::ports::{AuditLog, Records, RestoreResult};
-use fleetguard_domain::records::restore_record;
+use fleetguard_domain::records::delete::describe;
+use fleetguard_domain::records::restore::restore_record;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]

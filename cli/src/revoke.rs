@@ -2,10 +2,10 @@
 //! commands, run through the same shared domain the revoker Lambda uses.
 
 use crate::Ctx;
-use fleetguard_domain::domain::{Outcome, Principal, Serial};
+use fleetguard_domain::lifecycle::replacement;
+use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig};
+use fleetguard_domain::model::{Outcome, Principal, Serial};
 use fleetguard_domain::ports::AuditLog;
-use fleetguard_domain::replacement;
-use fleetguard_domain::revocation::{Action, Command, RevocationConfig};
 use std::process::ExitCode;
 
 /// What a revocation command names: `<target>` (a principal id if it parses as one, else a serial),
@@ -98,7 +98,7 @@ pub async fn run_action(
         actor: Some(actor),
     };
     let report = revoker
-        .command(command, fleetguard_domain::domain::now())
+        .command(command, fleetguard_domain::model::now())
         .await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if report.outcome == Outcome::Rejected {
@@ -170,8 +170,9 @@ mod tests {
 
     #[test]
     fn a_serial_shaped_like_a_principal_can_be_named() {
-        let serial = fleetguard_domain::domain::Serial::parse("SN1").unwrap();
-        let dv = fleetguard_domain::authorizer::device_principal(&serial).to_string();
+        let serial = fleetguard_domain::model::Serial::parse("SN1").unwrap();
+        let dv =
+            fleetguard_domain::authorization::authorizer::device_principal(&serial).to_string();
         assert_eq!(resolve(&[&dv]), (None, None, Some(dv.clone())));
         assert_eq!(resolve(&["--serial", &dv]), (Some(dv.clone()), None, None));
         assert_eq!(resolve(&["SN1"]), (Some("SN1".into()), None, None));

@@ -13,7 +13,7 @@
 
 use crate::lambda::Lambda;
 use base64::Engine as _;
-use fleetguard_domain::authorizer::{validate_response, AuthorizerResponse};
+use fleetguard_domain::authorization::authorizer::{validate_response, AuthorizerResponse};
 use iot_policy::{ConnectionContext, PolicySet};
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -19,7 +19,7 @@ pub struct CertificatePrincipal {
 
 /// The certificate id of a DER certificate: the domain's one definition.
 pub fn certificate_id(der: &[u8]) -> String {
-    fleetguard_domain::domain::CertificateId::of_der(der).to_string()
+    fleetguard_domain::model::CertificateId::of_der(der).to_string()
 }
 
 /// Looks the certificate up in AWS IoT. `None` if AWS IoT does not know it.

@@ -8,7 +8,7 @@
 
 use aws_sdk_iot::types::{AutoRegistrationStatus, CaCertificateStatus, CertificateStatus};
 use aws_sdk_iot::Client;
-use fleetguard_domain::ca::der_to_pem;
+use fleetguard_domain::lifecycle::ca::der_to_pem;
 use fleetguard_domain::x509::issued_by;
 use serde_json::{json, Value};
 use time::OffsetDateTime;

@@ -10,7 +10,7 @@
 //! - [`jitr`]: just-in-time registration on a device's first connection.
 //! - [`authorizer`]: the custom authorizer and the handshake validator, called as AWS calls them.
 //! - [`wire`]: MQTT 3.1.1 and 5 through rmqtt-codec; [`session`]: one MQTT connection; [`router`]: sessions, subscriptions, delivery, CONNECT quota.
-//! - [`fleet_provisioning`]: fleet provisioning's MQTT API (AWS-issued certificates, RegisterThing).
+//! - [`claim`]: fleet provisioning's MQTT API (AWS-issued certificates, RegisterThing).
 //! - [`lifecycle`]: the presence events.
 //! - [`topics`]: topic and filter rules.
 //! - [`data_plane`]: the IoT data plane's HTTP API (Publish, DeleteConnection) for the functions.
@@ -21,9 +21,9 @@
 )]
 
 pub mod authorizer;
+pub mod claim;
 pub mod data_plane;
 pub mod endpoints;
-pub mod fleet_provisioning;
 pub mod iam;
 pub mod identity;
 pub mod jitr;
@@ -64,7 +64,7 @@ pub struct Config {
     /// How soon a certificate's policy changes reach its live sessions (AWS IoT: minutes).
     pub policy_refresh: std::time::Duration,
     /// The stack's provisioning templates (fleet provisioning by claim over MQTT).
-    pub provisioning: Vec<fleet_provisioning::Template>,
+    pub provisioning: Vec<claim::Template>,
 }
 
 impl Config {
@@ -98,7 +98,7 @@ pub struct Gateway {
     pub router: router::Router,
     pub rules: Arc<rules::Rules>,
     /// Fleet provisioning's MQTT API and AWS's CA for the certificates it issues.
-    pub provisioning: Arc<fleet_provisioning::Provisioning>,
+    pub provisioning: Arc<claim::Provisioning>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     data_plane: tokio::task::JoinHandle<()>,
 }
@@ -113,7 +113,7 @@ impl Drop for Gateway {
 impl Gateway {
     /// Listens on `config.bind` and serves until dropped.
     pub async fn start(sdk: &fleetguard_aws::SdkConfig, config: Config) -> Result<Gateway, String> {
-        let provisioning = Arc::new(fleet_provisioning::Provisioning::new(
+        let provisioning = Arc::new(claim::Provisioning::new(
             Client::new(sdk),
             config.provisioning,
             &config.region,
@@ -321,7 +321,7 @@ async fn identify(
         };
     };
     let id = identity::certificate_id(&leaf);
-    let pem = fleetguard_domain::ca::der_to_pem(&leaf);
+    let pem = fleetguard_domain::lifecycle::ca::der_to_pem(&leaf);
     if let Some(function) = endpoint.validator.as_deref() {
         let allowed = authorizer::validate_handshake(
             &s.settings.rules.lambda,

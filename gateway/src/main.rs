@@ -54,7 +54,7 @@ async fn main() -> Result<(), String> {
     let connect = fleetguard_gateway::rules::connect_functions(&text)?;
     let (gateway_region, gateway_account) = (region.clone(), account.clone());
     let local = fleetguard_aws::template::LocalStack::new(&stack, &region, &account);
-    let provisioning = fleetguard_gateway::fleet_provisioning::load(&text, &local)?;
+    let provisioning = fleetguard_gateway::claim::load(&text, &local)?;
     let endpoints = fleetguard_gateway::endpoints::load(&text, &local)?;
     let gateway = Gateway::start(
         &sdk,

@@ -579,7 +579,7 @@ mod tests {
         );
         let off = stack.clone().parameter("HandshakeValidation", "disabled");
         assert!(crate::endpoints::load(template, &off).unwrap().is_empty());
-        let templates = crate::fleet_provisioning::load(template, &stack).unwrap();
+        let templates = crate::claim::load(template, &stack).unwrap();
         assert_eq!(templates.len(), 1);
         assert_eq!(
             (templates[0].name.as_str(), templates[0].hook.as_deref()),

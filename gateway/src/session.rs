@@ -72,7 +72,7 @@ pub struct Settings {
     /// certificate's live sessions. AWS IoT: within minutes (it caches policies); here this bound.
     pub policy_refresh: Duration,
     /// Fleet provisioning's MQTT API (`None`: not served).
-    pub provisioning: Option<Arc<crate::fleet_provisioning::Provisioning>>,
+    pub provisioning: Option<Arc<crate::claim::Provisioning>>,
 }
 
 /// How the connection proved who it is, from its TLS session (before any MQTT).
@@ -238,7 +238,7 @@ pub fn emit(
 fn provision(
     router: &Router,
     settings: &Arc<Settings>,
-    request: crate::fleet_provisioning::Request,
+    request: crate::claim::Request,
     topic: String,
     payload: bytes::Bytes,
     (principal, client_id, id): (&str, &str, u64),
@@ -250,7 +250,7 @@ fn provision(
     let (router, settings) = (router.clone(), settings.clone());
     let (principal, client_id) = (principal.to_owned(), client_id.to_owned());
     tokio::spawn(async move {
-        let caller = crate::fleet_provisioning::Caller {
+        let caller = crate::claim::Caller {
             principal: &principal,
             client_id: &client_id,
         };
@@ -429,7 +429,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                             tracing::info!(client_id, topic, "iot:Publish not allowed");
                             continue;
                         }
-                        if let Some(request) = crate::fleet_provisioning::request(&topic) {
+                        if let Some(request) = crate::claim::request(&topic) {
                             // AWS IoT answers the request itself, on this connection only.
                             provision(&router, &settings, request, topic, payload, (&principal_id, &client_id, id));
                             continue;

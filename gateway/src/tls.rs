@@ -5,7 +5,7 @@
 //! trust [`ServerIdentity::cert_pem`]).
 
 use fleetguard_aws::iot::IotControlAdapter;
-use fleetguard_domain::domain::CertificateStatus;
+use fleetguard_domain::model::CertificateStatus;
 use fleetguard_domain::ports::IotControl;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;

@@ -16,7 +16,7 @@ pub fn valid_topic(topic: &str) -> bool {
 /// Topics only AWS IoT publishes on (lifecycle and registration events, fleet provisioning's
 /// replies): a client publishing there is refused.
 pub fn reserved_for_aws(topic: &str) -> bool {
-    topic.starts_with("$aws/events/") || crate::fleet_provisioning::reserved(topic)
+    topic.starts_with("$aws/events/") || crate::claim::reserved(topic)
 }
 
 /// A filter a client may subscribe to: `+` alone in a level, `#` alone and last.

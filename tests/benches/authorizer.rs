@@ -2,11 +2,11 @@
 //! parts. Keys are generated at start-up; nothing is read from disk or the network.
 
 use criterion::{criterion_group, Criterion};
-use fleetguard_domain::authorizer::{
+use fleetguard_domain::authorization::authorizer::{
     authorize, jwt, render, ArnScope, Authorizer, AuthorizerConfig, Identity, IdentityStore, Jwks,
     PrincipalId,
 };
-use fleetguard_domain::domain::Serial;
+use fleetguard_domain::model::Serial;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -40,14 +40,14 @@ impl IdentityStore for OneOperator {
     async fn put_device_identity(
         &self,
         _: &Identity,
-        _: fleetguard_domain::domain::DeviceStatus,
+        _: fleetguard_domain::model::DeviceStatus,
     ) -> fleetguard_domain::Result<bool> {
         Ok(true)
     }
     async fn get_certificate(
         &self,
-        _: &fleetguard_domain::domain::CertificateId,
-    ) -> fleetguard_domain::Result<Option<fleetguard_domain::domain::CertificateRecord>> {
+        _: &fleetguard_domain::model::CertificateId,
+    ) -> fleetguard_domain::Result<Option<fleetguard_domain::model::CertificateRecord>> {
         Ok(None)
     }
 }

@@ -5,14 +5,14 @@
 //! `shared/benches/authorizer.rs`.
 
 use criterion::{criterion_group, Criterion};
-use fleetguard_domain::delete_record::DeleteRecordService;
-use fleetguard_domain::domain::{
+use fleetguard_domain::model::{
     CertificateId, CertificateRecord, Device, Principal, Record, Serial,
 };
-use fleetguard_domain::enrollment::enrollment_from_columns;
-use fleetguard_domain::fleet_provisioning::ClaimHook;
 use fleetguard_domain::ports::Registry;
 use fleetguard_domain::ports::{PrincipalFacts, Records};
+use fleetguard_domain::provisioning::claim::ClaimHook;
+use fleetguard_domain::provisioning::enrollment::enrollment_from_columns;
+use fleetguard_domain::records::delete::DeleteRecordService;
 use fleetguard_testkit::fakes::{
     InMemoryAudit, InMemoryEnrollments, InMemoryIot, InMemoryRecords, RecordingPublisher,
 };
@@ -43,7 +43,7 @@ fn certificates(c: &mut Criterion) {
     let ca = TestCa::new("bench CA");
     let device = ca.issue("SN0001");
     let ca_pem = ca.pem();
-    let now = fleetguard_domain::domain::now();
+    let now = fleetguard_domain::model::now();
     let mut g = c.benchmark_group("x509");
     g.bench_function(
         "validate device certificate against CA (ECDSA P-256)",
@@ -222,7 +222,7 @@ fn claim_hook_tail() {
     );
 }
 
-type Validator = fleetguard_domain::handshake::HandshakeValidator<
+type Validator = fleetguard_domain::authorization::handshake::HandshakeValidator<
     fleetguard_testkit::fakes::InMemoryRegistry,
     InMemoryIot,
     InMemoryAudit,
@@ -249,7 +249,7 @@ fn handshake_world() -> (Validator, serde_json::Value, serde_json::Value) {
             .await
             .unwrap();
     });
-    let config = fleetguard_domain::handshake::HandshakeConfig {
+    let config = fleetguard_domain::authorization::handshake::HandshakeConfig {
         ca_ids: vec![ca_id],
         cache_ttl: time::Duration::ZERO,
         ca_cache_ttl: time::Duration::seconds(3600),
@@ -329,14 +329,14 @@ fn rotation(c: &mut Criterion) {
     let (p256, rsa) = rotation_inputs();
     let mut g = c.benchmark_group("rotation");
     g.bench_function("validate CSR (P-256)", |b| {
-        b.iter(|| fleetguard_domain::csr::validate_csr(black_box(&p256), None).unwrap())
+        b.iter(|| fleetguard_domain::lifecycle::csr::validate_csr(black_box(&p256), None).unwrap())
     });
     g.bench_function("validate CSR (RSA-2048)", |b| {
-        b.iter(|| fleetguard_domain::csr::validate_csr(black_box(&rsa), None).unwrap())
+        b.iter(|| fleetguard_domain::lifecycle::csr::validate_csr(black_box(&rsa), None).unwrap())
     });
     let signer = fleetguard_testkit::pki::TestSigner::default();
     let ca_pem = block_on(signer.ca_pem("bench fleet CA", 3650));
-    let key = fleetguard_domain::csr::validate_csr(&p256, None)
+    let key = fleetguard_domain::lifecycle::csr::validate_csr(&p256, None)
         .unwrap()
         .public_key;
     let serial = Serial::parse("SN0001").unwrap();
@@ -345,10 +345,10 @@ fn rotation(c: &mut Criterion) {
         "issue a certificate (two passes, in-process P-256 signer)",
         |b| {
             b.iter(|| {
-                block_on(fleetguard_domain::ca::issue(
+                block_on(fleetguard_domain::lifecycle::ca::issue(
                     &ca_pem,
                     &signer,
-                    &fleetguard_domain::ca::IssueRequest {
+                    &fleetguard_domain::lifecycle::ca::IssueRequest {
                         serial: &serial,
                         public_key: black_box(&key),
                         not_before: now,
@@ -371,7 +371,7 @@ fn rotation_tail() {
         let mut times: Vec<std::time::Duration> = (0..5_000)
             .map(|_| {
                 let t = std::time::Instant::now();
-                fleetguard_domain::csr::validate_csr(black_box(pem), None).unwrap();
+                fleetguard_domain::lifecycle::csr::validate_csr(black_box(pem), None).unwrap();
                 t.elapsed()
             })
             .collect();

@@ -2,10 +2,10 @@
 //! delete-record: what the authorizer admits is exactly what delete-record then accepts.
 
 use fleetguard_aws::identities::DynamoIdentityStore;
-use fleetguard_domain::authorizer::{
+use fleetguard_domain::authorization::authorizer::{
     authorize, secret::DeviceSecret, validate_response, Authorizer, Identity, IdentityStore,
 };
-use fleetguard_domain::domain::{DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::model::{DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_tests::{delete_event, mqtt_connect as mqtt, unique, Stack, TestIdp};
 use time::OffsetDateTime;
@@ -116,7 +116,7 @@ async fn password_device(
     let registry = stack.registry();
     registry.import_serial(&serial).await.unwrap();
     let secret = DeviceSecret::generate().unwrap();
-    let set = fleetguard_domain::password_devices::set_password(
+    let set = fleetguard_domain::authorization::password_devices::set_password(
         &registry,
         store,
         &stack.audit(),
@@ -129,9 +129,9 @@ async fn password_device(
     .unwrap();
     assert_eq!(
         set,
-        fleetguard_domain::password_devices::PasswordResult::Active
+        fleetguard_domain::authorization::password_devices::PasswordResult::Active
     );
-    let principal = fleetguard_domain::authorizer::device_principal(&serial);
+    let principal = fleetguard_domain::authorization::authorizer::device_principal(&serial);
     let identity = store.get_identity(&principal).await.unwrap().unwrap();
     (serial, identity, secret)
 }
@@ -222,7 +222,7 @@ async fn serve(
 #[tokio::test]
 async fn jwks_is_fetched_over_http_once_per_cold_start() {
     use fleetguard_aws::{http::HttpClient, jwks::HttpJwks};
-    use fleetguard_domain::authorizer::{KeyRing, KeySource};
+    use fleetguard_domain::authorization::authorizer::{KeyRing, KeySource};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -246,7 +246,7 @@ async fn jwks_is_fetched_over_http_once_per_cold_start() {
         .await
         .unwrap();
     let token = idp.token(&sub, 3600);
-    let principal = fleetguard_domain::authorizer::operator_principal(ISSUER, &sub);
+    let principal = fleetguard_domain::authorization::authorizer::operator_principal(ISSUER, &sub);
     for _ in 0..5 {
         let d = authorize(
             &engine,

@@ -8,8 +8,8 @@ use fleetguard_aws::iot::IotControlAdapter;
 use fleetguard_aws::iot_data::IotPublisher;
 use fleetguard_aws::records::DynamoRecords;
 use fleetguard_aws::rotations::DynamoRotations;
-use fleetguard_domain::authorizer::{Identity, IdentityStore};
-use fleetguard_domain::domain::CertificateId;
+use fleetguard_domain::authorization::authorizer::{Identity, IdentityStore};
+use fleetguard_domain::model::CertificateId;
 use fleetguard_testkit::contract::{
     audit_contract, enrollments_contract, identity_store_contract, iot_contract, records_contract,
     registry_contract, rotations_contract, IotWorld, World,

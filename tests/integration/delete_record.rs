@@ -1,10 +1,10 @@
 //! Delete-record through the real adapters against the emulator: a principal may delete only its own
 //! serial's records; deletes are soft, replay-safe and restorable.
 
-use fleetguard_domain::delete_record::SecurityEvent;
-use fleetguard_domain::domain::{Outcome, Reason, Serial};
+use fleetguard_domain::model::{Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, RestoreResult};
-use fleetguard_domain::records::restore_record;
+use fleetguard_domain::records::delete::SecurityEvent;
+use fleetguard_domain::records::restore::restore_record;
 use fleetguard_tests::{delete_event, Fleet};
 
 fn topic(serial: &Serial, record: &str, suffix: &str) -> String {
@@ -295,7 +295,7 @@ async fn already_deleted_and_missing_records_are_outcomes() {
         .stack
         .record(
             serial,
-            &fleetguard_domain::domain::RecordId::parse("no-such-record").unwrap()
+            &fleetguard_domain::model::RecordId::parse("no-such-record").unwrap()
         )
         .await
         .is_none());
@@ -434,7 +434,7 @@ async fn restore_undoes_a_soft_delete_once() {
         &records,
         &audit,
         serial,
-        &fleetguard_domain::domain::RecordId::parse("nope").unwrap(),
+        &fleetguard_domain::model::RecordId::parse("nope").unwrap(),
         "fleetctl",
         None,
     )

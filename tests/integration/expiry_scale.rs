@@ -7,8 +7,8 @@
 //! item-size rules), beside what a Scan of the registry would cost.
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use fleetguard_domain::domain::{rfc3339, CertificateId, Device, DeviceStatus, Enrollment, Serial};
-use fleetguard_domain::expiry;
+use fleetguard_domain::lifecycle::expiry;
+use fleetguard_domain::model::{rfc3339, CertificateId, Device, DeviceStatus, Enrollment, Serial};
 use fleetguard_tests::Stack;
 use std::collections::HashMap;
 use std::time::Instant;

@@ -1,9 +1,9 @@
 //! Every fixture parses into the event type its function expects, and (where it can run offline)
 //! gets the expected decision.
 
-use fleetguard_domain::delete_record::DeleteRecordEvent;
-use fleetguard_domain::fleet_provisioning::HookRequest;
-use fleetguard_domain::provisioning::JitrEvent;
+use fleetguard_domain::provisioning::claim::HookRequest;
+use fleetguard_domain::provisioning::jitr::JitrEvent;
+use fleetguard_domain::records::delete::DeleteRecordEvent;
 use fleetguard_tests::workspace_root;
 
 fn fixture(name: &str) -> serde_json::Value {
@@ -15,7 +15,7 @@ fn fixture(name: &str) -> serde_json::Value {
 fn jitr_fixture_parses() {
     let e: JitrEvent = serde_json::from_value(fixture("jitr-registered.json")).unwrap();
     assert_eq!(e.certificate_status.as_deref(), Some("PENDING_ACTIVATION"));
-    assert!(fleetguard_domain::domain::CertificateId::parse(&e.certificate_id).is_ok());
+    assert!(fleetguard_domain::model::CertificateId::parse(&e.certificate_id).is_ok());
 }
 
 #[test]
@@ -34,15 +34,16 @@ fn delete_record_fixture_parses() {
         (e.serial.as_str(), e.record_id.as_str()),
         ("SN0001", "rec-42")
     );
-    assert!(fleetguard_domain::domain::Principal::parse(&e.principal).is_ok());
+    assert!(fleetguard_domain::model::Principal::parse(&e.principal).is_ok());
 }
 
 #[test]
 fn rotation_fixture_parses_and_carries_a_valid_csr() {
-    let e: fleetguard_domain::rotation::RotationEvent =
+    let e: fleetguard_domain::lifecycle::rotation::RotationEvent =
         serde_json::from_value(fixture("rotate-certificate.json")).unwrap();
     assert_eq!((e.action.as_str(), e.serial.as_str()), ("rotate", "SN0001"));
-    let csr = fleetguard_domain::csr::validate_csr(e.csr.as_deref().unwrap(), None).unwrap();
+    let csr =
+        fleetguard_domain::lifecycle::csr::validate_csr(e.csr.as_deref().unwrap(), None).unwrap();
     assert_eq!(csr.subject_serial.as_deref(), Some("SN0001"));
     assert_eq!(
         fixture("scheduled-event.json")["detail-type"],
@@ -52,7 +53,7 @@ fn rotation_fixture_parses_and_carries_a_valid_csr() {
 
 #[test]
 fn authorizer_fixtures_parse() {
-    use fleetguard_domain::authorizer::{AuthorizerRequest, Credential};
+    use fleetguard_domain::authorization::authorizer::{AuthorizerRequest, Credential};
     let mqtt = AuthorizerRequest::parse(fixture("authorizer-mqtt.json")).unwrap();
     assert_eq!(mqtt.client_id(), Some("SN0001"));
     match mqtt.credential().unwrap() {
@@ -65,8 +66,8 @@ fn authorizer_fixtures_parse() {
 
 #[test]
 fn revoker_fixtures_parse() {
-    use fleetguard_domain::delete_record::SecurityEvent;
-    use fleetguard_domain::revocation::{Command, TamperReport, ViolationEvent};
+    use fleetguard_domain::lifecycle::revocation::{Command, TamperReport, ViolationEvent};
+    use fleetguard_domain::records::delete::SecurityEvent;
     let e: SecurityEvent = serde_json::from_value(fixture("security-event.json")).unwrap();
     assert_eq!(e.kind, "cross_serial_attempt");
     let t: TamperReport = serde_json::from_value(fixture("tamper.json")).unwrap();
@@ -84,28 +85,33 @@ fn revoker_fixtures_parse() {
 
 #[test]
 fn handshake_fixture_parses_and_names_its_certificate() {
-    let e: fleetguard_domain::handshake::HandshakeRequest =
+    let e: fleetguard_domain::authorization::handshake::HandshakeRequest =
         serde_json::from_value(fixture("client-certificate-validation.json")).unwrap();
     assert_eq!(e.client_certificate_chain.len(), 1);
-    let der = fleetguard_domain::handshake::leaf_der(&e.client_certificate_chain[0]).unwrap();
+    let der = fleetguard_domain::authorization::handshake::leaf_der(&e.client_certificate_chain[0])
+        .unwrap();
     assert_eq!(
         e.principal_id.as_deref(),
-        Some(fleetguard_domain::domain::CertificateId::of_der(&der).as_str())
+        Some(fleetguard_domain::model::CertificateId::of_der(&der).as_str())
     );
     assert!(e.server_name.is_some() && e.connection_metadata.is_some());
 }
 
 #[test]
 fn x509_authorizer_fixture_carries_the_certificate() {
-    let r =
-        fleetguard_domain::authorizer::AuthorizerRequest::parse(fixture("authorizer-x509.json"))
-            .unwrap();
+    let r = fleetguard_domain::authorization::authorizer::AuthorizerRequest::parse(fixture(
+        "authorizer-x509.json",
+    ))
+    .unwrap();
     match r.credential().unwrap() {
-        fleetguard_domain::authorizer::Credential::Certificate { pem, principal_id } => {
+        fleetguard_domain::authorization::authorizer::Credential::Certificate {
+            pem,
+            principal_id,
+        } => {
             let der = fleetguard_domain::x509::pem_to_der(&pem).unwrap();
             assert_eq!(
                 principal_id.as_deref(),
-                Some(fleetguard_domain::domain::CertificateId::of_der(&der).as_str())
+                Some(fleetguard_domain::model::CertificateId::of_der(&der).as_str())
             );
         }
         other => panic!("{other:?}"),
@@ -120,7 +126,7 @@ fn x509_authorizer_fixture_carries_the_certificate() {
 fn authorizer_fixtures_are_what_aws_documents() {
     use aws_lambda_events::event::iot::IoTCoreCustomAuthorizerRequest;
     use base64::Engine;
-    use fleetguard_domain::authorizer::AuthorizerRequest;
+    use fleetguard_domain::authorization::authorizer::AuthorizerRequest;
     for name in [
         "authorizer-mqtt.json",
         "authorizer-http.json",

@@ -2,12 +2,12 @@
 //! handler answers garbage with a clean error or deny, writes nothing but audit entries (and a
 //! `rejected` reply on the event's own topic), and never panics.
 
-use fleetguard_domain::authorizer::authorize;
-use fleetguard_domain::delete_record::DeleteRecordService;
-use fleetguard_domain::domain::{
+use fleetguard_domain::authorization::authorizer::authorize;
+use fleetguard_domain::model::{
     CertificateId, CertificateRecord, Outcome, Principal, Reason, Record, RecordId, Serial,
 };
 use fleetguard_domain::ports::{PrincipalFacts, Records};
+use fleetguard_domain::records::delete::DeleteRecordService;
 use fleetguard_testkit::fakes::InMemoryIdentityStore;
 use fleetguard_testkit::fakes::{InMemoryAudit, InMemoryRecords, RecordingPublisher};
 use fleetguard_tests::{corpus, corpus_json, TestIdp};
@@ -68,7 +68,7 @@ async fn the_authorizer_denies_every_hostile_request() {
     let idp = TestIdp::new("https://login.example.test", "fleetguard");
     let engine = idp.authorizer();
     let store = InMemoryIdentityStore::new();
-    let now = fleetguard_domain::domain::now();
+    let now = fleetguard_domain::model::now();
     let mut requests = derived(&corpus_json("authorizer.json"));
     requests.extend(derived(&corpus_json("events.json")));
     // Every token-shaped string, in every place a token can be.
@@ -141,8 +141,8 @@ async fn delete_record_refuses_every_hostile_event_and_changes_no_record() {
 
 #[tokio::test]
 async fn the_rotator_issues_nothing_for_any_hostile_event() {
+    use fleetguard_domain::lifecycle::rotation::{RotationConfig, RotationService};
     use fleetguard_domain::ports::{IotControl, Registry};
-    use fleetguard_domain::rotation::{RotationConfig, RotationService};
     use fleetguard_testkit::fakes::{InMemoryIot, InMemoryRegistry, InMemoryRotations};
     let registry = InMemoryRegistry::default();
     let iot = InMemoryIot::default();
@@ -212,7 +212,7 @@ fn every_hostile_identifier_is_refused() {
 
 #[test]
 fn garbage_certificates_are_errors() {
-    let now = fleetguard_domain::domain::now();
+    let now = fleetguard_domain::model::now();
     let ca = fleetguard_tests::TestCa::new("hostile CA");
     let good = ca.issue("SN0001");
     let mut inputs: Vec<String> = vec![
@@ -257,7 +257,7 @@ fn garbage_certificates_are_errors() {
 #[test]
 fn mangled_csrs_are_refused() {
     use base64::Engine;
-    use fleetguard_domain::csr::{csr_pem_to_der, validate_csr};
+    use fleetguard_domain::lifecycle::csr::{csr_pem_to_der, validate_csr};
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let good = fleetguard_testkit::pki::csr_pem(&key, "SN0001");
     assert!(validate_csr(&good, None).is_ok());

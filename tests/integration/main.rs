@@ -5,12 +5,13 @@
 //! shared emulator's load would break), and `load` (run by `scripts/load.sh`).
 
 mod authorizer;
+mod claim;
 mod contracts;
 mod delete_record;
 mod expiry_scale;
 mod fixtures;
 mod hostile;
+mod jitr;
 mod policy_gate;
-mod provisioning;
 mod revocation;
 mod template;

@@ -1,8 +1,8 @@
 //! Our own policies must pass our own linter and the A ≠ B isolation proof (policy-engine issue).
 //! The fleet policy is read from infra/template.yaml itself, not from a copy.
 
-use fleetguard_domain::authorizer::render::{device_policy, ArnScope};
-use fleetguard_domain::domain::Serial;
+use fleetguard_domain::authorization::authorizer::render::{device_policy, ArnScope};
+use fleetguard_domain::model::Serial;
 use fleetguard_tests::template_fleet_policy;
 use iot_policy::{
     evaluate, lint, partition_for_region, prove_scoped_to_identity, ConnectionContext, Request,

@@ -1,8 +1,8 @@
 //! Revocation through the real adapters against the emulator: stop a compromised device now, keep it
 //! out, undo what it did.
 
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, jitr_event, Fleet};
 use time::OffsetDateTime;
@@ -212,7 +212,7 @@ async fn rollback_restores_exactly_the_principals_deletes_since_t() {
 
     let mut cmd = command("revoke", serial);
     cmd["rollback"] = true.into();
-    cmd["compromised_since"] = fleetguard_domain::domain::rfc3339(since).into();
+    cmd["compromised_since"] = fleetguard_domain::model::rfc3339(since).into();
     let reports = f.stack.revoker().handle(cmd.clone(), now).await.unwrap();
     assert_eq!(reports[0].restored, 1);
     assert!(
@@ -812,8 +812,9 @@ async fn rollback_of_many_deletes_by_one_principal() {
         .transition(&serial, &[DeviceStatus::Manufactured], DeviceStatus::Active)
         .await
         .unwrap();
-    let principal = fleetguard_domain::authorizer::device_principal(&serial).to_string();
-    let at = fleetguard_domain::domain::now_rfc3339();
+    let principal =
+        fleetguard_domain::authorization::authorizer::device_principal(&serial).to_string();
+    let at = fleetguard_domain::model::now_rfc3339();
     let records: Vec<WriteRequest> = (0..n)
         .map(|i| {
             let item = [
@@ -863,10 +864,10 @@ async fn rollback_of_many_deletes_by_one_principal() {
 /// release) have nothing to bring back.
 #[tokio::test]
 async fn a_device_that_gets_a_certificate_never_keeps_a_password() {
-    use fleetguard_domain::authorizer::{
+    use fleetguard_domain::authorization::authorizer::{
         authorize, device_principal, hash_password, IdentityStore,
     };
-    use fleetguard_domain::password_devices::{set_password, PasswordResult};
+    use fleetguard_domain::authorization::password_devices::{set_password, PasswordResult};
     let f = Fleet::new().await;
     let s = &f.stack;
     let serial = Serial::parse(&fleetguard_tests::unique("SN")).unwrap();
@@ -931,10 +932,10 @@ async fn a_device_that_gets_a_certificate_never_keeps_a_password() {
 /// `registry_conflict` and its certificate REVOKED.)
 #[tokio::test]
 async fn an_active_password_device_is_bound_to_its_first_certificate() {
-    use fleetguard_domain::authorizer::{
+    use fleetguard_domain::authorization::authorizer::{
         authorize, device_principal, secret::DeviceSecret, IdentityStore,
     };
-    use fleetguard_domain::password_devices::{set_password, PasswordResult};
+    use fleetguard_domain::authorization::password_devices::{set_password, PasswordResult};
     let f = Fleet::new().await;
     let s = &f.stack;
     let serial = Serial::parse(&fleetguard_tests::unique("SN")).unwrap();
@@ -1097,7 +1098,7 @@ async fn in_grace(f: &Fleet) -> String {
     let v = device.version;
     device.previous_certificate_id = Some(CertificateId::parse(&replaced).unwrap());
     device.version = v + 1;
-    let entry = fleetguard_domain::domain::AuditEntry::new(
+    let entry = fleetguard_domain::model::AuditEntry::new(
         "test",
         "confirm_rotation",
         Outcome::Accepted,
@@ -1105,12 +1106,12 @@ async fn in_grace(f: &Fleet) -> String {
     )
     .serial(serial.as_str());
     // Its registry record, as its binding wrote it.
-    let record = fleetguard_domain::domain::CertificateRecord {
+    let record = fleetguard_domain::model::CertificateRecord {
         certificate_id: CertificateId::parse(&replaced).unwrap(),
         serial: serial.clone(),
         denied: false,
         held: false,
-        updated_at: fleetguard_domain::domain::now_rfc3339(),
+        updated_at: fleetguard_domain::model::now_rfc3339(),
     };
     assert!(s
         .services

@@ -32,8 +32,9 @@ impl FactoryKey {
     /// The template parameters a device sends: its serial and a statement signed for `cert_id` at `ts`.
     pub fn prove(&self, serial: &str, cert_id: &str, ts: i64) -> serde_json::Value {
         let serial_v = Serial::parse(serial).expect("serial");
-        let cert = fleetguard_domain::domain::CertificateId::parse(cert_id).expect("cert id");
-        let statement = fleetguard_domain::enrollment::statement(&serial_v, &cert, ts);
+        let cert = fleetguard_domain::model::CertificateId::parse(cert_id).expect("cert id");
+        let statement =
+            fleetguard_domain::provisioning::enrollment::statement(&serial_v, &cert, ts);
         let sig = self
             .0
             .sign(&aws_lc_rs::rand::SystemRandom::new(), statement.as_bytes())

@@ -4,7 +4,7 @@ use super::*;
 
 /// Now, as a topic rule's `timestamp()` gives it (epoch milliseconds).
 pub fn now_ms() -> i64 {
-    (fleetguard_domain::domain::now().unix_timestamp_nanos() / 1_000_000) as i64
+    (fleetguard_domain::model::now().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The certificate id AWS computes: SHA-256 over the DER.

@@ -56,7 +56,7 @@ pub async fn start(stack: &Stack, o: Options<'_>) -> Result<LocalGateway, String
         Default::default()
     };
     let local = stack.local.lock().expect("local stack").clone();
-    let provisioning = fleetguard_gateway::fleet_provisioning::load(
+    let provisioning = fleetguard_gateway::claim::load(
         &template,
         &local.clone().parameter("CaCertificateId", o.ca_id),
     )?;

@@ -6,9 +6,9 @@
 
 use crate::story::{Narrator, AUDIENCE, ISSUER};
 use crate::{certificate_id_of, unique, Stack, TestCa, TestIdp};
-use fleetguard_domain::authorizer::operator_principal;
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{DeviceStatus, RecordId, Serial};
+use fleetguard_domain::authorization::authorizer::operator_principal;
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{DeviceStatus, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_gateway::Gateway;
 use rumqttc::{AsyncClient, ConnectReturnCode, Event, EventLoop, MqttOptions, Packet, QoS};

@@ -33,8 +33,8 @@ impl TestIdp {
     }
 
     /// Authorizer settings trusting this IdP (the emulator's region and account).
-    pub fn config(&self) -> fleetguard_domain::authorizer::AuthorizerConfig {
-        fleetguard_domain::authorizer::AuthorizerConfig::new(
+    pub fn config(&self) -> fleetguard_domain::authorization::authorizer::AuthorizerConfig {
+        fleetguard_domain::authorization::authorizer::AuthorizerConfig::new(
             REGION,
             "123456789012",
             &self.issuer,
@@ -44,9 +44,11 @@ impl TestIdp {
     }
 
     /// An authorizer with this IdP's keys, fixed.
-    pub fn authorizer(&self) -> fleetguard_domain::authorizer::Authorizer {
-        let jwks = fleetguard_domain::authorizer::Jwks::from_json(&self.jwks).expect("jwks");
-        fleetguard_domain::authorizer::Authorizer::new(self.config(), jwks).expect("authorizer")
+    pub fn authorizer(&self) -> fleetguard_domain::authorization::authorizer::Authorizer {
+        let jwks = fleetguard_domain::authorization::authorizer::Jwks::from_json(&self.jwks)
+            .expect("jwks");
+        fleetguard_domain::authorization::authorizer::Authorizer::new(self.config(), jwks)
+            .expect("authorizer")
     }
 
     /// A token for `sub`, valid from now for `lifetime_s` seconds.

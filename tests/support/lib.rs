@@ -14,7 +14,7 @@ use fleetguard_aws::services::{
 };
 use fleetguard_aws::template::{local_access_key, LocalStack, LOCAL_SECRET};
 use fleetguard_domain::config::{ProvisioningConfig, Tables};
-use fleetguard_domain::domain::{CertificateId, CertificateStatus, Record, RecordId, Serial};
+use fleetguard_domain::model::{CertificateId, CertificateStatus, Record, RecordId, Serial};
 use fleetguard_domain::ports::{Records, Registry};
 use rcgen::KeyPair;
 pub mod gateway;

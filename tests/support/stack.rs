@@ -256,8 +256,8 @@ impl Stack {
     }
 
     /// Rotation settings as the template's defaults set them.
-    pub fn rotation_config(&self) -> fleetguard_domain::rotation::RotationConfig {
-        fleetguard_domain::rotation::RotationConfig {
+    pub fn rotation_config(&self) -> fleetguard_domain::lifecycle::rotation::RotationConfig {
+        fleetguard_domain::lifecycle::rotation::RotationConfig {
             fleet_policy: self.fleet_policy.clone(),
             validity_days: 365,
             confirm_hours: 24,
@@ -269,7 +269,7 @@ impl Stack {
 
     /// What `fleetctl devices request-rotation <serial>` does: the device's next rotation is due.
     pub async fn request_rotation(&self, serial: &Serial) {
-        let asked = fleetguard_domain::rotation::request_rotation(
+        let asked = fleetguard_domain::lifecycle::rotation::request_rotation(
             &self.registry(),
             &self.services.rotations(),
             &self.publisher(),
@@ -319,7 +319,7 @@ impl Stack {
         &self,
         cert_id: &str,
         ca_id: &str,
-    ) -> fleetguard_domain::provisioning::Decision {
+    ) -> fleetguard_domain::provisioning::jitr::Decision {
         self.provisioner()
             .handle_jitr(jitr_event(cert_id, ca_id), OffsetDateTime::now_utc())
             .await
@@ -331,7 +331,7 @@ impl Stack {
             .provisioner(ProvisioningConfig {
                 fleet_policy: self.fleet_policy.clone(),
                 refused_status: CertificateStatus::Revoked,
-                ca_cache: fleetguard_domain::provisioning::DEFAULT_CA_CACHE,
+                ca_cache: fleetguard_domain::provisioning::jitr::DEFAULT_CA_CACHE,
                 quarantine_group: Some(format!("{}-quarantine", self.prefix)),
                 // The template's CaCertificateId: the one device CA the stack provisions for.
                 trusted_cas: self
@@ -352,15 +352,16 @@ impl Stack {
     }
 
     /// The revoker as the template configures it, for this stack's policy and quarantine group.
-    pub fn revocation_config(&self) -> fleetguard_domain::revocation::RevocationConfig {
-        fleetguard_domain::revocation::RevocationConfig {
+    pub fn revocation_config(&self) -> fleetguard_domain::lifecycle::revocation::RevocationConfig {
+        fleetguard_domain::lifecycle::revocation::RevocationConfig {
             fleet_policy: self.fleet_policy.clone(),
             quarantine_group: format!("{}-quarantine", self.prefix),
-            defender_action: fleetguard_domain::revocation::Action::Quarantine,
+            defender_action: fleetguard_domain::lifecycle::revocation::Action::Quarantine,
             violation_threshold: 1,
             violation_window: time::Duration::hours(1),
             rollback_lookback: time::Duration::hours(24),
-            shared_serial_action: fleetguard_domain::revocation::SharedSerialAction::Quarantine,
+            shared_serial_action:
+                fleetguard_domain::lifecycle::revocation::SharedSerialAction::Quarantine,
         }
     }
 
@@ -396,7 +397,7 @@ impl Stack {
             )
             .await
             .expect("provision");
-        assert_eq!(d.reason, fleetguard_domain::domain::Reason::Provisioned);
+        assert_eq!(d.reason, fleetguard_domain::model::Reason::Provisioned);
         KeyedDevice {
             serial,
             certificate_id,
@@ -406,7 +407,7 @@ impl Stack {
     }
 
     /// A device's status in the registry.
-    pub async fn device_status(&self, serial: &Serial) -> fleetguard_domain::domain::DeviceStatus {
+    pub async fn device_status(&self, serial: &Serial) -> fleetguard_domain::model::DeviceStatus {
         self.registry()
             .get_device(serial)
             .await
@@ -428,7 +429,7 @@ impl Stack {
             .handle_jitr(jitr_event(&cert_id, ca_id), OffsetDateTime::now_utc())
             .await
             .expect("provision");
-        assert_eq!(d.reason, fleetguard_domain::domain::Reason::Provisioned);
+        assert_eq!(d.reason, fleetguard_domain::model::Reason::Provisioned);
         (serial, cert_id)
     }
 
@@ -472,7 +473,9 @@ impl Stack {
 
     /// Puts an operator (custom-authorizer principal) into the registry.
     pub async fn put_operator(&self, principal_id: &str, active: bool, serials: &[&Serial]) {
-        use fleetguard_domain::authorizer::{Identity, IdentityKind, OperatorStatus, PrincipalId};
+        use fleetguard_domain::authorization::authorizer::{
+            Identity, IdentityKind, OperatorStatus, PrincipalId,
+        };
         let identity = Identity {
             principal_id: PrincipalId::parse(principal_id).expect("principal id"),
             kind: IdentityKind::Operator {
@@ -527,7 +530,7 @@ impl Stack {
 
     pub fn claim_hook(&self) -> AwsClaimHook {
         self.function("provisioning-hook")
-            .claim_hook(fleetguard_domain::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS)
+            .claim_hook(fleetguard_domain::provisioning::claim::DEFAULT_PROOF_WINDOW_SECONDS)
             .with_quarantine_group(Some(format!("{}-quarantine", self.prefix)))
     }
 
@@ -539,13 +542,16 @@ impl Stack {
         secret_hash: &str,
         claims: &str,
     ) {
-        let enrollment =
-            fleetguard_domain::enrollment::enrollment_from_columns(key, secret_hash, claims)
-                .expect("columns");
-        let device = fleetguard_domain::domain::Device::manufactured(
+        let enrollment = fleetguard_domain::provisioning::enrollment::enrollment_from_columns(
+            key,
+            secret_hash,
+            claims,
+        )
+        .expect("columns");
+        let device = fleetguard_domain::model::Device::manufactured(
             serial.clone(),
             enrollment,
-            fleetguard_domain::domain::now_rfc3339(),
+            fleetguard_domain::model::now_rfc3339(),
         );
         assert!(self
             .registry()
@@ -596,7 +602,7 @@ impl Stack {
             .expect("principal");
         control
             .set_certificate_status(
-                &fleetguard_domain::domain::CertificateId::parse(cert_id).expect("id"),
+                &fleetguard_domain::model::CertificateId::parse(cert_id).expect("id"),
                 CertificateStatus::Active,
             )
             .await

@@ -7,11 +7,11 @@ use crate::local_lambda::LocalLambda;
 use crate::{
     hook_request, jitr_event, mqtt_connect, now_ms, unique, FactoryKey, Stack, TestCa, TestIdp,
 };
-use fleetguard_domain::authorizer::{
+use fleetguard_domain::authorization::authorizer::{
     operator_principal, validate_response, AuthorizerResponse, Identity, IdentityStore,
 };
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{RecordId, Serial};
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{RecordId, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use iot_policy::{evaluate, ConnectionContext, Request};
 use serde_json::{json, Value};
@@ -347,7 +347,7 @@ impl<'a> Story<'a> {
         self.check(
             format!(
                 "{good}/rec-1 is soft-deleted, not gone ({})",
-                fleetguard_domain::delete_record::describe(&record)
+                fleetguard_domain::records::delete::describe(&record)
             ),
             record.is_deleted(),
         );

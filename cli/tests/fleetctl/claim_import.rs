@@ -3,9 +3,9 @@
 //! writes nothing of them, and `devices show` tells the proof kind and whether it was used without
 //! printing any material. Then the imported device provisions by claim through the hook.
 
-use fleetguard_domain::domain::Serial;
-use fleetguard_domain::enrollment::secret_hash;
+use fleetguard_domain::model::Serial;
 use fleetguard_domain::ports::Registry;
+use fleetguard_domain::provisioning::enrollment::secret_hash;
 use fleetguard_tests::{enrollment_secret, hook_request, unique, FactoryKey, Stack, TestCa};
 
 fn fleetctl(stack: &Stack, args: &[&str]) -> (i32, String, String) {

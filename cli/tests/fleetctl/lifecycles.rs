@@ -2,9 +2,11 @@
 //! commands against the local emulator, and the real authorizer and delete-record code in between:
 //! first contact → usable → acts → refused elsewhere → revoked → cut off → undone.
 
-use fleetguard_domain::authorizer::{authorize, device_principal, operator_principal};
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{DeviceStatus, Serial};
+use fleetguard_domain::authorization::authorizer::{
+    authorize, device_principal, operator_principal,
+};
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{DeviceStatus, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, mqtt_connect, unique, Stack, TestIdp};
 use time::OffsetDateTime;
@@ -17,7 +19,7 @@ fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-type Deletes = fleetguard_domain::delete_record::DeleteRecordService<
+type Deletes = fleetguard_domain::records::delete::DeleteRecordService<
     fleetguard_aws::records::DynamoRecords,
     fleetguard_aws::dynamodb::DynamoAudit,
     fleetguard_aws::iot_data::IotPublisher,
@@ -45,7 +47,7 @@ fn import(stack: &Stack, serials: &[&Serial]) {
 }
 
 async fn deleted_by(stack: &Stack, serial: &Serial, record: &str) -> Option<String> {
-    let id = fleetguard_domain::domain::RecordId::parse(record).unwrap();
+    let id = fleetguard_domain::model::RecordId::parse(record).unwrap();
     stack.record(serial, &id).await.unwrap().deleted_by
 }
 

@@ -4,8 +4,8 @@
 //! `certificates expiring` → revoked with rollback → both certificates cut off → its deletes undone.
 //! And `ca init-kms` as a fleet starting with its CA in KMS runs it.
 
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::Reason;
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::Reason;
 use fleetguard_testkit::pki::csr_pem;
 use fleetguard_tests::{delete_event, now_ms, unique, Stack, TestCa};
 
@@ -124,7 +124,7 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
             .unwrap()
             .unwrap()
             .status,
-        fleetguard_domain::domain::DeviceStatus::Active
+        fleetguard_domain::model::DeviceStatus::Active
     );
 
     // The expiry watch, on demand: a 365-day certificate is inside a 400-day window only.
@@ -169,7 +169,7 @@ async fn a_certificate_device_rotates_acts_with_the_new_key_and_is_revoked_with_
         );
     }
     for r in ["r1", "r2"] {
-        let id = fleetguard_domain::domain::RecordId::parse(r).unwrap();
+        let id = fleetguard_domain::model::RecordId::parse(r).unwrap();
         assert!(
             !stack.record(&serial, &id).await.unwrap().is_deleted(),
             "{r}: {out}"
@@ -235,7 +235,7 @@ fn presence(
 /// both certificates), approves a replacement, and the device is back with a new certificate.
 #[tokio::test]
 async fn the_attackers_whole_story_and_its_undoing() {
-    use fleetguard_domain::domain::{DeviceStatus, RecordId};
+    use fleetguard_domain::model::{DeviceStatus, RecordId};
     use fleetguard_domain::ports::Registry;
     let stack = Stack::new().await;
     let ca = TestCa::new("factory CA");
@@ -289,7 +289,7 @@ async fn the_attackers_whole_story_and_its_undoing() {
             .unwrap();
         assert_ne!(
             reports[0].outcome,
-            fleetguard_domain::domain::Outcome::Accepted,
+            fleetguard_domain::model::Outcome::Accepted,
             "{forged}"
         );
     }
@@ -351,7 +351,7 @@ async fn the_attackers_whole_story_and_its_undoing() {
             "revoke",
             serial.as_str(),
             "--since",
-            &fleetguard_domain::domain::rfc3339(before_theft),
+            &fleetguard_domain::model::rfc3339(before_theft),
             "--reason",
             "key stolen",
         ],
@@ -408,7 +408,7 @@ async fn the_attackers_whole_story_and_its_undoing() {
 /// a device does: the new certificate's id.
 async fn rotate_and_confirm(
     rotation: &fleetguard_aws::services::AwsRotation,
-    serial: &fleetguard_domain::domain::Serial,
+    serial: &fleetguard_domain::model::Serial,
     from: &str,
     csr: &str,
 ) -> String {
@@ -464,7 +464,7 @@ async fn the_replaced_certificate_rotates_again_on_request_and_the_lost_one_is_c
     let again = rcgen::KeyPair::generate().unwrap();
     let fresh =
         rotate_and_confirm(&rotation, &serial, &old, &csr_pem(&again, serial.as_str())).await;
-    use fleetguard_domain::domain::CertificateStatus;
+    use fleetguard_domain::model::CertificateStatus;
     assert_eq!(
         stack.certificate_status(&lost).await,
         CertificateStatus::Inactive

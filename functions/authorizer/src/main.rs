@@ -1,5 +1,5 @@
 //! AWS IoT Core custom authorizer Lambda: operators sign in with a JWT, certificate-less devices with a
-//! password; both get least-privilege policies ([`fleetguard_domain::authorizer`]). Fail closed: every error,
+//! password; both get least-privilege policies ([`fleetguard_domain::authorization::authorizer`]). Fail closed: every error,
 //! including a failed audit write, is `isAuthenticated: false`.
 #![cfg_attr(
     not(test),
@@ -8,8 +8,8 @@
 
 use fleetguard_aws::jwks::HttpJwks;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::authorizer::{authorize_and_audit, Authorizer, KeySource};
-use fleetguard_domain::domain::now;
+use fleetguard_domain::authorization::authorizer::{authorize_and_audit, Authorizer, KeySource};
+use fleetguard_domain::model::now;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 

@@ -11,7 +11,7 @@
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::{opt_u32, var};
-use fleetguard_domain::expiry;
+use fleetguard_domain::lifecycle::expiry;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
     let (sweep, rotations, iot, publisher, audit, alerts) =
         (&sweep, &rotations, &iot, &publisher, &audit, &alerts);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let now = fleetguard_domain::domain::now();
+        let now = fleetguard_domain::model::now();
         let swept = sweep.sweep(now).await.map_err(diagnostic)?;
         let report = expiry::find(rotations, iot, now, device_days, ca_days)
             .await

@@ -1,5 +1,5 @@
 //! Delete-record Lambda: invoked by the IoT rule on `P/+/deleterecords/+`. Thin: parse, decide
-//! ([`fleetguard_domain::delete_record`]), map. It never calls the IoT control plane (least privilege): a
+//! ([`fleetguard_domain::records::delete`]), map. It never calls the IoT control plane (least privilege): a
 //! cross-serial attempt is published to the security topic for the revoker.
 #![cfg_attr(
     not(test),

@@ -1,6 +1,6 @@
 //! Custom client certificate validation Lambda: AWS IoT calls it for every client certificate during
 //! the TLS handshake on the fleet's domain configuration (developer guide, customize-client-auth).
-//! Thin: [`fleetguard_domain::handshake`] decides from the registry. Fail closed: every error is
+//! Thin: [`fleetguard_domain::authorization::handshake`] decides from the registry. Fail closed: every error is
 //! `isAuthenticated: false`, never a function error.
 #![cfg_attr(
     not(test),
@@ -8,7 +8,7 @@
 )]
 
 use fleetguard_aws::services::Services;
-use fleetguard_domain::handshake::HandshakeConfig;
+use fleetguard_domain::authorization::handshake::HandshakeConfig;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     let validator = &validator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let decision = validator
-            .handle(event.payload, fleetguard_domain::domain::now())
+            .handle(event.payload, fleetguard_domain::model::now())
             .await;
         Ok::<_, Error>(decision.response())
     }))

@@ -1,5 +1,5 @@
 //! JITR provisioning Lambda: triggered by an IoT rule on `$aws/events/certificates/registered/<caId>`.
-//! Thin: parse, call [`fleetguard_domain::provisioning::Provisioner`], map the result.
+//! Thin: parse, call [`fleetguard_domain::provisioning::jitr::Provisioner`], map the result.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
         // An Err fails the invocation; the IoT rule's asynchronous invoke retries it, and every step is
         // idempotent, so the retry finishes the job.
         let decision = provisioner
-            .handle_jitr(event.payload, fleetguard_domain::domain::now())
+            .handle_jitr(event.payload, fleetguard_domain::model::now())
             .await
             .map_err(diagnostic)?;
         Ok::<_, Diagnostic>(decision)

@@ -1,5 +1,5 @@
 //! Fleet-provisioning pre-provisioning hook Lambda. AWS gives it 5 s; we answer within 4 s or deny.
-//! Thin: parse, call [`fleetguard_domain::fleet_provisioning::ClaimHook`], map the result.
+//! Thin: parse, call [`fleetguard_domain::provisioning::claim::ClaimHook`], map the result.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -7,7 +7,7 @@
 
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::opt_u32;
-use fleetguard_domain::fleet_provisioning::{HookResponse, DEFAULT_PROOF_WINDOW_SECONDS};
+use fleetguard_domain::provisioning::claim::{HookResponse, DEFAULT_PROOF_WINDOW_SECONDS};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use std::time::Duration;
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
         .with_quarantine_group(group);
     let hook = &hook;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let decision = hook.handle(event.payload, fleetguard_domain::domain::now());
+        let decision = hook.handle(event.payload, fleetguard_domain::model::now());
         // Fail closed: a slow answer is a deny, never a late allow. (A binding committed just before
         // the budget ran out stays pending: its certificate never becomes ACTIVE, so the device's next
         // attempt with a fresh proof replaces it.)

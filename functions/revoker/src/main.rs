@@ -1,6 +1,6 @@
 //! Revoker Lambda: operator commands (direct invoke), Device Defender alarms (SNS), tamper reports and
 //! cross-serial security events (IoT rules). Thin: the event's shape picks the trigger in
-//! [`fleetguard_domain::revocation`].
+//! [`fleetguard_domain::lifecycle::revocation`].
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -8,7 +8,7 @@
 
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::revocation::RevocationConfig;
+use fleetguard_domain::lifecycle::revocation::RevocationConfig;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let revoker = &revoker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let reports = revoker
-            .handle(event.payload, fleetguard_domain::domain::now())
+            .handle(event.payload, fleetguard_domain::model::now())
             .await
             .map_err(diagnostic)?;
         Ok::<_, Diagnostic>(reports)

@@ -1,5 +1,5 @@
 //! Rotator Lambda: invoked by the IoT rules on `P/+/certificates/rotate` and `P/+/certificates/confirm`.
-//! Thin: parse, decide ([`fleetguard_domain::rotation`]), map. It alone may sign with the fleet CA's
+//! Thin: parse, decide ([`fleetguard_domain::lifecycle::rotation`]), map. It alone may sign with the fleet CA's
 //! KMS key (`FLEETGUARD_CA_KEY_ID`); the CA certificate (`FLEETGUARD_CA_CERTIFICATE_ID`) and the key's
 //! public key are read on the first event, once.
 #![cfg_attr(
@@ -10,7 +10,7 @@
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
 use fleetguard_domain::config::var;
-use fleetguard_domain::rotation::RotationConfig;
+use fleetguard_domain::lifecycle::rotation::RotationConfig;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 

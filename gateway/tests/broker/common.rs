@@ -79,7 +79,7 @@ pub async fn seen_on(
 
 /// A device and the key it holds.
 pub struct Device {
-    pub serial: fleetguard_domain::domain::Serial,
+    pub serial: fleetguard_domain::model::Serial,
     pub cert_pem: String,
     pub key_pem: String,
 }

@@ -7,9 +7,9 @@
 
 use crate::common;
 use common::{client, closes, connack, seen_on, watch};
-use fleetguard_domain::authorizer::operator_principal;
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{RecordId, Serial};
+use fleetguard_domain::authorization::authorizer::operator_principal;
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_gateway::Gateway;
 use fleetguard_tests::{unique, Stack, TestCa, TestIdp};

@@ -7,7 +7,7 @@
 
 use crate::common;
 use common::{client, incoming, provisioned};
-use fleetguard_domain::domain::RecordId;
+use fleetguard_domain::model::RecordId;
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{ConnectReturnCode, Packet, QoS};
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use crate::common;
 use common::{closes, incoming, provisioned, Device};
-use fleetguard_domain::domain::Reason;
+use fleetguard_domain::model::Reason;
 use fleetguard_gateway::{Config, Gateway};
 use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{
@@ -145,7 +145,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
         Packet::SubAck(_)
     ));
     stack.seed_record(&b.serial, "r1").await;
-    let deletes = fleetguard_domain::delete_record::DeleteRecordService {
+    let deletes = fleetguard_domain::records::delete::DeleteRecordService {
         records: stack.records(),
         audit: stack.audit(),
         publisher: publisher.clone(),
@@ -236,7 +236,7 @@ async fn devices_over_mutual_tls_under_their_policies() {
 
     // A revoke cuts the live session through the data plane's DeleteConnection; the reconnect is
     // refused.
-    let revoker = fleetguard_domain::revocation::Revoker {
+    let revoker = fleetguard_domain::lifecycle::revocation::Revoker {
         registry: stack.registry(),
         control: stack.control(),
         connections: publisher,

@@ -5,8 +5,8 @@
 
 use crate::common;
 use common::{closes, incoming};
-use fleetguard_domain::domain::CertificateStatus;
-use fleetguard_domain::domain::{Reason, RecordId, Serial};
+use fleetguard_domain::model::CertificateStatus;
+use fleetguard_domain::model::{Reason, RecordId, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_tests::{unique, Stack, TestCa};
 use rumqttc::{

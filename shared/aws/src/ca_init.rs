@@ -4,8 +4,8 @@
 
 use crate::kms::KmsSigner;
 use crate::services::Services;
-use fleetguard_domain::ca;
-use fleetguard_domain::domain::CertificateId;
+use fleetguard_domain::lifecycle::ca;
+use fleetguard_domain::model::CertificateId;
 use fleetguard_domain::ports::IotControl;
 use fleetguard_domain::Result;
 use serde::Serialize;
@@ -64,7 +64,7 @@ pub async fn init_kms_ca(
     let signer = services.kms_signer(key_id).await?;
     let iot = services.iot();
     for existing in iot.ca_certificates().await? {
-        let key = fleetguard_domain::csr::certificate_public_key(&existing.pem).ok();
+        let key = fleetguard_domain::lifecycle::csr::certificate_public_key(&existing.pem).ok();
         if key.as_deref() == Some(fleetguard_domain::ports::CaSigner::public_key(&signer)) {
             return Ok(KmsCa {
                 key_id: key_id.to_owned(),

@@ -8,11 +8,11 @@ use crate::schema::{self, cert_key, device_key, from_item, principal_key, s, to_
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 pub use aws_sdk_dynamodb::Client;
-use fleetguard_domain::authorizer::OperatorStatus;
-use fleetguard_domain::domain::{
+use fleetguard_domain::authorization::authorizer::OperatorStatus;
+use fleetguard_domain::error::AwsErrorKind;
+use fleetguard_domain::model::{
     AuditEntry, CertificateId, CertificateRecord, Device, DeviceStatus, Serial,
 };
-use fleetguard_domain::error::AwsErrorKind;
 use fleetguard_domain::ports::{AuditLog, AuthorizerPrincipal, Registry};
 use fleetguard_domain::{Error, Result};
 use std::collections::HashMap;
@@ -117,7 +117,7 @@ impl DynamoRegistry {
     /// device's final status lands, and a device that got a certificate never gets a usable password.
     /// No-op when the device has no password identity.
     async fn mirror_to_password_identity(&self, serial: &Serial, to: DeviceStatus) -> Result<()> {
-        let pid = fleetguard_domain::authorizer::device_principal(serial);
+        let pid = fleetguard_domain::authorization::authorizer::device_principal(serial);
         let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(device_key(serial)))
@@ -152,7 +152,7 @@ impl DynamoRegistry {
     /// Removes the serial's password identity, in the transaction that binds a certificate: a device
     /// signs in with its certificate from then on, never also with a password.
     pub(crate) fn drop_password_identity(&self, serial: &Serial) -> Result<TransactWriteItem> {
-        let pid = fleetguard_domain::authorizer::device_principal(serial);
+        let pid = fleetguard_domain::authorization::authorizer::device_principal(serial);
         let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
             .set_key(Some(principal_key(pid.as_str())))
@@ -200,9 +200,9 @@ impl Registry for DynamoRegistry {
         serial: &Serial,
         cert: &CertificateId,
         replaces: Option<&CertificateId>,
-        facts: Option<&fleetguard_domain::domain::CertificateFacts>,
+        facts: Option<&fleetguard_domain::model::CertificateFacts>,
     ) -> Result<()> {
-        let now = fleetguard_domain::domain::now_rfc3339();
+        let now = fleetguard_domain::model::now_rfc3339();
         const SET: &str = "SET #status = :active, certificate_id = :cert, \
                            replacement_approved = :false, updated_at = :now";
         // The certificate's expiry and key when read, else none: never the previous certificate's.
@@ -302,7 +302,7 @@ impl Registry for DynamoRegistry {
     async fn note_session(
         &self,
         serial: &Serial,
-        session: &fleetguard_domain::domain::LiveSession,
+        session: &fleetguard_domain::model::LiveSession,
     ) -> Result<bool> {
         let value: AttributeValue = serde_dynamo::to_attribute_value(session)
             .map_err(|e| Error::Corrupt(format!("serialize: {e}")))?;
@@ -365,7 +365,7 @@ impl Registry for DynamoRegistry {
             .update_expression("SET #status = :to, updated_at = :now ADD version :one")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
-            .expression_attribute_values(":now", s(fleetguard_domain::domain::now_rfc3339()))
+            .expression_attribute_values(":now", s(fleetguard_domain::model::now_rfc3339()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
         let Some((req, any_of)) = status_in(req, from.iter().map(|s| s.as_str())) else {
             return Ok(false);
@@ -406,7 +406,7 @@ impl Registry for DynamoRegistry {
             .set_key(Some(cert_key(cert)))
             .update_expression(DENY)
             .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", s(fleetguard_domain::domain::now_rfc3339()))
+            .expression_attribute_values(":now", s(fleetguard_domain::model::now_rfc3339()))
             .expression_attribute_values(":cert", s(cert.as_str()))
             .expression_attribute_values(":serial", s(serial.as_str()))
             .send()
@@ -430,7 +430,7 @@ impl Registry for DynamoRegistry {
                  serial = if_not_exists(serial, :serial)",
             )
             .expression_attribute_values(":held", AttributeValue::Bool(held))
-            .expression_attribute_values(":now", s(fleetguard_domain::domain::now_rfc3339()))
+            .expression_attribute_values(":now", s(fleetguard_domain::model::now_rfc3339()))
             .expression_attribute_values(":cert", s(cert.as_str()))
             .expression_attribute_values(":serial", s(serial.as_str()))
             .send()
@@ -454,7 +454,7 @@ impl Registry for DynamoRegistry {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":revoked", s("revoked"))
-            .expression_attribute_values(":now", s(fleetguard_domain::domain::now_rfc3339()))
+            .expression_attribute_values(":now", s(fleetguard_domain::model::now_rfc3339()))
             .send()
             .await
         {

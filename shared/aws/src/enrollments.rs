@@ -4,7 +4,7 @@
 use crate::dynamodb::{batch_get, transact_reasons, DynamoAudit, DynamoRegistry, ROTATION_STATE};
 use crate::schema::{cert_key, device_key, from_item, s};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
-use fleetguard_domain::domain::{AuditEntry, CertificateId, Serial};
+use fleetguard_domain::model::{AuditEntry, CertificateId, Serial};
 use fleetguard_domain::ports::{
     EnrollmentContext, Enrollments, PendingBinding, ProofSpend, Registry,
 };
@@ -47,7 +47,7 @@ impl Enrollments for DynamoEnrollments {
     }
 
     async fn bind_pending(&self, b: &PendingBinding, audit: &AuditEntry) -> Result<bool> {
-        let now = fleetguard_domain::domain::now_rfc3339();
+        let now = fleetguard_domain::model::now_rfc3339();
         let mut update = Update::builder()
             .table_name(self.registry.table())
             .set_key(Some(device_key(&b.serial)))

@@ -6,7 +6,9 @@ use crate::aws_error;
 use crate::schema::{cert_key, device_key, from_item, identity_item, principal_key, s};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use fleetguard_domain::authorizer::{Identity, IdentityKind, IdentityStore, PrincipalId};
+use fleetguard_domain::authorization::authorizer::{
+    Identity, IdentityKind, IdentityStore, PrincipalId,
+};
 use fleetguard_domain::Result;
 
 #[derive(Clone, Debug)]
@@ -121,7 +123,7 @@ impl IdentityStore for DynamoIdentityStore {
     async fn put_device_identity(
         &self,
         identity: &Identity,
-        device_status: fleetguard_domain::domain::DeviceStatus,
+        device_status: fleetguard_domain::model::DeviceStatus,
     ) -> Result<bool> {
         let IdentityKind::Device { serial, .. } = &identity.kind else {
             return Err(fleetguard_domain::Error::Config(
@@ -156,8 +158,8 @@ impl IdentityStore for DynamoIdentityStore {
 
     async fn get_certificate(
         &self,
-        id: &fleetguard_domain::domain::CertificateId,
-    ) -> Result<Option<fleetguard_domain::domain::CertificateRecord>> {
+        id: &fleetguard_domain::model::CertificateId,
+    ) -> Result<Option<fleetguard_domain::model::CertificateRecord>> {
         let out = self
             .client
             .get_item()

@@ -3,7 +3,7 @@
 use super::aws_error;
 use aws_sdk_iot::types::CertificateStatus as SdkStatus;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use fleetguard_domain::domain::{CertificateId, CertificateStatus, Serial};
+use fleetguard_domain::model::{CertificateId, CertificateStatus, Serial};
 use fleetguard_domain::ports::{IotCertificate, IotControl};
 use fleetguard_domain::{Error, Result};
 

@@ -1,7 +1,7 @@
 //! The JWKS over HTTPS: the authorizer's [`KeySource`] when `FLEETGUARD_JWKS_URL` is set.
 
 use super::http::HttpClient;
-use fleetguard_domain::authorizer::KeySource;
+use fleetguard_domain::authorization::authorizer::KeySource;
 use fleetguard_domain::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
-use fleetguard_domain::domain::{CertificateRecord, Principal, Record, RecordId, Serial};
+use fleetguard_domain::model::{CertificateRecord, Principal, Record, RecordId, Serial};
 use fleetguard_domain::ports::{
     restore_one_by_one, DeleteContext, Entitlement, PrincipalFacts, Records, RestoreResult,
     SoftDelete, SoftDeleteResult,
@@ -43,10 +43,7 @@ impl DynamoRecords {
         }
     }
 
-    fn audit_put(
-        &self,
-        entry: &fleetguard_domain::domain::AuditEntry,
-    ) -> Result<TransactWriteItem> {
+    fn audit_put(&self, entry: &fleetguard_domain::model::AuditEntry) -> Result<TransactWriteItem> {
         self.audit.transact_put(entry)
     }
 
@@ -147,7 +144,7 @@ impl Records for DynamoRecords {
         let principal_item = principals.into_iter().next();
         let replaced_certificate = match devices.into_iter().next() {
             Some(item) => {
-                from_item::<fleetguard_domain::domain::Device>(item)?.previous_certificate_id
+                from_item::<fleetguard_domain::model::Device>(item)?.previous_certificate_id
             }
             None => None,
         };
@@ -173,7 +170,7 @@ impl Records for DynamoRecords {
         request: &SoftDelete,
         expected_version: u64,
         entitlement: &Entitlement,
-        audit: &fleetguard_domain::domain::AuditEntry,
+        audit: &fleetguard_domain::model::AuditEntry,
     ) -> Result<SoftDeleteResult> {
         let version = expected_version + 1;
         let mut set = vec![
@@ -259,7 +256,7 @@ impl Records for DynamoRecords {
 
     async fn restore_deleted_by(
         &self,
-        batch: &[(Record, fleetguard_domain::domain::AuditEntry)],
+        batch: &[(Record, fleetguard_domain::model::AuditEntry)],
         actor: &str,
         principal: &str,
     ) -> Result<usize> {
@@ -324,7 +321,7 @@ impl Records for DynamoRecords {
         record_id: &RecordId,
         actor: &str,
         only_if_deleted_by: Option<&str>,
-        audit: &fleetguard_domain::domain::AuditEntry,
+        audit: &fleetguard_domain::model::AuditEntry,
     ) -> Result<RestoreResult> {
         // A concurrent writer makes the conditional write fail: read again, a few times.
         for _ in 0..3 {

@@ -5,7 +5,7 @@
 use crate::dynamodb::{transact_reasons, DynamoAudit, DynamoRegistry};
 use crate::schema::{device_key, from_item, s, to_item, Item};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
-use fleetguard_domain::domain::{AuditEntry, CertificateRecord, Device, ROTATION_DEADLINE};
+use fleetguard_domain::model::{AuditEntry, CertificateRecord, Device, ROTATION_DEADLINE};
 use fleetguard_domain::ports::Rotations;
 use fleetguard_domain::{Error, Result};
 use time::OffsetDateTime;
@@ -90,7 +90,7 @@ impl Rotations for DynamoRotations {
             TransactWriteItem::builder().put(put).build(),
             self.audit.transact_put(audit)?,
         ];
-        let now = fleetguard_domain::domain::now_rfc3339();
+        let now = fleetguard_domain::model::now_rfc3339();
         match certificate {
             Some(c) if c.denied => items.push(self.registry.deny_item(
                 &c.certificate_id,

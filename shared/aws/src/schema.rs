@@ -24,9 +24,9 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
-use fleetguard_domain::authorizer::Identity;
+use fleetguard_domain::authorization::authorizer::Identity;
 use fleetguard_domain::config::Tables;
-use fleetguard_domain::domain::{AuditEntry, CertificateId, Principal, RecordId, Serial};
+use fleetguard_domain::model::{AuditEntry, CertificateId, Principal, RecordId, Serial};
 use fleetguard_domain::ports::AuthorizerPrincipal;
 use fleetguard_domain::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -241,7 +241,7 @@ pub async fn create_tables(client: &Client, tables: &Tables) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleetguard_domain::authorizer::OperatorStatus;
+    use fleetguard_domain::authorization::authorizer::OperatorStatus;
 
     /// The operator item as it was written by hand before fleetctl wrote whole identities: no
     /// `principal_id`, serials as a list, and a status the code does not know, which fails closed.

@@ -13,15 +13,15 @@ use crate::records::DynamoRecords;
 use crate::rotations::DynamoRotations;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
+use fleetguard_domain::authorization::handshake::{HandshakeConfig, HandshakeValidator};
 use fleetguard_domain::config::{opt_u32, ProvisioningConfig, Tables};
-use fleetguard_domain::delete_record::DeleteRecordService;
-use fleetguard_domain::domain::CertificateId;
-use fleetguard_domain::fleet_provisioning::ClaimHook;
-use fleetguard_domain::handshake::{HandshakeConfig, HandshakeValidator};
+use fleetguard_domain::lifecycle::revocation::{RevocationConfig, Revoker};
+use fleetguard_domain::lifecycle::rotation::{RotationConfig, RotationService, RotationSweep};
+use fleetguard_domain::model::CertificateId;
 use fleetguard_domain::ports::IotControl;
-use fleetguard_domain::provisioning::Provisioner;
-use fleetguard_domain::revocation::{RevocationConfig, Revoker};
-use fleetguard_domain::rotation::{RotationConfig, RotationService, RotationSweep};
+use fleetguard_domain::provisioning::claim::ClaimHook;
+use fleetguard_domain::provisioning::jitr::Provisioner;
+use fleetguard_domain::records::delete::DeleteRecordService;
 use fleetguard_domain::{Error, Result};
 
 /// The revoker over AWS.

@@ -41,7 +41,10 @@ mod tests {
         assert!(!filter(None).would_enable("fleetguard", &Level::DEBUG));
         assert!(filter(Some("debug")).would_enable("x", &Level::DEBUG));
         let f = filter(Some("warn,fleetguard=debug"));
-        assert!(f.would_enable("fleetguard_domain::authorizer", &Level::DEBUG));
+        assert!(f.would_enable(
+            "fleetguard_domain::authorization::authorizer",
+            &Level::DEBUG
+        ));
         assert!(!f.would_enable("aws_smithy_runtime", &Level::INFO));
         assert!(filter(Some("=[{bad")).would_enable("x", &Level::INFO));
     }

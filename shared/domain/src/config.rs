@@ -1,6 +1,6 @@
 //! Configuration from environment variables, read once at cold start.
 
-use crate::domain::{CertificateId, CertificateStatus};
+use crate::model::{CertificateId, CertificateStatus};
 use crate::{Error, Result};
 
 /// The three DynamoDB tables. Names come from the environment so one account can hold several stacks.

@@ -2,7 +2,7 @@
 //! what stops us from deciding (AWS unreachable, throttled, misconfigured); on an authorization path
 //! every error is a deny.
 
-use crate::domain::ValidationError;
+use crate::model::ValidationError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

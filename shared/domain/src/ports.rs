@@ -1,8 +1,8 @@
 //! Ports: the small traits the domain talks through. Adapters implement them over AWS (see
 //! the crate `fleetguard-aws`); tests use the in-memory fakes of `fleetguard-testkit`.
 
-use crate::authorizer::OperatorStatus;
-use crate::domain::{
+use crate::authorization::authorizer::OperatorStatus;
+use crate::model::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
     Enrollment, Principal, Record, RecordId, Serial,
 };
@@ -23,7 +23,7 @@ pub trait Registry: Send + Sync {
         let device = Device::manufactured(
             serial.clone(),
             Enrollment::default(),
-            crate::domain::now_rfc3339(),
+            crate::model::now_rfc3339(),
         );
         async move { self.import_device(&device).await }
     }
@@ -43,7 +43,7 @@ pub trait Registry: Send + Sync {
         serial: &Serial,
         cert: &CertificateId,
         replaces: Option<&CertificateId>,
-        facts: Option<&crate::domain::CertificateFacts>,
+        facts: Option<&crate::model::CertificateFacts>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Marks a pending binding confirmed: its certificate was seen ACTIVE. No-op if the serial is
@@ -61,7 +61,7 @@ pub trait Registry: Send + Sync {
     fn note_session(
         &self,
         serial: &Serial,
-        session: &crate::domain::LiveSession,
+        session: &crate::model::LiveSession,
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Forgets the live session if it is still `session` (it ended).
@@ -181,10 +181,10 @@ pub enum AuthorizerPrincipal {
     },
 }
 
-impl From<&crate::authorizer::Identity> for AuthorizerPrincipal {
+impl From<&crate::authorization::authorizer::Identity> for AuthorizerPrincipal {
     /// The registry's one identity model, as delete-record and revocation see it.
-    fn from(identity: &crate::authorizer::Identity) -> Self {
-        use crate::authorizer::IdentityKind;
+    fn from(identity: &crate::authorization::authorizer::Identity) -> Self {
+        use crate::authorization::authorizer::IdentityKind;
         match &identity.kind {
             IdentityKind::Operator {
                 operator_id,

@@ -3,7 +3,7 @@
 //! The emulator does not verify that a registered certificate chains to its CA, and AWS's JITR event
 //! only says which CA it was registered under, so we verify the signature ourselves.
 
-use crate::domain::{CertificateId, Reason, Serial};
+use crate::model::{CertificateId, Reason, Serial};
 use time::OffsetDateTime;
 use x509_parser::oid_registry::{
     OID_PKCS1_SHA1WITHRSA, OID_SHA1_WITH_RSA, OID_X509_COMMON_NAME, OID_X509_SERIALNUMBER,
@@ -184,12 +184,12 @@ pub fn issued_by(der: &[u8], ca_pem: &str, now: OffsetDateTime) -> Result<(), Ce
 }
 
 /// What the registry keeps of a certificate (PEM): its notAfter and the SHA-256 of its key.
-pub fn certificate_facts(pem: &str) -> Result<crate::domain::CertificateFacts, CertError> {
+pub fn certificate_facts(pem: &str) -> Result<crate::model::CertificateFacts, CertError> {
     use sha2::Digest;
     let der = pem_to_der(pem)?;
     let cert = parse_der(&der)?;
-    Ok(crate::domain::CertificateFacts {
-        not_after: crate::domain::rfc3339(cert.validity().not_after.to_datetime()),
+    Ok(crate::model::CertificateFacts {
+        not_after: crate::model::rfc3339(cert.validity().not_after.to_datetime()),
         key_sha256: hex::encode(sha2::Sha256::digest(cert.public_key().raw)),
     })
 }

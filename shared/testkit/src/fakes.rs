@@ -3,12 +3,12 @@
 //! soft delete is conditional on the version and the entitlement, all or nothing; the certificate
 //! binding is conditional as the DynamoDB transaction is; REVOKED is final.
 
-use fleetguard_domain::authorizer::OperatorStatus;
-use fleetguard_domain::domain::{
+use fleetguard_domain::authorization::authorizer::OperatorStatus;
+use fleetguard_domain::error::AwsErrorKind;
+use fleetguard_domain::model::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
     Principal, Record, RecordId, Serial,
 };
-use fleetguard_domain::error::AwsErrorKind;
 use fleetguard_domain::ports::{
     AuditLog, AuthorizerPrincipal, Connections, DeleteContext, EnrollmentContext, Enrollments,
     Entitlement, IotCertificate, IotControl, PendingBinding, PrincipalFacts, ProofSpend, Publisher,
@@ -224,7 +224,7 @@ impl Records for InMemoryRecords {
         record.deleted_by = None;
         record.delete_reason = None;
         record.delete_request = None;
-        record.restored_at = Some(fleetguard_domain::domain::now_rfc3339());
+        record.restored_at = Some(fleetguard_domain::model::now_rfc3339());
         record.restored_by = Some(actor.to_owned());
         self.audit.push(audit.clone());
         Ok(RestoreResult::Restored {
@@ -382,7 +382,7 @@ fn deny_in(
             updated_at: String::new(),
         });
     entry.denied = true;
-    entry.updated_at = fleetguard_domain::domain::now_rfc3339();
+    entry.updated_at = fleetguard_domain::model::now_rfc3339();
 }
 
 fn condition_failed(op: &'static str) -> Error {
@@ -401,7 +401,7 @@ impl Registry for InMemoryRegistry {
     async fn note_session(
         &self,
         serial: &Serial,
-        session: &fleetguard_domain::domain::LiveSession,
+        session: &fleetguard_domain::model::LiveSession,
     ) -> Result<bool> {
         let mut devices = lock(&self.devices);
         let Some(d) = devices.get_mut(serial) else {
@@ -449,7 +449,7 @@ impl Registry for InMemoryRegistry {
         serial: &Serial,
         cert: &CertificateId,
         replaces: Option<&CertificateId>,
-        facts: Option<&fleetguard_domain::domain::CertificateFacts>,
+        facts: Option<&fleetguard_domain::model::CertificateFacts>,
     ) -> Result<()> {
         // Both locks for the whole check-and-set: all or nothing, like the transaction.
         let mut devices = lock(&self.devices);
@@ -468,7 +468,7 @@ impl Registry for InMemoryRegistry {
         if !(certificate_bindable(&certificates, serial, cert) && device_ok) {
             return Err(condition_failed("bind"));
         }
-        let now = fleetguard_domain::domain::now_rfc3339();
+        let now = fleetguard_domain::model::now_rfc3339();
         certificates.insert(cert.clone(), bound_record(serial, cert, &now));
         if let Some(stale) = replaces {
             deny_in(&mut certificates, stale, serial);
@@ -505,7 +505,7 @@ impl Registry for InMemoryRegistry {
         Ok(match lock(&self.devices).get_mut(serial) {
             Some(d) if from.contains(&d.status) => {
                 d.status = to;
-                d.updated_at = fleetguard_domain::domain::now_rfc3339();
+                d.updated_at = fleetguard_domain::model::now_rfc3339();
                 d.version += 1;
                 true
             }
@@ -600,7 +600,7 @@ impl Enrollments for InMemoryEnrollments {
         {
             return Ok(false);
         }
-        let now = fleetguard_domain::domain::now_rfc3339();
+        let now = fleetguard_domain::model::now_rfc3339();
         certificates.insert(
             b.certificate.clone(),
             bound_record(&b.serial, &b.certificate, &now),

@@ -12,16 +12,16 @@ use crate::fakes::{
     InMemoryAudit, InMemoryEnrollments, InMemoryIot, InMemoryRecords, InMemoryRegistry,
     RecordingConnections, RecordingPublisher,
 };
-use fleetguard_domain::authorizer::{authorize, Authorizer, AuthorizerConfig, Jwks};
-use fleetguard_domain::delete_record::DeleteRecordService;
-use fleetguard_domain::domain::{
+use fleetguard_domain::authorization::authorizer::{authorize, Authorizer, AuthorizerConfig, Jwks};
+use fleetguard_domain::lifecycle::revocation::{Action, RevocationConfig, Revoker};
+use fleetguard_domain::model::{
     CertificateId, CertificateRecord, CertificateStatus, DeviceStatus, Principal, Record, RecordId,
     Serial,
 };
-use fleetguard_domain::fleet_provisioning::ClaimHook;
 use fleetguard_domain::ports::{PrincipalFacts, Records, Registry};
-use fleetguard_domain::provisioning::Provisioner;
-use fleetguard_domain::revocation::{Action, RevocationConfig, Revoker};
+use fleetguard_domain::provisioning::claim::ClaimHook;
+use fleetguard_domain::provisioning::jitr::Provisioner;
+use fleetguard_domain::records::delete::DeleteRecordService;
 use std::sync::OnceLock;
 use time::OffsetDateTime;
 
@@ -38,7 +38,7 @@ struct World {
     devices: Vec<(Serial, String, CertificateId)>,
     jwks: String,
     /// SN0001's factory attestation key (its private half dropped) and SN0002's secret hash.
-    enrollments: Vec<fleetguard_domain::domain::Enrollment>,
+    enrollments: Vec<fleetguard_domain::model::Enrollment>,
     now: OffsetDateTime,
 }
 
@@ -88,15 +88,17 @@ fn world() -> &'static World {
         // Enrollment material whose private halves nobody has: no input can carry a valid proof.
         let attestation = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
         let std_b64 = base64::engine::general_purpose::STANDARD;
-        let factory = fleetguard_domain::enrollment::enrollment_from_columns(
+        let factory = fleetguard_domain::provisioning::enrollment::enrollment_from_columns(
             &std_b64.encode(attestation.public_key_raw()),
             "",
             "",
         )
         .expect("factory key");
-        let secret = fleetguard_domain::enrollment::enrollment_from_columns(
+        let secret = fleetguard_domain::provisioning::enrollment::enrollment_from_columns(
             "",
-            &fleetguard_domain::enrollment::secret_hash(uuid::Uuid::new_v4().as_bytes()),
+            &fleetguard_domain::provisioning::enrollment::secret_hash(
+                uuid::Uuid::new_v4().as_bytes(),
+            ),
             "",
         )
         .expect("secret");
@@ -139,10 +141,10 @@ async fn registry_and_iot(provisioned: bool) -> (InMemoryRegistry, InMemoryIot) 
     let (registry, iot) = (InMemoryRegistry::default(), InMemoryIot::default());
     iot.register_ca(&w.ca_pem).expect("CA");
     for ((serial, pem, id), enrollment) in w.devices.iter().zip(&w.enrollments) {
-        let device = fleetguard_domain::domain::Device::manufactured(
+        let device = fleetguard_domain::model::Device::manufactured(
             serial.clone(),
             enrollment.clone(),
-            fleetguard_domain::domain::now_rfc3339(),
+            fleetguard_domain::model::now_rfc3339(),
         );
         registry.import_device(&device).await.expect("import");
         iot.register_certificate(pem).expect("certificate");
@@ -205,7 +207,7 @@ fn run_hook(request: serde_json::Value) {
             },
             iot,
             audit.clone(),
-            fleetguard_domain::fleet_provisioning::DEFAULT_PROOF_WINDOW_SECONDS,
+            fleetguard_domain::provisioning::claim::DEFAULT_PROOF_WINDOW_SECONDS,
         );
         let r = hook.handle(request, w.now).await;
         assert!(!r.allow_provisioning, "allowed without a proof: {r:?}");
@@ -285,7 +287,7 @@ pub fn authorizer_request(data: &[u8]) {
         let d = authorize(&engine, &store, json(data), w.now).await;
         assert!(!d.is_authenticated(), "allowed");
         assert!(d.response.policy_documents.is_empty());
-        fleetguard_domain::authorizer::validate_response(&d.response)
+        fleetguard_domain::authorization::authorizer::validate_response(&d.response)
             .expect("well-formed response");
     })
 }
@@ -294,14 +296,17 @@ pub fn authorizer_request(data: &[u8]) {
 pub fn jwt(data: &[u8]) {
     let w = world();
     let token = String::from_utf8_lossy(data);
-    let rules = fleetguard_domain::authorizer::TokenRules {
+    let rules = fleetguard_domain::authorization::authorizer::TokenRules {
         issuer: "https://login.example.test".into(),
         audiences: vec!["fleetguard".into()],
         leeway_secs: 30,
     };
     let jwks = Jwks::from_json(&w.jwks).expect("jwks");
-    let _ = fleetguard_domain::authorizer::jwt::looks_like_jwt(&token);
-    assert!(fleetguard_domain::authorizer::jwt::verify(&jwks, &rules, &token, w.now).is_err());
+    let _ = fleetguard_domain::authorization::authorizer::jwt::looks_like_jwt(&token);
+    assert!(fleetguard_domain::authorization::authorizer::jwt::verify(
+        &jwks, &rules, &token, w.now
+    )
+    .is_err());
     let _ = Jwks::from_json(&token);
 }
 
@@ -367,7 +372,8 @@ pub fn revoker_event(data: &[u8]) {
                 violation_threshold: 1,
                 violation_window: time::Duration::hours(1),
                 rollback_lookback: time::Duration::hours(24),
-                shared_serial_action: fleetguard_domain::revocation::SharedSerialAction::Quarantine,
+                shared_serial_action:
+                    fleetguard_domain::lifecycle::revocation::SharedSerialAction::Quarantine,
             },
         };
         let raw = json(data);
@@ -415,7 +421,7 @@ pub fn certificate(data: &[u8]) {
 /// an allowed key that it proved it holds (its self-signature verifies, which `validate_csr` checked;
 /// here the key kind and the SubjectPublicKeyInfo are re-derived and must agree).
 pub fn csr(data: &[u8]) {
-    use fleetguard_domain::csr::{validate_csr, KeyKind};
+    use fleetguard_domain::lifecycle::csr::{validate_csr, KeyKind};
     let text = String::from_utf8_lossy(data);
     use base64::Engine;
     let wrapped = format!(
@@ -457,10 +463,10 @@ pub fn identifiers(data: &[u8]) {
     if let Ok(p) = Principal::parse(&s) {
         assert_eq!(p.as_str(), s);
     }
-    let _ = fleetguard_domain::authorizer::strip_sdk_suffix(&s);
-    let _ = fleetguard_domain::authorizer::identity::PrincipalId::parse(&s);
+    let _ = fleetguard_domain::authorization::authorizer::strip_sdk_suffix(&s);
+    let _ = fleetguard_domain::authorization::authorizer::identity::PrincipalId::parse(&s);
     // A device secret that parses is printable, bounded, strong by the estimate, and verifies.
-    use fleetguard_domain::authorizer::secret::{self, DeviceSecret, SecretCheck};
+    use fleetguard_domain::authorization::authorizer::secret::{self, DeviceSecret, SecretCheck};
     if let Ok(secret) = DeviceSecret::parse(&s) {
         assert!(s.len() <= DeviceSecret::MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic()));
         assert!(DeviceSecret::estimated_bits(&s) >= DeviceSecret::MIN_BITS);
@@ -502,7 +508,7 @@ pub fn handshake_request(data: &[u8]) {
 
 /// [`handshake_request`]'s body; whether the handshake was allowed.
 pub fn handshake_allowed(data: &[u8]) -> bool {
-    use fleetguard_domain::handshake::{HandshakeConfig, HandshakeValidator};
+    use fleetguard_domain::authorization::handshake::{HandshakeConfig, HandshakeValidator};
     let w = world();
     block_on(async {
         let (registry, iot) = registry_and_iot(true).await;
@@ -527,7 +533,7 @@ pub fn handshake_allowed(data: &[u8]) -> bool {
                 .iter()
                 .any(|(_, _, id)| d.certificate_id.as_ref() == Some(id));
             assert!(
-                known || d.reason == fleetguard_domain::domain::Reason::FirstConnect,
+                known || d.reason == fleetguard_domain::model::Reason::FirstConnect,
                 "allowed {d:?}"
             );
         } else {
@@ -581,7 +587,7 @@ pub fn rotation_event(data: &[u8]) {
     block_on(async {
         let (registry, iot) = registry_and_iot(true).await;
         let audit = InMemoryAudit::default();
-        let service = fleetguard_domain::rotation::RotationService {
+        let service = fleetguard_domain::lifecycle::rotation::RotationService {
             registry: registry.clone(),
             rotations: crate::fakes::InMemoryRotations {
                 registry: registry.clone(),
@@ -591,7 +597,7 @@ pub fn rotation_event(data: &[u8]) {
             signer: Shared(signer),
             publisher: RecordingPublisher::default(),
             audit: audit.clone(),
-            config: fleetguard_domain::rotation::RotationConfig {
+            config: fleetguard_domain::lifecycle::rotation::RotationConfig {
                 fleet_policy: FLEET_POLICY.into(),
                 validity_days: 365,
                 confirm_hours: 24,
@@ -629,7 +635,7 @@ pub fn rotation_event(data: &[u8]) {
         // Every decision is audited but a confirm from the current certificate (nothing to do).
         assert!(
             !audit.entries().is_empty()
-                || decision.reason == fleetguard_domain::domain::Reason::RotationConfirmed,
+                || decision.reason == fleetguard_domain::model::Reason::RotationConfirmed,
             "decision not audited"
         );
     })

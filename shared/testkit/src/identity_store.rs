@@ -1,6 +1,6 @@
 //! In-memory identity store of the custom authorizer.
 
-use fleetguard_domain::authorizer::{Identity, IdentityStore, PrincipalId};
+use fleetguard_domain::authorization::authorizer::{Identity, IdentityStore, PrincipalId};
 use fleetguard_domain::{Error, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,8 +21,8 @@ pub struct InMemoryIdentityStore {
     /// Certificate registry entries (X.509 custom authentication).
     pub certificates: Mutex<
         HashMap<
-            fleetguard_domain::domain::CertificateId,
-            fleetguard_domain::domain::CertificateRecord,
+            fleetguard_domain::model::CertificateId,
+            fleetguard_domain::model::CertificateRecord,
         >,
     >,
 }
@@ -104,13 +104,13 @@ impl IdentityStore for InMemoryIdentityStore {
     }
 
     async fn put_identity_unless_inactive(&self, identity: &Identity) -> Result<bool> {
-        use fleetguard_domain::authorizer::{IdentityKind, OperatorStatus};
+        use fleetguard_domain::authorization::authorizer::{IdentityKind, OperatorStatus};
         self.check("PutItem")?;
         let current = self.get_identity(&identity.principal_id).await?;
         let inactive = current.is_some_and(|c| match c.kind {
             IdentityKind::Operator { status, .. } => status != OperatorStatus::Active,
             IdentityKind::Device { status, .. } => {
-                status != fleetguard_domain::domain::DeviceStatus::Active
+                status != fleetguard_domain::model::DeviceStatus::Active
             }
         });
         if inactive {
@@ -124,15 +124,15 @@ impl IdentityStore for InMemoryIdentityStore {
     async fn put_device_identity(
         &self,
         identity: &Identity,
-        _: fleetguard_domain::domain::DeviceStatus,
+        _: fleetguard_domain::model::DeviceStatus,
     ) -> Result<bool> {
         self.put_identity(identity).await.map(|()| true)
     }
 
     async fn get_certificate(
         &self,
-        id: &fleetguard_domain::domain::CertificateId,
-    ) -> Result<Option<fleetguard_domain::domain::CertificateRecord>> {
+        id: &fleetguard_domain::model::CertificateId,
+    ) -> Result<Option<fleetguard_domain::model::CertificateRecord>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.check("GetItem")?;
         Ok(self

@@ -1,6 +1,6 @@
 //! A test PKI generated at run time: no key is ever committed.
 
-use fleetguard_domain::domain::CertificateId;
+use fleetguard_domain::model::CertificateId;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -112,7 +112,7 @@ impl TestSigner {
         let mut serial = [0u8; 16];
         serial.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         let now = OffsetDateTime::now_utc();
-        fleetguard_domain::ca::self_signed_ca(
+        fleetguard_domain::lifecycle::ca::self_signed_ca(
             name,
             self,
             now - time::Duration::hours(1),

@@ -5,8 +5,8 @@ use crate::fakes::{
     InMemoryAudit, InMemoryEnrollments, InMemoryIdentityStore, InMemoryIot, InMemoryRecords,
     InMemoryRegistry, InMemoryRotations, RecordingConnections, RecordingPublisher,
 };
-use fleetguard_domain::authorizer::{Identity, IdentityStore};
-use fleetguard_domain::domain::CertificateId;
+use fleetguard_domain::authorization::authorizer::{Identity, IdentityStore};
+use fleetguard_domain::model::CertificateId;
 use fleetguard_domain::ports::AuthorizerPrincipal;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -5,8 +5,8 @@
 use super::{command, group};
 use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
 use fleetguard_aws::iot::IotControlAdapter;
-use fleetguard_domain::domain::{CertificateId, Reason};
-use fleetguard_domain::handshake::{HandshakeConfig, HandshakeValidator};
+use fleetguard_domain::authorization::handshake::{HandshakeConfig, HandshakeValidator};
+use fleetguard_domain::model::{CertificateId, Reason};
 use fleetguard_tests::{Fleet, TestCa};
 use time::{Duration, OffsetDateTime};
 
@@ -100,7 +100,7 @@ async fn revocation_and_quarantine_hold_at_the_next_handshake() {
 /// connection is the certificate's, checked against the same registry entry, one read.
 #[tokio::test]
 async fn an_x509_custom_auth_connection_is_its_certificates_until_revoked() {
-    use fleetguard_domain::authorizer::authorize;
+    use fleetguard_domain::authorization::authorizer::authorize;
     let f = Fleet::new().await;
     let s = &f.stack;
     let (serial, cert) = &f.a;

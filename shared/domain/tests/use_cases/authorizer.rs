@@ -8,10 +8,10 @@ mod prop;
 mod x509;
 
 use base64::Engine;
-use fleetguard_domain::authorizer::identity::hash_password_with;
-use fleetguard_domain::authorizer::secret::DeviceSecret;
-use fleetguard_domain::authorizer::*;
-use fleetguard_domain::domain::{DeviceStatus, Reason, Serial};
+use fleetguard_domain::authorization::authorizer::identity::hash_password_with;
+use fleetguard_domain::authorization::authorizer::secret::DeviceSecret;
+use fleetguard_domain::authorization::authorizer::*;
+use fleetguard_domain::model::{DeviceStatus, Reason, Serial};
 use fleetguard_domain::{Error, Result};
 use fleetguard_testkit::fakes::InMemoryIdentityStore;
 use iot_policy::{

@@ -2,8 +2,8 @@
 //! each refusal carries its reason. Keys and requests are generated at run time.
 
 use base64::Engine;
-use fleetguard_domain::csr::{certificate_public_key, validate_csr, KeyKind};
-use fleetguard_domain::domain::Reason;
+use fleetguard_domain::lifecycle::csr::{certificate_public_key, validate_csr, KeyKind};
+use fleetguard_domain::model::Reason;
 use fleetguard_testkit::pki::{csr_pem, TestCa};
 use rcgen::{KeyPair, PublicKeyData};
 
@@ -67,7 +67,7 @@ fn the_current_key_is_refused() {
 fn a_bad_self_signature_is_refused() {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let text = csr_pem(&key, "SN1");
-    let mut der = fleetguard_domain::csr::csr_pem_to_der(&text).unwrap();
+    let mut der = fleetguard_domain::lifecycle::csr::csr_pem_to_der(&text).unwrap();
     // The signature is the last bytes of the request: flip one of them.
     let last = der.len() - 3;
     der[last] ^= 0x01;
@@ -82,7 +82,7 @@ fn what_is_not_one_csr_is_malformed() {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let good = csr_pem(&key, "SN1");
     let ca = TestCa::new("csr CA");
-    let der = fleetguard_domain::csr::csr_pem_to_der(&good).unwrap();
+    let der = fleetguard_domain::lifecycle::csr::csr_pem_to_der(&good).unwrap();
     let mut trailing = der.clone();
     trailing.push(0);
     for bad in [

@@ -1,11 +1,11 @@
 //! The lost race over the in-memory fakes: another writer commits between our read and our write.
-use fleetguard_domain::delete_record::*;
-use fleetguard_domain::domain::{AuditEntry, Outcome, Principal, Reason, Record, RecordId, Serial};
-use fleetguard_domain::domain::{CertificateId, CertificateRecord};
+use fleetguard_domain::model::{AuditEntry, Outcome, Principal, Reason, Record, RecordId, Serial};
+use fleetguard_domain::model::{CertificateId, CertificateRecord};
 use fleetguard_domain::ports::{DeleteContext, RestoreResult};
 use fleetguard_domain::ports::{
     Entitlement, PrincipalFacts, Records, SoftDelete, SoftDeleteResult,
 };
+use fleetguard_domain::records::delete::*;
 use fleetguard_domain::Result;
 use fleetguard_testkit::fakes::{InMemoryAudit, InMemoryRecords, RecordingPublisher};
 use std::sync::atomic::{AtomicU32, Ordering};

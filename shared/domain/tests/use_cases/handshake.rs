@@ -1,6 +1,6 @@
 use base64::Engine as _;
-use fleetguard_domain::domain::{CertificateId, Outcome, Reason, Serial};
-use fleetguard_domain::handshake::*;
+use fleetguard_domain::authorization::handshake::*;
+use fleetguard_domain::model::{CertificateId, Outcome, Reason, Serial};
 use fleetguard_domain::ports::Registry;
 use fleetguard_domain::x509::pem_to_der;
 use fleetguard_testkit::fakes::{InMemoryAudit, InMemoryIot, InMemoryRegistry};

@@ -1,14 +1,14 @@
 //! Operators, password devices and replacement approval over the fakes: the use cases `fleetctl`
 //! runs (the emulator-backed walk through the CLI is `cli/tests/lifecycles.rs`).
 
-use fleetguard_domain::authorizer::{
+use fleetguard_domain::authorization::authorizer::{
     device_principal, identity::hash_password_with, Identity, IdentityKind, OperatorStatus,
 };
-use fleetguard_domain::domain::{DeviceStatus, Outcome, Reason, Serial};
-use fleetguard_domain::operators::{add_operator, AddOperator};
-use fleetguard_domain::password_devices::{set_password, PasswordResult};
+use fleetguard_domain::authorization::operators::{add_operator, AddOperator};
+use fleetguard_domain::authorization::password_devices::{set_password, PasswordResult};
+use fleetguard_domain::lifecycle::replacement::approve_replacement;
+use fleetguard_domain::model::{DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuthorizerPrincipal, Registry};
-use fleetguard_domain::replacement::approve_replacement;
 use fleetguard_testkit::fakes::{InMemoryAudit, InMemoryIdentityStore, InMemoryRegistry};
 
 fn operator(name: &str) -> Identity {
@@ -119,7 +119,7 @@ async fn adding_an_operator_never_revives_one_disabled_meanwhile() {
         matches!(added, AddOperator::NotReEnabled { .. }),
         "{added:?}"
     );
-    use fleetguard_domain::authorizer::identity::IdentityStore;
+    use fleetguard_domain::authorization::authorizer::identity::IdentityStore;
     assert_eq!(
         store.get_identity(&pid).await.expect("get"),
         Some(disabled),

@@ -1,13 +1,13 @@
 //! The use cases over the in-memory fakes: seconds, no AWS SDK, no emulator. One test binary.
 
 mod authorizer;
+mod claim;
 mod csr;
 mod delete_record;
-mod fleet_provisioning;
 mod handshake;
+mod jitr;
 mod lifecycles;
-mod provisioning;
 mod races;
-mod records;
+mod restore;
 mod revocation;
 mod rotation;

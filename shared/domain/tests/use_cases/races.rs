@@ -4,12 +4,12 @@
 //! the winner's isolation is left intact. The emulator-backed suite (`tests/races.rs`) runs the same
 //! races as separate function processes.
 
-use fleetguard_domain::domain::{
+use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig, Revoker};
+use fleetguard_domain::model::{
     CertificateId, CertificateStatus, Device, DeviceStatus, Enrollment, Outcome, Reason, Serial,
 };
 use fleetguard_domain::ports::{IotCertificate, IotControl, Registry};
-use fleetguard_domain::provisioning::Provisioner;
-use fleetguard_domain::revocation::{Action, Command, RevocationConfig, Revoker};
+use fleetguard_domain::provisioning::jitr::Provisioner;
 use fleetguard_domain::Result;
 use fleetguard_testkit::fakes::{
     InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, RecordingConnections,

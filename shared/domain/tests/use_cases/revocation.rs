@@ -1,8 +1,8 @@
-use fleetguard_domain::authorizer::{device_principal, OperatorStatus};
-use fleetguard_domain::domain::{rfc3339, AuditEntry, DeviceStatus, Outcome, Reason, Serial};
-use fleetguard_domain::domain::{Device, Enrollment, Record, RecordId};
+use fleetguard_domain::authorization::authorizer::{device_principal, OperatorStatus};
+use fleetguard_domain::lifecycle::revocation::*;
+use fleetguard_domain::model::{rfc3339, AuditEntry, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::model::{Device, Enrollment, Record, RecordId};
 use fleetguard_domain::ports::{AuditLog, AuthorizerPrincipal, Records, Registry};
-use fleetguard_domain::revocation::*;
 use fleetguard_domain::Result;
 use fleetguard_testkit::fakes::{
     InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, RecordingConnections,
@@ -178,7 +178,7 @@ async fn the_tripwire_counts_its_signal_before_the_index_shows_it() {
     let registry = InMemoryRegistry::default();
     let serial = Serial::parse("SN7").expect("serial");
     assert!(registry.import_serial(&serial).await.expect("import"));
-    let cert = fleetguard_domain::domain::CertificateId::parse(&"ab".repeat(32)).expect("cert");
+    let cert = fleetguard_domain::model::CertificateId::parse(&"ab".repeat(32)).expect("cert");
     registry
         .bind_certificate(&serial, &cert, None, None)
         .await
@@ -206,7 +206,7 @@ async fn in_grace(
     String,
     String,
 ) {
-    use fleetguard_domain::domain::CertificateId;
+    use fleetguard_domain::model::CertificateId;
     let audit = LaggingIndex::default();
     let registry = InMemoryRegistry::default();
     let serial = Serial::parse("SN9").expect("serial");
@@ -358,7 +358,7 @@ async fn outside_a_grace_period_presence_writes_nothing() {
     let registry = InMemoryRegistry::default();
     let serial = Serial::parse("SN9").expect("serial");
     assert!(registry.import_serial(&serial).await.expect("import"));
-    let cert = fleetguard_domain::domain::CertificateId::parse(&"0b".repeat(32)).expect("cert");
+    let cert = fleetguard_domain::model::CertificateId::parse(&"0b".repeat(32)).expect("cert");
     registry
         .bind_certificate(&serial, &cert, None, None)
         .await

@@ -1,13 +1,14 @@
 //! Certificate rotation over the fakes: rotate, confirm, the sweep, the expiry watch, every refusal,
 //! replays, faults and an isolation in the middle.
 
-use fleetguard_domain::domain::{
+use fleetguard_domain::lifecycle::expiry;
+use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig, Revoker};
+use fleetguard_domain::lifecycle::rotation::{RotationConfig, RotationService, RotationSweep};
+use fleetguard_domain::model::{
     rfc3339, CertificateId, CertificateStatus, Device, DeviceStatus, Enrollment, Reason, Serial,
 };
 use fleetguard_domain::ports::{IotCertificate, IotControl, Registry, Rotations};
-use fleetguard_domain::revocation::{Action, Command, RevocationConfig, Revoker};
-use fleetguard_domain::rotation::{RotationConfig, RotationService, RotationSweep};
-use fleetguard_domain::{expiry, Error, Result};
+use fleetguard_domain::{Error, Result};
 use fleetguard_testkit::fakes::{
     InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, InMemoryRotations,
     RecordingConnections, RecordingPublisher,
@@ -161,7 +162,7 @@ impl Fleet {
         let (s, id, key) = self.bound(serial).await;
         // Its factory certificate is far from expiry: an operator asks for the rotation (what
         // `fleetctl devices request-rotation` does), so it is due.
-        let asked = fleetguard_domain::rotation::request_rotation(
+        let asked = fleetguard_domain::lifecycle::rotation::request_rotation(
             &self.registry,
             &self.rotations,
             &self.publisher,
@@ -416,7 +417,7 @@ async fn refused_requests_write_nothing_but_the_audit() {
     let (_, other_cert, _) = f.device("SN2").await;
     let (_, good) = new_csr("SN1");
     let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
-    let mut bad_sig = fleetguard_domain::csr::csr_pem_to_der(&good).unwrap();
+    let mut bad_sig = fleetguard_domain::lifecycle::csr::csr_pem_to_der(&good).unwrap();
     let n = bad_sig.len();
     bad_sig[n - 5] ^= 0x01;
     let bad_sig = pem_of("CERTIFICATE REQUEST", &bad_sig);
@@ -514,7 +515,7 @@ async fn refused_requests_write_nothing_but_the_audit() {
     // An event over the size limit (a CSR padded past it) is answered as well.
     let huge = format!(
         "{good}{}",
-        " ".repeat(fleetguard_domain::rotation::MAX_EVENT_BYTES)
+        " ".repeat(fleetguard_domain::lifecycle::rotation::MAX_EVENT_BYTES)
     );
     let d = f.send_at("rotate", &s, cert.as_str(), Some(&huge), 6).await;
     assert_eq!(
@@ -699,7 +700,7 @@ async fn an_issued_certificate_never_registered_is_registered_cut_off_before_it_
         let d = f.service.handle(event).await.expect("retry");
         assert_ne!(
             d.outcome,
-            fleetguard_domain::domain::Outcome::Accepted,
+            fleetguard_domain::model::Outcome::Accepted,
             "{by}: {d:?}"
         );
         assert_ne!(
@@ -855,16 +856,20 @@ async fn a_rotation_that_is_not_due_is_refused_and_nothing_is_signed() {
     // Inside the window it is due on its own.
     let now = time::OffsetDateTime::now_utc();
     let mut device = f.device_now(&s).await;
-    device.certificate_not_after = Some(fleetguard_domain::domain::rfc3339(
+    device.certificate_not_after = Some(fleetguard_domain::model::rfc3339(
         now + time::Duration::days(10),
     ));
-    assert!(fleetguard_domain::rotation::due(&device, 30, now));
-    device.certificate_not_after = Some(fleetguard_domain::domain::rfc3339(
+    assert!(fleetguard_domain::lifecycle::rotation::due(
+        &device, 30, now
+    ));
+    device.certificate_not_after = Some(fleetguard_domain::model::rfc3339(
         now + time::Duration::days(300),
     ));
-    assert!(!fleetguard_domain::rotation::due(&device, 30, now));
+    assert!(!fleetguard_domain::lifecycle::rotation::due(
+        &device, 30, now
+    ));
     // An operator asks: told on rotate/required, and the next request is served.
-    assert!(fleetguard_domain::rotation::request_rotation(
+    assert!(fleetguard_domain::lifecycle::rotation::request_rotation(
         &f.registry,
         &f.rotations,
         &f.publisher,
@@ -910,7 +915,7 @@ async fn the_replaced_certificate_may_rotate_again_when_an_operator_asks() {
     assert!(f.device_now(&s).await.rotation.is_none());
 
     // Asked: served, but never with a key either certificate already has.
-    let asked = fleetguard_domain::rotation::request_rotation(
+    let asked = fleetguard_domain::lifecycle::rotation::request_rotation(
         &f.registry,
         &f.rotations,
         &f.publisher,

@@ -8,13 +8,13 @@ pub async fn enrollments_contract<W: World>(w: &W) {
     let e = w.enrollments();
     let s = serial(w);
     let hash = secret_hash(w.unique("secret").as_bytes());
-    let device = fleetguard_domain::domain::Device::manufactured(
+    let device = fleetguard_domain::model::Device::manufactured(
         s.clone(),
         Enrollment {
             secret_sha256: Some(hash.clone()),
             ..Enrollment::default()
         },
-        fleetguard_domain::domain::now_rfc3339(),
+        fleetguard_domain::model::now_rfc3339(),
     );
     assert!(w.registry().import_device(&device).await.expect("import"));
     let c = cert_id(w);

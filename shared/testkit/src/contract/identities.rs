@@ -75,7 +75,7 @@ pub async fn identity_store_contract<W: World>(w: &W) {
     // A device identity's kind survives the round trip.
     let s = manufactured(w).await;
     let device = Identity {
-        principal_id: fleetguard_domain::authorizer::device_principal(&s),
+        principal_id: fleetguard_domain::authorization::authorizer::device_principal(&s),
         kind: IdentityKind::Device {
             serial: s.clone(),
             password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),

@@ -7,19 +7,19 @@
 //! (whose entitlement checks read the registry), the audit log (which the records' transactions
 //! write to) and the authorizer's identity store (whose items the registry reads as principals).
 
-use fleetguard_domain::authorizer::{
+use fleetguard_domain::authorization::authorizer::{
     Identity, IdentityKind, IdentityStore, OperatorStatus, PrincipalId,
 };
-use fleetguard_domain::domain::{
+use fleetguard_domain::model::{
     AuditEntry, CertificateId, DeviceStatus, Outcome, Principal, Reason, Record, RecordId, Serial,
 };
-use fleetguard_domain::domain::{CertificateStatus, Enrollment};
-use fleetguard_domain::enrollment::secret_hash;
+use fleetguard_domain::model::{CertificateStatus, Enrollment};
 use fleetguard_domain::ports::{
     AuditLog, AuthorizerPrincipal, Connections, Enrollments, Entitlement, IotControl,
     PendingBinding, PrincipalFacts, ProofSpend, Publisher, Records, Registry, RestoreResult,
     Rotations, SoftDelete, SoftDeleteResult,
 };
+use fleetguard_domain::provisioning::enrollment::secret_hash;
 use std::future::Future;
 
 mod audit;

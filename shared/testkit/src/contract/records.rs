@@ -77,7 +77,7 @@ pub async fn records_contract<W: World>(w: &W) {
         serial: s.clone(),
         certificate: c.clone(),
     };
-    let at = fleetguard_domain::domain::now_rfc3339();
+    let at = fleetguard_domain::model::now_rfc3339();
     let del = delete_of(&rec, cert.as_str(), &at);
     // A stale version changes nothing.
     assert_eq!(

@@ -5,13 +5,13 @@ use super::*;
 /// The registry as rotation writes and queries it: the device written whole, conditional on its
 /// version, with the certificate record and the audit entry, all or nothing; the sparse indexes.
 pub async fn rotations_contract<W: World>(w: &W) {
-    use fleetguard_domain::domain::{rfc3339, CertificateRecord, Device, Rotation};
+    use fleetguard_domain::model::{rfc3339, CertificateRecord, Device, Rotation};
     let r = w.rotations();
     let now = time::OffsetDateTime::now_utc();
     let s = manufactured(w).await;
     let current = cert_id(w);
     // A binding records what was read of the certificate: its expiry (indexed) and key.
-    let facts = fleetguard_domain::domain::CertificateFacts {
+    let facts = fleetguard_domain::model::CertificateFacts {
         not_after: rfc3339(now + time::Duration::days(20)),
         key_sha256: secret_hash(b"current key"),
     };
@@ -200,7 +200,7 @@ pub async fn rotations_contract<W: World>(w: &W) {
 
     // Presence: a session is noted only in a grace period, the newest version wins, and it is not a
     // version-counted change (rotation's conditional writes must not lose to it).
-    use fleetguard_domain::domain::LiveSession;
+    use fleetguard_domain::model::LiveSession;
     let g = manufactured(w).await;
     let a = cert_id(w);
     w.registry()

@@ -313,8 +313,8 @@ impl IdentityStore for FailingCounts<'_> {
     }
     async fn get_certificate(
         &self,
-        id: &fleetguard_domain::domain::CertificateId,
-    ) -> fleetguard_domain::Result<Option<fleetguard_domain::domain::CertificateRecord>> {
+        id: &fleetguard_domain::model::CertificateId,
+    ) -> fleetguard_domain::Result<Option<fleetguard_domain::model::CertificateRecord>> {
         self.0.get_certificate(id).await
     }
 }

@@ -73,21 +73,21 @@ fn secrets_are_redacted_from_debug() {
 struct DownAudit;
 
 impl fleetguard_domain::ports::AuditLog for DownAudit {
-    async fn record(&self, _: &fleetguard_domain::domain::AuditEntry) -> Result<bool> {
+    async fn record(&self, _: &fleetguard_domain::model::AuditEntry) -> Result<bool> {
         Err(Error::Corrupt("audit down".into()))
     }
     async fn for_serial(
         &self,
         _: &str,
         _: usize,
-    ) -> Result<Vec<fleetguard_domain::domain::AuditEntry>> {
+    ) -> Result<Vec<fleetguard_domain::model::AuditEntry>> {
         Ok(Vec::new())
     }
     async fn for_principal(
         &self,
         _: &str,
         _: &str,
-    ) -> Result<Vec<fleetguard_domain::domain::AuditEntry>> {
+    ) -> Result<Vec<fleetguard_domain::model::AuditEntry>> {
         Ok(Vec::new())
     }
     async fn find(
@@ -95,7 +95,7 @@ impl fleetguard_domain::ports::AuditLog for DownAudit {
         _: &str,
         _: &str,
         _: &str,
-    ) -> Result<Option<fleetguard_domain::domain::AuditEntry>> {
+    ) -> Result<Option<fleetguard_domain::model::AuditEntry>> {
         Ok(None)
     }
 }

@@ -40,14 +40,14 @@ fn reason_codes_are_snake_case_and_unique() {
         assert!(seen.insert(code), "duplicate {code}");
         assert_eq!(serde_json::to_value(r).expect("json"), json!(code));
     }
-    // Codes shared with fleetguard_domain::domain::Reason keep the same text.
+    // Codes shared with fleetguard_domain::model::Reason keep the same text.
     assert_eq!(
         Reason::InternalError.as_str(),
-        fleetguard_domain::domain::Reason::InternalError.as_str()
+        fleetguard_domain::model::Reason::InternalError.as_str()
     );
     assert_eq!(
         Reason::Timeout.as_str(),
-        fleetguard_domain::domain::Reason::Timeout.as_str()
+        fleetguard_domain::model::Reason::Timeout.as_str()
     );
 }
 

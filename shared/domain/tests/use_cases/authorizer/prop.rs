@@ -3,9 +3,9 @@
 
 use super::{claims, config, ec_key, jwks_json, sign, token_request, NOW};
 use base64::Engine;
-use fleetguard_domain::authorizer::identity::hash_password_with;
-use fleetguard_domain::authorizer::*;
-use fleetguard_domain::domain::Serial;
+use fleetguard_domain::authorization::authorizer::identity::hash_password_with;
+use fleetguard_domain::authorization::authorizer::*;
+use fleetguard_domain::model::Serial;
 use fleetguard_testkit::fakes::InMemoryIdentityStore;
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -13,14 +13,14 @@ fn x509_request(pem: &str, principal: Option<&str>, client_id: &str) -> Value {
         "connectionMetadata": {"id": "c0ffee"}})
 }
 
-fn device_certificate(serial: &str) -> (String, fleetguard_domain::domain::CertificateId) {
+fn device_certificate(serial: &str) -> (String, fleetguard_domain::model::CertificateId) {
     let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     p.distinguished_name.push(rcgen::DnType::CommonName, serial);
     let pem = p
         .self_signed(&rcgen::KeyPair::generate().expect("key"))
         .expect("cert")
         .pem();
-    let id = fleetguard_domain::domain::CertificateId::of_der(
+    let id = fleetguard_domain::model::CertificateId::of_der(
         &fleetguard_domain::x509::pem_to_der(&pem).expect("der"),
     );
     (pem, id)
@@ -34,7 +34,7 @@ async fn an_x509_connection_is_the_certificates_and_the_registry_decides() {
     let put = |denied, held| {
         fx.store.certificates.lock().expect("lock").insert(
             id.clone(),
-            fleetguard_domain::domain::CertificateRecord {
+            fleetguard_domain::model::CertificateRecord {
                 certificate_id: id.clone(),
                 serial: serial.clone(),
                 denied,
