@@ -121,7 +121,7 @@ async fn provisioning(stack: &Stack, ca: &TestCa, ca_id: &str) {
     for round in 0..2 {
         let (serial, cert) = pending_device(stack, ca).await;
         let before = stack.emulator.calls();
-        warm.handle_jitr(jitr_event(&cert, ca_id), OffsetDateTime::now_utc())
+        warm.handle(jitr_event(&cert, ca_id), OffsetDateTime::now_utc())
             .await
             .unwrap();
         let control: u64 = diff(&before, &stack.emulator.calls())
@@ -140,7 +140,7 @@ async fn provisioning(stack: &Stack, ca: &TestCa, ca_id: &str) {
         stack.emulator.inject_fault(&op, "", nth, 3, 500);
         let failed = stack
             .provisioner()
-            .handle_jitr(event.clone(), OffsetDateTime::now_utc())
+            .handle(event.clone(), OffsetDateTime::now_utc())
             .await;
         stack.emulator.clear_faults();
         assert!(failed.is_err(), "{step}: {failed:?}");
@@ -151,7 +151,7 @@ async fn provisioning(stack: &Stack, ca: &TestCa, ca_id: &str) {
         );
         let replay = stack
             .provisioner()
-            .handle_jitr(event, OffsetDateTime::now_utc())
+            .handle(event, OffsetDateTime::now_utc())
             .await
             .unwrap();
         assert!(

@@ -3,6 +3,7 @@
 use crate::Ctx;
 use clap::Subcommand;
 use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
+use fleetguard_domain::model::AuditAction;
 use fleetguard_domain::model::{now_rfc3339, AuditEntry, Device, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_domain::provisioning::enrollment::enrollment_from_columns;
@@ -159,9 +160,14 @@ async fn import(
         };
         if registry.import_device(&device).await? {
             added += 1;
-            let entry = AuditEntry::new(actor, "import", Outcome::Accepted, Reason::Imported)
-                .serial(device.serial.as_str())
-                .detail(format!("proof: {:?}", device.enrollment.kind()));
+            let entry = AuditEntry::new(
+                actor,
+                AuditAction::Import,
+                Outcome::Accepted,
+                Reason::Imported,
+            )
+            .serial(device.serial.as_str())
+            .detail(format!("proof: {:?}", device.enrollment.kind()));
             audit.record(&entry).await?;
         } else {
             existing += 1;

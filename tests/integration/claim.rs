@@ -659,7 +659,7 @@ async fn a_jitr_device_replaces_a_stale_claim_binding_through_the_shared_validat
     let d = c
         .stack
         .provisioner()
-        .handle_jitr(
+        .handle(
             fleetguard_tests::jitr_event(&cert2, &ca_id),
             OffsetDateTime::now_utc(),
         )

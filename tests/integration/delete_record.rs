@@ -1,7 +1,7 @@
 //! Delete-record through the real adapters against the emulator: a principal may delete only its own
 //! serial's records; deletes are soft, replay-safe and restorable.
 
-use fleetguard_domain::model::{Outcome, Reason, Serial};
+use fleetguard_domain::model::{AuditAction, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, RestoreResult};
 use fleetguard_domain::records::delete::SecurityEvent;
 use fleetguard_domain::records::restore::restore_record;
@@ -450,9 +450,9 @@ async fn restore_undoes_a_soft_delete_once() {
         .filter(|e| e.record_id.as_deref() == Some("rec-1"))
         .map(|e| (e.action, e.reason))
         .collect();
-    assert!(history.contains(&("delete_record".into(), Reason::Deleted)));
-    assert!(history.contains(&("restore_record".into(), Reason::Restored)));
-    assert!(history.contains(&("restore_record".into(), Reason::NotDeleted)));
+    assert!(history.contains(&(AuditAction::DeleteRecord, Reason::Deleted)));
+    assert!(history.contains(&(AuditAction::RestoreRecord, Reason::Restored)));
+    assert!(history.contains(&(AuditAction::RestoreRecord, Reason::NotDeleted)));
     // The deleted device can delete it again after the restore (a fresh message).
     let d = f
         .stack

@@ -120,14 +120,11 @@ async fn replayed_event_changes_nothing() {
     let cert_id = stack.auto_register(&pem, &ca).await;
     let p = stack.provisioner();
     let event = jitr_event(&cert_id, &ca_id);
-    p.handle_jitr(event.clone(), OffsetDateTime::now_utc())
+    p.handle(event.clone(), OffsetDateTime::now_utc())
         .await
         .unwrap();
     let registry_items = stack.count(&stack.tables.registry).await;
-    let again = p
-        .handle_jitr(event, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let again = p.handle(event, OffsetDateTime::now_utc()).await.unwrap();
     assert_eq!(
         (again.outcome, again.reason),
         (Outcome::Noop, Reason::AlreadyProvisioned)
@@ -158,7 +155,7 @@ async fn refused_certificate_can_be_set_inactive_instead() {
     let mut p = stack.provisioner();
     p.refused_status = CertificateStatus::Inactive;
     let d = p
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::SerialNotAllowed);
@@ -168,7 +165,7 @@ async fn refused_certificate_can_be_set_inactive_instead() {
     );
     // A replay of the registration event must not touch an INACTIVE (possibly quarantined) certificate.
     let again = p
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(
@@ -211,7 +208,7 @@ async fn expired_and_not_yet_valid_certificates_are_refused() {
     let cert_id = stack.auto_register(&expired, &ca).await;
     let d = stack
         .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), now)
+        .handle(jitr_event(&cert_id, &ca_id), now)
         .await
         .unwrap();
     assert_eq!(
@@ -229,7 +226,7 @@ async fn expired_and_not_yet_valid_certificates_are_refused() {
     let cert_id = stack.auto_register(&future, &ca).await;
     let d = stack
         .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), now)
+        .handle(jitr_event(&cert_id, &ca_id), now)
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::CertificateNotYetValid);
@@ -252,7 +249,7 @@ async fn serial_from_common_name_when_no_serial_number_attribute() {
     let cert_id = stack.auto_register(&pem, &ca).await;
     let d = stack
         .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), now)
+        .handle(jitr_event(&cert_id, &ca_id), now)
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);
@@ -264,14 +261,14 @@ async fn serial_already_bound_to_an_active_certificate_is_refused() {
     let (stack, ca, ca_id, serial) = setup().await;
     let p = stack.provisioner();
     let first = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
-    p.handle_jitr(jitr_event(&first, &ca_id), OffsetDateTime::now_utc())
+    p.handle(jitr_event(&first, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
 
     // A second certificate with the same (guessable) serial: a clone or an attacker.
     let second = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
     let d = p
-        .handle_jitr(jitr_event(&second, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&second, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(
@@ -371,10 +368,7 @@ async fn malformed_events_are_rejected_and_change_nothing() {
         serde_json::json!({"certificateId": "A".repeat(64), "caCertificateId": ca_id}),
         serde_json::json!({"certificateId": "a".repeat(100_000), "caCertificateId": ca_id}),
     ] {
-        let d = p
-            .handle_jitr(event, OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+        let d = p.handle(event, OffsetDateTime::now_utc()).await.unwrap();
         assert_eq!(
             (d.outcome, d.reason),
             (Outcome::Rejected, Reason::MalformedEvent)
@@ -382,7 +376,7 @@ async fn malformed_events_are_rejected_and_change_nothing() {
     }
     // A well-formed id of a certificate that does not exist.
     let d = p
-        .handle_jitr(
+        .handle(
             jitr_event(&"f".repeat(64), &ca_id),
             OffsetDateTime::now_utc(),
         )
@@ -408,7 +402,7 @@ async fn fault_after_thing_creation_then_replay_converges() {
         500,
     );
     let err = p
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .expect_err("injected fault surfaces as an error so the invocation is retried");
     assert!(err.to_string().contains("AttachPolicy"), "{err}");
@@ -431,7 +425,7 @@ async fn fault_after_thing_creation_then_replay_converges() {
 
     // AWS retries the asynchronous invocation: the replay finishes the job.
     let d = p
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);
@@ -449,7 +443,7 @@ async fn an_instance_reuses_the_active_ca_description_and_a_fresh_one_looks_it_u
     let (stack, ca, ca_id, first) = setup().await;
     let p = stack.provisioner();
     let cert = stack.auto_register(&ca.issue(first.as_str()), &ca).await;
-    p.handle_jitr(jitr_event(&cert, &ca_id), OffsetDateTime::now_utc())
+    p.handle(jitr_event(&cert, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     // DescribeCACertificate now fails: the warm instance does not need it, a cold one does.
@@ -460,7 +454,7 @@ async fn an_instance_reuses_the_active_ca_description_and_a_fresh_one_looks_it_u
     stack.registry().import_serial(&second).await.unwrap();
     let cert2 = stack.auto_register(&ca.issue(second.as_str()), &ca).await;
     let d = p
-        .handle_jitr(jitr_event(&cert2, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert2, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);
@@ -471,14 +465,14 @@ async fn an_instance_reuses_the_active_ca_description_and_a_fresh_one_looks_it_u
     let cert3 = stack.auto_register(&ca.issue(third.as_str()), &ca).await;
     let err = stack
         .provisioner()
-        .handle_jitr(jitr_event(&cert3, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert3, &ca_id), OffsetDateTime::now_utc())
         .await
         .expect_err("a cold instance must describe the CA");
     assert!(err.to_string().contains("DescribeCACertificate"), "{err}");
     let err = stack
         .provisioner()
         .with_ca_cache(std::time::Duration::ZERO)
-        .handle_jitr(jitr_event(&cert3, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert3, &ca_id), OffsetDateTime::now_utc())
         .await
         .expect_err("no cache: looked up every time");
     assert!(err.to_string().contains("DescribeCACertificate"), "{err}");
@@ -555,7 +549,7 @@ async fn a_grant_removed_from_the_template_fails_provisioning_with_access_denied
     let cert_id = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
     let err = stack
         .provisioner()
-        .handle_jitr(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&cert_id, &ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap_err()
         .to_string();

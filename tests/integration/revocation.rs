@@ -1,6 +1,7 @@
 //! Revocation through the real adapters against the emulator: stop a compromised device now, keep it
 //! out, undo what it did.
 
+use fleetguard_domain::model::AuditAction;
 use fleetguard_domain::model::CertificateStatus;
 use fleetguard_domain::model::{CertificateId, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::ports::{AuditLog, Registry};
@@ -415,7 +416,7 @@ async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved
     let p = s.provisioner();
     // The old certificate's registration event replayed: nothing re-activates it.
     let old = p
-        .handle_jitr(jitr_event(cert, &f.ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(cert, &f.ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(old.outcome, Outcome::Noop);
@@ -423,7 +424,7 @@ async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved
     // A new certificate for the revoked serial: refused.
     let new1 = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
     let d = p
-        .handle_jitr(jitr_event(&new1, &f.ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&new1, &f.ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::SerialRevoked);
@@ -431,7 +432,7 @@ async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved
     assert!(s.registry().approve_replacement(serial).await.unwrap());
     let new2 = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
     let d = p
-        .handle_jitr(jitr_event(&new2, &f.ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&new2, &f.ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);
@@ -444,7 +445,7 @@ async fn provisioning_refuses_the_revoked_serial_until_a_replacement_is_approved
     // Only once.
     let new3 = s.auto_register(&f.ca.issue(serial.as_str()), &f.ca).await;
     let d = p
-        .handle_jitr(jitr_event(&new3, &f.ca_id), OffsetDateTime::now_utc())
+        .handle(jitr_event(&new3, &f.ca_id), OffsetDateTime::now_utc())
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::SerialBoundToOtherCertificate);
@@ -1100,7 +1101,7 @@ async fn in_grace(f: &Fleet) -> String {
     device.version = v + 1;
     let entry = fleetguard_domain::model::AuditEntry::new(
         "test",
-        "confirm_rotation",
+        AuditAction::ConfirmRotation,
         Outcome::Accepted,
         Reason::RotationConfirmed,
     )

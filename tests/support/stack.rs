@@ -321,7 +321,7 @@ impl Stack {
         ca_id: &str,
     ) -> fleetguard_domain::provisioning::jitr::Decision {
         self.provisioner()
-            .handle_jitr(jitr_event(cert_id, ca_id), OffsetDateTime::now_utc())
+            .handle(jitr_event(cert_id, ca_id), OffsetDateTime::now_utc())
             .await
             .expect("the provisioner answers")
     }
@@ -391,7 +391,7 @@ impl Stack {
         let certificate_id = self.auto_register(&cert_pem, ca).await;
         let d = self
             .provisioner()
-            .handle_jitr(
+            .handle(
                 jitr_event(&certificate_id, ca_id),
                 OffsetDateTime::now_utc(),
             )
@@ -426,7 +426,7 @@ impl Stack {
         let cert_id = self.auto_register(&ca.issue(serial.as_str()), ca).await;
         let d = self
             .provisioner()
-            .handle_jitr(jitr_event(&cert_id, ca_id), OffsetDateTime::now_utc())
+            .handle(jitr_event(&cert_id, ca_id), OffsetDateTime::now_utc())
             .await
             .expect("provision");
         assert_eq!(d.reason, fleetguard_domain::model::Reason::Provisioned);

@@ -386,7 +386,7 @@ async fn the_attackers_whole_story_and_its_undoing() {
     let fresh = stack.auto_register(&ca.issue(serial.as_str()), &ca).await;
     let d = stack
         .provisioner()
-        .handle_jitr(fleetguard_tests::jitr_event(&fresh, &ca_id), now())
+        .handle(fleetguard_tests::jitr_event(&fresh, &ca_id), now())
         .await
         .unwrap();
     assert_eq!(d.reason, Reason::Provisioned);

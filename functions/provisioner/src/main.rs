@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
         // An Err fails the invocation; the IoT rule's asynchronous invoke retries it, and every step is
         // idempotent, so the retry finishes the job.
         let decision = provisioner
-            .handle_jitr(event.payload, fleetguard_domain::model::now())
+            .handle(event.payload, fleetguard_domain::model::now())
             .await
             .map_err(diagnostic)?;
         Ok::<_, Diagnostic>(decision)

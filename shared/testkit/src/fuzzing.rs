@@ -177,10 +177,7 @@ pub fn jitr_event(data: &[u8]) {
             FLEET_POLICY.into(),
             CertificateStatus::Revoked,
         );
-        let d = p
-            .handle_jitr(json(data), w.now)
-            .await
-            .expect("fakes never fail");
+        let d = p.handle(json(data), w.now).await.expect("fakes never fail");
         assert!(!audit.entries().is_empty(), "decision not audited: {d:?}");
         for (serial, _, id) in &w.devices {
             if p.control.status(id) == Some(CertificateStatus::Active) {

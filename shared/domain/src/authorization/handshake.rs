@@ -39,6 +39,7 @@
 //! (`HandshakeValidation=disabled`).
 
 use crate::cache::TtlCache;
+use crate::model::AuditAction;
 use crate::model::{AuditEntry, CertificateId, CertificateStatus, Outcome, Reason, Serial};
 use crate::ports::{AuditLog, IotControl, Registry};
 use crate::x509::{issued_by, pem_to_der, presented_certificate_id, MAX_PEM_LEN};
@@ -181,8 +182,13 @@ impl<R: Registry, C: IotControl, A: AuditLog> HandshakeValidator<R, C, A> {
         } else {
             Outcome::Rejected
         };
-        let mut entry = AuditEntry::new("handshake", "handshake", outcome, decision.reason)
-            .detail(decision.detail.clone());
+        let mut entry = AuditEntry::new(
+            "handshake",
+            AuditAction::Handshake,
+            outcome,
+            decision.reason,
+        )
+        .detail(decision.detail.clone());
         if let Some(c) = &decision.certificate_id {
             entry = entry.principal(c.as_str());
         }

@@ -5,6 +5,7 @@
 use crate::authorization::authorizer::{
     Identity, IdentityKind, IdentityStore, OperatorStatus, PrincipalId,
 };
+use crate::model::AuditAction;
 use crate::model::{AuditEntry, Outcome, Reason};
 use crate::ports::{AuditLog, AuthorizerPrincipal, Registry};
 use crate::Result;
@@ -63,7 +64,7 @@ where
     }
     let entry = AuditEntry::new(
         actor,
-        "operator_add",
+        AuditAction::OperatorAdd,
         Outcome::Accepted,
         Reason::OperatorAdded,
     )

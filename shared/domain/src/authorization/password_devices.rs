@@ -8,6 +8,7 @@
 //! one-time secret.
 
 use crate::authorization::authorizer::{device_principal, Identity, IdentityKind, IdentityStore};
+use crate::model::AuditAction;
 use crate::model::{AuditEntry, DeviceStatus, Outcome, ProofKind, Reason, Serial};
 use crate::ports::{AuditLog, Registry};
 use crate::Result;
@@ -74,7 +75,7 @@ pub async fn set_password<R: Registry, S: IdentityStore, A: AuditLog>(
     let principal = device_principal(serial);
     let entry = AuditEntry::new(
         actor,
-        "set_password",
+        AuditAction::SetPassword,
         Outcome::Accepted,
         Reason::PasswordSet,
     )
@@ -101,7 +102,7 @@ pub async fn set_password<R: Registry, S: IdentityStore, A: AuditLog>(
         Some(d) if d.status == DeviceStatus::Active && d.certificate_id.is_none() => {
             let entry = AuditEntry::new(
                 actor,
-                "activate_password",
+                AuditAction::ActivatePassword,
                 Outcome::Accepted,
                 Reason::PasswordActivated,
             )

@@ -7,6 +7,7 @@
 //! window, so a watch reads only the devices inside it. Certificates AWS IoT issued in fleet
 //! provisioning by claim are valid until 2049-12-31 and never show up.
 
+use crate::model::AuditAction;
 use crate::model::{rfc3339, AuditEntry, Device, DeviceStatus, Outcome, Reason};
 use crate::ports::{AuditLog, IotControl, Publisher, Rotations};
 use crate::{Error, Result};
@@ -112,7 +113,7 @@ pub async fn notify<P: Publisher, A: AuditLog>(
         publisher.publish(&topic, &payload).await?;
         let mut entry = AuditEntry::new(
             "certificate-watch",
-            "expiry_watch",
+            AuditAction::ExpiryWatch,
             Outcome::Accepted,
             Reason::CertificateExpiring,
         )
@@ -126,7 +127,7 @@ pub async fn notify<P: Publisher, A: AuditLog>(
     for e in &report.cas {
         let mut entry = AuditEntry::new(
             "certificate-watch",
-            "expiry_watch",
+            AuditAction::ExpiryWatch,
             Outcome::Accepted,
             Reason::CaExpiring,
         )

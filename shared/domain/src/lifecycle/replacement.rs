@@ -1,6 +1,7 @@
 //! Approving a replacement certificate for a revoked device: the operator's deliberate step that
 //! lets exactly one new certificate of that serial through its next first connect (JITR or claim).
 
+use crate::model::AuditAction;
 use crate::model::{AuditEntry, Outcome, Reason, Serial};
 use crate::ports::{AuditLog, Registry};
 use crate::Result;
@@ -17,7 +18,7 @@ pub async fn approve_replacement<R: Registry, A: AuditLog>(
     }
     let entry = AuditEntry::new(
         actor,
-        "approve_replacement",
+        AuditAction::ApproveReplacement,
         Outcome::Accepted,
         Reason::ReplacementApproved,
     )

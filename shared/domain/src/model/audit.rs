@@ -170,6 +170,74 @@ impl std::fmt::Display for Reason {
     }
 }
 
+macro_rules! actions {
+    ($($variant:ident => $code:literal),+ $(,)?) => {
+        /// What an audit entry decided on. Like [`Reason`], a closed set whose text form is an interface
+        /// (the audit table's `action`, the logs, `fleetctl audit`): never renamed, only added.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum AuditAction { $($variant),+ }
+
+        impl AuditAction {
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $code),+ }
+            }
+            /// The action with this code, if any.
+            pub fn from_code(code: &str) -> Option<AuditAction> {
+                match code { $($code => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+actions! {
+    // provisioning
+    Provision => "provision",
+    PreProvision => "pre_provision",
+    Import => "import",
+    // authorization
+    Handshake => "handshake",
+    Authorize => "authorize",
+    PasswordBurst => "password_burst",
+    OperatorAdd => "operator_add",
+    SetPassword => "set_password",
+    ActivatePassword => "activate_password",
+    // records
+    DeleteRecord => "delete_record",
+    RestoreRecord => "restore_record",
+    // lifecycle: isolation and its signals
+    Revoke => "revoke",
+    Quarantine => "quarantine",
+    Release => "release",
+    Rollback => "rollback",
+    Revocation => "revocation",
+    TamperReport => "tamper_report",
+    SecurityViolation => "security_violation",
+    DefenderViolation => "defender_violation",
+    Presence => "presence",
+    ApproveReplacement => "approve_replacement",
+    // lifecycle: rotation and expiry
+    RequestRotation => "request_rotation",
+    RotateCertificate => "rotate_certificate",
+    ConfirmRotation => "confirm_rotation",
+    RotationSweep => "rotation_sweep",
+    ExpiryWatch => "expiry_watch",
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Tests and tools compare an entry's action with its code (`e.action == "revoke"`).
+impl PartialEq<&str> for AuditAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One decision, as written to the audit table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -183,8 +251,8 @@ pub struct AuditEntry {
     /// The device serial concerned, if known and valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
-    /// The action decided on, e.g. `provision`, `delete_record`, `revoke`.
-    pub action: String,
+    /// The action decided on.
+    pub action: AuditAction,
     pub outcome: Outcome,
     pub reason: Reason,
     /// The record concerned (delete-record, restore).
@@ -200,13 +268,13 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn new(actor: &str, action: &str, outcome: Outcome, reason: Reason) -> Self {
+    pub fn new(actor: &str, action: AuditAction, outcome: Outcome, reason: Reason) -> Self {
         Self {
             at: super::now_rfc3339(),
             actor: actor.to_owned(),
             principal: None,
             serial: None,
-            action: action.to_owned(),
+            action,
             outcome,
             reason,
             record_id: None,
@@ -242,7 +310,7 @@ impl AuditEntry {
             dash(&self.record_id),
         );
         let (action, outcome, reason, actor) = (
-            &self.action,
+            self.action.as_str(),
             self.outcome.as_str(),
             self.reason.as_str(),
             &self.actor,
@@ -302,9 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn action_codes_are_snake_case_unique_and_serde_agrees() {
+        let mut seen = std::collections::HashSet::new();
+        for a in AuditAction::ALL {
+            let code = a.as_str();
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            assert!(seen.insert(code), "duplicate {code}");
+            assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!(code));
+            assert_eq!(AuditAction::from_code(code), Some(*a));
+        }
+    }
+
+    #[test]
     fn detail_is_bounded() {
-        let e = AuditEntry::new("t", "a", Outcome::Rejected, Reason::MalformedEvent)
-            .detail("é".repeat(600));
+        let e = AuditEntry::new(
+            "t",
+            AuditAction::Authorize,
+            Outcome::Rejected,
+            Reason::MalformedEvent,
+        )
+        .detail("é".repeat(600));
         assert!(e.detail.unwrap().len() <= 512);
     }
 }

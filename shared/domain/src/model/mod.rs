@@ -6,7 +6,7 @@ mod ids;
 mod principal;
 mod record;
 
-pub use audit::{truncate_utf8, AuditEntry, Outcome, Reason, MAX_DETAIL_BYTES};
+pub use audit::{truncate_utf8, AuditAction, AuditEntry, Outcome, Reason, MAX_DETAIL_BYTES};
 pub use device::{
     CertificateFacts, CertificateRecord, CertificateStatus, Device, DeviceStatus, Enrollment,
     LiveSession, ProofKind, Rotation, ROTATION_DEADLINE,

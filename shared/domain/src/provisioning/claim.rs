@@ -75,6 +75,7 @@
 //! provisioned by JITR or given a password, never by claim. `fleetctl devices show` says which proof kind a
 //! device has and whether it was used; no key, hash or secret is ever printed or logged.
 
+use crate::model::AuditAction;
 use crate::model::{AuditEntry, CertificateId, Device, Outcome, ProofKind, Reason, Serial};
 use crate::ports::{AuditLog, Enrollments, IotControl, PendingBinding, ProofSpend};
 use crate::provisioning::enrollment::{self, ClaimParameters, Presented, ProofError};
@@ -135,7 +136,7 @@ fn client_id_names(client_id: &str, serial: &Serial) -> bool {
 pub const DEFAULT_PROOF_WINDOW_SECONDS: i64 = 300;
 
 const ACTOR: &str = "provisioning-hook";
-const ACTION: &str = "pre_provision";
+const ACTION: AuditAction = AuditAction::PreProvision;
 
 /// The pre-provisioning hook over its ports.
 pub struct ClaimHook<E, C, A> {

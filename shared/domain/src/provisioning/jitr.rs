@@ -22,6 +22,7 @@
 //! an ACTIVE CA's description for `FLEETGUARD_CA_CACHE_SECONDS` (default 60; 0 turns it off): AWS raises JITR
 //! only for an ACTIVE CA with auto-registration on, so the cache admits nothing AWS had not registered.
 
+use crate::model::AuditAction;
 use crate::model::{
     AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome, Reason,
 };
@@ -64,7 +65,7 @@ pub struct Decision {
 }
 
 const ACTOR: &str = "provisioner";
-const ACTION: &str = "provision";
+const ACTION: AuditAction = AuditAction::Provision;
 
 /// The provisioning service over its ports.
 pub struct Provisioner<R, C, A> {
@@ -127,11 +128,7 @@ impl<R, C, A> Provisioner<R, C, A> {
 impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
     /// Handles one JITR event (raw JSON, so a malformed event is a decision, not a runtime error).
     /// `Err` only for infrastructure failures: the Lambda then fails and AWS retries the event.
-    pub async fn handle_jitr(
-        &self,
-        raw: serde_json::Value,
-        now: OffsetDateTime,
-    ) -> Result<Decision> {
+    pub async fn handle(&self, raw: serde_json::Value, now: OffsetDateTime) -> Result<Decision> {
         let event: JitrEvent = match serde_json::from_value(raw) {
             Ok(e) => e,
             Err(e) => {

@@ -44,6 +44,7 @@
 //! - `fleetctl records restore <serial> <record_id>` undoes a soft delete (conditional, audited, idempotent);
 //!   `fleetctl records history <serial> <record_id>` shows the record and its audit trail.
 
+use crate::model::AuditAction;
 use crate::model::{
     rfc3339, truncate_utf8, AuditEntry, Outcome, Principal, Reason, Record, RecordId, Serial,
 };
@@ -112,7 +113,7 @@ pub struct DeleteRecordService<D, A, P> {
 }
 
 const ACTOR: &str = "delete-record";
-const ACTION: &str = "delete_record";
+const ACTION: AuditAction = AuditAction::DeleteRecord;
 
 struct Valid {
     serial: Serial,

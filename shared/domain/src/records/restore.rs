@@ -1,6 +1,7 @@
 //! Restoring soft-deleted records: the shared operation behind `fleetctl records restore` and the
 //! revoker's rollback. Conditional, audited, idempotent.
 
+use crate::model::AuditAction;
 use crate::model::{AuditEntry, Outcome, Reason, RecordId, Serial};
 use crate::ports::{AuditLog, Records, RestoreResult};
 use crate::Result;
@@ -15,9 +16,14 @@ pub async fn restore_record<D: Records, A: AuditLog>(
     actor: &str,
     only_if_deleted_by: Option<&str>,
 ) -> Result<RestoreResult> {
-    let entry = AuditEntry::new(actor, "restore_record", Outcome::Accepted, Reason::Restored)
-        .serial(serial.as_str())
-        .record(record_id.as_str());
+    let entry = AuditEntry::new(
+        actor,
+        AuditAction::RestoreRecord,
+        Outcome::Accepted,
+        Reason::Restored,
+    )
+    .serial(serial.as_str())
+    .record(record_id.as_str());
     let result = records
         .restore(serial, record_id, actor, only_if_deleted_by, &entry)
         .await?;
@@ -30,7 +36,7 @@ pub async fn restore_record<D: Records, A: AuditLog>(
         RestoreResult::NotDeleted { .. } => (Outcome::Noop, Reason::NotDeleted),
         RestoreResult::NotFound => (Outcome::Rejected, Reason::NotFound),
     };
-    let entry = AuditEntry::new(actor, "restore_record", outcome, reason)
+    let entry = AuditEntry::new(actor, AuditAction::RestoreRecord, outcome, reason)
         .serial(serial.as_str())
         .record(record_id.as_str());
     crate::ports::record_decision(audit, &entry).await?;

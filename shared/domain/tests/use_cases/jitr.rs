@@ -67,7 +67,7 @@ impl Fx {
 
     async fn jitr(&self, cert: &str) -> fleetguard_domain::provisioning::jitr::Decision {
         self.p
-            .handle_jitr(event(cert, &self.ca_id), OffsetDateTime::now_utc())
+            .handle(event(cert, &self.ca_id), OffsetDateTime::now_utc())
             .await
             .expect("decision")
     }
@@ -202,7 +202,7 @@ async fn a_malformed_event_is_an_audited_refusal() {
         json!(42),
     ] {
         let d =
-            f.p.handle_jitr(bad.clone(), OffsetDateTime::now_utc())
+            f.p.handle(bad.clone(), OffsetDateTime::now_utc())
                 .await
                 .expect("decision");
         assert_eq!(

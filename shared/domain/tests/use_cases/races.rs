@@ -186,7 +186,7 @@ impl Fleet {
         let (serial, cert) = self.manufactured(serial).await;
         let d = self
             .provisioner(self.iot.clone())
-            .handle_jitr(self.jitr(&cert), OffsetDateTime::now_utc())
+            .handle(self.jitr(&cert), OffsetDateTime::now_utc())
             .await
             .expect("provisioned");
         assert_eq!(d.reason, Reason::Provisioned);
@@ -319,7 +319,7 @@ async fn a_provisioning_that_loses_to_a_revoke_is_answered_and_the_revoke_stands
     let racing = f.revoked_at(&serial, Step::Status(CertificateStatus::Active));
     let d = f
         .provisioner(racing)
-        .handle_jitr(f.jitr(&cert), OffsetDateTime::now_utc())
+        .handle(f.jitr(&cert), OffsetDateTime::now_utc())
         .await
         .expect("a lost race is an answer, not an error");
     assert_eq!(
@@ -343,7 +343,7 @@ async fn a_provisioning_that_loses_to_a_quarantine_leaves_the_certificate_inacti
     let racing = Racing::new(&f.iot, Step::Status(CertificateStatus::Active), quarantine);
     let d = f
         .provisioner(racing)
-        .handle_jitr(f.jitr(&cert), OffsetDateTime::now_utc())
+        .handle(f.jitr(&cert), OffsetDateTime::now_utc())
         .await
         .expect("a lost race is an answer, not an error");
     assert_eq!(
@@ -370,7 +370,7 @@ async fn of_two_certificates_of_one_serial_the_loser_keeps_no_policy_and_no_thin
     let winner = f.provisioner(f.iot.clone());
     let event = f.jitr(&second);
     let interloper: Interloper = Box::pin(async move {
-        let d = winner.handle_jitr(event, OffsetDateTime::now_utc()).await;
+        let d = winner.handle(event, OffsetDateTime::now_utc()).await;
         assert_eq!(d.expect("winner").reason, Reason::Provisioned);
     });
     // The second certificate's provisioning runs to the end after the first passed its checks and
@@ -378,7 +378,7 @@ async fn of_two_certificates_of_one_serial_the_loser_keeps_no_policy_and_no_thin
     let racing = Racing::new(&f.iot, Step::AttachThing, interloper);
     let d = f
         .provisioner(racing)
-        .handle_jitr(f.jitr(&first), OffsetDateTime::now_utc())
+        .handle(f.jitr(&first), OffsetDateTime::now_utc())
         .await
         .expect("a lost race is an answer, not an error");
     assert_eq!(

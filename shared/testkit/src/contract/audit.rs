@@ -1,6 +1,7 @@
 //! The audit log contract.
 
 use super::*;
+use fleetguard_domain::model::AuditAction;
 
 /// The audit log: written once per idempotency key, read by serial (newest first, bounded) and by
 /// principal (since a time).
@@ -10,10 +11,15 @@ pub async fn audit_contract<W: World>(w: &W) {
     let principal = w.unique("pr");
     let mut times = Vec::new();
     for i in 0..3 {
-        let e = AuditEntry::new("contract", "act", Outcome::Accepted, Reason::Provisioned)
-            .serial(s.as_str())
-            .principal(principal.as_str())
-            .detail(format!("n={i}"));
+        let e = AuditEntry::new(
+            "contract",
+            AuditAction::Authorize,
+            Outcome::Accepted,
+            Reason::Provisioned,
+        )
+        .serial(s.as_str())
+        .principal(principal.as_str())
+        .detail(format!("n={i}"));
         times.push(e.at.clone());
         assert!(a.record(&e).await.expect("record"));
         // Distinct timestamps (nanoseconds; the order is the text order).
@@ -38,8 +44,13 @@ pub async fn audit_contract<W: World>(w: &W) {
     );
 
     // Idempotency: the same time and key are written once.
-    let mut e = AuditEntry::new("contract", "act", Outcome::Noop, Reason::AlreadyProvisioned)
-        .serial(s.as_str());
+    let mut e = AuditEntry::new(
+        "contract",
+        AuditAction::Authorize,
+        Outcome::Noop,
+        Reason::AlreadyProvisioned,
+    )
+    .serial(s.as_str());
     e.dedupe = Some("message-1".into());
     assert!(a.record(&e).await.expect("first"));
     assert!(
@@ -63,7 +74,7 @@ pub async fn audit_contract<W: World>(w: &W) {
     // Round trip of every field.
     let full = AuditEntry::new(
         "contract",
-        "delete_record",
+        AuditAction::DeleteRecord,
         Outcome::Rejected,
         Reason::PrincipalMismatch,
     )
@@ -78,7 +89,7 @@ pub async fn audit_contract<W: World>(w: &W) {
     let lone = w.unique("lone");
     let e = AuditEntry::new(
         "contract",
-        "authorize",
+        AuditAction::Authorize,
         Outcome::Rejected,
         Reason::BadSignature,
     )

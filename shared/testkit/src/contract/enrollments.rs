@@ -1,6 +1,7 @@
 //! The claim hook's enrollments contract.
 
 use super::*;
+use fleetguard_domain::model::AuditAction;
 
 /// The registry as the pre-provisioning hook uses it: one read of device and certificate, one
 /// conditional pending binding that spends the proof, with its audit entry.
@@ -33,7 +34,7 @@ pub async fn enrollments_contract<W: World>(w: &W) {
     };
     let entry = AuditEntry::new(
         "contract",
-        "provision",
+        AuditAction::Provision,
         Outcome::Accepted,
         Reason::Provisioned,
     )

@@ -1,6 +1,7 @@
 //! The records contract.
 
 use super::*;
+use fleetguard_domain::model::AuditAction;
 
 fn record(serial: &Serial, id: &str) -> Record {
     Record {
@@ -31,7 +32,7 @@ fn delete_of(record: &Record, principal: &str, at: &str) -> SoftDelete {
 fn delete_entry(record: &Record, principal: &str) -> AuditEntry {
     AuditEntry::new(
         "contract",
-        "delete_record",
+        AuditAction::DeleteRecord,
         Outcome::Accepted,
         Reason::Deleted,
     )
@@ -168,7 +169,7 @@ pub async fn records_contract<W: World>(w: &W) {
     // Restores: only a deleted record, only by the principal named.
     let restore_entry = AuditEntry::new(
         "contract",
-        "restore_record",
+        AuditAction::RestoreRecord,
         Outcome::Accepted,
         Reason::Restored,
     )
@@ -229,7 +230,7 @@ pub async fn records_contract<W: World>(w: &W) {
         let deleted = d.get(&s, &r.record_id).await.expect("get").expect("rec");
         let entry = AuditEntry::new(
             "contract",
-            "restore_record",
+            AuditAction::RestoreRecord,
             Outcome::Accepted,
             Reason::Restored,
         )

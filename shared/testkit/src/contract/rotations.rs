@@ -1,6 +1,7 @@
 //! The registry as rotation writes and queries it.
 
 use super::*;
+use fleetguard_domain::model::AuditAction;
 
 /// The registry as rotation writes and queries it: the device written whole, conditional on its
 /// version, with the certificate record and the audit entry, all or nothing; the sparse indexes.
@@ -62,7 +63,7 @@ pub async fn rotations_contract<W: World>(w: &W) {
     let entry = |key: &str| {
         let mut e = AuditEntry::new(
             "contract",
-            "rotate_certificate",
+            AuditAction::RotateCertificate,
             Outcome::Accepted,
             Reason::CertificateIssued,
         )

@@ -112,6 +112,7 @@ pub use render::ArnScope;
 pub use request::{strip_sdk_suffix, AuthorizerRequest, Credential};
 pub use response::{validate_response, AuthorizerResponse};
 
+use crate::model::AuditAction;
 use crate::model::{DeviceStatus, Reason, Serial};
 use crate::{Error, Result};
 use identity::MAX_PASSWORD_BYTES;
@@ -373,7 +374,7 @@ impl Decision {
         } else {
             Outcome::Rejected
         };
-        let mut entry = AuditEntry::new("authorizer", "authorize", outcome, self.reason);
+        let mut entry = AuditEntry::new("authorizer", AuditAction::Authorize, outcome, self.reason);
         if let Some(p) = &self.principal_id {
             entry = entry.principal(p.clone());
         }
@@ -393,7 +394,7 @@ impl Decision {
         let n = self.burst?;
         let mut entry = AuditEntry::new(
             "authorizer",
-            "password_burst",
+            AuditAction::PasswordBurst,
             Outcome::Rejected,
             Reason::PasswordBurst,
         )

@@ -2,6 +2,7 @@
 //! device, a replaced certificate, an operator or a certificate of no device, and release.
 
 use super::*;
+use crate::model::AuditAction;
 
 impl<R, C, N, D, A> Revoker<R, C, N, D, A>
 where
@@ -21,12 +22,17 @@ where
         self.control
             .set_certificate_status(cert, CertificateStatus::Revoked)
             .await?;
-        let entry = AuditEntry::new(actor, "revoke", Outcome::Accepted, Reason::Revoked)
-            .principal(cert.as_str())
-            .detail(format!(
-                "certificate of no device (a claim certificate?): {}",
-                cmd.reason.as_deref().unwrap_or("")
-            ));
+        let entry = AuditEntry::new(
+            actor,
+            AuditAction::Revoke,
+            Outcome::Accepted,
+            Reason::Revoked,
+        )
+        .principal(cert.as_str())
+        .detail(format!(
+            "certificate of no device (a claim certificate?): {}",
+            cmd.reason.as_deref().unwrap_or("")
+        ));
         crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, Some(cert)))
     }
@@ -117,9 +123,9 @@ where
         }
         let changed = cut == Some(true);
         let (name, reason) = if revoke {
-            ("revoke", Reason::Revoked)
+            (AuditAction::Revoke, Reason::Revoked)
         } else {
-            ("quarantine", Reason::Quarantined)
+            (AuditAction::Quarantine, Reason::Quarantined)
         };
         let outcome = if changed {
             Outcome::Accepted
@@ -229,15 +235,25 @@ where
         detail: &str,
     ) -> Result<Report> {
         use crate::authorization::authorizer::OperatorStatus as S;
-        let (name, from, to, reason): (&str, &[S], S, Reason) = match action {
+        let (name, from, to, reason): (AuditAction, &[S], S, Reason) = match action {
             Action::Revoke => (
-                "revoke",
+                AuditAction::Revoke,
                 &[S::Active, S::Disabled],
                 S::Revoked,
                 Reason::Revoked,
             ),
-            Action::Quarantine => ("quarantine", &[S::Active], S::Disabled, Reason::Quarantined),
-            Action::Release => ("release", &[S::Disabled], S::Active, Reason::Released),
+            Action::Quarantine => (
+                AuditAction::Quarantine,
+                &[S::Active],
+                S::Disabled,
+                Reason::Quarantined,
+            ),
+            Action::Release => (
+                AuditAction::Release,
+                &[S::Disabled],
+                S::Active,
+                Reason::Released,
+            ),
         };
         let changed = self.registry.set_operator_status(id, from, to).await?;
         let current = match self.registry.get_principal(id).await? {
@@ -323,16 +339,21 @@ where
                 .is_some_and(|d| d.status == DeviceStatus::Revoked)
         {
             // Quarantine never softens a revocation.
-            let entry = AuditEntry::new(actor, "quarantine", Outcome::Noop, Reason::RevokedIsFinal)
-                .serial(t.serial.as_str());
+            let entry = AuditEntry::new(
+                actor,
+                AuditAction::Quarantine,
+                Outcome::Noop,
+                Reason::RevokedIsFinal,
+            )
+            .serial(t.serial.as_str());
             crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, t.cert.as_ref()));
         }
         self.cut_off_device(t, device.as_ref(), revoke).await?;
         let (name, reason) = if revoke {
-            ("revoke", Reason::Revoked)
+            (AuditAction::Revoke, Reason::Revoked)
         } else {
-            ("quarantine", Reason::Quarantined)
+            (AuditAction::Quarantine, Reason::Quarantined)
         };
         let mut entry = AuditEntry::new(actor, name, Outcome::Accepted, reason)
             .serial(t.serial.as_str())
@@ -377,9 +398,13 @@ where
             }
             Some(DeviceStatus::Quarantined) => {}
             _ => {
-                let entry =
-                    AuditEntry::new(actor, "release", Outcome::Noop, Reason::NotQuarantined)
-                        .serial(t.serial.as_str());
+                let entry = AuditEntry::new(
+                    actor,
+                    AuditAction::Release,
+                    Outcome::Noop,
+                    Reason::NotQuarantined,
+                )
+                .serial(t.serial.as_str());
                 crate::ports::record_decision(&self.audit, &entry).await?;
                 return Ok(report(&entry, t.cert.as_ref()));
             }
@@ -440,16 +465,26 @@ where
             if now.as_ref().map(|d| d.status) == Some(DeviceStatus::Revoked) {
                 return self.release_lost_to_revoke(t, now.as_ref(), actor).await;
             }
-            let entry = AuditEntry::new(actor, "release", Outcome::Noop, Reason::NotQuarantined)
-                .serial(t.serial.as_str())
-                .detail("released by someone else meanwhile");
+            let entry = AuditEntry::new(
+                actor,
+                AuditAction::Release,
+                Outcome::Noop,
+                Reason::NotQuarantined,
+            )
+            .serial(t.serial.as_str())
+            .detail("released by someone else meanwhile");
             crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, t.cert.as_ref()));
         }
-        let entry = AuditEntry::new(actor, "release", Outcome::Accepted, Reason::Released)
-            .serial(t.serial.as_str())
-            .principal(t.principal())
-            .detail(detail);
+        let entry = AuditEntry::new(
+            actor,
+            AuditAction::Release,
+            Outcome::Accepted,
+            Reason::Released,
+        )
+        .serial(t.serial.as_str())
+        .principal(t.principal())
+        .detail(detail);
         crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, t.cert.as_ref()))
     }

@@ -84,6 +84,7 @@
 //! - `fleetctl devices approve-replacement <serial>` lets a revoked serial be provisioned once more with a new
 //!   certificate; the old certificate stays denied.
 
+use crate::model::AuditAction;
 use crate::model::{
     rfc3339, AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome,
     Principal, Reason, Serial,
@@ -488,7 +489,7 @@ where
                 // since); the records table is still what decides what is restored.
                 let from = since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
                 for e in self.audit.for_principal(&id, &rfc3339(from)).await? {
-                    if e.action == "delete_record" && e.reason == Reason::Deleted {
+                    if e.action == AuditAction::DeleteRecord && e.reason == Reason::Deleted {
                         if let Some(Ok(s)) = e.serial.as_deref().map(Serial::parse) {
                             if !serials.contains(&s) {
                                 serials.push(s);
@@ -531,8 +532,8 @@ where
         reason: Reason,
         detail: &str,
     ) -> Result<Report> {
-        let mut entry =
-            AuditEntry::new(actor, "revocation", Outcome::Rejected, reason).detail(detail);
+        let mut entry = AuditEntry::new(actor, AuditAction::Revocation, Outcome::Rejected, reason)
+            .detail(detail);
         if let Some(s) = serial {
             entry = entry.serial(s.as_str());
         }

@@ -2,6 +2,7 @@
 //! restores.
 
 use super::*;
+use crate::model::AuditAction;
 
 impl<R, C, N, D, A> Revoker<R, C, N, D, A>
 where
@@ -107,7 +108,7 @@ where
                 .map(|record| {
                     let entry = AuditEntry::new(
                         actor,
-                        "restore_record",
+                        AuditAction::RestoreRecord,
                         Outcome::Accepted,
                         Reason::Restored,
                     )
@@ -143,7 +144,8 @@ where
             )
         };
         // Under the principal the command named (the serial's current one): its history shows it.
-        let mut entry = AuditEntry::new(actor, "rollback", outcome, reason).detail(detail);
+        let mut entry =
+            AuditEntry::new(actor, AuditAction::Rollback, outcome, reason).detail(detail);
         if let Some(p) = principals.first() {
             entry = entry.principal(p);
         }

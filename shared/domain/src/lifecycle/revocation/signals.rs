@@ -3,6 +3,7 @@
 //! on one serial), and the tripwire that counts them.
 
 use super::*;
+use crate::model::AuditAction;
 
 impl<R, C, N, D, A> Revoker<R, C, N, D, A>
 where
@@ -28,7 +29,7 @@ where
             // alarm-cleared / alarm-invalidated: never undo an isolation automatically; audit only.
             let entry = AuditEntry::new(
                 actor,
-                "defender_violation",
+                AuditAction::DefenderViolation,
                 Outcome::Noop,
                 Reason::DefenderAlarmCleared,
             )
@@ -49,7 +50,7 @@ where
         };
         let mut signal = AuditEntry::new(
             actor,
-            "defender_violation",
+            AuditAction::DefenderViolation,
             Outcome::Accepted,
             Reason::DefenderInAlarm,
         )
@@ -136,7 +137,7 @@ where
         }
         let signal = AuditEntry::new(
             actor,
-            "tamper_report",
+            AuditAction::TamperReport,
             Outcome::Accepted,
             Reason::TamperReported,
         )
@@ -179,7 +180,7 @@ where
             Reason::PrincipalMismatch
         };
         let genuine = reported.is_some_and(|r| {
-            r.action == "delete_record"
+            r.action == AuditAction::DeleteRecord
                 && r.reason == refusal
                 && r.principal.as_deref() == Some(e.principal.as_str())
                 && r.record_id.as_deref() == Some(e.record_id.as_str())
@@ -187,7 +188,7 @@ where
         if !genuine {
             let entry = AuditEntry::new(
                 "tripwire",
-                "security_violation",
+                AuditAction::SecurityViolation,
                 Outcome::Rejected,
                 Reason::UnverifiedSignal,
             )
@@ -249,7 +250,7 @@ where
         ) {
             let entry = AuditEntry::new(
                 "tripwire",
-                "security_violation",
+                AuditAction::SecurityViolation,
                 Outcome::Noop,
                 Reason::UnknownPrincipal,
             )
@@ -284,10 +285,14 @@ where
     /// certificate: nothing happens. Outside a grace period the event costs one read and no write.
     pub(super) async fn presence(&self, e: PresenceEvent, now: OffsetDateTime) -> Result<Report> {
         let quiet = |detail: &str| {
-            let entry =
-                AuditEntry::new("tripwire", "presence", Outcome::Noop, Reason::PresenceNoted)
-                    .principal(&e.principal)
-                    .detail(detail.to_owned());
+            let entry = AuditEntry::new(
+                "tripwire",
+                AuditAction::Presence,
+                Outcome::Noop,
+                Reason::PresenceNoted,
+            )
+            .principal(&e.principal)
+            .detail(detail.to_owned());
             Ok(report(&entry, None))
         };
         let (Ok(Principal::Certificate(cert)), Ok(serial)) =
@@ -359,7 +364,7 @@ where
         let actor = "tripwire";
         let mut signal = AuditEntry::new(
             actor,
-            "security_violation",
+            AuditAction::SecurityViolation,
             Outcome::Accepted,
             Reason::SerialShared,
         )
@@ -419,7 +424,7 @@ where
         };
         let mut signal = AuditEntry::new(
             actor,
-            "security_violation",
+            AuditAction::SecurityViolation,
             Outcome::Accepted,
             Reason::SecurityViolation,
         )
@@ -441,7 +446,7 @@ where
             .for_principal(cert.as_str(), &window_start)
             .await?
             .into_iter()
-            .filter(|x| x.action == "security_violation")
+            .filter(|x| x.action == AuditAction::SecurityViolation)
             .collect();
         // The by-principal index is only eventually consistent: the signal just written (or
         // written by this message's first delivery) counts whether the index shows it yet or not.
@@ -450,10 +455,15 @@ where
             .any(|x| x.at == signal.at && x.detail == signal.detail);
         let count = earlier.len() + usize::from(!shown);
         if count < self.config.violation_threshold as usize {
-            let entry = AuditEntry::new(actor, "quarantine", Outcome::Noop, Reason::BelowThreshold)
-                .serial(owner.serial.as_str())
-                .principal(cert.as_str())
-                .detail(format!("{count} of {}", self.config.violation_threshold));
+            let entry = AuditEntry::new(
+                actor,
+                AuditAction::Quarantine,
+                Outcome::Noop,
+                Reason::BelowThreshold,
+            )
+            .serial(owner.serial.as_str())
+            .principal(cert.as_str())
+            .detail(format!("{count} of {}", self.config.violation_threshold));
             crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, Some(&cert)));
         }

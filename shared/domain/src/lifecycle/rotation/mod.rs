@@ -91,6 +91,7 @@
 
 use crate::lifecycle::ca::{self, IssueRequest};
 use crate::lifecycle::csr::{self, ValidCsr};
+use crate::model::AuditAction;
 use crate::model::{
     now, rfc3339, AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device,
     DeviceStatus, Outcome, Reason, Rotation, Serial,
@@ -222,10 +223,10 @@ impl Step {
             Self::Confirm => "confirm",
         }
     }
-    fn action(self) -> &'static str {
+    fn action(self) -> AuditAction {
         match self {
-            Self::Rotate => "rotate_certificate",
-            Self::Confirm => "confirm_rotation",
+            Self::Rotate => AuditAction::RotateCertificate,
+            Self::Confirm => AuditAction::ConfirmRotation,
         }
     }
 }
@@ -318,9 +319,13 @@ where
         let v = match validate(raw) {
             Ok(v) => v,
             Err((reason, serial, detail)) => {
-                let mut entry =
-                    AuditEntry::new(ACTOR, "rotate_certificate", Outcome::Rejected, reason)
-                        .detail(detail);
+                let mut entry = AuditEntry::new(
+                    ACTOR,
+                    AuditAction::RotateCertificate,
+                    Outcome::Rejected,
+                    reason,
+                )
+                .detail(detail);
                 if let Some(s) = serial {
                     entry = entry.serial(s.as_str());
                 }

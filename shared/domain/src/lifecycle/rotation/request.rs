@@ -1,6 +1,7 @@
 //! An operator's request for a rotation, and when a rotation is due.
 
 use super::*;
+use crate::model::AuditAction;
 
 /// Whether `device` may rotate now: an operator asked for it, or its certificate expires within
 /// `window_days` (a certificate whose expiry fleetguard does not know is never due on its own).
@@ -45,7 +46,7 @@ where
         next.updated_at = rfc3339(now);
         let entry = AuditEntry::new(
             actor,
-            "request_rotation",
+            AuditAction::RequestRotation,
             Outcome::Accepted,
             Reason::RotationRequested,
         )

@@ -1,6 +1,7 @@
 //! The scheduled half of rotation: unconfirmed rotations expire, replaced certificates retire.
 
 use super::*;
+use crate::model::AuditAction;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -118,7 +119,12 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
     }
 
     fn entry(&self, device: &Device, reason: Reason) -> AuditEntry {
-        AuditEntry::new(SWEEP_ACTOR, "rotation_sweep", Outcome::Accepted, reason)
-            .serial(device.serial.as_str())
+        AuditEntry::new(
+            SWEEP_ACTOR,
+            AuditAction::RotationSweep,
+            Outcome::Accepted,
+            reason,
+        )
+        .serial(device.serial.as_str())
     }
 }
