@@ -134,7 +134,7 @@ pub type Ctx = Services;
 fn tables(stack: Option<&str>) -> anyhow::Result<Tables> {
     match stack {
         Some(prefix) => Ok(Tables::with_prefix(prefix)),
-        None => Tables::from_env()
+        None => Tables::from_vars(&fleetguard_aws::settings::Environment)
             .map_err(|e| anyhow::anyhow!("{e} (or pass --stack <prefix> / set FLEETGUARD_STACK)")),
     }
 }

@@ -73,7 +73,10 @@ pub async fn run_action(
 ) -> anyhow::Result<ExitCode> {
     let (serial, certificate_id, principal) = target.resolve()?;
     let principal_kind = principal.as_deref().and_then(|p| Principal::parse(p).ok());
-    let config = match (RevocationConfig::from_env(), &principal_kind) {
+    let config = match (
+        RevocationConfig::from_vars(&fleetguard_aws::settings::Environment),
+        &principal_kind,
+    ) {
         (Ok(c), _) => c,
         // An operator is only disabled and disconnected: no policy or thing group is involved.
         (Err(_), Some(Principal::Authorizer(p))) if p.starts_with("op") => {

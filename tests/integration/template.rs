@@ -860,3 +860,35 @@ fn every_variable_the_code_reads_is_in_the_template_or_documented_optional() {
     let stale: Vec<&&str> = documented.iter().filter(|v| !read.contains(**v)).collect();
     assert!(stale.is_empty(), "documented but no longer read: {stale:?}");
 }
+
+/// The functions read their environment in one place, `shared/aws/src/settings.rs` (and `RUST_LOG` in
+/// the telemetry set-up): the domain never does, so a setting has one name, default and check.
+#[test]
+fn only_the_settings_read_the_environment() {
+    let root = workspace_root();
+    let mut dirs = vec![root.join("shared/domain/src"), root.join("shared/aws/src")];
+    dirs.extend(
+        std::fs::read_dir(root.join("functions"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("src")),
+    );
+    let mut readers = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if text.contains("env::var") {
+                    readers.push(path.strip_prefix(&root).unwrap().display().to_string());
+                }
+            }
+        }
+    }
+    readers.sort();
+    assert_eq!(
+        readers,
+        ["shared/aws/src/settings.rs", "shared/aws/src/telemetry.rs"]
+    );
+}

@@ -6,9 +6,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-use fleetguard_aws::jwks::HttpJwks;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::authorization::authorizer::{authorize_and_audit, Authorizer, KeySource};
+use fleetguard_aws::settings;
+use fleetguard_domain::authorization::authorizer::{authorize_and_audit, Authorizer};
 use fleetguard_domain::model::now;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -28,10 +28,10 @@ async fn run() -> Result<(), Error> {
     fleetguard_aws::telemetry::init();
     // Keys (JWKS), config and clients once per cold start. A JWKS URL is fetched now: an instance
     // that cannot get keys fails its init and never allows anyone.
-    let jwks_url = HttpJwks::from_env(std::time::Duration::from_secs(2))?
-        .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn KeySource>);
-    let authorizer = Authorizer::from_env(jwks_url, now()).await?;
-    let services = Services::from_env().await?;
+    let settings = settings::Authorizer::from_env()?;
+    let keys = settings.keys.key_ring(now()).await?;
+    let authorizer = Authorizer::with_keys(settings.config, keys)?;
+    let services = Services::connect(&settings.common).await;
     let (store, audit) = (services.identities(), services.audit());
     let (authorizer, store, audit) = (&authorizer, &store, &audit);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -10,7 +10,7 @@
 
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::config::{opt_u32, var};
+use fleetguard_aws::settings;
 use fleetguard_domain::lifecycle::expiry;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::{json, Value};
@@ -18,13 +18,11 @@ use serde_json::{json, Value};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     fleetguard_aws::telemetry::init();
-    let services = Services::from_env().await?;
-    let sweep = services.rotation_sweep(var("FLEETGUARD_FLEET_POLICY")?);
-    let (device_days, ca_days) = (
-        opt_u32("FLEETGUARD_EXPIRY_WINDOW_DAYS", 30)?,
-        opt_u32("FLEETGUARD_CA_EXPIRY_WINDOW_DAYS", 90)?,
-    );
-    let alerts = var("FLEETGUARD_ALERTS_TOPIC")?;
+    let settings = settings::CertificateWatch::from_env()?;
+    let services = Services::connect(&settings.common).await;
+    let sweep = services.rotation_sweep(settings.fleet_policy);
+    let (device_days, ca_days) = (settings.device_window_days, settings.ca_window_days);
+    let alerts = settings.alerts_topic;
     let (rotations, iot, publisher, audit) = (
         services.rotations(),
         services.iot(),

@@ -8,15 +8,17 @@
 
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::config::var;
+use fleetguard_aws::settings;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     fleetguard_aws::telemetry::init();
-    let security_topic = var("FLEETGUARD_SECURITY_TOPIC")?;
-    let service = Services::from_env().await?.delete_record(security_topic);
+    let settings = settings::DeleteRecord::from_env()?;
+    let service = Services::connect(&settings.common)
+        .await
+        .delete_record(settings.security_topic);
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Err: the rule's asynchronous invoke retries; a replay gives the same answer.

@@ -8,7 +8,7 @@
 )]
 
 use fleetguard_aws::services::Services;
-use fleetguard_domain::authorization::handshake::HandshakeConfig;
+use fleetguard_aws::settings;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -17,8 +17,10 @@ async fn main() -> Result<(), Error> {
     fleetguard_aws::telemetry::init();
     // Config and clients once per cold start. The fleet CAs are described on the first handshake
     // that needs them (an unknown certificate), not here: most instances never do.
-    let config = HandshakeConfig::from_env()?;
-    let validator = Services::from_env().await?.handshake_validator(config);
+    let settings = settings::HandshakeValidator::from_env()?;
+    let validator = Services::connect(&settings.common)
+        .await
+        .handshake_validator(settings.handshake);
     let validator = &validator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let decision = validator

@@ -7,7 +7,7 @@
 
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::config::ProvisioningConfig;
+use fleetguard_aws::settings;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -15,8 +15,10 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     fleetguard_aws::telemetry::init();
     // Configuration and clients once per cold start, reused by every invocation.
-    let config = ProvisioningConfig::from_env()?;
-    let provisioner = Services::from_env().await?.provisioner(config);
+    let settings = settings::Provisioner::from_env()?;
+    let provisioner = Services::connect(&settings.common)
+        .await
+        .provisioner(settings.provisioning);
     let provisioner = &provisioner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // An Err fails the invocation; the IoT rule's asynchronous invoke retries it, and every step is

@@ -6,8 +6,8 @@
 )]
 
 use fleetguard_aws::services::Services;
-use fleetguard_domain::config::opt_u32;
-use fleetguard_domain::provisioning::claim::{HookResponse, DEFAULT_PROOF_WINDOW_SECONDS};
+use fleetguard_aws::settings;
+use fleetguard_domain::provisioning::claim::HookResponse;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use std::time::Duration;
@@ -18,16 +18,11 @@ const BUDGET: Duration = Duration::from_secs(4);
 async fn main() -> Result<(), Error> {
     fleetguard_aws::telemetry::init();
     // Configuration and clients once per cold start, reused by every invocation.
-    let window = opt_u32(
-        "FLEETGUARD_PROOF_WINDOW_SECONDS",
-        DEFAULT_PROOF_WINDOW_SECONDS as u32,
-    )?;
-    // The quarantine group an approved replacement's thing leaves (the template sets it).
-    let group = std::env::var("FLEETGUARD_QUARANTINE_GROUP").ok();
-    let hook = Services::from_env()
-        .await?
-        .claim_hook(i64::from(window))
-        .with_quarantine_group(group);
+    let settings = settings::ProvisioningHook::from_env()?;
+    let hook = Services::connect(&settings.common)
+        .await
+        .claim_hook(settings.proof_window_seconds)
+        .with_quarantine_group(settings.quarantine_group);
     let hook = &hook;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let decision = hook.handle(event.payload, fleetguard_domain::model::now());

@@ -8,15 +8,17 @@
 
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::lifecycle::revocation::RevocationConfig;
+use fleetguard_aws::settings;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     fleetguard_aws::telemetry::init();
-    let config = RevocationConfig::from_env()?;
-    let revoker = Services::from_env().await?.revoker(config);
+    let settings = settings::Revoker::from_env()?;
+    let revoker = Services::connect(&settings.common)
+        .await
+        .revoker(settings.revocation);
     let revoker = &revoker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let reports = revoker

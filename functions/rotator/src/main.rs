@@ -9,8 +9,7 @@
 
 use fleetguard_aws::lambda::diagnostic;
 use fleetguard_aws::services::Services;
-use fleetguard_domain::config::var;
-use fleetguard_domain::lifecycle::rotation::RotationConfig;
+use fleetguard_aws::settings;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -21,12 +20,13 @@ async fn main() -> Result<(), Error> {
     // certificate (DescribeCACertificate) and the KMS public key (GetPublicKey) are read on first
     // use and kept for the instance's life. A failure there fails that invocation, which the
     // rule's asynchronous invoke retries.
-    let config = RotationConfig::from_env()?;
-    let (key_id, ca_id) = (
-        var("FLEETGUARD_CA_KEY_ID")?,
-        var("FLEETGUARD_CA_CERTIFICATE_ID")?,
-    );
-    let services = Services::from_env().await?;
+    let settings::Rotator {
+        common,
+        rotation: config,
+        ca_key_id: key_id,
+        ca_certificate_id: ca_id,
+    } = settings::Rotator::from_env()?;
+    let services = Services::connect(&common).await;
     let service = tokio::sync::OnceCell::new();
     let (services, service, config, key_id, ca_id) =
         (&services, &service, &config, &key_id, &ca_id);

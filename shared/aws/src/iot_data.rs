@@ -34,8 +34,13 @@ pub fn validate_publish_topic(topic: &str) -> Result<()> {
 
 impl IotPublisher {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self::with_endpoint(config, None)
+    }
+
+    /// With the data plane at `endpoint` when it is not the SDK's (the local gateway).
+    pub fn with_endpoint(config: &aws_config::SdkConfig, endpoint: Option<&str>) -> Self {
         let mut builder = aws_sdk_iotdataplane::config::Builder::from(config);
-        if let Ok(endpoint) = std::env::var("FLEETGUARD_IOT_DATA_ENDPOINT") {
+        if let Some(endpoint) = endpoint {
             builder = builder.endpoint_url(endpoint);
         }
         Self {

@@ -23,6 +23,7 @@ pub mod records;
 pub mod rotations;
 pub mod schema;
 pub mod services;
+pub mod settings;
 pub mod telemetry;
 pub mod template;
 

@@ -11,10 +11,11 @@ use crate::iot_data::IotPublisher;
 use crate::kms::KmsSigner;
 use crate::records::DynamoRecords;
 use crate::rotations::DynamoRotations;
+use crate::settings::Common;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use fleetguard_domain::authorization::handshake::{HandshakeConfig, HandshakeValidator};
-use fleetguard_domain::config::{opt_u32, ProvisioningConfig, Tables};
+use fleetguard_domain::config::{ProvisioningConfig, Tables};
 use fleetguard_domain::lifecycle::revocation::{RevocationConfig, Revoker};
 use fleetguard_domain::lifecycle::rotation::{RotationConfig, RotationService, RotationSweep};
 use fleetguard_domain::model::CertificateId;
@@ -49,8 +50,7 @@ pub type AwsRotation = RotationService<
 pub type AwsRotationSweep =
     RotationSweep<DynamoRegistry, DynamoRotations, IotControlAdapter, DynamoAudit>;
 
-/// Default days an audit entry is kept (`FLEETGUARD_AUDIT_RETENTION_DAYS`).
-pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
+pub use crate::settings::DEFAULT_AUDIT_RETENTION_DAYS;
 
 /// Audit retention of entries written by operators through fleetctl: kept forever (no TTL).
 pub const KEEP_FOREVER: u32 = 0;
@@ -68,16 +68,18 @@ pub struct Services {
 }
 
 impl Services {
-    /// From the environment: the tables (`FLEETGUARD_*_TABLE`), the audit retention
-    /// (`FLEETGUARD_AUDIT_RETENTION_DAYS`, default 400) and the AWS configuration (region,
-    /// credentials, `AWS_ENDPOINT_URL`).
-    pub async fn from_env() -> Result<Self> {
-        let tables = Tables::from_env()?;
-        let retention = opt_u32(
-            "FLEETGUARD_AUDIT_RETENTION_DAYS",
-            DEFAULT_AUDIT_RETENTION_DAYS,
-        )?;
-        Ok(Self::new(crate::sdk_config().await, tables, retention))
+    /// A function's services: its settings (read at cold start) and the AWS configuration (region,
+    /// credentials, `AWS_ENDPOINT_URL`). No AWS call.
+    pub async fn connect(common: &Common) -> Self {
+        let mut services = Self::new(
+            crate::sdk_config().await,
+            common.tables.clone(),
+            common.audit_retention_days,
+        );
+        if let Some(endpoint) = &common.iot_data_endpoint {
+            services.iot_data = IotPublisher::with_endpoint(&services.sdk, Some(endpoint));
+        }
+        services
     }
 
     pub fn new(sdk: SdkConfig, tables: Tables, audit_retention_days: u32) -> Self {

@@ -1,4 +1,7 @@
-//! Configuration from environment variables, read once at cold start.
+//! Configuration: each setting's name, default and check, defined once, over a [`Vars`] source.
+//!
+//! The domain never reads the process environment: each function reads its own settings struct once
+//! at cold start (`fleetguard_aws::settings`), and tests pass a map.
 
 use crate::model::{CertificateId, CertificateStatus};
 use crate::{Error, Result};
@@ -15,11 +18,11 @@ pub struct Tables {
 }
 
 impl Tables {
-    pub fn from_env() -> Result<Self> {
+    pub fn from_vars(v: &dyn Vars) -> Result<Self> {
         Ok(Self {
-            registry: var("FLEETGUARD_REGISTRY_TABLE")?,
-            audit: var("FLEETGUARD_AUDIT_TABLE")?,
-            records: var("FLEETGUARD_RECORDS_TABLE")?,
+            registry: var(v, "FLEETGUARD_REGISTRY_TABLE")?,
+            audit: var(v, "FLEETGUARD_AUDIT_TABLE")?,
+            records: var(v, "FLEETGUARD_RECORDS_TABLE")?,
         })
     }
 
@@ -51,41 +54,79 @@ pub struct ProvisioningConfig {
 }
 
 impl ProvisioningConfig {
-    pub fn from_env() -> Result<Self> {
+    /// Default of `FLEETGUARD_CA_CACHE_SECONDS`.
+    pub const DEFAULT_CA_CACHE_SECONDS: u32 = 60;
+
+    pub fn from_vars(v: &dyn Vars) -> Result<Self> {
+        let trusted_cas = certificate_ids(v, "FLEETGUARD_CA_CERTIFICATE_IDS")?;
+        if trusted_cas.is_empty() {
+            return Err(Error::Config(
+                "FLEETGUARD_CA_CERTIFICATE_IDS is not set".into(),
+            ));
+        }
         Ok(Self {
-            fleet_policy: var("FLEETGUARD_FLEET_POLICY")?,
-            refused_status: match std::env::var("FLEETGUARD_REFUSED_CERT_STATUS").as_deref() {
-                Err(_) | Ok("REVOKED") => CertificateStatus::Revoked,
-                Ok("INACTIVE") => CertificateStatus::Inactive,
-                Ok(other) => {
-                    return Err(Error::Config(format!(
-                        "FLEETGUARD_REFUSED_CERT_STATUS must be REVOKED or INACTIVE, not {other:?}"
-                    )))
-                }
-            },
+            fleet_policy: var(v, "FLEETGUARD_FLEET_POLICY")?,
+            refused_status: choice(
+                v,
+                "FLEETGUARD_REFUSED_CERT_STATUS",
+                &[
+                    ("REVOKED", CertificateStatus::Revoked),
+                    ("INACTIVE", CertificateStatus::Inactive),
+                ],
+            )?,
             ca_cache: std::time::Duration::from_secs(u64::from(opt_u32(
+                v,
                 "FLEETGUARD_CA_CACHE_SECONDS",
-                60,
+                Self::DEFAULT_CA_CACHE_SECONDS,
             )?)),
-            quarantine_group: std::env::var("FLEETGUARD_QUARANTINE_GROUP")
-                .ok()
-                .filter(|g| !g.is_empty()),
-            trusted_cas: {
-                let ids = certificate_ids("FLEETGUARD_CA_CERTIFICATE_IDS")?;
-                if ids.is_empty() {
-                    return Err(Error::Config(
-                        "FLEETGUARD_CA_CERTIFICATE_IDS is not set".into(),
-                    ));
-                }
-                ids
-            },
+            quarantine_group: optional(v, "FLEETGUARD_QUARANTINE_GROUP"),
+            trusted_cas,
         })
     }
 }
 
+/// Where settings come from: the process environment in the functions and fleetctl
+/// (`fleetguard_aws::settings::Environment`), a map in tests.
+pub trait Vars {
+    /// The value of `name`, if set.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl Vars for std::collections::HashMap<&str, &str> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).map(|v| (*v).to_owned())
+    }
+}
+
+/// `name`'s value, or `None` when unset or blank.
+pub fn optional(v: &dyn Vars, name: &str) -> Option<String> {
+    v.get(name).filter(|s| !s.trim().is_empty())
+}
+
+/// One of a closed set of codes; unset is the first.
+pub fn choice<T: Copy>(v: &dyn Vars, name: &str, codes: &[(&str, T)]) -> Result<T> {
+    let Some(value) = optional(v, name) else {
+        return codes
+            .first()
+            .map(|(_, t)| *t)
+            .ok_or_else(|| Error::Config(format!("{name}: no choices")));
+    };
+    codes
+        .iter()
+        .find(|(code, _)| *code == value)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let allowed: Vec<&str> = codes.iter().map(|(c, _)| *c).collect();
+            Error::Config(format!(
+                "{name} must be one of {}, not {value:?}",
+                allowed.join(", ")
+            ))
+        })
+}
+
 /// A comma-separated list of certificate ids in variable `name` (empty when unset).
-pub fn certificate_ids(name: &str) -> Result<Vec<CertificateId>> {
-    std::env::var(name)
+pub fn certificate_ids(v: &dyn Vars, name: &str) -> Result<Vec<CertificateId>> {
+    v.get(name)
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
@@ -97,18 +138,52 @@ pub fn certificate_ids(name: &str) -> Result<Vec<CertificateId>> {
         .collect()
 }
 
-pub fn var(name: &str) -> Result<String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(Error::Config(format!("{name} is not set"))),
+/// A required setting.
+pub fn var(v: &dyn Vars, name: &str) -> Result<String> {
+    optional(v, name).ok_or_else(|| Error::Config(format!("{name} is not set")))
+}
+
+/// A non-negative integer setting with its default.
+pub fn opt_u32(v: &dyn Vars, name: &str, default: u32) -> Result<u32> {
+    match v.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| Error::Config(format!("{name} must be a non-negative integer"))),
     }
 }
 
-pub fn opt_u32(name: &str, default: u32) -> Result<u32> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(v) => v
-            .parse()
-            .map_err(|_| Error::Config(format!("{name} must be a non-negative integer"))),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const CA: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    #[test]
+    fn provisioning_defaults_and_refusals() {
+        let mut v = HashMap::from([
+            ("FLEETGUARD_FLEET_POLICY", "fleet"),
+            ("FLEETGUARD_CA_CERTIFICATE_IDS", CA),
+        ]);
+        let c = ProvisioningConfig::from_vars(&v).unwrap();
+        assert_eq!(c.refused_status, CertificateStatus::Revoked);
+        assert_eq!(c.ca_cache, std::time::Duration::from_secs(60));
+        assert_eq!(c.quarantine_group, None);
+        v.insert("FLEETGUARD_REFUSED_CERT_STATUS", "ACTIVE");
+        let err = ProvisioningConfig::from_vars(&v).unwrap_err().to_string();
+        assert!(err.contains("REVOKED, INACTIVE"), "{err}");
+        v.insert("FLEETGUARD_REFUSED_CERT_STATUS", "INACTIVE");
+        v.insert("FLEETGUARD_CA_CACHE_SECONDS", "-1");
+        assert!(ProvisioningConfig::from_vars(&v).is_err());
+        v.remove("FLEETGUARD_CA_CACHE_SECONDS");
+        v.insert("FLEETGUARD_CA_CERTIFICATE_IDS", " ");
+        assert!(ProvisioningConfig::from_vars(&v).is_err(), "no trusted CA");
+    }
+
+    #[test]
+    fn a_blank_required_setting_is_unset() {
+        let v = HashMap::from([("FLEETGUARD_REGISTRY_TABLE", "  ")]);
+        assert!(Tables::from_vars(&v).is_err());
     }
 }

@@ -84,10 +84,10 @@ pub struct HandshakeConfig {
 }
 
 impl HandshakeConfig {
-    pub fn from_env() -> crate::Result<Self> {
+    pub fn from_vars(v: &dyn crate::config::Vars) -> crate::Result<Self> {
         use crate::config::opt_u32;
-        let ca_ids = crate::config::certificate_ids("FLEETGUARD_CA_CERTIFICATE_IDS")?;
-        let ttl = opt_u32("FLEETGUARD_HANDSHAKE_CACHE_SECONDS", 5)?;
+        let ca_ids = crate::config::certificate_ids(v, "FLEETGUARD_CA_CERTIFICATE_IDS")?;
+        let ttl = opt_u32(v, "FLEETGUARD_HANDSHAKE_CACHE_SECONDS", 5)?;
         if ttl > 60 {
             return Err(crate::Error::Config(
                 "FLEETGUARD_HANDSHAKE_CACHE_SECONDS must be at most 60".into(),

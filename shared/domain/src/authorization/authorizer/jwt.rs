@@ -102,17 +102,6 @@ impl Jwks {
         Ok(Self { keys })
     }
 
-    /// Loads the JWKS from `FLEETGUARD_JWKS_FILE` (a path) or, failing that, inline
-    /// `FLEETGUARD_JWKS`.
-    pub fn from_env() -> Result<Self> {
-        if let Ok(path) = crate::config::var("FLEETGUARD_JWKS_FILE") {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::Config(format!("cannot read FLEETGUARD_JWKS_FILE: {e}")))?;
-            return Self::from_json(&text);
-        }
-        Self::from_json(&crate::config::var("FLEETGUARD_JWKS")?)
-    }
-
     /// Number of usable keys.
     pub fn len(&self) -> usize {
         self.keys.len()

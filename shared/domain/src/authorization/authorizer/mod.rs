@@ -171,37 +171,54 @@ impl AuthorizerConfig {
         Ok(config)
     }
 
-    /// From the environment: `AWS_REGION`, `FLEETGUARD_ACCOUNT_ID`, `FLEETGUARD_JWT_ISSUER`,
+    /// From the settings: `AWS_REGION`, `FLEETGUARD_ACCOUNT_ID`, `FLEETGUARD_JWT_ISSUER`,
     /// `FLEETGUARD_JWT_AUDIENCE` (comma-separated), and optionally
     /// `FLEETGUARD_AUTH_REFRESH_SECONDS`, `FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS`,
     /// `FLEETGUARD_AUTH_BURST_FAILURES`, `FLEETGUARD_AUTH_BURST_SECONDS`,
     /// `FLEETGUARD_AUTH_CACHE_SECONDS`, `FLEETGUARD_AUTH_CACHE_ENTRIES`,
     /// `FLEETGUARD_AUTH_DEADLINE_MS`.
-    pub fn from_env() -> Result<Self> {
+    pub fn from_vars(v: &dyn crate::config::Vars) -> Result<Self> {
         use crate::config::{opt_u32, var};
-        let audiences = var("FLEETGUARD_JWT_AUDIENCE")?;
+        let audiences = var(v, "FLEETGUARD_JWT_AUDIENCE")?;
         let audiences: Vec<&str> = audiences
             .split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
             .collect();
         let mut c = Self::new(
-            &var("AWS_REGION")?,
-            &var("FLEETGUARD_ACCOUNT_ID")?,
-            &var("FLEETGUARD_JWT_ISSUER")?,
+            &var(v, "AWS_REGION")?,
+            &var(v, "FLEETGUARD_ACCOUNT_ID")?,
+            &var(v, "FLEETGUARD_JWT_ISSUER")?,
             &audiences,
         )?;
-        c.refresh_after_secs = opt_u32("FLEETGUARD_AUTH_REFRESH_SECONDS", c.refresh_after_secs)?;
+        // Each default is `new`'s.
+        let seconds = |d: Duration| u32::try_from(d.whole_seconds()).unwrap_or(u32::MAX);
+        c.refresh_after_secs = opt_u32(v, "FLEETGUARD_AUTH_REFRESH_SECONDS", c.refresh_after_secs)?;
         c.device_disconnect_after_secs = opt_u32(
+            v,
             "FLEETGUARD_AUTH_DEVICE_DISCONNECT_SECONDS",
             c.device_disconnect_after_secs,
         )?;
-        c.burst_threshold = opt_u32("FLEETGUARD_AUTH_BURST_FAILURES", c.burst_threshold)?;
-        c.burst_window = Duration::seconds(opt_u32("FLEETGUARD_AUTH_BURST_SECONDS", 600)?.into());
-        c.cache_ttl = Duration::seconds(opt_u32("FLEETGUARD_AUTH_CACHE_SECONDS", 0)?.into());
-        c.cache_capacity = opt_u32("FLEETGUARD_AUTH_CACHE_ENTRIES", 1024)? as usize;
-        c.deadline =
-            std::time::Duration::from_millis(opt_u32("FLEETGUARD_AUTH_DEADLINE_MS", 3000)?.into());
+        c.burst_threshold = opt_u32(v, "FLEETGUARD_AUTH_BURST_FAILURES", c.burst_threshold)?;
+        c.burst_window = Duration::seconds(
+            opt_u32(v, "FLEETGUARD_AUTH_BURST_SECONDS", seconds(c.burst_window))?.into(),
+        );
+        c.cache_ttl = Duration::seconds(
+            opt_u32(v, "FLEETGUARD_AUTH_CACHE_SECONDS", seconds(c.cache_ttl))?.into(),
+        );
+        c.cache_capacity = opt_u32(
+            v,
+            "FLEETGUARD_AUTH_CACHE_ENTRIES",
+            u32::try_from(c.cache_capacity).unwrap_or(u32::MAX),
+        )? as usize;
+        c.deadline = std::time::Duration::from_millis(
+            opt_u32(
+                v,
+                "FLEETGUARD_AUTH_DEADLINE_MS",
+                u32::try_from(c.deadline.as_millis()).unwrap_or(u32::MAX),
+            )?
+            .into(),
+        );
         c.validate()?;
         Ok(c)
     }
@@ -300,25 +317,6 @@ impl Authorizer {
         })
     }
 
-    /// Configuration and JWKS from the environment (see [`AuthorizerConfig::from_env`] and
-    /// [`Jwks::from_env`]); `source`, when given (the JWKS URL), replaces the file/inline JWKS and
-    /// is fetched now, refreshed every `FLEETGUARD_JWKS_TTL_SECONDS` (default 600), and refused
-    /// `FLEETGUARD_JWKS_MAX_AGE_SECONDS` (default 86400; from the TTL to 7 days) after the last
-    /// successful fetch.
-    pub async fn from_env(source: Option<Arc<dyn KeySource>>, now: OffsetDateTime) -> Result<Self> {
-        let config = AuthorizerConfig::from_env()?;
-        let keys = match source {
-            Some(source) => {
-                let (ttl, max_age) = jwks_timing_from_env()?;
-                KeyRing::fetched(source, ttl, now)
-                    .await?
-                    .with_max_age(max_age)
-            }
-            None => KeyRing::fixed(Jwks::from_env()?),
-        };
-        Self::with_keys(config, keys)
-    }
-
     /// The keys operator tokens are verified with.
     pub fn keys(&self) -> &KeyRing {
         &self.keys
@@ -336,15 +334,6 @@ impl Authorizer {
 
 /// `FLEETGUARD_JWKS_TTL_SECONDS` (default 600) and `FLEETGUARD_JWKS_MAX_AGE_SECONDS` (default
 /// 86400), checked with [`KeyRing::check_max_age`] before anything is fetched.
-fn jwks_timing_from_env() -> Result<(Duration, Duration)> {
-    use crate::config::opt_u32;
-    let ttl = Duration::seconds(opt_u32("FLEETGUARD_JWKS_TTL_SECONDS", 600)?.into());
-    // 86400 s = KeyRing::DEFAULT_MAX_AGE.
-    let max_age = Duration::seconds(opt_u32("FLEETGUARD_JWKS_MAX_AGE_SECONDS", 86_400)?.into());
-    KeyRing::check_max_age(ttl, max_age)?;
-    Ok((ttl, max_age))
-}
-
 /// One decision, for the Lambda to return (`response`) and audit (the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {

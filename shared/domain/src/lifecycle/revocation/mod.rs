@@ -229,6 +229,13 @@ pub struct RevocationConfig {
 }
 
 impl RevocationConfig {
+    /// Default of `FLEETGUARD_VIOLATION_THRESHOLD`.
+    pub const DEFAULT_VIOLATION_THRESHOLD: u32 = 1;
+    /// Default of `FLEETGUARD_VIOLATION_WINDOW_MINUTES`.
+    pub const DEFAULT_VIOLATION_WINDOW_MINUTES: u32 = 60;
+    /// Default of `FLEETGUARD_ROLLBACK_LOOKBACK_HOURS`.
+    pub const DEFAULT_ROLLBACK_LOOKBACK_HOURS: u32 = 24;
+
     /// For commands about operators only (no fleet policy or thing group is touched): defaults
     /// without the device settings.
     pub fn operators_only() -> Self {
@@ -236,46 +243,52 @@ impl RevocationConfig {
             fleet_policy: String::new(),
             quarantine_group: String::new(),
             defender_action: Action::Quarantine,
-            violation_threshold: 1,
-            violation_window: time::Duration::minutes(60),
-            rollback_lookback: time::Duration::hours(24),
+            violation_threshold: Self::DEFAULT_VIOLATION_THRESHOLD,
+            violation_window: time::Duration::minutes(
+                Self::DEFAULT_VIOLATION_WINDOW_MINUTES.into(),
+            ),
+            rollback_lookback: time::Duration::hours(Self::DEFAULT_ROLLBACK_LOOKBACK_HOURS.into()),
             shared_serial_action: SharedSerialAction::Quarantine,
         }
     }
 
-    pub fn from_env() -> Result<Self> {
-        use crate::config::{opt_u32, var};
+    pub fn from_vars(v: &dyn crate::config::Vars) -> Result<Self> {
+        use crate::config::{choice, opt_u32, var};
         Ok(Self {
-            fleet_policy: var("FLEETGUARD_FLEET_POLICY")?,
-            quarantine_group: var("FLEETGUARD_QUARANTINE_GROUP")?,
-            defender_action: match std::env::var("FLEETGUARD_DEFENDER_ACTION").as_deref() {
-                Ok("revoke") => Action::Revoke,
-                Err(_) | Ok("quarantine") => Action::Quarantine,
-                Ok(other) => {
-                    return Err(crate::Error::Config(format!(
-                        "FLEETGUARD_DEFENDER_ACTION must be quarantine or revoke, not {other:?}"
-                    )))
-                }
-            },
-            violation_threshold: opt_u32("FLEETGUARD_VIOLATION_THRESHOLD", 1)?.max(1),
+            fleet_policy: var(v, "FLEETGUARD_FLEET_POLICY")?,
+            quarantine_group: var(v, "FLEETGUARD_QUARANTINE_GROUP")?,
+            defender_action: choice(
+                v,
+                "FLEETGUARD_DEFENDER_ACTION",
+                &[
+                    ("quarantine", Action::Quarantine),
+                    ("revoke", Action::Revoke),
+                ],
+            )?,
+            violation_threshold: opt_u32(
+                v,
+                "FLEETGUARD_VIOLATION_THRESHOLD",
+                Self::DEFAULT_VIOLATION_THRESHOLD,
+            )?
+            .max(1),
             violation_window: time::Duration::minutes(i64::from(opt_u32(
+                v,
                 "FLEETGUARD_VIOLATION_WINDOW_MINUTES",
-                60,
+                Self::DEFAULT_VIOLATION_WINDOW_MINUTES,
             )?)),
             rollback_lookback: time::Duration::hours(i64::from(opt_u32(
+                v,
                 "FLEETGUARD_ROLLBACK_LOOKBACK_HOURS",
-                24,
+                Self::DEFAULT_ROLLBACK_LOOKBACK_HOURS,
             )?)),
-            shared_serial_action: match std::env::var("FLEETGUARD_SHARED_SERIAL_ACTION").as_deref()
-            {
-                Err(_) | Ok("quarantine") => SharedSerialAction::Quarantine,
-                Ok("alert") => SharedSerialAction::Alert,
-                Ok(other) => {
-                    return Err(crate::Error::Config(format!(
-                        "FLEETGUARD_SHARED_SERIAL_ACTION must be quarantine or alert, not {other:?}"
-                    )))
-                }
-            },
+            shared_serial_action: choice(
+                v,
+                "FLEETGUARD_SHARED_SERIAL_ACTION",
+                &[
+                    ("quarantine", SharedSerialAction::Quarantine),
+                    ("alert", SharedSerialAction::Alert),
+                ],
+            )?,
         })
     }
 }

@@ -129,15 +129,22 @@ pub struct RotationConfig {
 }
 
 impl RotationConfig {
-    pub fn from_env() -> Result<Self> {
+    /// Default of `FLEETGUARD_EXPIRY_WINDOW_DAYS` (the expiry watch's device window too).
+    pub const DEFAULT_EXPIRY_WINDOW_DAYS: u32 = 30;
+
+    pub fn from_vars(v: &dyn crate::config::Vars) -> Result<Self> {
         use crate::config::{opt_u32, var};
         Ok(Self {
-            fleet_policy: var("FLEETGUARD_FLEET_POLICY")?,
-            validity_days: opt_u32("FLEETGUARD_CERT_VALIDITY_DAYS", 365)?,
-            confirm_hours: opt_u32("FLEETGUARD_ROTATION_CONFIRM_HOURS", 24)?,
-            grace_hours: opt_u32("FLEETGUARD_ROTATION_GRACE_HOURS", 24)?,
-            min_interval_hours: opt_u32("FLEETGUARD_ROTATION_MIN_INTERVAL_HOURS", 24)?,
-            expiry_window_days: opt_u32("FLEETGUARD_EXPIRY_WINDOW_DAYS", 30)?,
+            fleet_policy: var(v, "FLEETGUARD_FLEET_POLICY")?,
+            validity_days: opt_u32(v, "FLEETGUARD_CERT_VALIDITY_DAYS", 365)?,
+            confirm_hours: opt_u32(v, "FLEETGUARD_ROTATION_CONFIRM_HOURS", 24)?,
+            grace_hours: opt_u32(v, "FLEETGUARD_ROTATION_GRACE_HOURS", 24)?,
+            min_interval_hours: opt_u32(v, "FLEETGUARD_ROTATION_MIN_INTERVAL_HOURS", 24)?,
+            expiry_window_days: opt_u32(
+                v,
+                "FLEETGUARD_EXPIRY_WINDOW_DAYS",
+                Self::DEFAULT_EXPIRY_WINDOW_DAYS,
+            )?,
         })
     }
 }
