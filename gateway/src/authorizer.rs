@@ -15,18 +15,20 @@ use crate::lambda::Lambda;
 use base64::Engine as _;
 use fleetguard_domain::authorization::authorizer::{validate_response, AuthorizerResponse};
 use iot_policy::{ConnectionContext, PolicySet};
+use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 /// AWS IoT's limit for the authorizer's answer (config-custom-auth: Lambda timeout 5 s).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the client sent for custom authentication.
+/// What the client sent for custom authentication. The password is a secret; `Debug` also leaves out
+/// the certificate (no whole certificate in a log), hence its own `Debug`.
 #[derive(Clone)]
 pub struct Login {
     pub server_name: Option<String>,
     pub username: Option<String>,
-    pub password: Option<Vec<u8>>,
+    pub password: Option<SecretSlice<u8>>,
     pub client_id: String,
     pub connection_id: String,
     /// X.509 custom authentication: the certificate AWS IoT authenticated (PEM) and its id.
@@ -37,6 +39,7 @@ impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Login")
             .field("username", &self.username)
+            .field("password", &self.password)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -53,7 +56,7 @@ impl Login {
         if let Some(p) = &self.password {
             mqtt.insert(
                 "password".into(),
-                json!(base64::engine::general_purpose::STANDARD.encode(p)),
+                json!(base64::engine::general_purpose::STANDARD.encode(p.expose_secret())),
             );
         }
         mqtt.insert("clientId".into(), json!(self.client_id));
@@ -142,4 +145,33 @@ pub async fn validate_handshake(
 /// A connection id as AWS gives one (a random UUID).
 pub fn connection_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_debug_shows_neither_the_password_nor_the_certificate() {
+        let login = Login {
+            server_name: Some("iot.local".into()),
+            username: Some("SN1".into()),
+            password: Some(b"s3cret-pw".to_vec().into()),
+            client_id: "SN1".into(),
+            connection_id: connection_id(),
+            certificate: Some(("-----BEGIN CERTIFICATE-----MIIB".into(), "abc".into())),
+        };
+        let text = format!("{login:?}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("115, 51"),
+            "{text}"
+        );
+        assert!(!text.contains("MIIB"), "{text}");
+        assert!(text.contains("SN1"), "{text}");
+        // The request still carries the password, base64 as AWS sends it.
+        assert_eq!(
+            login.request()["protocolData"]["mqtt"]["password"],
+            json!(base64::engine::general_purpose::STANDARD.encode(b"s3cret-pw"))
+        );
+    }
 }

@@ -10,6 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use rmqtt_codec::types::QoS;
 use rmqtt_codec::version::{ProtocolVersion, VersionCodec};
 use rmqtt_codec::{v3, v5, MqttCodec, MqttPacket};
+use secrecy::SecretSlice;
 use std::num::NonZeroU16;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -31,7 +32,7 @@ pub enum Version {
 pub struct ConnectInfo {
     pub client_id: String,
     pub username: Option<String>,
-    pub password: Option<Vec<u8>>,
+    pub password: Option<SecretSlice<u8>>,
     pub keep_alive: u16,
 }
 
@@ -108,13 +109,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             MqttPacket::V3(v3::Packet::Connect(c)) => ConnectInfo {
                 client_id: c.client_id.to_string(),
                 username: c.username.as_ref().map(|u| u.to_string()),
-                password: c.password.as_ref().map(|p| p.to_vec()),
+                password: c.password.as_ref().map(|p| p.to_vec().into()),
                 keep_alive: c.keep_alive,
             },
             MqttPacket::V5(v5::Packet::Connect(c)) => ConnectInfo {
                 client_id: c.client_id.to_string(),
                 username: c.username.as_ref().map(|u| u.to_string()),
-                password: c.password.as_ref().map(|p| p.to_vec()),
+                password: c.password.as_ref().map(|p| p.to_vec().into()),
                 keep_alive: c.keep_alive,
             },
             _ => return Err(NoConnect::Error("not a CONNECT".into())),

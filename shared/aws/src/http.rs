@@ -13,15 +13,9 @@ use std::time::Duration;
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// A reusable client: build once, clone freely (connections are pooled).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: Client<Connector, Full<Bytes>>,
-}
-
-impl std::fmt::Debug for HttpClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HttpClient")
-    }
 }
 
 /// A response: status and the (capped) body.

@@ -82,6 +82,7 @@ use crate::provisioning::enrollment::{self, ClaimParameters, Presented, ProofErr
 use crate::provisioning::jitr::{check_serial, retire_stale, SerialVerdict};
 use crate::x509;
 use crate::Result;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -389,7 +390,13 @@ fn verify(
             },
         ) => {
             let key = e.attestation_key.as_deref().unwrap_or_default();
-            enrollment::verify_factory_proof(key, serial, cert, *timestamp, signature)?;
+            enrollment::verify_factory_proof(
+                key,
+                serial,
+                cert,
+                *timestamp,
+                signature.expose_secret(),
+            )?;
             if e.proof_last_ts.is_some_and(|last| *timestamp <= last) {
                 return Err(ProofError {
                     reason: Reason::ProofReplayed,
@@ -402,7 +409,7 @@ fn verify(
         }
         (ProofKind::OneTimeSecret, Presented::Secret { secret }) => {
             let hash = e.secret_sha256.as_deref().unwrap_or_default();
-            enrollment::verify_secret(hash, secret)?;
+            enrollment::verify_secret(hash, secret.expose_secret())?;
             Ok(ProofSpend::Secret {
                 hash: hash.to_owned(),
             })

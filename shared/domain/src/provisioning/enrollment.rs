@@ -18,6 +18,7 @@ use aws_lc_rs::signature::{
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -52,27 +53,21 @@ fn err(reason: Reason, detail: &'static str) -> ProofError {
     ProofError { reason, detail }
 }
 
-/// The proof a device presented, syntactically valid (not yet verified).
-#[derive(Clone, PartialEq, Eq)]
+/// The proof a device presented, syntactically valid (not yet verified). The one-time secret is a
+/// secret, and so is the signature (it is the device's proof): `Debug` never prints either.
+#[derive(Debug, Clone)]
 pub enum Presented {
-    FactoryKey { timestamp: i64, signature: Vec<u8> },
-    Secret { secret: Vec<u8> },
-}
-
-impl std::fmt::Debug for Presented {
-    // Never print a secret (or a signature: it is the device's proof) into a log.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::FactoryKey { timestamp, .. } => {
-                write!(f, "FactoryKey {{ timestamp: {timestamp}, .. }}")
-            }
-            Self::Secret { .. } => f.write_str("Secret { .. }"),
-        }
-    }
+    FactoryKey {
+        timestamp: i64,
+        signature: SecretSlice<u8>,
+    },
+    Secret {
+        secret: SecretSlice<u8>,
+    },
 }
 
 /// The serial and proof read from the template's `parameters`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ClaimParameters {
     pub serial: Serial,
     pub proof: Presented,
@@ -119,7 +114,8 @@ pub fn parse_parameters(params: &BTreeMap<String, String>) -> Result<ClaimParame
                     "ProofSignature is not base64",
                     "ProofSignature has the wrong length",
                 ],
-            )?,
+            )?
+            .into(),
         },
         (None, None, Some(secret)) => Presented::Secret {
             secret: decode(
@@ -130,7 +126,8 @@ pub fn parse_parameters(params: &BTreeMap<String, String>) -> Result<ClaimParame
                     "EnrollmentSecret is not base64",
                     "EnrollmentSecret is shorter than 128 bits or too long",
                 ],
-            )?,
+            )?
+            .into(),
         },
     };
     Ok(ClaimParameters { serial, proof })
@@ -215,10 +212,10 @@ pub fn verify_secret(stored_hash: &str, secret: &[u8]) -> Result<(), ProofError>
 pub fn equalize_timing(proof: &Presented) {
     match proof {
         Presented::FactoryKey { signature, .. } => {
-            let _ = verify_p256(decoy_key(), b"decoy", signature);
+            let _ = verify_p256(decoy_key(), b"decoy", signature.expose_secret());
         }
         Presented::Secret { secret } => {
-            let _ = verify_secret(&"0".repeat(64), secret);
+            let _ = verify_secret(&"0".repeat(64), secret.expose_secret());
         }
     }
 }
@@ -435,7 +432,18 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(ok.proof, Presented::Secret { .. }));
-        assert!(!format!("{ok:?}").contains(&secret));
+        // Neither the secret nor the signature in a Debug (as base64 or as bytes).
+        let text = format!("{ok:?}");
+        assert!(!text.contains(&secret) && !text.contains("7, 7"), "{text}");
+        let signed = parse_parameters(&params(&[
+            ("SerialNumber", "SN0001"),
+            ("ProofTimestamp", "1700000000"),
+            ("ProofSignature", &sig),
+        ]))
+        .unwrap();
+        let text = format!("{signed:?}");
+        assert!(!text.contains(&sig) && !text.contains("1, 1"), "{text}");
+        assert!(text.contains("1700000000"), "{text}");
 
         let short = STANDARD.encode([7u8; 15]);
         let long = "A".repeat(MAX_PARAM_LEN + 4);
@@ -513,11 +521,11 @@ mod tests {
             Reason::ProofInvalid
         );
         equalize_timing(&Presented::Secret {
-            secret: vec![1; 16],
+            secret: vec![1; 16].into(),
         });
         equalize_timing(&Presented::FactoryKey {
             timestamp: 1,
-            signature: vec![1; 64],
+            signature: vec![1; 64].into(),
         });
     }
 }

@@ -116,6 +116,7 @@ use crate::model::AuditAction;
 use crate::model::{DeviceStatus, Reason, Serial};
 use crate::{Error, Result};
 use identity::MAX_PASSWORD_BYTES;
+use secrecy::{ExposeSecret, SecretSlice};
 use secret::SecretCheck;
 
 use std::sync::Arc;
@@ -524,7 +525,7 @@ async fn decide<S: IdentityStore>(
     let request = AuthorizerRequest::parse(raw)?;
     match request.credential()? {
         Credential::Jwt(token) => {
-            decide_operator(engine, store, &request, &token, now, trace).await
+            decide_operator(engine, store, &request, token.expose_secret(), now, trace).await
         }
         Credential::Password { username, password } => {
             decide_device(engine, store, &request, &username, password, now, trace).await
@@ -665,7 +666,7 @@ async fn decide_device<S: IdentityStore>(
     store: &S,
     request: &AuthorizerRequest,
     username: &str,
-    password: Vec<u8>,
+    password: SecretSlice<u8>,
     now: OffsetDateTime,
     trace: &mut Trace,
 ) -> std::result::Result<Grant, Reason> {
@@ -677,7 +678,7 @@ async fn decide_device<S: IdentityStore>(
     trace.serial = Some(serial.to_string());
     trace.principal_id = Some(principal.to_string());
     check_client_id(request, serial.as_str())?;
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password.expose_secret().len() > MAX_PASSWORD_BYTES {
         return Err(Reason::MalformedRequest);
     }
 
@@ -690,7 +691,7 @@ async fn decide_device<S: IdentityStore>(
     // Every refusal before the check still costs one: an unknown serial and a disabled device take
     // as long as a wrong secret, so timing does not tell which serials exist.
     let refuse = |reason| {
-        secret::decoy(&serial, &password);
+        secret::decoy(&serial, password.expose_secret());
         Err(reason)
     };
     let Some(identity) = read else {
@@ -715,11 +716,13 @@ async fn decide_device<S: IdentityStore>(
     let check = if secret::is_legacy(password_hash) {
         // argon2 is CPU-bound (tens of ms): off the executor, so the deadline still applies.
         let (serial, hash) = (serial.clone(), password_hash.clone());
-        tokio::task::spawn_blocking(move || secret::verify(&serial, &password, &hash))
-            .await
-            .map_err(|_| Reason::InternalError)?
+        tokio::task::spawn_blocking(move || {
+            secret::verify(&serial, password.expose_secret(), &hash)
+        })
+        .await
+        .map_err(|_| Reason::InternalError)?
     } else {
-        secret::verify(&serial, &password, password_hash)
+        secret::verify(&serial, password.expose_secret(), password_hash)
     };
     match check {
         SecretCheck::Match => {}

@@ -3,31 +3,20 @@
 
 use super::jwt::looks_like_jwt;
 use crate::model::Reason;
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The authorizer request. Unknown fields are ignored (AWS may add some). The token, the MQTT
-/// password and HTTP header values are redacted from `Debug`.
-#[derive(Clone, Default, Deserialize)]
+/// password, HTTP header values and the query string are secrets: `Debug` redacts them.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthorizerRequest {
-    pub token: Option<String>,
+    pub token: Option<SecretString>,
     pub signature_verified: Option<bool>,
     pub protocols: Option<Vec<String>>,
     pub protocol_data: Option<ProtocolData>,
     pub connection_metadata: Option<ConnectionMetadata>,
-}
-
-impl std::fmt::Debug for AuthorizerRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthorizerRequest")
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("signature_verified", &self.signature_verified)
-            .field("protocols", &self.protocols)
-            .field("protocol_data", &self.protocol_data)
-            .field("connection_metadata", &self.connection_metadata)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -50,45 +39,20 @@ pub struct TlsData {
 
 /// HTTP request data. Header values and the query string may carry credentials: `Debug` shows
 /// header names only.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HttpData {
-    pub headers: Option<BTreeMap<String, String>>,
-    pub query_string: Option<String>,
+    pub headers: Option<BTreeMap<String, SecretString>>,
+    pub query_string: Option<SecretString>,
 }
 
-impl std::fmt::Debug for HttpData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpData")
-            .field(
-                "headers",
-                &self.headers.as_ref().map(|h| h.keys().collect::<Vec<_>>()),
-            )
-            .field(
-                "query_string",
-                &self.query_string.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
-
-/// MQTT CONNECT fields. `password` is base64 (as AWS sends it). Redacted from `Debug`.
-#[derive(Clone, Default, Deserialize)]
+/// MQTT CONNECT fields. `password` is base64 (as AWS sends it), a secret.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MqttData {
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
     pub client_id: Option<String>,
-}
-
-impl std::fmt::Debug for MqttData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MqttData")
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("client_id", &self.client_id)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -97,13 +61,17 @@ pub struct ConnectionMetadata {
     pub id: Option<String>,
 }
 
-/// What the connection presents. Secrets are redacted from `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+/// What the connection presents. The token and the password are secrets; `Debug` also leaves out
+/// the certificate (logs never carry a whole certificate), hence its own `Debug`.
+#[derive(Clone)]
 pub enum Credential {
     /// A JWT (from `token`, an `Authorization: Bearer` header or the MQTT password).
-    Jwt(String),
+    Jwt(SecretString),
     /// MQTT username (the `?SDK=...` suffix stripped) and the decoded password bytes.
-    Password { username: String, password: Vec<u8> },
+    Password {
+        username: String,
+        password: SecretSlice<u8>,
+    },
     /// The client certificate AWS IoT authenticated at the TLS handshake (custom-auth-509cert), with
     /// the `principalId` AWS gave it.
     Certificate {
@@ -115,11 +83,12 @@ pub enum Credential {
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Jwt(_) => f.write_str("Jwt(<redacted>)"),
-            Self::Password { username, .. } => f
+            Self::Jwt(token) => f.debug_tuple("Jwt").field(token).finish(),
+            Self::Password { username, password } => f
                 .debug_struct("Password")
                 .field("username", username)
-                .finish_non_exhaustive(),
+                .field("password", password)
+                .finish(),
             Self::Certificate { principal_id, .. } => f
                 .debug_struct("Certificate")
                 .field("principal_id", principal_id)
@@ -163,7 +132,7 @@ impl AuthorizerRequest {
         let value = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .map(|(_, v)| v.trim())?;
+            .map(|(_, v)| v.expose_secret().trim())?;
         let (scheme, rest) = value.split_once(' ')?;
         scheme
             .eq_ignore_ascii_case("bearer")
@@ -181,7 +150,8 @@ impl AuthorizerRequest {
             .http
             .as_ref()?
             .query_string
-            .as_deref()?;
+            .as_ref()?
+            .expose_secret();
         query
             .trim_start_matches('?')
             .split('&')
@@ -206,19 +176,29 @@ impl AuthorizerRequest {
                 });
             }
         }
-        if let Some(t) = self.token.as_deref().filter(|t| !t.is_empty()) {
-            return Ok(Credential::Jwt(t.to_owned()));
+        if let Some(t) = self
+            .token
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
+            .filter(|t| !t.is_empty())
+        {
+            return Ok(Credential::Jwt(t.into()));
         }
         if let Some(t) = self.bearer() {
-            return Ok(Credential::Jwt(t.to_owned()));
+            return Ok(Credential::Jwt(t.into()));
         }
         if let Some(t) = self.query_token() {
-            return Ok(Credential::Jwt(t.to_owned()));
+            return Ok(Credential::Jwt(t.into()));
         }
         let Some(mqtt) = self.mqtt() else {
             return Err(Reason::MalformedRequest);
         };
-        let Some(encoded) = mqtt.password.as_deref().filter(|p| !p.is_empty()) else {
+        let Some(encoded) = mqtt
+            .password
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
+            .filter(|p| !p.is_empty())
+        else {
             return Err(Reason::MalformedRequest);
         };
         // Bounded before decoding: a password is at most MAX_PASSWORD_BYTES, a token MAX_TOKEN_BYTES.
@@ -228,9 +208,10 @@ impl AuthorizerRequest {
         let password = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|_| Reason::MalformedRequest)?;
-        if let Ok(text) = std::str::from_utf8(&password) {
+        let password = SecretSlice::from(password);
+        if let Ok(text) = std::str::from_utf8(password.expose_secret()) {
             if looks_like_jwt(text) {
-                return Ok(Credential::Jwt(text.to_owned()));
+                return Ok(Credential::Jwt(text.into()));
             }
         }
         let username = mqtt

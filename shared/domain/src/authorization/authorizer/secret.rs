@@ -12,8 +12,8 @@
 
 use crate::model::Serial;
 use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use std::fmt;
 
 /// Marks a stored digest (a legacy hash is an argon2id PHC string, `$argon2id$...`).
 const PREFIX: &str = "fleetguard-secret-v1$";
@@ -23,15 +23,9 @@ const PREFIX: &str = "fleetguard-secret-v1$";
 #[error("{0}")]
 pub struct WeakSecret(pub &'static str);
 
-/// A device secret, validated. Redacted from `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DeviceSecret(String);
-
-impl fmt::Debug for DeviceSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DeviceSecret(<redacted>)")
-    }
-}
+/// A device secret, validated: a secret (`Debug` redacts it, [`DeviceSecret::expose`] reads it).
+#[derive(Debug, Clone)]
+pub struct DeviceSecret(SecretString);
 
 impl DeviceSecret {
     /// Least estimated strength of a supplied secret.
@@ -47,7 +41,9 @@ impl DeviceSecret {
             .fill(&mut bytes)
             .map_err(|_| crate::Error::Config("no system randomness".to_owned()))?;
         Ok(Self(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(bytes)
+                .into(),
         ))
     }
 
@@ -77,7 +73,7 @@ impl DeviceSecret {
                 "the secret repeats too few characters (generate one with --generate)",
             ));
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 
     /// Length × log2 of the alphabet of the classes used (lower, upper, digits, symbols).
@@ -101,12 +97,12 @@ impl DeviceSecret {
 
     /// The secret itself, to print once or hand to the device.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// What the registry stores for this secret of `serial`.
     pub fn digest(&self, serial: &Serial) -> String {
-        digest(serial, self.0.as_bytes())
+        digest(serial, self.expose().as_bytes())
     }
 }
 
@@ -171,7 +167,7 @@ mod tests {
     fn generated_secrets_are_strong_distinct_and_verify() {
         let a = DeviceSecret::generate().unwrap();
         let b = DeviceSecret::generate().unwrap();
-        assert_ne!(a, b);
+        assert_ne!(a.expose(), b.expose());
         assert_eq!(a.expose().len(), 43);
         assert!(
             DeviceSecret::parse(a.expose()).is_ok(),

@@ -60,7 +60,7 @@ fn secrets_are_redacted_from_debug() {
     );
     let key = ec_key("k");
     let t = sign(&key, &claims("a", 3600));
-    assert!(!format!("{:?}", Credential::Jwt(t.clone())).contains(&t));
+    assert!(!format!("{:?}", Credential::Jwt(t.clone().into())).contains(&t));
     let mut raw = token_request(&t);
     raw["protocolData"]["http"] = json!({"headers": {"Authorization": format!("Bearer {t}")}, "queryString": format!("?token={t}")});
     let req = AuthorizerRequest::parse(raw).expect("parse");
