@@ -5,6 +5,7 @@ use fleetguard_domain::provisioning::claim::HookRequest;
 use fleetguard_domain::provisioning::jitr::JitrEvent;
 use fleetguard_domain::records::delete::DeleteRecordEvent;
 use fleetguard_tests::workspace_root;
+use secrecy::ExposeSecret;
 
 fn fixture(name: &str) -> serde_json::Value {
     let path = workspace_root().join("tests/fixtures").join(name);
@@ -136,7 +137,11 @@ fn authorizer_fixtures_are_what_aws_documents() {
         let aws: IoTCoreCustomAuthorizerRequest =
             serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let ours: AuthorizerRequest = serde_json::from_value(raw).expect("ours");
-        assert_eq!(aws.token, ours.token, "{name}: token");
+        assert_eq!(
+            aws.token.as_deref(),
+            ours.token.as_ref().map(ExposeSecret::expose_secret),
+            "{name}: token"
+        );
         assert_eq!(
             Some(aws.signature_verified),
             ours.signature_verified,
@@ -160,7 +165,7 @@ fn authorizer_fixtures_are_what_aws_documents() {
                     .password
                     .map(|p| {
                         base64::engine::general_purpose::STANDARD
-                            .decode(p)
+                            .decode(p.expose_secret())
                             .expect("base64 password")
                     })
                     .unwrap_or_default();
@@ -188,11 +193,15 @@ fn authorizer_fixtures_are_what_aws_documents() {
                 for (k, v) in &ours {
                     assert_eq!(
                         a.headers.get(k.as_str()).and_then(|h| h.to_str().ok()),
-                        Some(v.as_str()),
+                        Some(v.expose_secret()),
                         "{name}: header {k}"
                     );
                 }
-                assert_eq!(a.query_string, o.query_string, "{name}: query string");
+                assert_eq!(
+                    a.query_string.as_deref(),
+                    o.query_string.as_ref().map(ExposeSecret::expose_secret),
+                    "{name}: query string"
+                );
             }
             (None, None) => {}
             other => panic!("{name}: http {:?}", (other.0.is_some(), other.1.is_some())),
