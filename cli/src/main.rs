@@ -64,26 +64,15 @@ enum Command {
     Revoke {
         #[command(flatten)]
         target: revoke::Target,
-        /// Restore its deletes at or after this RFC 3339 time (implies --rollback).
-        #[arg(long)]
-        since: Option<String>,
-        /// Restore its soft deletes (default window: see README).
-        #[arg(long)]
-        rollback: bool,
-        #[arg(long)]
-        reason: Option<String>,
+        #[command(flatten)]
+        args: revoke::RollbackArgs,
     },
     /// Isolates a device (or operator) reversibly: certificate INACTIVE or identity disabled, session cut.
     Quarantine {
         #[command(flatten)]
         target: revoke::Target,
-        /// Restore its deletes at or after this RFC 3339 time (implies --rollback).
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long)]
-        rollback: bool,
-        #[arg(long)]
-        reason: Option<String>,
+        #[command(flatten)]
+        args: revoke::RollbackArgs,
     },
     /// Ends a quarantine (never a revocation).
     Release {
@@ -181,20 +170,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             events::run(&ctx, &queue, cmd).await
         }
-        Command::Revoke {
-            target,
-            since,
-            rollback,
-            reason,
-        } => revoke::run_action(&ctx, Action::Revoke, target, since, rollback, reason).await,
-        Command::Quarantine {
-            target,
-            since,
-            rollback,
-            reason,
-        } => revoke::run_action(&ctx, Action::Quarantine, target, since, rollback, reason).await,
+        Command::Revoke { target, args } => {
+            revoke::run_action(&ctx, Action::Revoke, target, args).await
+        }
+        Command::Quarantine { target, args } => {
+            revoke::run_action(&ctx, Action::Quarantine, target, args).await
+        }
         Command::Release { target, reason } => {
-            revoke::run_action(&ctx, Action::Release, target, None, false, reason).await
+            let args = revoke::RollbackArgs::reason_only(reason);
+            revoke::run_action(&ctx, Action::Release, target, args).await
         }
         Command::Audit { serial, principal } => revoke::audit(&ctx, serial, principal).await,
         Command::SetupLocal {

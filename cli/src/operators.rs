@@ -68,14 +68,8 @@ pub enum OperatorsCmd {
     Revoke {
         #[command(flatten)]
         who: Login,
-        /// Restore their deletes at or after this RFC 3339 time (implies --rollback).
-        #[arg(long)]
-        since: Option<String>,
-        /// Restore their soft deletes (default window: see README).
-        #[arg(long)]
-        rollback: bool,
-        #[arg(long)]
-        reason: Option<String>,
+        #[command(flatten)]
+        args: crate::revoke::RollbackArgs,
     },
 }
 
@@ -117,9 +111,7 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
                 ctx,
                 Action::Quarantine,
                 crate::revoke::Target::principal(who.principal().as_str()),
-                None,
-                false,
-                reason,
+                crate::revoke::RollbackArgs::reason_only(reason),
             )
             .await
         }
@@ -128,25 +120,16 @@ pub async fn run(ctx: &Ctx, cmd: OperatorsCmd) -> anyhow::Result<ExitCode> {
                 ctx,
                 Action::Release,
                 crate::revoke::Target::principal(who.principal().as_str()),
-                None,
-                false,
-                reason,
+                crate::revoke::RollbackArgs::reason_only(reason),
             )
             .await
         }
-        OperatorsCmd::Revoke {
-            who,
-            since,
-            rollback,
-            reason,
-        } => {
+        OperatorsCmd::Revoke { who, args } => {
             run_action(
                 ctx,
                 Action::Revoke,
                 crate::revoke::Target::principal(who.principal().as_str()),
-                since,
-                rollback,
-                reason,
+                args,
             )
             .await
         }

@@ -62,15 +62,44 @@ impl Target {
     }
 }
 
+/// What undoing a compromised identity's deletes takes, and why: the options of `revoke`,
+/// `quarantine` and `operators revoke`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RollbackArgs {
+    /// Restore its deletes at or after this RFC 3339 time (implies --rollback).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Restore its soft deletes (default window: the earliest security signal about it, less the
+    /// rollback lookback).
+    #[arg(long)]
+    pub rollback: bool,
+    /// Why (kept in the audit trail).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+impl RollbackArgs {
+    /// No rollback, only a reason (`release`, `operators disable|enable`).
+    pub fn reason_only(reason: Option<String>) -> Self {
+        Self {
+            reason,
+            ..Self::default()
+        }
+    }
+}
+
 /// Runs a revocation command through the same domain the revoker Lambda uses.
 pub async fn run_action(
     ctx: &Ctx,
     action: Action,
     target: Target,
-    since: Option<String>,
-    rollback: bool,
-    reason: Option<String>,
+    args: RollbackArgs,
 ) -> anyhow::Result<ExitCode> {
+    let RollbackArgs {
+        since,
+        rollback,
+        reason,
+    } = args;
     let (serial, certificate_id, principal) = target.resolve()?;
     let principal_kind = principal.as_deref().and_then(|p| Principal::parse(p).ok());
     let config = match (

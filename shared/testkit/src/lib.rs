@@ -6,5 +6,6 @@ pub mod contract;
 pub mod fakes;
 pub mod fuzzing;
 mod identity_store;
+pub mod intercept;
 pub mod pki;
 pub mod world;

@@ -8,12 +8,13 @@ use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig
 use fleetguard_domain::model::{
     CertificateId, CertificateStatus, Device, DeviceStatus, Enrollment, Outcome, Reason, Serial,
 };
-use fleetguard_domain::ports::{IotCertificate, IotControl, Registry};
+use fleetguard_domain::ports::{IotControl, Registry};
 use fleetguard_domain::provisioning::jitr::Provisioner;
 use fleetguard_domain::Result;
 use fleetguard_testkit::fakes::{
     InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, RecordingConnections,
 };
+use fleetguard_testkit::intercept::{Hook, Intercepted, IotCall};
 use fleetguard_testkit::pki::TestCa;
 use std::future::Future;
 use std::pin::Pin;
@@ -33,79 +34,42 @@ enum Step {
     Register,
 }
 
-/// AWS IoT where, at `at`, another writer's whole action runs first.
+/// Another writer's whole action, run once just before the first call at `at`.
 #[derive(Clone)]
-struct Racing {
-    inner: InMemoryIot,
+struct Interloping {
     at: Step,
     interloper: Arc<Mutex<Option<Interloper>>>,
 }
 
-impl Racing {
-    fn new(inner: &InMemoryIot, at: Step, interloper: Interloper) -> Self {
-        Self {
-            inner: inner.clone(),
-            at,
-            interloper: Arc::new(Mutex::new(Some(interloper))),
-        }
-    }
-
-    async fn step(&self, step: Step) {
-        if step == self.at {
+impl Hook for Interloping {
+    async fn before(&self, call: IotCall<'_>) -> Result<()> {
+        let step = match call {
+            IotCall::SetCertificateStatus { status, .. } => Some(Step::Status(status)),
+            IotCall::AttachThingPrincipal { .. } => Some(Step::AttachThing),
+            IotCall::RegisterCertificate { .. } => Some(Step::Register),
+            _ => None,
+        };
+        if step == Some(self.at) {
             let interloper = self.interloper.lock().unwrap().take();
             if let Some(run) = interloper {
                 run.await;
             }
         }
+        Ok(())
     }
 }
 
-impl IotControl for Racing {
-    async fn describe_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
-        self.inner.describe_certificate(id).await
-    }
-    async fn describe_ca_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
-        self.inner.describe_ca_certificate(id).await
-    }
-    async fn ensure_thing(&self, name: &Serial) -> Result<()> {
-        self.inner.ensure_thing(name).await
-    }
-    async fn register_certificate(
-        &self,
-        pem: &str,
-        ca_pem: Option<&str>,
-        status: CertificateStatus,
-    ) -> Result<(IotCertificate, bool)> {
-        self.step(Step::Register).await;
-        IotControl::register_certificate(&self.inner, pem, ca_pem, status).await
-    }
-    async fn ca_certificates(&self) -> Result<Vec<IotCertificate>> {
-        self.inner.ca_certificates().await
-    }
-    async fn attach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
-        self.inner.attach_policy(policy, cert_arn).await
-    }
-    async fn attach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
-        self.step(Step::AttachThing).await;
-        self.inner.attach_thing_principal(thing, cert_arn).await
-    }
-    async fn set_certificate_status(
-        &self,
-        id: &CertificateId,
-        status: CertificateStatus,
-    ) -> Result<()> {
-        self.step(Step::Status(status)).await;
-        self.inner.set_certificate_status(id, status).await
-    }
-    async fn detach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
-        self.inner.detach_policy(policy, cert_arn).await
-    }
-    async fn detach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
-        self.inner.detach_thing_principal(thing, cert_arn).await
-    }
-    async fn set_group_membership(&self, group: &str, thing: &Serial, member: bool) -> Result<()> {
-        self.inner.set_group_membership(group, thing, member).await
-    }
+/// AWS IoT where, at `at`, another writer's whole action runs first.
+type Racing = Intercepted<InMemoryIot, Interloping>;
+
+fn racing(inner: &InMemoryIot, at: Step, interloper: Interloper) -> Racing {
+    Intercepted::new(
+        inner.clone(),
+        Interloping {
+            at,
+            interloper: Arc::new(Mutex::new(Some(interloper))),
+        },
+    )
 }
 
 const POLICY: &str = "fleet";
@@ -253,7 +217,7 @@ fn command(action: Action, serial: &Serial) -> Command {
 impl Fleet {
     /// AWS IoT where a whole revoke of `serial` runs at `at`.
     fn revoked_at(&self, serial: &Serial, at: Step) -> Racing {
-        Racing::new(&self.iot, at, revoke_of(self, serial))
+        racing(&self.iot, at, revoke_of(self, serial))
     }
 }
 
@@ -340,7 +304,7 @@ async fn a_provisioning_that_loses_to_a_quarantine_leaves_the_certificate_inacti
         let r = revoker.command(cmd, OffsetDateTime::now_utc()).await;
         assert_eq!(r.expect("quarantine").reason, Reason::Quarantined);
     });
-    let racing = Racing::new(&f.iot, Step::Status(CertificateStatus::Active), quarantine);
+    let racing = racing(&f.iot, Step::Status(CertificateStatus::Active), quarantine);
     let d = f
         .provisioner(racing)
         .handle(f.jitr(&cert), OffsetDateTime::now_utc())
@@ -375,7 +339,7 @@ async fn of_two_certificates_of_one_serial_the_loser_keeps_no_policy_and_no_thin
     });
     // The second certificate's provisioning runs to the end after the first passed its checks and
     // before it attached its thing: the first then loses its bind.
-    let racing = Racing::new(&f.iot, Step::AttachThing, interloper);
+    let racing = racing(&f.iot, Step::AttachThing, interloper);
     let d = f
         .provisioner(racing)
         .handle(f.jitr(&first), OffsetDateTime::now_utc())

@@ -7,12 +7,13 @@ use fleetguard_domain::lifecycle::rotation::{RotationConfig, RotationService, Ro
 use fleetguard_domain::model::{
     rfc3339, CertificateId, CertificateStatus, Device, DeviceStatus, Enrollment, Reason, Serial,
 };
-use fleetguard_domain::ports::{IotCertificate, IotControl, Registry, Rotations};
+use fleetguard_domain::ports::{IotControl, Registry, Rotations};
 use fleetguard_domain::{Error, Result};
 use fleetguard_testkit::fakes::{
     InMemoryAudit, InMemoryIot, InMemoryRecords, InMemoryRegistry, InMemoryRotations,
     RecordingConnections, RecordingPublisher,
 };
+use fleetguard_testkit::intercept::{Hook, Intercepted, IotCall};
 use fleetguard_testkit::pki::{certificate_id, csr_pem, TestCa, TestSigner};
 use rcgen::KeyPair;
 use serde_json::{json, Value};
@@ -21,20 +22,25 @@ use time::{Duration, OffsetDateTime};
 
 const POLICY: &str = "fleet-device";
 
-/// AWS IoT that fails the named call once (a fault between two steps of a rotation).
+/// Fails the named call once (a fault between two steps of a rotation).
 #[derive(Clone, Default)]
-struct Faulty {
-    inner: InMemoryIot,
-    fail: Arc<Mutex<Option<&'static str>>>,
-}
+struct FailOnce(Arc<Mutex<Option<&'static str>>>);
 
-impl Faulty {
-    fn trip(&self, call: &'static str) -> Result<()> {
-        let mut f = self.fail.lock().unwrap();
-        if *f == Some(call) {
-            *f = None;
+impl Hook for FailOnce {
+    async fn before(&self, call: IotCall<'_>) -> Result<()> {
+        let name = match call {
+            IotCall::DescribeCertificate(_) => "describe",
+            IotCall::AttachPolicy { .. } => "attach_policy",
+            IotCall::AttachThingPrincipal { .. } => "attach_thing",
+            IotCall::SetCertificateStatus { .. } => "status",
+            IotCall::RegisterCertificate { .. } => "register",
+            _ => return Ok(()),
+        };
+        let mut fail = self.0.lock().unwrap();
+        if *fail == Some(name) {
+            *fail = None;
             return Err(Error::aws(
-                call,
+                name,
                 fleetguard_domain::error::AwsErrorKind::Throttled,
                 "injected",
             ));
@@ -43,55 +49,8 @@ impl Faulty {
     }
 }
 
-impl IotControl for Faulty {
-    async fn describe_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
-        self.trip("describe")?;
-        self.inner.describe_certificate(id).await
-    }
-    async fn describe_ca_certificate(&self, id: &CertificateId) -> Result<Option<IotCertificate>> {
-        self.inner.describe_ca_certificate(id).await
-    }
-    async fn ensure_thing(&self, name: &Serial) -> Result<()> {
-        self.inner.ensure_thing(name).await
-    }
-    async fn attach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
-        self.trip("attach_policy")?;
-        self.inner.attach_policy(policy, cert_arn).await
-    }
-    async fn attach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
-        self.trip("attach_thing")?;
-        self.inner.attach_thing_principal(thing, cert_arn).await
-    }
-    async fn set_certificate_status(
-        &self,
-        id: &CertificateId,
-        status: CertificateStatus,
-    ) -> Result<()> {
-        self.trip("status")?;
-        self.inner.set_certificate_status(id, status).await
-    }
-    async fn detach_policy(&self, policy: &str, cert_arn: &str) -> Result<()> {
-        self.inner.detach_policy(policy, cert_arn).await
-    }
-    async fn detach_thing_principal(&self, thing: &Serial, cert_arn: &str) -> Result<()> {
-        self.inner.detach_thing_principal(thing, cert_arn).await
-    }
-    async fn register_certificate(
-        &self,
-        pem: &str,
-        ca_pem: Option<&str>,
-        status: CertificateStatus,
-    ) -> Result<(IotCertificate, bool)> {
-        self.trip("register")?;
-        IotControl::register_certificate(&self.inner, pem, ca_pem, status).await
-    }
-    async fn ca_certificates(&self) -> Result<Vec<IotCertificate>> {
-        self.inner.ca_certificates().await
-    }
-    async fn set_group_membership(&self, group: &str, thing: &Serial, member: bool) -> Result<()> {
-        self.inner.set_group_membership(group, thing, member).await
-    }
-}
+/// AWS IoT that fails the named call once.
+type Faulty = Intercepted<InMemoryIot, FailOnce>;
 
 type Service = RotationService<
     InMemoryRegistry,
@@ -624,7 +583,7 @@ async fn a_revoke_between_the_registry_write_and_the_registration_wins() {
     let f = Fleet::new().await;
     let (s, cert, _) = f.device("SN1").await;
     let (_, csr) = new_csr("SN1");
-    *f.iot.fail.lock().unwrap() = Some("register");
+    *f.iot.hook.0.lock().unwrap() = Some("register");
     assert!(f
         .service
         .handle(
@@ -657,7 +616,7 @@ async fn an_issued_certificate_never_registered_is_registered_cut_off_before_it_
         let f = Fleet::new().await;
         let (s, cert, _) = f.device("SN1").await;
         let (_, csr) = new_csr("SN1");
-        *f.iot.fail.lock().unwrap() = Some("register");
+        *f.iot.hook.0.lock().unwrap() = Some("register");
         let event = json!({"action": "rotate", "serial": "SN1", "principal": cert.as_str(),
             "received_at": 1, "csr": csr});
         assert!(f.service.handle(event.clone()).await.is_err());
@@ -726,7 +685,7 @@ async fn a_fault_at_any_call_converges_on_replay() {
         let f = Fleet::new().await;
         let (s, cert, _) = f.device("SN1").await;
         let (_, csr) = new_csr("SN1");
-        *f.iot.fail.lock().unwrap() = Some(call);
+        *f.iot.hook.0.lock().unwrap() = Some(call);
         let event = json!({"action": "rotate", "serial": "SN1", "principal": cert.as_str(),
             "received_at": 1, "csr": csr});
         assert!(f.service.handle(event.clone()).await.is_err(), "{call}");
@@ -767,7 +726,7 @@ async fn a_fault_at_any_call_converges_on_replay() {
     f.send("rotate", &s, cert.as_str(), Some(&csr)).await;
     let next = certificate_id(f.last_reply().1["certificate_pem"].as_str().unwrap());
     f.send("confirm", &s, next.as_str(), None).await;
-    *f.iot.fail.lock().unwrap() = Some("status");
+    *f.iot.hook.0.lock().unwrap() = Some("status");
     let later = OffsetDateTime::now_utc() + Duration::hours(25);
     assert!(f.sweep().sweep(later).await.is_err());
     assert_eq!(
