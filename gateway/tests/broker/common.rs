@@ -97,3 +97,48 @@ pub async fn provisioned(
         key_pem: d.key_pem,
     }
 }
+
+/// A stack with a registered device CA and a gateway with mutual TLS only (no custom authorizer, no
+/// rules): the fixture of the broker's policy tests.
+pub struct BareGateway {
+    pub stack: fleetguard_tests::Stack,
+    pub ca: fleetguard_tests::TestCa,
+    pub ca_id: String,
+    pub gw: fleetguard_gateway::Gateway,
+}
+
+impl BareGateway {
+    pub async fn start(ca_name: &str) -> Self {
+        Self::with(ca_name, |c| c).await
+    }
+
+    /// With the bare configuration changed by `config`.
+    pub async fn with(
+        ca_name: &str,
+        config: impl FnOnce(fleetguard_gateway::Config) -> fleetguard_gateway::Config,
+    ) -> Self {
+        let stack = fleetguard_tests::Stack::new().await;
+        let ca = fleetguard_tests::TestCa::new(ca_name);
+        let ca_id = stack.register_ca(&ca).await;
+        let bare = fleetguard_tests::gateway::bare_config(&stack);
+        let gw = fleetguard_gateway::Gateway::start(&stack.sdk, config(bare))
+            .await
+            .expect("gateway");
+        Self {
+            stack,
+            ca,
+            ca_id,
+            gw,
+        }
+    }
+
+    /// A device provisioned through JITR, with a key we hold.
+    pub async fn device(&self) -> Device {
+        provisioned(&self.stack, &self.ca, &self.ca_id).await
+    }
+
+    /// Two devices: the one acting and the neighbour it must not reach.
+    pub async fn two_devices(&self) -> (Device, Device) {
+        (self.device().await, self.device().await)
+    }
+}

@@ -4,9 +4,8 @@
 //! keeps serving, no session is left behind, and nothing is written.
 
 use crate::common;
-use common::{client, closes, connack, provisioned};
+use common::{client, closes, connack, BareGateway};
 use fleetguard_gateway::Gateway;
-use fleetguard_tests::{Stack, TestCa};
 use rumqttc::{ConnectReturnCode, QoS};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,14 +47,12 @@ async fn tls_to(gw: &Gateway) -> tokio_rustls::client::TlsStream<tokio::net::Tcp
 
 #[tokio::test]
 async fn hostile_clients_are_refused_and_nothing_is_written() {
-    let stack = Stack::new().await;
-    let ca = TestCa::new("gateway hostile CA");
-    let ca_id = stack.register_ca(&ca).await;
     // No custom authorizer: a connection without a certificate has no way in.
-    let gw = Gateway::start(&stack.sdk, fleetguard_tests::gateway::bare_config(&stack))
-        .await
-        .unwrap();
-    let d = provisioned(&stack, &ca, &ca_id).await;
+    let f = BareGateway::start("gateway hostile CA").await;
+    let d = f.device().await;
+    let BareGateway {
+        stack, ca_id, gw, ..
+    } = f;
     let tables = [
         stack.tables.registry.clone(),
         stack.tables.records.clone(),

@@ -5,10 +5,10 @@
 //! handshake; a revoked certificate is refused; DeleteConnection closes a live session.
 
 use crate::common;
-use common::{closes, incoming, provisioned, Device};
+use common::{closes, incoming, provisioned, BareGateway, Device};
 use fleetguard_domain::model::Reason;
 use fleetguard_gateway::{Config, Gateway};
-use fleetguard_tests::{Stack, TestCa};
+use fleetguard_tests::TestCa;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode,
     TlsConfiguration, Transport,
@@ -42,21 +42,19 @@ async fn connected(ev: &mut EventLoop) -> Result<ConnectReturnCode, String> {
 
 #[tokio::test]
 async fn devices_over_mutual_tls_under_their_policies() {
-    let stack = Stack::new().await;
-    let ca = TestCa::new("gateway test CA");
-    let ca_id = stack.register_ca(&ca).await;
-    let gw = Gateway::start(
-        &stack.sdk,
-        Config {
-            // A policy change reaches a live session within this bound (AWS IoT: minutes).
-            policy_refresh: Duration::from_millis(200),
-            ..fleetguard_tests::gateway::bare_config(&stack)
-        },
-    )
-    .await
-    .unwrap();
-    let a = provisioned(&stack, &ca, &ca_id).await;
-    let b = provisioned(&stack, &ca, &ca_id).await;
+    let f = BareGateway::with("gateway test CA", |c| Config {
+        // A policy change reaches a live session within this bound (AWS IoT: minutes).
+        policy_refresh: Duration::from_millis(200),
+        ..c
+    })
+    .await;
+    let (a, b) = f.two_devices().await;
+    let BareGateway {
+        stack,
+        ca,
+        ca_id,
+        gw,
+    } = f;
 
     // A connects as its serial, subscribes to its namespace, publishes and receives.
     let (c, mut ev) = client(&gw, a.serial.as_str(), &a);

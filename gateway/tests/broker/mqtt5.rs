@@ -5,9 +5,8 @@
 //! a server DISCONNECT naming why (0x98 administrative action).
 
 use crate::common;
-use common::{provisioned, Device};
+use common::{BareGateway, Device};
 use fleetguard_gateway::Gateway;
-use fleetguard_tests::{Stack, TestCa};
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
@@ -44,16 +43,11 @@ async fn incoming(ev: &mut EventLoop) -> Result<Packet, String> {
 
 #[tokio::test]
 async fn mqtt5_clients_get_aws_iot_s_reason_codes() {
-    let stack = Stack::new().await;
-    let ca = TestCa::new("gateway mqtt5 CA");
-    let ca_id = stack.register_ca(&ca).await;
-    let gw = Gateway::start(&stack.sdk, fleetguard_tests::gateway::bare_config(&stack))
-        .await
-        .unwrap();
-    let a = provisioned(&stack, &ca, &ca_id).await;
-    let b = provisioned(&stack, &ca, &ca_id).await;
+    let f = BareGateway::start("gateway mqtt5 CA").await;
+    let (a, b) = f.two_devices().await;
+    let gw = &f.gw;
 
-    let (c, mut ev) = client(&gw, a.serial.as_str(), &a);
+    let (c, mut ev) = client(gw, a.serial.as_str(), &a);
     match incoming(&mut ev).await.unwrap() {
         Packet::ConnAck(ack) => {
             assert_eq!(ack.code, ConnectReturnCode::Success);
@@ -80,7 +74,7 @@ async fn mqtt5_clients_get_aws_iot_s_reason_codes() {
         other => panic!("{other:?}"),
     }
     // B listens on its own topics.
-    let (cb, mut evb) = client(&gw, b.serial.as_str(), &b);
+    let (cb, mut evb) = client(gw, b.serial.as_str(), &b);
     assert!(matches!(incoming(&mut evb).await, Ok(Packet::ConnAck(_))));
     cb.subscribe(format!("P/{}/#", b.serial), QoS::AtLeastOnce)
         .await
@@ -123,7 +117,7 @@ async fn mqtt5_clients_get_aws_iot_s_reason_codes() {
     );
 
     // B's key under A's client id: CONNACK 0x87.
-    let (_h, mut hev) = client(&gw, a.serial.as_str(), &b);
+    let (_h, mut hev) = client(gw, a.serial.as_str(), &b);
     let refused = incoming(&mut hev).await;
     assert!(
         matches!(&refused, Err(e) if e.contains("NotAuthorized")),
