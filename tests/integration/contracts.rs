@@ -1,5 +1,11 @@
-//! The contract suites of `fleetguard-testkit` over the DynamoDB adapters, against the emulator:
-//! the same assertions the in-memory fakes pass (`shared/testkit/tests/contracts.rs`).
+//! The contract suites of `fleetguard-testkit` over the DynamoDB and AWS IoT adapters, against the
+//! emulator: one test per clause (`contracts::registry::import_is_conditional`), from the same list
+//! the in-memory fakes run (`shared/testkit/tests/contracts.rs`).
+//!
+//! One stack (tables, policies, roles) serves every clause of this test binary: it is created once,
+//! on a runtime of its own, and each test builds its own SDK clients for its tables inside its own
+//! runtime (a client must not outlive the runtime that made it). Clauses never collide on it: every
+//! name comes from [`World::unique`] / [`IotWorld::unique`], unique across the process.
 
 use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
 use fleetguard_aws::enrollments::DynamoEnrollments;
@@ -8,14 +14,67 @@ use fleetguard_aws::iot::IotControlAdapter;
 use fleetguard_aws::iot_data::IotPublisher;
 use fleetguard_aws::records::DynamoRecords;
 use fleetguard_aws::rotations::DynamoRotations;
+use fleetguard_aws::services::Services;
 use fleetguard_domain::authorization::authorizer::{Identity, IdentityStore};
+use fleetguard_domain::config::Tables;
 use fleetguard_domain::model::CertificateId;
-use fleetguard_testkit::contract::{
-    audit_contract, enrollments_contract, identity_store_contract, iot_contract, records_contract,
-    registry_contract, rotations_contract, IotWorld, World,
-};
-use fleetguard_tests::Stack;
+use fleetguard_testkit::contract::{IotWorld, World};
+use fleetguard_tests::{Emulator, Stack};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+fleetguard_testkit::contract_tests!(
+    world: DynamoWorld::new().await,
+    iot_world: AwsIotWorld::new().await,
+);
+
+/// The contract stack's names: its tables, and its prefix for unique names.
+struct Shared {
+    tables: Tables,
+    prefix: String,
+}
+
+/// The contract stack, created by the first test that asks (the others wait for it).
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        // Its own thread and runtime: a test's runtime cannot block on another inside it, and the
+        // stack's clients die with this runtime (only the names are kept).
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(async {
+                    let stack = Stack::new().await;
+                    Shared {
+                        tables: stack.tables.clone(),
+                        prefix: stack
+                            .prefix
+                            .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+                    }
+                })
+        })
+        .join()
+        .expect("the contract stack")
+    })
+}
+
+/// This test's clients for the contract stack (no AWS call: the tables exist).
+async fn services() -> Services {
+    let sdk = Emulator::shared().sdk_config().await;
+    Services::new(sdk, shared().tables.clone(), 30)
+}
+
+/// A name no other clause of this process uses.
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{prefix}{}{}",
+        shared().prefix,
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
 
 struct DynamoWorld {
     registry: DynamoRegistry,
@@ -24,24 +83,18 @@ struct DynamoWorld {
     identities: DynamoIdentityStore,
     enrollments: DynamoEnrollments,
     rotations: DynamoRotations,
-    prefix: String,
-    next: AtomicU64,
 }
 
 impl DynamoWorld {
     async fn new() -> Self {
-        let stack = Stack::new().await;
+        let services = services().await;
         Self {
-            registry: stack.services.registry(),
-            records: stack.services.records(),
-            audit: stack.services.audit(),
-            identities: stack.services.identities(),
-            enrollments: stack.services.enrollments(),
-            rotations: stack.services.rotations(),
-            prefix: stack
-                .prefix
-                .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
-            next: AtomicU64::new(1),
+            registry: services.registry(),
+            records: services.records(),
+            audit: services.audit(),
+            identities: services.identities(),
+            enrollments: services.enrollments(),
+            rotations: services.rotations(),
         }
     }
 }
@@ -80,50 +133,27 @@ impl World for DynamoWorld {
             .expect("put identity");
     }
     fn unique(&self, prefix: &str) -> String {
-        format!(
-            "{prefix}{}{}",
-            self.prefix,
-            self.next.fetch_add(1, Ordering::SeqCst)
-        )
+        unique(prefix)
     }
 }
 
-#[tokio::test]
-async fn registry() {
-    registry_contract(&DynamoWorld::new().await).await;
-}
-
-#[tokio::test]
-async fn records() {
-    records_contract(&DynamoWorld::new().await).await;
-}
-
-#[tokio::test]
-async fn audit() {
-    audit_contract(&DynamoWorld::new().await).await;
-}
-
-#[tokio::test]
-async fn identity_store() {
-    identity_store_contract(&DynamoWorld::new().await).await;
-}
-
-#[tokio::test]
-async fn enrollments() {
-    enrollments_contract(&DynamoWorld::new().await).await;
-}
-
-#[tokio::test]
-async fn rotations() {
-    rotations_contract(&DynamoWorld::new().await).await;
-}
-
-/// AWS IoT on the emulator, observed through the SDK.
+/// AWS IoT on the emulator, observed through the SDK (with the deployer's credentials, as the
+/// stack's own helpers).
 struct AwsIotWorld {
-    stack: Stack,
+    sdk: aws_sdk_iot::Client,
     iot: IotControlAdapter,
     data: IotPublisher,
-    next: AtomicU64,
+}
+
+impl AwsIotWorld {
+    async fn new() -> Self {
+        let services = services().await;
+        Self {
+            sdk: aws_sdk_iot::Client::new(&services.sdk),
+            iot: services.iot(),
+            data: services.iot_data(),
+        }
+    }
 }
 
 impl IotWorld for AwsIotWorld {
@@ -141,45 +171,73 @@ impl IotWorld for AwsIotWorld {
         &self.data
     }
     async fn register_ca(&self, pem: &str) -> CertificateId {
-        CertificateId::parse(&self.stack.register_ca_pem(pem).await).expect("id")
+        let id = self
+            .sdk
+            .register_ca_certificate()
+            .ca_certificate(pem)
+            .set_as_active(true)
+            .allow_auto_registration(true)
+            .send()
+            .await
+            .expect("register CA")
+            .certificate_id
+            .expect("CA id");
+        CertificateId::parse(&id).expect("id")
     }
     async fn register_certificate(&self, pem: &str, ca_pem: &str) -> CertificateId {
-        CertificateId::parse(&self.stack.register_pending(pem, ca_pem).await).expect("id")
+        let id = self
+            .sdk
+            .register_certificate()
+            .certificate_pem(pem)
+            .ca_certificate_pem(ca_pem)
+            .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
+            .send()
+            .await
+            .expect("register certificate")
+            .certificate_id
+            .expect("certificate id");
+        CertificateId::parse(&id).expect("id")
     }
     async fn create_policy(&self, name: &str) {
         let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#;
-        fleetguard_aws::local::ensure_policy(&self.stack.iot, name, doc)
+        fleetguard_aws::local::ensure_policy(&self.sdk, name, doc)
             .await
             .expect("create policy");
     }
     async fn thing_principals(&self, thing: &str) -> Vec<String> {
-        self.stack.thing_principals(thing).await
+        self.sdk
+            .list_thing_principals()
+            .thing_name(thing)
+            .send()
+            .await
+            .map(|o| o.principals.unwrap_or_default())
+            .unwrap_or_default()
     }
     async fn attached_policies(&self, cert_arn: &str) -> Vec<String> {
-        self.stack.principal_policies(cert_arn).await
+        self.sdk
+            .list_attached_policies()
+            .target(cert_arn)
+            .send()
+            .await
+            .map(|o| {
+                o.policies
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.policy_name)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
     async fn group_members(&self, group: &str) -> Vec<String> {
-        self.stack.group_members(group).await
+        self.sdk
+            .list_things_in_thing_group()
+            .thing_group_name(group)
+            .send()
+            .await
+            .map(|o| o.things.unwrap_or_default())
+            .unwrap_or_default()
     }
     fn unique(&self, prefix: &str) -> String {
-        format!(
-            "{prefix}{}{}",
-            self.stack
-                .prefix
-                .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
-            self.next.fetch_add(1, Ordering::SeqCst)
-        )
+        unique(prefix)
     }
-}
-
-#[tokio::test]
-async fn iot() {
-    let stack = Stack::new().await;
-    let world = AwsIotWorld {
-        iot: stack.services.iot(),
-        data: stack.services.iot_data(),
-        stack,
-        next: AtomicU64::new(1),
-    };
-    iot_contract(&world).await;
 }

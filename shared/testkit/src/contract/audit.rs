@@ -1,11 +1,11 @@
-//! The audit log contract.
+//! The audit log contract: written once per idempotency key, read by serial (newest first, bounded)
+//! and by principal (since a time).
 
 use super::*;
 use fleetguard_domain::model::AuditAction;
 
-/// The audit log: written once per idempotency key, read by serial (newest first, bounded) and by
-/// principal (since a time).
-pub async fn audit_contract<W: World>(w: &W) {
+/// Three entries (`n=0` to `n=2`, in that order) of a fresh serial and principal, and their times.
+async fn three_entries<W: World>(w: &W) -> (Serial, String, Vec<String>) {
     let a = w.audit();
     let s = serial(w);
     let principal = w.unique("pr");
@@ -25,6 +25,13 @@ pub async fn audit_contract<W: World>(w: &W) {
         // Distinct timestamps (nanoseconds; the order is the text order).
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
+    (s, principal, times)
+}
+
+/// Read by serial: newest first, bounded; another serial has none.
+pub async fn entries_by_serial_are_newest_first_and_bounded<W: World>(w: &W) {
+    let a = w.audit();
+    let (s, _, _) = three_entries(w).await;
     let newest = a.for_serial(s.as_str(), 2).await.expect("for_serial");
     assert_eq!(newest.len(), 2, "bounded");
     assert_eq!(newest[0].detail.as_deref(), Some("n=2"), "newest first");
@@ -34,6 +41,12 @@ pub async fn audit_contract<W: World>(w: &W) {
         .await
         .expect("none")
         .is_empty());
+}
+
+/// Read by principal: the entries since a time.
+pub async fn entries_by_principal_are_read_since_a_time<W: World>(w: &W) {
+    let a = w.audit();
+    let (_, principal, times) = three_entries(w).await;
     let since = by_principal_eventually(a, &principal, &times[1], 2).await;
     let mut details: Vec<_> = since.iter().filter_map(|e| e.detail.clone()).collect();
     details.sort();
@@ -42,8 +55,11 @@ pub async fn audit_contract<W: World>(w: &W) {
         by_principal_eventually(a, &principal, "0", 3).await.len(),
         3
     );
+}
 
-    // Idempotency: the same time and key are written once.
+/// An entry with an idempotency key (`message-1`), of a fresh serial.
+fn keyed<W: World>(w: &W) -> (Serial, AuditEntry) {
+    let s = serial(w);
     let mut e = AuditEntry::new(
         "contract",
         AuditAction::Authorize,
@@ -52,17 +68,17 @@ pub async fn audit_contract<W: World>(w: &W) {
     )
     .serial(s.as_str());
     e.dedupe = Some("message-1".into());
+    (s, e)
+}
+
+/// Idempotency: the same time and key are written once.
+pub async fn an_entry_is_written_once_per_key<W: World>(w: &W) {
+    let a = w.audit();
+    let (s, e) = keyed(w);
     assert!(a.record(&e).await.expect("first"));
     assert!(
         !a.record(&e).await.expect("replay"),
         "a replay writes nothing"
-    );
-    // Found by its key, consistently; another key finds nothing.
-    let found = a.find(s.as_str(), &e.at, "message-1").await.expect("find");
-    assert_eq!(found.map(|x| x.reason), Some(Reason::AlreadyProvisioned));
-    assert_eq!(
-        a.find(s.as_str(), &e.at, "message-2").await.expect("find"),
-        None
     );
     let same = a.for_serial(s.as_str(), 10).await.expect("for_serial");
     assert_eq!(
@@ -71,7 +87,25 @@ pub async fn audit_contract<W: World>(w: &W) {
             .count(),
         1
     );
-    // Round trip of every field.
+}
+
+/// Found by its key, consistently; another key finds nothing.
+pub async fn an_entry_is_found_by_its_key<W: World>(w: &W) {
+    let a = w.audit();
+    let (s, e) = keyed(w);
+    assert!(a.record(&e).await.expect("record"));
+    let found = a.find(s.as_str(), &e.at, "message-1").await.expect("find");
+    assert_eq!(found.map(|x| x.reason), Some(Reason::AlreadyProvisioned));
+    assert_eq!(
+        a.find(s.as_str(), &e.at, "message-2").await.expect("find"),
+        None
+    );
+}
+
+/// Round trip of every field.
+pub async fn every_field_round_trips<W: World>(w: &W) {
+    let a = w.audit();
+    let (s, _, _) = three_entries(w).await;
     let full = AuditEntry::new(
         "contract",
         AuditAction::DeleteRecord,
@@ -85,7 +119,11 @@ pub async fn audit_contract<W: World>(w: &W) {
     assert!(a.record(&full).await.expect("record"));
     let back = a.for_serial(s.as_str(), 1).await.expect("read");
     assert_eq!(back[0], full);
-    // Entries without a serial are found by principal.
+}
+
+/// Entries without a serial are found by principal.
+pub async fn entries_without_a_serial_are_found_by_principal<W: World>(w: &W) {
+    let a = w.audit();
     let lone = w.unique("lone");
     let e = AuditEntry::new(
         "contract",

@@ -1,15 +1,26 @@
-//! The claim hook's enrollments contract.
+//! The claim hook's enrollments contract: the registry as the pre-provisioning hook uses it, one
+//! read of device and certificate, one conditional pending binding that spends the proof, with its
+//! audit entry.
 
 use super::*;
-use fleetguard_domain::model::AuditAction;
+use fleetguard_domain::model::{AuditAction, Device};
 
-/// The registry as the pre-provisioning hook uses it: one read of device and certificate, one
-/// conditional pending binding that spends the proof, with its audit entry.
-pub async fn enrollments_contract<W: World>(w: &W) {
-    let e = w.enrollments();
+/// A manufactured serial enrolled with a secret, as the hook reads it for a fresh certificate, and
+/// the pending binding that spends the secret on that certificate.
+struct Enrolled {
+    s: Serial,
+    c: CertificateId,
+    hash: String,
+    read: Device,
+    certificate: Option<fleetguard_domain::model::CertificateRecord>,
+    binding: PendingBinding,
+    entry: AuditEntry,
+}
+
+async fn enrolled<W: World>(w: &W) -> Enrolled {
     let s = serial(w);
     let hash = secret_hash(w.unique("secret").as_bytes());
-    let device = fleetguard_domain::model::Device::manufactured(
+    let device = Device::manufactured(
         s.clone(),
         Enrollment {
             secret_sha256: Some(hash.clone()),
@@ -19,12 +30,8 @@ pub async fn enrollments_contract<W: World>(w: &W) {
     );
     assert!(w.registry().import_device(&device).await.expect("import"));
     let c = cert_id(w);
-    let ctx = e.load(&s, &c).await.expect("load");
+    let ctx = w.enrollments().load(&s, &c).await.expect("load");
     let read = ctx.device.expect("device");
-    assert_eq!(
-        (read.status, ctx.certificate),
-        (DeviceStatus::Manufactured, None)
-    );
     let binding = PendingBinding {
         serial: s.clone(),
         certificate: c.clone(),
@@ -39,82 +46,169 @@ pub async fn enrollments_contract<W: World>(w: &W) {
         Reason::Provisioned,
     )
     .serial(s.as_str());
-    // A stale version loses.
+    Enrolled {
+        s,
+        c,
+        hash,
+        read,
+        certificate: ctx.certificate,
+        binding,
+        entry,
+    }
+}
+
+/// As [`enrolled`], the binding made.
+async fn bound<W: World>(w: &W) -> Enrolled {
+    let e = enrolled(w).await;
+    assert!(w
+        .enrollments()
+        .bind_pending(&e.binding, &e.entry)
+        .await
+        .expect("bind"));
+    e
+}
+
+async fn audited<W: World>(w: &W, s: &Serial) -> usize {
+    w.audit()
+        .for_serial(s.as_str(), 10)
+        .await
+        .expect("audit")
+        .len()
+}
+
+/// One read: the device and the certificate's record (none yet).
+pub async fn one_read_loads_the_device_and_its_certificate<W: World>(w: &W) {
+    let e = enrolled(w).await;
+    assert_eq!(
+        (e.read.status, e.certificate),
+        (DeviceStatus::Manufactured, None)
+    );
+}
+
+/// A stale version loses, and writes nothing.
+pub async fn a_stale_version_binds_nothing<W: World>(w: &W) {
+    let e = enrolled(w).await;
     let stale = PendingBinding {
-        expected_version: read.version + 5,
-        ..binding.clone()
+        expected_version: e.read.version + 5,
+        ..e.binding.clone()
     };
-    assert!(!e.bind_pending(&stale, &entry).await.expect("stale"));
-    // A wrong secret loses.
+    assert!(!w
+        .enrollments()
+        .bind_pending(&stale, &e.entry)
+        .await
+        .expect("stale"));
+    assert_eq!(audited(w, &e.s).await, 0);
+}
+
+/// A wrong secret loses, and writes nothing.
+pub async fn a_wrong_secret_binds_nothing<W: World>(w: &W) {
+    let e = enrolled(w).await;
     let wrong = PendingBinding {
         spend: ProofSpend::Secret {
             hash: secret_hash(b"wrong"),
         },
-        ..binding.clone()
+        ..e.binding.clone()
     };
-    assert!(!e.bind_pending(&wrong, &entry).await.expect("wrong secret"));
-    assert!(w
-        .audit()
-        .for_serial(s.as_str(), 10)
+    assert!(!w
+        .enrollments()
+        .bind_pending(&wrong, &e.entry)
         .await
-        .expect("audit")
-        .is_empty());
-    // The binding: active, pending, the secret spent on this certificate, audited with it.
-    assert!(e.bind_pending(&binding, &entry).await.expect("bind"));
-    let ctx = e.load(&s, &c).await.expect("load");
+        .expect("wrong secret"));
+    assert_eq!(audited(w, &e.s).await, 0);
+}
+
+/// The binding: active, pending, the secret spent on this certificate, audited with it.
+pub async fn the_binding_activates_spends_the_secret_and_is_audited<W: World>(w: &W) {
+    let e = bound(w).await;
+    let ctx = w.enrollments().load(&e.s, &e.c).await.expect("load");
     let d = ctx.device.expect("device");
     assert_eq!(
         (d.status, d.certificate_id.as_ref(), d.binding_pending),
-        (DeviceStatus::Active, Some(&c), true)
+        (DeviceStatus::Active, Some(&e.c), true)
     );
-    assert_eq!(d.enrollment.secret_used_by.as_ref(), Some(&c));
-    assert_eq!(ctx.certificate.expect("record").serial, s);
-    assert_eq!(
-        w.audit()
-            .for_serial(s.as_str(), 10)
-            .await
-            .expect("audit")
-            .len(),
-        1
-    );
-    // A replay of the same binding loses (the version moved on).
-    assert!(!e.bind_pending(&binding, &entry).await.expect("replay"));
-    // A stale pending certificate is replaced (the secret may be presented again for it) and denied.
+    assert_eq!(d.enrollment.secret_used_by.as_ref(), Some(&e.c));
+    assert_eq!(ctx.certificate.expect("record").serial, e.s);
+    assert_eq!(audited(w, &e.s).await, 1);
+}
+
+/// A replay of the same binding loses (the version moved on).
+pub async fn a_replayed_binding_loses<W: World>(w: &W) {
+    let e = bound(w).await;
+    assert!(!w
+        .enrollments()
+        .bind_pending(&e.binding, &e.entry)
+        .await
+        .expect("replay"));
+}
+
+/// As [`bound`], the pending certificate then replaced by a fresh one (returned).
+async fn replaced<W: World>(w: &W, e: &Enrolled) -> CertificateId {
+    let d = w
+        .registry()
+        .get_device(&e.s)
+        .await
+        .expect("get")
+        .expect("d");
     let next = cert_id(w);
     let replacing = PendingBinding {
-        serial: s.clone(),
+        serial: e.s.clone(),
         certificate: next.clone(),
         expected_version: d.version,
-        spend: ProofSpend::Secret { hash },
-        replaces: Some(c.clone()),
+        spend: ProofSpend::Secret {
+            hash: e.hash.clone(),
+        },
+        replaces: Some(e.c.clone()),
     };
-    assert!(e.bind_pending(&replacing, &entry).await.expect("replace"));
+    assert!(w
+        .enrollments()
+        .bind_pending(&replacing, &e.entry)
+        .await
+        .expect("replace"));
+    next
+}
+
+/// A stale pending certificate is replaced (the secret may be presented again for it) and denied.
+pub async fn a_stale_pending_certificate_is_replaced_and_denied<W: World>(w: &W) {
+    let e = bound(w).await;
+    replaced(w, &e).await;
     assert!(
         w.registry()
-            .get_certificate(&c)
+            .get_certificate(&e.c)
             .await
             .expect("get")
             .expect("rec")
             .denied
     );
-    // Confirming the binding clears the pending mark; confirming another certificate does nothing.
-    e.confirm(&s, &c).await.expect("confirm other");
+}
+
+/// Confirming the binding clears the pending mark; confirming another certificate does nothing.
+pub async fn confirming_clears_the_pending_mark_once<W: World>(w: &W) {
+    let e = bound(w).await;
+    let next = replaced(w, &e).await;
+    let s = &e.s;
+    w.enrollments()
+        .confirm(s, &e.c)
+        .await
+        .expect("confirm other");
     assert!(
         w.registry()
-            .get_device(&s)
+            .get_device(s)
             .await
             .expect("get")
             .expect("d")
             .binding_pending
     );
-    let pending = w.registry().get_device(&s).await.expect("get").expect("d");
-    e.confirm(&s, &next).await.expect("confirm");
-    let confirmed = w.registry().get_device(&s).await.expect("get").expect("d");
+    let pending = w.registry().get_device(s).await.expect("get").expect("d");
+    w.enrollments().confirm(s, &next).await.expect("confirm");
+    let confirmed = w.registry().get_device(s).await.expect("get").expect("d");
     assert!(!confirmed.binding_pending);
     // A device write like any other: the version moves (a whole-item write on the old version loses).
     assert_eq!(confirmed.version, pending.version + 1);
-    e.confirm(&s, &next).await.expect("confirm again");
-    let again = w.registry().get_device(&s).await.expect("get").expect("d");
+    w.enrollments()
+        .confirm(s, &next)
+        .await
+        .expect("confirm again");
+    let again = w.registry().get_device(s).await.expect("get").expect("d");
     assert_eq!(
         again.version, confirmed.version,
         "a repeated confirm writes nothing"

@@ -1,19 +1,33 @@
-//! The authorizer's identity store contract.
+//! The authorizer's identity store contract: reads, the count of wrong passwords, conditional puts.
 
 use super::*;
 
-/// The authorizer's identity store: reads, and the count of wrong passwords.
-pub async fn identity_store_contract<W: World>(w: &W) {
+/// An active operator's identity, stored.
+async fn stored<W: World>(w: &W) -> Identity {
+    let op = operator(w, vec![], OperatorStatus::Active);
+    w.identities().put_identity(&op).await.expect("put");
+    op
+}
+
+/// An identity is read back as put; a missing one reads as none.
+pub async fn an_identity_is_read_back_as_put<W: World>(w: &W) {
     let st = w.identities();
     let op = operator(w, vec![], OperatorStatus::Active);
-    let pid = op.principal_id.clone();
     let missing = PrincipalId::parse(&format!("op{}", w.unique("missing"))).expect("pid");
     assert_eq!(st.get_identity(&missing).await.expect("get"), None);
     st.put_identity(&op).await.expect("put");
-    assert_eq!(st.get_identity(&pid).await.expect("get"), Some(op.clone()));
+    assert_eq!(
+        st.get_identity(&op.principal_id).await.expect("get"),
+        Some(op.clone())
+    );
+}
 
-    // Wrong passwords are counted in a window, without a read; a count older than the cutoff
-    // starts again at one; a missing identity counts nothing.
+/// Wrong passwords are counted in a window, without a read; a count older than the cutoff starts
+/// again at one; a missing identity counts nothing.
+pub async fn wrong_passwords_are_counted_in_a_window<W: World>(w: &W) {
+    let st = w.identities();
+    let pid = stored(w).await.principal_id;
+    let missing = PrincipalId::parse(&format!("op{}", w.unique("missing"))).expect("pid");
     let t = |m: u32| format!("2030-01-01T00:{m:02}:00Z");
     let before = "2029-12-31T23:50:00Z";
     assert_eq!(
@@ -45,7 +59,12 @@ pub async fn identity_store_contract<W: World>(w: &W) {
         (got.failed_attempts, got.failures_since.as_deref()),
         (1, Some(t(20).as_str()))
     );
-    // A conditional put: an active or absent identity is written, an inactive one never revived.
+}
+
+/// A conditional put: an active identity is written, an inactive one never revived.
+pub async fn an_inactive_identity_is_never_revived<W: World>(w: &W) {
+    let st = w.identities();
+    let op = stored(w).await;
     assert!(st
         .put_identity_unless_inactive(&op)
         .await
@@ -65,14 +84,26 @@ pub async fn identity_store_contract<W: World>(w: &W) {
         Some(disabled.clone()),
         "still disabled"
     );
-    // Replacing an identity keeps one item.
+}
+
+/// Replacing an identity keeps one item.
+pub async fn replacing_an_identity_keeps_one_item<W: World>(w: &W) {
+    let st = w.identities();
+    let op = stored(w).await;
     let mut again = op.clone();
     if let IdentityKind::Operator { operator_id, .. } = &mut again.kind {
         *operator_id = "renamed".into();
     }
     st.put_identity(&again).await.expect("replace");
-    assert_eq!(st.get_identity(&pid).await.expect("get"), Some(again));
-    // A device identity's kind survives the round trip.
+    assert_eq!(
+        st.get_identity(&op.principal_id).await.expect("get"),
+        Some(again)
+    );
+}
+
+/// A device identity's kind survives the round trip.
+pub async fn a_device_identity_round_trips<W: World>(w: &W) {
+    let st = w.identities();
     let s = manufactured(w).await;
     let device = Identity {
         principal_id: fleetguard_domain::authorization::authorizer::device_principal(&s),

@@ -1,12 +1,52 @@
-//! The AWS IoT control and data plane contract.
+//! The AWS IoT control and data plane contract: descriptions, idempotent attachments, status
+//! changes (REVOKED is final), thing groups; the data plane: publishes and forced disconnects.
 
 use super::*;
+use crate::pki::{certificate_id, TestCa};
+use fleetguard_domain::ports::IotCertificate;
 
-/// The IoT control plane: descriptions, idempotent attachments, status changes (REVOKED is
-/// final), thing groups; the data plane: publishes and forced disconnects.
-pub async fn iot_contract<W: IotWorld>(w: &W) {
+/// A CA no other case uses, registered (ACTIVE, auto-registration on), and its id.
+async fn registered_ca<W: IotWorld>(w: &W) -> (TestCa, CertificateId) {
+    let ca = TestCa::new(&w.unique("contract CA "));
+    let ca_id = w.register_ca(&ca.pem()).await;
+    (ca, ca_id)
+}
+
+fn fresh_serial<W: IotWorld>(w: &W) -> Serial {
+    Serial::parse(&w.unique("SN")).expect("serial")
+}
+
+/// A device certificate of a fresh serial issued by a registered CA, registered
+/// PENDING_ACTIVATION as auto-registration does, and as AWS IoT describes it.
+struct Registered {
+    serial: Serial,
+    pem: String,
+    id: CertificateId,
+    cert: IotCertificate,
+}
+
+async fn registered<W: IotWorld>(w: &W) -> Registered {
+    let (ca, _) = registered_ca(w).await;
+    let serial = fresh_serial(w);
+    let pem = ca.issue(serial.as_str());
+    let id = w.register_certificate(&pem, &ca.pem()).await;
+    let cert = w
+        .iot()
+        .describe_certificate(&id)
+        .await
+        .expect("describe")
+        .expect("certificate");
+    Registered {
+        serial,
+        pem,
+        id,
+        cert,
+    }
+}
+
+/// An unknown certificate or CA is described as none.
+pub async fn unknown_certificates_are_described_as_none<W: IotWorld>(w: &W) {
     let iot = w.iot();
-    let ca = crate::pki::TestCa::new(&w.unique("contract CA "));
     let unknown = CertificateId::parse(&secret_hash(w.unique("none").as_bytes())).expect("id");
     assert_eq!(
         iot.describe_certificate(&unknown).await.expect("describe"),
@@ -18,40 +58,51 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
             .expect("describe"),
         None
     );
-    let ca_id = w.register_ca(&ca.pem()).await;
+}
+
+/// A registered CA is ACTIVE, and its id is SHA-256 of its DER.
+pub async fn a_registered_ca_is_active_and_named_by_its_der_hash<W: IotWorld>(w: &W) {
+    let (ca, ca_id) = registered_ca(w).await;
     assert_eq!(
         ca_id,
-        crate::pki::certificate_id(&ca.pem()),
+        certificate_id(&ca.pem()),
         "a CA's id is SHA-256 of its DER"
     );
-    let described = iot
+    let described = w
+        .iot()
         .describe_ca_certificate(&ca_id)
         .await
         .expect("describe")
         .expect("CA");
     assert_eq!(described.status, CertificateStatus::Active);
-    let serial = Serial::parse(&w.unique("SN")).expect("serial");
-    let pem = ca.issue(serial.as_str());
-    let id = w.register_certificate(&pem, &ca.pem()).await;
-    assert_eq!(
-        id,
-        crate::pki::certificate_id(&pem),
-        "an id is SHA-256 of the DER"
-    );
-    let cert = iot
-        .describe_certificate(&id)
+}
+
+/// The registered CAs are listed, each with the PEM AWS holds.
+pub async fn registered_cas_are_listed_with_their_pem<W: IotWorld>(w: &W) {
+    let (_, ca_id) = registered_ca(w).await;
+    assert!(w
+        .iot()
+        .ca_certificates()
         .await
-        .expect("describe")
-        .expect("certificate");
+        .expect("CAs")
+        .iter()
+        .any(|c| c.id == ca_id && certificate_id(&c.pem) == ca_id));
+}
+
+/// A registered device certificate is PENDING_ACTIVATION, its id SHA-256 of its DER, described with
+/// its ARN and the PEM AWS holds.
+pub async fn a_registered_certificate_is_pending_and_named_by_its_der_hash<W: IotWorld>(w: &W) {
+    let Registered { pem, id, cert, .. } = registered(w).await;
+    assert_eq!(id, certificate_id(&pem), "an id is SHA-256 of the DER");
     assert_eq!(cert.status, CertificateStatus::PendingActivation);
     assert!(cert.arn.ends_with(&format!("cert/{id}")), "{}", cert.arn);
-    assert_eq!(
-        crate::pki::certificate_id(&cert.pem),
-        id,
-        "the PEM AWS holds"
-    );
+    assert_eq!(certificate_id(&cert.pem), id, "the PEM AWS holds");
+}
 
-    // Things and attachments: each call idempotent.
+/// Things and their principals: each call idempotent; no principal attaches to a missing thing.
+pub async fn things_and_principals_attach_idempotently<W: IotWorld>(w: &W) {
+    let iot = w.iot();
+    let Registered { serial, cert, .. } = registered(w).await;
     iot.ensure_thing(&serial).await.expect("thing");
     iot.ensure_thing(&serial).await.expect("thing again");
     iot.attach_thing_principal(&serial, &cert.arn)
@@ -64,13 +115,26 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
         w.thing_principals(serial.as_str()).await,
         vec![cert.arn.clone()]
     );
-    let missing = Serial::parse(&w.unique("SN")).expect("serial");
+    let missing = fresh_serial(w);
     assert!(
         iot.attach_thing_principal(&missing, &cert.arn)
             .await
             .is_err(),
         "no such thing"
     );
+    iot.detach_thing_principal(&serial, &cert.arn)
+        .await
+        .expect("detach thing");
+    iot.detach_thing_principal(&serial, &cert.arn)
+        .await
+        .expect("detach thing again");
+    assert!(w.thing_principals(serial.as_str()).await.is_empty());
+}
+
+/// Policies attach to and detach from a certificate, each call idempotent.
+pub async fn policies_attach_and_detach_idempotently<W: IotWorld>(w: &W) {
+    let iot = w.iot();
+    let Registered { cert, .. } = registered(w).await;
     let policy = w.unique("policy");
     w.create_policy(&policy).await;
     iot.attach_policy(&policy, &cert.arn).await.expect("policy");
@@ -83,15 +147,12 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
         .await
         .expect("detach again");
     assert!(w.attached_policies(&cert.arn).await.is_empty());
-    iot.detach_thing_principal(&serial, &cert.arn)
-        .await
-        .expect("detach thing");
-    iot.detach_thing_principal(&serial, &cert.arn)
-        .await
-        .expect("detach thing again");
-    assert!(w.thing_principals(serial.as_str()).await.is_empty());
+}
 
-    // Status: ACTIVE, INACTIVE, back, REVOKED; REVOKED is final.
+/// Status: ACTIVE, INACTIVE, back, REVOKED; REVOKED is final; an unknown certificate has none.
+pub async fn revoked_is_the_final_status<W: IotWorld>(w: &W) {
+    let iot = w.iot();
+    let Registered { id, .. } = registered(w).await;
     for status in [
         CertificateStatus::Active,
         CertificateStatus::Inactive,
@@ -118,14 +179,20 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
             .status,
         CertificateStatus::Revoked
     );
+    let unknown = CertificateId::parse(&secret_hash(w.unique("none").as_bytes())).expect("id");
     assert!(
         iot.set_certificate_status(&unknown, CertificateStatus::Inactive)
             .await
             .is_err(),
         "no such certificate"
     );
+}
 
-    // Thing groups: created on first use, membership idempotent both ways.
+/// Thing groups: created on first use, membership idempotent both ways.
+pub async fn thing_group_membership_is_idempotent<W: IotWorld>(w: &W) {
+    let iot = w.iot();
+    let serial = fresh_serial(w);
+    iot.ensure_thing(&serial).await.expect("thing");
     let group = w.unique("group");
     iot.set_group_membership(&group, &serial, true)
         .await
@@ -141,9 +208,13 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
         .await
         .expect("leave again");
     assert!(w.group_members(&group).await.is_empty());
+}
 
-    // RegisterCertificate (rotation): registered with the status asked; again, the status stands.
-    let rotated = ca.issue(serial.as_str());
+/// RegisterCertificate (rotation): registered with the status asked; again, the status stands.
+pub async fn a_registered_certificate_keeps_its_first_status<W: IotWorld>(w: &W) {
+    let iot = w.iot();
+    let (ca, _) = registered_ca(w).await;
+    let rotated = ca.issue(fresh_serial(w).as_str());
     let (c, created) = iot
         .register_certificate(&rotated, Some(&ca.pem()), CertificateStatus::Active)
         .await
@@ -151,10 +222,7 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
     assert!(created);
     assert_eq!(
         (c.id.clone(), c.status),
-        (
-            crate::pki::certificate_id(&rotated),
-            CertificateStatus::Active
-        )
+        (certificate_id(&rotated), CertificateStatus::Active)
     );
     assert!(c.arn.ends_with(&format!("cert/{}", c.id)), "{}", c.arn);
     iot.set_certificate_status(&c.id, CertificateStatus::Revoked)
@@ -169,21 +237,24 @@ pub async fn iot_contract<W: IotWorld>(w: &W) {
         (again.status, again.arn),
         (CertificateStatus::Revoked, c.arn)
     );
-    // An isolation registers a certificate it must keep from ever being usable: cut off.
-    let preempted = ca.issue(serial.as_str());
-    let (p, _) = iot
+}
+
+/// An isolation registers a certificate it must keep from ever being usable: cut off (REVOKED,
+/// without its CA).
+pub async fn an_isolation_registers_a_certificate_revoked<W: IotWorld>(w: &W) {
+    let (ca, _) = registered_ca(w).await;
+    let preempted = ca.issue(fresh_serial(w).as_str());
+    let (p, _) = w
+        .iot()
         .register_certificate(&preempted, None, CertificateStatus::Revoked)
         .await
         .expect("register revoked");
     assert_eq!(p.status, CertificateStatus::Revoked);
-    assert!(iot
-        .ca_certificates()
-        .await
-        .expect("CAs")
-        .iter()
-        .any(|c| c.id == ca_id && crate::pki::certificate_id(&c.pem) == ca_id));
+}
 
-    // Data plane: a reply publishes; cutting a client that is not connected is done.
+/// Data plane: a reply publishes; cutting a client that is not connected is done.
+pub async fn the_data_plane_publishes_and_disconnects<W: IotWorld>(w: &W) {
+    let serial = fresh_serial(w);
     w.publisher()
         .publish(
             &format!("P/{serial}/deleterecords/r1/accepted"),

@@ -1,12 +1,11 @@
-//! The registry contract.
+//! The registry contract: conditional imports, bindings, transitions, deny-list, hold, replacement
+//! approval, operator status.
 
 use super::*;
 
-/// The registry: conditional imports, bindings, transitions, deny-list, hold, replacement approval,
-/// operator status.
-pub async fn registry_contract<W: World>(w: &W) {
+/// Import is conditional: the second import of a serial changes nothing.
+pub async fn import_is_conditional<W: World>(w: &W) {
     let r = w.registry();
-    // Import is conditional: the second import of a serial changes nothing.
     let s = serial(w);
     assert_eq!(r.get_device(&s).await.expect("get"), None, "unknown serial");
     assert!(r.import_serial(&s).await.expect("import"), "first import");
@@ -14,8 +13,12 @@ pub async fn registry_contract<W: World>(w: &W) {
     let d = r.get_device(&s).await.expect("get").expect("device");
     assert_eq!(d.status, DeviceStatus::Manufactured);
     assert_eq!(d.certificate_id, None);
+}
 
-    // Binding a manufactured serial makes it active with a certificate record.
+/// Binding a manufactured serial makes it active with a certificate record.
+pub async fn binding_activates_a_manufactured_serial<W: World>(w: &W) {
+    let r = w.registry();
+    let s = manufactured(w).await;
     let c = cert_id(w);
     r.bind_certificate(&s, &c, None, None).await.expect("bind");
     let d = r.get_device(&s).await.expect("get").expect("device");
@@ -27,7 +30,12 @@ pub async fn registry_contract<W: World>(w: &W) {
         (rec.serial.clone(), rec.denied, rec.held),
         (s.clone(), false, false)
     );
-    // The same binding again is a no-op; a second certificate for an active serial is refused.
+}
+
+/// The same binding again is a no-op; a second certificate for an active serial is refused.
+pub async fn rebinding_is_a_noop_and_a_second_certificate_is_refused<W: World>(w: &W) {
+    let r = w.registry();
+    let (s, c) = active(w).await;
     r.bind_certificate(&s, &c, None, None)
         .await
         .expect("rebind same");
@@ -42,7 +50,11 @@ pub async fn registry_contract<W: World>(w: &W) {
         None,
         "all or nothing"
     );
-    // An active device without a certificate (a password device) takes its first certificate.
+}
+
+/// An active device without a certificate (a password device) takes its first certificate.
+pub async fn a_password_device_takes_its_first_certificate<W: World>(w: &W) {
+    let r = w.registry();
     let pw = manufactured(w).await;
     assert!(r
         .transition(&pw, &[DeviceStatus::Manufactured], DeviceStatus::Active)
@@ -57,14 +69,22 @@ pub async fn registry_contract<W: World>(w: &W) {
         (d.status, d.certificate_id.as_ref()),
         (DeviceStatus::Active, Some(&first))
     );
-    // Binding an unknown serial is refused.
-    let err = r
+}
+
+/// Binding an unknown serial is refused.
+pub async fn binding_an_unknown_serial_is_refused<W: World>(w: &W) {
+    let err = w
+        .registry()
         .bind_certificate(&serial(w), &cert_id(w), None, None)
         .await
         .expect_err("unknown serial");
     assert!(err.is_condition_failed(), "{err}");
+}
 
-    // Transitions are conditional on the current status.
+/// Transitions are conditional on the current status.
+pub async fn transitions_are_conditional_on_the_status<W: World>(w: &W) {
+    let r = w.registry();
+    let (s, _) = active(w).await;
     assert!(r
         .transition(&s, &[DeviceStatus::Active], DeviceStatus::Quarantined)
         .await
@@ -85,8 +105,16 @@ pub async fn registry_contract<W: World>(w: &W) {
         )
         .await
         .expect("revoke"));
+}
 
-    // Replacement: only a revoked device, and then exactly one new certificate binds.
+/// Replacement: only a revoked device, and then exactly one new certificate binds.
+pub async fn only_a_revoked_device_binds_one_replacement<W: World>(w: &W) {
+    let r = w.registry();
+    let (s, _) = active(w).await;
+    assert!(r
+        .transition(&s, &[DeviceStatus::Active], DeviceStatus::Revoked)
+        .await
+        .expect("revoke"));
     let (live, _) = active(w).await;
     assert!(
         !r.approve_replacement(&live).await.expect("approve"),
@@ -105,8 +133,12 @@ pub async fn registry_contract<W: World>(w: &W) {
         (d.status, d.certificate_id.as_ref(), d.replacement_approved),
         (DeviceStatus::Active, Some(&replacement), false)
     );
+}
 
-    // The deny-list: a denied certificate is never bound again, even to its own serial.
+/// The deny-list: a denied certificate is never bound again, even to its own serial.
+pub async fn a_denied_certificate_never_binds<W: World>(w: &W) {
+    let r = w.registry();
+    let (s, c) = active(w).await;
     r.deny_certificate(&c, &s).await.expect("deny");
     let rec = r.get_certificate(&c).await.expect("get").expect("record");
     assert!(rec.denied);
@@ -121,31 +153,23 @@ pub async fn registry_contract<W: World>(w: &W) {
         .await
         .expect_err("denied certificate");
     assert!(err.is_condition_failed(), "{err}");
+}
 
-    // Hold and release a certificate.
-    r.hold_certificate(&replacement, &s, true)
-        .await
-        .expect("hold");
-    assert!(
-        r.get_certificate(&replacement)
-            .await
-            .expect("get")
-            .expect("rec")
-            .held
-    );
-    r.hold_certificate(&replacement, &s, false)
-        .await
-        .expect("release");
-    assert!(
-        !r.get_certificate(&replacement)
-            .await
-            .expect("get")
-            .expect("rec")
-            .held
-    );
+/// Hold and release a certificate.
+pub async fn a_certificate_is_held_and_released<W: World>(w: &W) {
+    let r = w.registry();
+    let (s, c) = active(w).await;
+    r.hold_certificate(&c, &s, true).await.expect("hold");
+    assert!(r.get_certificate(&c).await.expect("get").expect("rec").held);
+    r.hold_certificate(&c, &s, false).await.expect("release");
+    assert!(!r.get_certificate(&c).await.expect("get").expect("rec").held);
+}
 
-    // Operators: read as principals; status changes are conditional.
+/// Operators are read as principals, with their status and serials.
+pub async fn operators_are_read_as_principals<W: World>(w: &W) {
+    let r = w.registry();
     assert_eq!(r.get_principal("opnobody").await.expect("get"), None);
+    let s = manufactured(w).await;
     let op = operator(w, vec![s.clone()], OperatorStatus::Active);
     let id = op.principal_id.as_str().to_owned();
     w.put_identity(&op).await;
@@ -161,6 +185,15 @@ pub async fn registry_contract<W: World>(w: &W) {
         ),
         other => panic!("operator expected, got {other:?}"),
     }
+}
+
+/// An operator's status changes only from one of the statuses named.
+pub async fn operator_status_changes_are_conditional<W: World>(w: &W) {
+    let r = w.registry();
+    let s = manufactured(w).await;
+    let op = operator(w, vec![s], OperatorStatus::Active);
+    let id = op.principal_id.as_str().to_owned();
+    w.put_identity(&op).await;
     assert!(r
         .set_operator_status(&id, &[OperatorStatus::Active], OperatorStatus::Disabled)
         .await
