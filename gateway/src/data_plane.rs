@@ -3,7 +3,9 @@
 //! DeleteConnection (`DELETE /connections/{clientId}`) closes a live session (404
 //! `ResourceNotFoundException` when none, as AWS answers). Point the SDK at it with
 //! `FLEETGUARD_IOT_DATA_ENDPOINT` (the template's `IotDataEndpoint`) or
-//! `AWS_ENDPOINT_URL_IOT_DATA_PLANE`. Requests are parsed with the `httparse` crate. As on AWS, each
+//! `AWS_ENDPOINT_URL_IOT_DATA_PLANE`. HTTP/1.1 is hyper's server (the stack the AWS SDK and
+//! [`fleetguard_aws::http`] already use): a request is at most [`MAX_REQUEST`] bytes with at most 64
+//! headers (larger: refused, 413 or 431); keep-alive until the client closes. As on AWS, each
 //! must be SigV4-signed by a caller whose IAM permission allows it ([`crate::iam`]): `iot:Publish` on
 //! the topic, `iot:DeleteConnection` on the client.
 
@@ -11,12 +13,19 @@ use crate::router::Router;
 use crate::rules::{Publisher, Rules};
 use crate::topics;
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-/// Largest request accepted (AWS IoT: 128 KB messages).
-const MAX_REQUEST: usize = 256 * 1024;
+/// Largest request accepted (AWS IoT: 128 KB messages): the head (hyper's read buffer) and the body
+/// each.
+pub const MAX_REQUEST: usize = 256 * 1024;
+/// Most headers a request may have.
+const MAX_HEADERS: usize = 64;
 
 /// Who decides the callers' permissions: the emulator holding the stack's roles.
 pub struct Callers {
@@ -75,7 +84,15 @@ pub async fn serve(
         };
         let (router, rules, callers) = (router.clone(), rules.clone(), callers.clone());
         tokio::spawn(async move {
-            let _ = connection(stream, router, rules, callers).await;
+            let service = hyper::service::service_fn(move |request| {
+                let (router, rules, callers) = (router.clone(), rules.clone(), callers.clone());
+                async move { Ok::<_, Infallible>(handle(request, &router, &rules, &callers).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(MAX_REQUEST)
+                .max_headers(MAX_HEADERS)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -95,160 +112,130 @@ fn percent_decode(s: &str) -> Option<String> {
         .map(std::borrow::Cow::into_owned)
 }
 
-/// One keep-alive connection: requests until the client closes.
-async fn connection(
-    mut stream: TcpStream,
-    router: Router,
-    rules: Arc<Rules>,
-    callers: Arc<Callers>,
-) -> std::io::Result<()> {
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
-        // Headers, then the body by Content-Length.
-        let (head_len, method, path, length, headers) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(&buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let length = req
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-                        .unwrap_or(0usize);
-                    let headers: Vec<(String, String)> = req
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_owned(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect();
-                    break (
-                        n,
-                        req.method.unwrap_or("").to_owned(),
-                        req.path.unwrap_or("").to_owned(),
-                        length,
-                        headers,
-                    );
-                }
-                Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST => {
-                    let mut chunk = [0u8; 8192];
-                    let n = stream.read(&mut chunk).await?;
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                _ => return respond(&mut stream, 400, None, "{}").await,
-            }
-        };
-        if head_len + length > MAX_REQUEST {
-            return respond(&mut stream, 413, None, "{}").await;
+/// One request: its body read (bounded), then routed.
+async fn handle(
+    request: hyper::Request<Incoming>,
+    router: &Router,
+    rules: &Rules,
+    callers: &Callers,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok());
+    // Too large: refused without reading it, and the connection closed.
+    if declared.is_some_and(|n| n > MAX_REQUEST) {
+        return respond(413, None, "{}", true);
+    }
+    let body = match Limited::new(body, MAX_REQUEST).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return respond(413, None, "{}", true)
         }
-        while buf.len() < head_len + length {
-            let mut chunk = [0u8; 8192];
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let body = Bytes::copy_from_slice(&buf[head_len..head_len + length]);
-        buf.drain(..head_len + length);
-        let close = headers
+        Err(_) => return respond(400, None, "{}", true),
+    };
+    let request = Request {
+        method: parts.method.as_str().to_owned(),
+        uri: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        headers: parts
+            .headers
             .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
-        let request = Request {
-            method,
-            uri: path,
-            headers,
-            body,
-        };
-        let path_only = request.uri.split('?').next().unwrap_or("").to_owned();
-        let (status, error, message) = match (request.method.as_str(), path_only.as_str()) {
-            ("POST", p) if p.starts_with("/topics/") => {
-                match percent_decode(&p["/topics/".len()..]).filter(|t| topics::valid_topic(t)) {
-                    None => (400, Some("InvalidRequestException"), None),
-                    Some(topic) => match callers
-                        .allow(&request, "iot:Publish", &format!("topic/{topic}"))
-                        .await
-                    {
-                        Err(r) => (r.status, Some(r.code), Some(r.message)),
-                        // Only AWS IoT publishes its own events.
-                        Ok(()) if topics::reserved_for_aws(&topic) => {
-                            (403, Some("ForbiddenException"), None)
-                        }
-                        Ok(()) if request.body.len() > crate::wire::MAX_PACKET as usize - 1024 => {
-                            (413, Some("RequestEntityTooLargeException"), None)
-                        }
-                        Ok(()) => {
-                            crate::session::publish(
-                                &router,
-                                &rules,
-                                &topic,
-                                request.body.clone(),
-                                &DATA_PLANE,
-                            );
-                            (200, None, None)
-                        }
-                    },
-                }
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let (status, error, message) = route(&request, router, rules, callers).await;
+    let body = message
+        .map(|m| serde_json::json!({ "message": m }).to_string())
+        .unwrap_or_else(|| "{}".to_owned());
+    respond(status, error, &body, false)
+}
+
+/// The API's answer to one request: status, error type, message.
+async fn route(
+    request: &Request,
+    router: &Router,
+    rules: &Rules,
+    callers: &Callers,
+) -> (u16, Option<&'static str>, Option<String>) {
+    let path_only = request.uri.split('?').next().unwrap_or("");
+    match (request.method.as_str(), path_only) {
+        ("POST", p) if p.starts_with("/topics/") => {
+            match percent_decode(&p["/topics/".len()..]).filter(|t| topics::valid_topic(t)) {
+                None => (400, Some("InvalidRequestException"), None),
+                Some(topic) => match callers
+                    .allow(request, "iot:Publish", &format!("topic/{topic}"))
+                    .await
+                {
+                    Err(r) => (r.status, Some(r.code), Some(r.message)),
+                    // Only AWS IoT publishes its own events.
+                    Ok(()) if topics::reserved_for_aws(&topic) => {
+                        (403, Some("ForbiddenException"), None)
+                    }
+                    Ok(()) if request.body.len() > crate::wire::MAX_PACKET as usize - 1024 => {
+                        (413, Some("RequestEntityTooLargeException"), None)
+                    }
+                    Ok(()) => {
+                        crate::session::publish(
+                            router,
+                            rules,
+                            &topic,
+                            request.body.clone(),
+                            &DATA_PLANE,
+                        );
+                        (200, None, None)
+                    }
+                },
             }
-            ("DELETE", p) if p.starts_with("/connections/") => {
-                match percent_decode(&p["/connections/".len()..]) {
-                    None => (400, Some("InvalidRequestException"), None),
-                    Some(client_id) => match callers
-                        .allow(
-                            &request,
-                            "iot:DeleteConnection",
-                            &format!("client/{client_id}"),
-                        )
-                        .await
-                    {
-                        Err(r) => (r.status, Some(r.code), Some(r.message)),
-                        Ok(()) if router.close(&client_id) => (200, None, None),
-                        Ok(()) => (404, Some("ResourceNotFoundException"), None),
-                    },
-                }
-            }
-            _ => (404, Some("ResourceNotFoundException"), None),
-        };
-        let body = message
-            .map(|m| serde_json::json!({ "message": m }).to_string())
-            .unwrap_or_else(|| "{}".to_owned());
-        respond(&mut stream, status, error, &body).await?;
-        if close {
-            return Ok(());
         }
+        ("DELETE", p) if p.starts_with("/connections/") => {
+            match percent_decode(&p["/connections/".len()..]) {
+                None => (400, Some("InvalidRequestException"), None),
+                Some(client_id) => match callers
+                    .allow(
+                        request,
+                        "iot:DeleteConnection",
+                        &format!("client/{client_id}"),
+                    )
+                    .await
+                {
+                    Err(r) => (r.status, Some(r.code), Some(r.message)),
+                    Ok(()) if router.close(&client_id) => (200, None, None),
+                    Ok(()) => (404, Some("ResourceNotFoundException"), None),
+                },
+            }
+        }
+        _ => (404, Some("ResourceNotFoundException"), None),
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+/// A JSON answer; `close` ends the connection after it.
+fn respond(
     status: u16,
     error: Option<&str>,
     body: &str,
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        413 => "Payload Too Large",
-        404 => "Not Found",
-        _ => "Error",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    if let Some(e) = error {
-        head.push_str(&format!("x-amzn-errortype: {e}\r\n"));
+    close: bool,
+) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(e) = error.and_then(|e| HeaderValue::from_str(e).ok()) {
+        headers.insert("x-amzn-errortype", e);
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await
+    if close {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
