@@ -181,39 +181,39 @@ async fn a_password_device_gets_in_every_time_while_guesses_arrive_and_revocatio
 }
 
 /// A one-route HTTP server on loopback answering every request with `status` and `body`, counting
-/// requests. Test-only: just enough HTTP/1.1 for the JWKS fetch.
+/// requests: hyper's server, as the gateway's data plane.
 async fn serve(
     status: u16,
     body: String,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
         "http://{}/.well-known/jwks.json",
         listener.local_addr().unwrap()
     );
-    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
+    let body = Bytes::from(body);
     tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match sock.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
+        while let Ok((sock, _)) = listener.accept().await {
+            let (counter, body) = (counter.clone(), body.clone());
+            let service = hyper::service::service_fn(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let response = hyper::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .header("connection", "close")
+                    .body(Full::new(body.clone()));
+                async move { response }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), service),
             );
-            let _ = sock.write_all(head.as_bytes()).await;
-            let _ = sock.write_all(body.as_bytes()).await;
         }
     });
     (url, hits)
