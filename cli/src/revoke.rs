@@ -4,7 +4,7 @@
 use crate::Ctx;
 use fleetguard_domain::lifecycle::replacement;
 use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig};
-use fleetguard_domain::model::{Outcome, Principal, Serial};
+use fleetguard_domain::model::{IdentityKindTag, Outcome, Principal, Serial};
 use fleetguard_domain::ports::AuditLog;
 use std::process::ExitCode;
 
@@ -108,7 +108,7 @@ pub async fn run_action(
     ) {
         (Ok(c), _) => c,
         // An operator is only disabled and disconnected: no policy or thing group is involved.
-        (Err(_), Some(Principal::Authorizer(p))) if p.starts_with("op") => {
+        (Err(_), Some(Principal::Authorizer(p))) if p.kind() == IdentityKindTag::Operator => {
             RevocationConfig::operators_only()
         }
         (Err(e), _) => {
@@ -159,7 +159,11 @@ pub async fn audit(
     let audit = ctx.audit();
     let mut entries = match (serial, principal) {
         (Some(s), None) => audit.for_serial(Serial::parse(&s)?.as_str(), 1000).await?,
-        (None, Some(p)) => audit.for_principal(&p, "0").await?,
+        (None, Some(p)) => {
+            let p = Principal::parse(&p)
+                .map_err(|_| anyhow::anyhow!("{p:?} is not a certificate id or a principal id"))?;
+            audit.for_principal(&p, "0").await?
+        }
         _ => anyhow::bail!("give a serial or --principal <id>"),
     };
     entries.sort_by(|a, b| b.at.cmp(&a.at));

@@ -72,7 +72,10 @@ impl Claim {
     async fn audit(&self, cert_id: &str) -> Vec<AuditEntry> {
         self.stack
             .audit()
-            .for_principal(cert_id, "0")
+            .for_principal(
+                &fleetguard_domain::model::Principal::parse(cert_id).unwrap(),
+                "0",
+            )
             .await
             .unwrap()
     }

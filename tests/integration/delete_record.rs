@@ -409,15 +409,22 @@ async fn restore_undoes_a_soft_delete_once() {
         serial,
         &rid,
         "fleetctl",
-        Some(&"0".repeat(64)),
+        Some(&fleetguard_domain::model::Principal::parse(&"0".repeat(64)).unwrap()),
     )
     .await
     .unwrap();
     assert_eq!(other, RestoreResult::NotDeleted { version: 2 });
 
-    let first = restore_record(&records, &audit, serial, &rid, "fleetctl", Some(cert))
-        .await
-        .unwrap();
+    let first = restore_record(
+        &records,
+        &audit,
+        serial,
+        &rid,
+        "fleetctl",
+        Some(&fleetguard_domain::model::Principal::parse(cert).unwrap()),
+    )
+    .await
+    .unwrap();
     assert_eq!(first, RestoreResult::Restored { version: 3 });
     let record = f.stack.record(serial, &rid).await.unwrap();
     assert!(!record.is_deleted());

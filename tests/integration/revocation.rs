@@ -575,7 +575,10 @@ async fn a_device_disconnected_for_acting_outside_its_policy_trips_the_wire() {
     let signals = f
         .stack
         .audit()
-        .for_principal(attacker_cert, "0")
+        .for_principal(
+            &fleetguard_domain::model::Principal::parse(attacker_cert).unwrap(),
+            "0",
+        )
         .await
         .unwrap()
         .into_iter()
@@ -643,7 +646,10 @@ async fn a_redelivered_defender_alarm_is_one_signal() {
     let signals = f
         .stack
         .audit()
-        .for_principal(cert, "0")
+        .for_principal(
+            &fleetguard_domain::model::Principal::parse(cert).unwrap(),
+            "0",
+        )
         .await
         .unwrap()
         .into_iter()

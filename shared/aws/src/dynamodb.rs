@@ -11,7 +11,8 @@ pub use aws_sdk_dynamodb::Client;
 use fleetguard_domain::authorization::authorizer::OperatorStatus;
 use fleetguard_domain::error::AwsErrorKind;
 use fleetguard_domain::model::{
-    AuditEntry, CertificateId, CertificateRecord, Device, DeviceStatus, Serial,
+    AuditEntry, CertificateId, CertificateRecord, Device, DeviceStatus, Principal, PrincipalId,
+    Serial,
 };
 use fleetguard_domain::ports::{AuditLog, AuthorizerPrincipal, Registry};
 use fleetguard_domain::{Error, Result};
@@ -466,7 +467,8 @@ impl Registry for DynamoRegistry {
         }
     }
 
-    async fn get_principal(&self, id: &str) -> Result<Option<AuthorizerPrincipal>> {
+    async fn get_principal(&self, id: &PrincipalId) -> Result<Option<AuthorizerPrincipal>> {
+        let id = id.as_str();
         self.get(principal_key(id), "dynamodb:GetItem(principal)")
             .await?
             .map(schema::decode_principal)
@@ -475,10 +477,11 @@ impl Registry for DynamoRegistry {
 
     async fn set_operator_status(
         &self,
-        id: &str,
+        id: &PrincipalId,
         from: &[OperatorStatus],
         to: OperatorStatus,
     ) -> Result<bool> {
+        let id = id.as_str();
         let req = self
             .client
             .update_item()
@@ -665,7 +668,8 @@ impl AuditLog for DynamoAudit {
         }
     }
 
-    async fn for_principal(&self, principal: &str, since: &str) -> Result<Vec<AuditEntry>> {
+    async fn for_principal(&self, principal: &Principal, since: &str) -> Result<Vec<AuditEntry>> {
+        let principal = principal.as_str();
         let mut entries = Vec::new();
         let mut start = None;
         loop {

@@ -42,16 +42,6 @@ impl HttpJwks {
             timeout,
         })
     }
-
-    /// `FLEETGUARD_JWKS_URL` when set (the HTTP client, and its root store, are only built then).
-    pub fn from_env(timeout: Duration) -> Result<Option<Self>> {
-        match std::env::var("FLEETGUARD_JWKS_URL") {
-            Ok(url) if !url.trim().is_empty() => {
-                Self::new(HttpClient::new()?, url.trim(), timeout).map(Some)
-            }
-            _ => Ok(None),
-        }
-    }
 }
 
 impl KeySource for HttpJwks {

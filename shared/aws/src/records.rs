@@ -222,9 +222,10 @@ impl Records for DynamoRecords {
     async fn deleted_by(
         &self,
         serial: &Serial,
-        principal: &str,
+        principal: &Principal,
         since: &str,
     ) -> Result<Vec<Record>> {
+        let principal = principal.as_str();
         // The serial's partition, read consistently (an index of the audit log is only eventually
         // consistent on AWS); the filter keeps the deletes by this principal in the window.
         let mut found = Vec::new();
@@ -258,8 +259,10 @@ impl Records for DynamoRecords {
         &self,
         batch: &[(Record, fleetguard_domain::model::AuditEntry)],
         actor: &str,
-        principal: &str,
+        principal: &Principal,
     ) -> Result<usize> {
+        let principal_id = principal;
+        let principal = principal.as_str();
         // 50 restores per transaction (an update and its audit entry each: DynamoDB's limit is 100
         // items). Each update holds only if the record is still deleted by this principal at the
         // version read, so a concurrent restore or delete cancels the chunk, which is then done one
@@ -308,7 +311,7 @@ impl Records for DynamoRecords {
             {
                 None => restored += chunk.len(),
                 Some(_) => {
-                    restored += restore_one_by_one(self, chunk, actor, principal).await?;
+                    restored += restore_one_by_one(self, chunk, actor, principal_id).await?;
                 }
             }
         }
@@ -320,9 +323,10 @@ impl Records for DynamoRecords {
         serial: &Serial,
         record_id: &RecordId,
         actor: &str,
-        only_if_deleted_by: Option<&str>,
+        only_if_deleted_by: Option<&Principal>,
         audit: &fleetguard_domain::model::AuditEntry,
     ) -> Result<RestoreResult> {
+        let only_if_deleted_by = only_if_deleted_by.map(Principal::as_str);
         // A concurrent writer makes the conditional write fail: read again, a few times.
         for _ in 0..3 {
             let Some(record) = self.get(serial, record_id).await? else {

@@ -64,7 +64,7 @@ pub fn principal_key(principal_id: &str) -> Item {
 pub fn principal_item_key(principal: &Principal) -> Item {
     match principal {
         Principal::Certificate(c) => cert_key(c),
-        Principal::Authorizer(p) => principal_key(p),
+        Principal::Authorizer(p) => principal_key(p.as_str()),
     }
 }
 
@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn a_legacy_operator_item_decodes_and_an_unknown_status_is_not_active() {
         let l = |v: &[&str]| AttributeValue::L(v.iter().map(|x| s(*x)).collect());
-        let mut item = principal_key("opabc");
+        let mut item = principal_key(&format!("op{}", "ab".repeat(20)));
         item.insert("kind".into(), s("operator"));
         item.insert("operator_id".into(), s("alice"));
         item.insert("status".into(), s("suspended-by-hand"));

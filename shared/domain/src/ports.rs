@@ -4,7 +4,7 @@
 use crate::authorization::authorizer::OperatorStatus;
 use crate::model::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
-    Enrollment, Principal, Record, RecordId, Serial,
+    Enrollment, Principal, PrincipalId, Record, RecordId, Serial,
 };
 use crate::Result;
 use std::future::Future;
@@ -101,13 +101,13 @@ pub trait Registry: Send + Sync {
     /// A custom-authorizer principal (item `PRINCIPAL#<id>`): an operator or a password device.
     fn get_principal(
         &self,
-        id: &str,
+        id: &PrincipalId,
     ) -> impl Future<Output = Result<Option<AuthorizerPrincipal>>> + Send;
 
     /// Moves an operator to `to` if its status is one of `from`. Returns whether it changed.
     fn set_operator_status(
         &self,
-        id: &str,
+        id: &PrincipalId,
         from: &[OperatorStatus],
         to: OperatorStatus,
     ) -> impl Future<Output = Result<bool>> + Send;
@@ -216,7 +216,7 @@ pub enum Entitlement {
     PasswordDevice { serial: Serial },
     /// The operator is active and still granted the serial.
     Operator {
-        principal_id: String,
+        principal_id: PrincipalId,
         serial: Serial,
     },
 }
@@ -306,7 +306,7 @@ pub trait Records: Send + Sync {
     fn deleted_by(
         &self,
         serial: &Serial,
-        principal: &str,
+        principal: &Principal,
         since: &str,
     ) -> impl Future<Output = Result<Vec<Record>>> + Send;
 
@@ -317,7 +317,7 @@ pub trait Records: Send + Sync {
         &self,
         batch: &[(Record, AuditEntry)],
         actor: &str,
-        principal: &str,
+        principal: &Principal,
     ) -> impl Future<Output = Result<usize>> + Send {
         restore_one_by_one(self, batch, actor, principal)
     }
@@ -329,7 +329,7 @@ pub trait Records: Send + Sync {
         serial: &Serial,
         record_id: &RecordId,
         actor: &str,
-        only_if_deleted_by: Option<&str>,
+        only_if_deleted_by: Option<&Principal>,
         audit: &AuditEntry,
     ) -> impl Future<Output = Result<RestoreResult>> + Send;
 }
@@ -340,7 +340,7 @@ pub async fn restore_one_by_one<D: Records + ?Sized>(
     records: &D,
     batch: &[(Record, AuditEntry)],
     actor: &str,
-    principal: &str,
+    principal: &Principal,
 ) -> Result<usize> {
     let mut restored = 0;
     for (record, entry) in batch {
@@ -384,7 +384,7 @@ pub trait AuditLog: Send + Sync {
     /// Entries about a principal at or after `since` (RFC 3339), oldest first.
     fn for_principal(
         &self,
-        principal: &str,
+        principal: &Principal,
         since: &str,
     ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
 

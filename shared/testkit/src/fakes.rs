@@ -7,7 +7,7 @@ use fleetguard_domain::authorization::authorizer::OperatorStatus;
 use fleetguard_domain::error::AwsErrorKind;
 use fleetguard_domain::model::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
-    Principal, Record, RecordId, Serial,
+    Principal, PrincipalId, Record, RecordId, Serial,
 };
 use fleetguard_domain::ports::{
     AuditLog, AuthorizerPrincipal, Connections, DeleteContext, EnrollmentContext, Enrollments,
@@ -75,7 +75,7 @@ impl InMemoryRecords {
                 principal_id,
                 serial,
             } => matches!(
-                lock(&registry.principals).get(principal_id),
+                lock(&registry.principals).get(principal_id.as_str()),
                 Some(AuthorizerPrincipal::Operator { status: OperatorStatus::Active, serials, .. })
                     if serials.contains(serial)
             ),
@@ -138,7 +138,7 @@ impl Records for InMemoryRecords {
                 .cloned()
                 .map(PrincipalFacts::Certificate),
             (Some(r), Principal::Authorizer(p)) => lock(&r.principals)
-                .get(p)
+                .get(p.as_str())
                 .cloned()
                 .map(PrincipalFacts::Authorizer),
         };
@@ -185,9 +185,10 @@ impl Records for InMemoryRecords {
     async fn deleted_by(
         &self,
         serial: &Serial,
-        principal: &str,
+        principal: &Principal,
         since: &str,
     ) -> Result<Vec<Record>> {
+        let principal = principal.as_str();
         let mut found: Vec<Record> = lock(&self.records)
             .values()
             .filter(|r| {
@@ -206,9 +207,10 @@ impl Records for InMemoryRecords {
         serial: &Serial,
         record_id: &RecordId,
         actor: &str,
-        only_if_deleted_by: Option<&str>,
+        only_if_deleted_by: Option<&Principal>,
         audit: &AuditEntry,
     ) -> Result<RestoreResult> {
+        let only_if_deleted_by = only_if_deleted_by.map(Principal::as_str);
         let mut records = lock(&self.records);
         let Some(record) = records.get_mut(&key(serial, record_id)) else {
             return Ok(RestoreResult::NotFound);
@@ -285,7 +287,8 @@ impl AuditLog for InMemoryAudit {
         Ok(out)
     }
 
-    async fn for_principal(&self, principal: &str, since: &str) -> Result<Vec<AuditEntry>> {
+    async fn for_principal(&self, principal: &Principal, since: &str) -> Result<Vec<AuditEntry>> {
+        let principal = principal.as_str();
         Ok(lock(&self.entries)
             .entries
             .iter()
@@ -543,17 +546,17 @@ impl Registry for InMemoryRegistry {
         Ok(())
     }
 
-    async fn get_principal(&self, id: &str) -> Result<Option<AuthorizerPrincipal>> {
-        Ok(lock(&self.principals).get(id).cloned())
+    async fn get_principal(&self, id: &PrincipalId) -> Result<Option<AuthorizerPrincipal>> {
+        Ok(lock(&self.principals).get(id.as_str()).cloned())
     }
 
     async fn set_operator_status(
         &self,
-        id: &str,
+        id: &PrincipalId,
         from: &[OperatorStatus],
         to: OperatorStatus,
     ) -> Result<bool> {
-        Ok(match lock(&self.principals).get_mut(id) {
+        Ok(match lock(&self.principals).get_mut(id.as_str()) {
             Some(AuthorizerPrincipal::Operator { status, active, .. }) if from.contains(status) => {
                 *status = to;
                 *active = to == OperatorStatus::Active;

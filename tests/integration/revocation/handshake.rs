@@ -89,7 +89,14 @@ async fn revocation_and_quarantine_hold_at_the_next_handshake() {
     let stranger = TestCa::new("not the fleet CA").issue(a.0.as_str());
     assert_eq!(decide(&v, &stranger).await, (false, Reason::NotSignedByCa));
 
-    let refused = s.audit().for_principal(&a.1, "0").await.unwrap();
+    let refused = s
+        .audit()
+        .for_principal(
+            &fleetguard_domain::model::Principal::parse(&a.1).unwrap(),
+            "0",
+        )
+        .await
+        .unwrap();
     use fleetguard_domain::ports::AuditLog;
     assert!(refused
         .iter()

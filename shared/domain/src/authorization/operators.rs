@@ -36,8 +36,7 @@ where
     A: AuditLog,
 {
     let pid = identity.principal_id.clone();
-    if let Some(AuthorizerPrincipal::Operator { status, .. }) =
-        registry.get_principal(pid.as_str()).await?
+    if let Some(AuthorizerPrincipal::Operator { status, .. }) = registry.get_principal(&pid).await?
     {
         if status != OperatorStatus::Active && !re_enrol {
             return Ok(AddOperator::NotReEnabled { status });
@@ -56,7 +55,7 @@ where
     if re_enrol {
         store.put_identity(&identity).await?;
     } else if !store.put_identity_unless_inactive(&identity).await? {
-        let status = match registry.get_principal(pid.as_str()).await? {
+        let status = match registry.get_principal(&pid).await? {
             Some(AuthorizerPrincipal::Operator { status, .. }) => status,
             _ => OperatorStatus::Disabled,
         };

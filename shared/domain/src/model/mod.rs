@@ -12,7 +12,7 @@ pub use device::{
     LiveSession, ProofKind, Rotation, ROTATION_DEADLINE,
 };
 pub use ids::{CertificateId, RecordId, Serial, ValidationError};
-pub use principal::Principal;
+pub use principal::{IdentityKindTag, InvalidPrincipalId, Principal, PrincipalId};
 pub use record::Record;
 
 /// The current time (UTC).

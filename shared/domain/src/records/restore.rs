@@ -2,7 +2,7 @@
 //! revoker's rollback. Conditional, audited, idempotent.
 
 use crate::model::AuditAction;
-use crate::model::{AuditEntry, Outcome, Reason, RecordId, Serial};
+use crate::model::{AuditEntry, Outcome, Principal, Reason, RecordId, Serial};
 use crate::ports::{AuditLog, Records, RestoreResult};
 use crate::Result;
 
@@ -14,7 +14,7 @@ pub async fn restore_record<D: Records, A: AuditLog>(
     serial: &Serial,
     record_id: &RecordId,
     actor: &str,
-    only_if_deleted_by: Option<&str>,
+    only_if_deleted_by: Option<&Principal>,
 ) -> Result<RestoreResult> {
     let entry = AuditEntry::new(
         actor,

@@ -35,7 +35,12 @@ impl Records for Racing {
     ) -> Result<DeleteContext> {
         self.inner.load_for_delete(p, s, r).await
     }
-    async fn deleted_by(&self, s: &Serial, p: &str, since: &str) -> Result<Vec<Record>> {
+    async fn deleted_by(
+        &self,
+        s: &Serial,
+        p: &fleetguard_domain::model::Principal,
+        since: &str,
+    ) -> Result<Vec<Record>> {
         self.inner.deleted_by(s, p, since).await
     }
     async fn soft_delete(
@@ -74,7 +79,7 @@ impl Records for Racing {
         s: &Serial,
         r: &RecordId,
         actor: &str,
-        only: Option<&str>,
+        only: Option<&fleetguard_domain::model::Principal>,
         audit: &AuditEntry,
     ) -> Result<RestoreResult> {
         self.inner.restore(s, r, actor, only, audit).await

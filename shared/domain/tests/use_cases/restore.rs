@@ -1,9 +1,12 @@
 //! Restoring soft deletes (fleetctl records restore, revocation rollback) over the fakes.
 
-use fleetguard_domain::model::{Outcome, Reason, Record, RecordId, Serial};
+use fleetguard_domain::model::{Outcome, Principal, Reason, Record, RecordId, Serial};
 use fleetguard_domain::ports::{Records, RestoreResult};
 use fleetguard_domain::records::restore::restore_record;
 use fleetguard_testkit::fakes::{InMemoryAudit, InMemoryRecords};
+
+const CERT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const CERT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 fn record(serial: &Serial, id: &str, deleted_by: Option<&str>) -> Record {
     Record {
@@ -25,7 +28,7 @@ async fn a_deleted_record_is_restored_once_and_every_outcome_is_audited() {
     let audit = InMemoryAudit::default();
     let records = InMemoryRecords::new(audit.clone());
     let serial = Serial::parse("SN1").expect("serial");
-    let deleted = record(&serial, "r1", Some("certA"));
+    let deleted = record(&serial, "r1", Some(CERT_A));
     records.put(&deleted).await.expect("put");
     let r = restore_record(
         &records,
@@ -83,7 +86,7 @@ async fn a_rollback_restores_only_the_deletes_of_the_principal_named() {
     let audit = InMemoryAudit::default();
     let records = InMemoryRecords::new(audit.clone());
     let serial = Serial::parse("SN2").expect("serial");
-    let by_other = record(&serial, "r2", Some("certB"));
+    let by_other = record(&serial, "r2", Some(CERT_B));
     records.put(&by_other).await.expect("put");
     let r = restore_record(
         &records,
@@ -91,7 +94,7 @@ async fn a_rollback_restores_only_the_deletes_of_the_principal_named() {
         &serial,
         &by_other.record_id,
         "revoker",
-        Some("certA"),
+        Some(&Principal::parse(CERT_A).expect("principal")),
     )
     .await
     .expect("restore");

@@ -1,7 +1,7 @@
 use fleetguard_domain::authorization::authorizer::{device_principal, OperatorStatus};
 use fleetguard_domain::lifecycle::revocation::*;
 use fleetguard_domain::model::{rfc3339, AuditEntry, DeviceStatus, Outcome, Reason, Serial};
-use fleetguard_domain::model::{Device, Enrollment, Record, RecordId};
+use fleetguard_domain::model::{Device, Enrollment, PrincipalId, Record, RecordId};
 use fleetguard_domain::ports::{AuditLog, AuthorizerPrincipal, Records, Registry};
 use fleetguard_domain::Result;
 use fleetguard_testkit::fakes::{
@@ -21,7 +21,11 @@ impl AuditLog for LaggingIndex {
     async fn for_serial(&self, serial: &str, limit: usize) -> Result<Vec<AuditEntry>> {
         self.0.for_serial(serial, limit).await
     }
-    async fn for_principal(&self, _: &str, _: &str) -> Result<Vec<AuditEntry>> {
+    async fn for_principal(
+        &self,
+        _: &fleetguard_domain::model::Principal,
+        _: &str,
+    ) -> Result<Vec<AuditEntry>> {
         Ok(Vec::new())
     }
     async fn find(&self, serial: &str, at: &str, dedupe: &str) -> Result<Option<AuditEntry>> {
@@ -150,7 +154,10 @@ async fn an_operator_is_revoked_cut_off_and_rolled_back_and_stays_revoked() {
     );
     assert_eq!(r.connections.disconnected(), [op.as_str()]);
     assert!(matches!(
-        r.registry.get_principal(&op).await.expect("get"),
+        r.registry
+            .get_principal(&PrincipalId::parse(&op).expect("minted"))
+            .await
+            .expect("get"),
         Some(AuthorizerPrincipal::Operator {
             status: OperatorStatus::Revoked,
             active: false,

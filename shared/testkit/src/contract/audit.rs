@@ -5,10 +5,10 @@ use super::*;
 use fleetguard_domain::model::AuditAction;
 
 /// Three entries (`n=0` to `n=2`, in that order) of a fresh serial and principal, and their times.
-async fn three_entries<W: World>(w: &W) -> (Serial, String, Vec<String>) {
+async fn three_entries<W: World>(w: &W) -> (Serial, Principal, Vec<String>) {
     let a = w.audit();
     let s = serial(w);
-    let principal = w.unique("pr");
+    let principal = unique_principal(w, "pr");
     let mut times = Vec::new();
     for i in 0..3 {
         let e = AuditEntry::new(
@@ -124,7 +124,7 @@ pub async fn every_field_round_trips<W: World>(w: &W) {
 /// Entries without a serial are found by principal.
 pub async fn entries_without_a_serial_are_found_by_principal<W: World>(w: &W) {
     let a = w.audit();
-    let lone = w.unique("lone");
+    let lone = unique_principal(w, "lone");
     let e = AuditEntry::new(
         "contract",
         AuditAction::Authorize,
@@ -141,7 +141,7 @@ pub async fn entries_without_a_serial_are_found_by_principal<W: World>(w: &W) {
 /// is eventually consistent on AWS (a GSI), so a write is not promised to be visible at once.
 async fn by_principal_eventually<A: AuditLog>(
     a: &A,
-    principal: &str,
+    principal: &Principal,
     since: &str,
     want: usize,
 ) -> Vec<AuditEntry> {

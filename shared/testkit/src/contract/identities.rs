@@ -13,7 +13,7 @@ async fn stored<W: World>(w: &W) -> Identity {
 pub async fn an_identity_is_read_back_as_put<W: World>(w: &W) {
     let st = w.identities();
     let op = operator(w, vec![], OperatorStatus::Active);
-    let missing = PrincipalId::parse(&format!("op{}", w.unique("missing"))).expect("pid");
+    let missing = PrincipalId::operator("https://contract.example/", &w.unique("missing"));
     assert_eq!(st.get_identity(&missing).await.expect("get"), None);
     st.put_identity(&op).await.expect("put");
     assert_eq!(
@@ -27,7 +27,7 @@ pub async fn an_identity_is_read_back_as_put<W: World>(w: &W) {
 pub async fn wrong_passwords_are_counted_in_a_window<W: World>(w: &W) {
     let st = w.identities();
     let pid = stored(w).await.principal_id;
-    let missing = PrincipalId::parse(&format!("op{}", w.unique("missing"))).expect("pid");
+    let missing = PrincipalId::operator("https://contract.example/", &w.unique("missing"));
     let t = |m: u32| format!("2030-01-01T00:{m:02}:00Z");
     let before = "2029-12-31T23:50:00Z";
     assert_eq!(

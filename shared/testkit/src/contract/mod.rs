@@ -224,6 +224,14 @@ pub trait World: Send + Sync {
     fn unique(&self, prefix: &str) -> String;
 }
 
+/// A principal no other case of this run uses (an operator's minted id).
+fn unique_principal<W: World>(w: &W, tag: &str) -> Principal {
+    Principal::Authorizer(PrincipalId::operator(
+        "https://contract.example/",
+        &w.unique(tag),
+    ))
+}
+
 fn serial<W: World>(w: &W) -> Serial {
     Serial::parse(&w.unique("SN")).expect("serial")
 }

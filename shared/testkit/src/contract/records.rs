@@ -227,18 +227,15 @@ pub async fn a_missing_record_is_not_deleted<W: World>(w: &W) {
 pub async fn deletes_are_found_by_principal_in_the_window<W: World>(w: &W) {
     let d = w.records();
     let l = deleted(w).await;
-    let found = d
-        .deleted_by(&l.s, l.cert.as_str(), "0")
-        .await
-        .expect("deleted_by");
+    let found = d.deleted_by(&l.s, &l.cert, "0").await.expect("deleted_by");
     assert_eq!(found.len(), 1);
     assert!(d
-        .deleted_by(&l.s, l.cert.as_str(), "9999")
+        .deleted_by(&l.s, &l.cert, "9999")
         .await
         .expect("later")
         .is_empty());
     assert!(d
-        .deleted_by(&l.s, "someone-else", "0")
+        .deleted_by(&l.s, &unique_principal(w, "someone-else"), "0")
         .await
         .expect("other")
         .is_empty());
@@ -262,13 +259,19 @@ pub async fn a_restore_needs_a_record_deleted_by_the_principal_named<W: World>(w
     let (s, id) = (&l.s, &l.rec.record_id);
     let restore_entry = restore_entry(s, id);
     assert_eq!(
-        d.restore(s, id, "ops", Some("someone-else"), &restore_entry)
-            .await
-            .expect("restore other"),
+        d.restore(
+            s,
+            id,
+            "ops",
+            Some(&unique_principal(w, "someone-else")),
+            &restore_entry
+        )
+        .await
+        .expect("restore other"),
         RestoreResult::NotDeleted { version: 2 }
     );
     assert_eq!(
-        d.restore(s, id, "ops", Some(l.cert.as_str()), &restore_entry)
+        d.restore(s, id, "ops", Some(&l.cert), &restore_entry)
             .await
             .expect("restore"),
         RestoreResult::Restored { version: 3 }
@@ -310,13 +313,13 @@ pub async fn a_batch_restores_only_what_is_still_deleted_by_the_principal<W: Wor
         batch.push((deleted, restore_entry(&l.s, &r.record_id)));
     }
     assert_eq!(
-        d.restore_deleted_by(&batch, "ops", l.cert.as_str())
+        d.restore_deleted_by(&batch, "ops", &l.cert)
             .await
             .expect("batch"),
         3
     );
     assert_eq!(
-        d.restore_deleted_by(&batch, "ops", l.cert.as_str())
+        d.restore_deleted_by(&batch, "ops", &l.cert)
             .await
             .expect("batch again"),
         0,
@@ -356,7 +359,7 @@ pub async fn an_operator_is_entitled_to_granted_serials_only<W: World>(w: &W) {
     let (s2, _) = active(w).await;
     let op = operator(w, vec![s2.clone()], OperatorStatus::Active);
     w.put_identity(&op).await;
-    let pid = op.principal_id.as_str().to_owned();
+    let pid = op.principal_id.clone();
     let ctx = d
         .load_for_delete(
             &Principal::Authorizer(pid.clone()),
@@ -384,10 +387,10 @@ pub async fn an_operator_is_entitled_to_granted_serials_only<W: World>(w: &W) {
     };
     assert_eq!(
         d.soft_delete(
-            &delete_of(&r3, &pid, &at),
+            &delete_of(&r3, pid.as_str(), &at),
             1,
             &not_granted,
-            &delete_entry(&r3, &pid)
+            &delete_entry(&r3, pid.as_str())
         )
         .await
         .expect("not granted"),
@@ -399,10 +402,10 @@ pub async fn an_operator_is_entitled_to_granted_serials_only<W: World>(w: &W) {
     };
     assert_eq!(
         d.soft_delete(
-            &delete_of(&r3, &pid, &at),
+            &delete_of(&r3, pid.as_str(), &at),
             1,
             &granted,
-            &delete_entry(&r3, &pid)
+            &delete_entry(&r3, pid.as_str())
         )
         .await
         .expect("granted"),

@@ -168,10 +168,18 @@ pub async fn a_certificate_is_held_and_released<W: World>(w: &W) {
 /// Operators are read as principals, with their status and serials.
 pub async fn operators_are_read_as_principals<W: World>(w: &W) {
     let r = w.registry();
-    assert_eq!(r.get_principal("opnobody").await.expect("get"), None);
+    assert_eq!(
+        r.get_principal(&PrincipalId::operator(
+            "https://contract.example/",
+            "nobody"
+        ))
+        .await
+        .expect("get"),
+        None
+    );
     let s = manufactured(w).await;
     let op = operator(w, vec![s.clone()], OperatorStatus::Active);
-    let id = op.principal_id.as_str().to_owned();
+    let id = op.principal_id.clone();
     w.put_identity(&op).await;
     match r.get_principal(&id).await.expect("get") {
         Some(AuthorizerPrincipal::Operator {
@@ -192,7 +200,7 @@ pub async fn operator_status_changes_are_conditional<W: World>(w: &W) {
     let r = w.registry();
     let s = manufactured(w).await;
     let op = operator(w, vec![s], OperatorStatus::Active);
-    let id = op.principal_id.as_str().to_owned();
+    let id = op.principal_id.clone();
     w.put_identity(&op).await;
     assert!(r
         .set_operator_status(&id, &[OperatorStatus::Active], OperatorStatus::Disabled)
@@ -204,7 +212,7 @@ pub async fn operator_status_changes_are_conditional<W: World>(w: &W) {
         .expect("not active any more"));
     assert!(!r
         .set_operator_status(
-            "opnobody",
+            &PrincipalId::operator("https://contract.example/", "nobody"),
             &[OperatorStatus::Active],
             OperatorStatus::Revoked
         )

@@ -4,104 +4,20 @@
 use crate::model::{DeviceStatus, Serial};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::future::Future;
 use time::Duration;
 
-/// Why a principal id was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("principal id must match [A-Za-z0-9]{{1,128}}")]
-pub struct InvalidPrincipalId;
+pub use crate::model::{IdentityKindTag, InvalidPrincipalId, PrincipalId};
 
-/// A custom-authorizer principal id: `[A-Za-z0-9]{1,128}` (the AWS contract). It is also the
-/// client id an operator must connect with and what the rules engine's `principal()` returns, so
-/// it never contains a character that means something in a topic or a policy.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PrincipalId(String);
-
-impl PrincipalId {
-    pub const MAX_LEN: usize = 128;
-
-    pub fn parse(s: &str) -> std::result::Result<Self, InvalidPrincipalId> {
-        if !s.is_empty() && s.len() <= Self::MAX_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidPrincipalId)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Which kind of identity the id was derived for, from its prefix.
-    pub fn kind(&self) -> Option<IdentityKindTag> {
-        if self.0.len() != 42 || !self.0[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        match &self.0[..2] {
-            "op" => Some(IdentityKindTag::Operator),
-            "dv" => Some(IdentityKindTag::Device),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for PrincipalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for PrincipalId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for PrincipalId {
-    type Error = InvalidPrincipalId;
-    fn try_from(s: String) -> std::result::Result<Self, InvalidPrincipalId> {
-        Self::parse(&s)
-    }
-}
-
-impl From<PrincipalId> for String {
-    fn from(p: PrincipalId) -> String {
-        p.0
-    }
-}
-
-/// The two kinds of principal ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdentityKindTag {
-    Operator,
-    Device,
-}
-
-fn derived(prefix: &str, input: &[u8]) -> PrincipalId {
-    let digest = hex::encode(Sha256::digest(input));
-    // 40 lowercase hex characters after a two-letter prefix: always within the grammar.
-    PrincipalId(format!("{prefix}{}", &digest[..40]))
-}
-
-/// The principal id of an operator: `op` + the first 40 hex characters of
-/// SHA-256(`issuer` + "\n" + `sub`). Deterministic, so a handler holding `principal()` can find the
-/// operator with one read; the issuer is part of it so two IdPs cannot collide on a `sub`.
+/// The principal id of an operator ([`PrincipalId::operator`]).
 pub fn operator_principal(issuer: &str, sub: &str) -> PrincipalId {
-    let mut input = Vec::with_capacity(issuer.len() + sub.len() + 1);
-    input.extend_from_slice(issuer.as_bytes());
-    input.push(b'\n');
-    input.extend_from_slice(sub.as_bytes());
-    derived("op", &input)
+    PrincipalId::operator(issuer, sub)
 }
 
-/// The principal id of a password device: `dv` + the first 40 hex characters of SHA-256(serial).
+/// The principal id of a password device ([`PrincipalId::device`]).
 pub fn device_principal(serial: &Serial) -> PrincipalId {
-    derived("dv", serial.as_str().as_bytes())
+    PrincipalId::device(serial)
 }
 
 /// Whether an operator may still sign in.

@@ -418,7 +418,7 @@ impl Trace {
 }
 
 struct Grant {
-    principal_id: PrincipalId,
+    principal_id: crate::model::Principal,
     disconnect_after: u32,
     refresh_after: u32,
     policies: Vec<String>,
@@ -572,7 +572,7 @@ async fn decide_certificate<S: IdentityStore>(
         return Err(Reason::CertificateHeld);
     }
     check_client_id(request, record.serial.as_str())?;
-    let principal = PrincipalId::parse(id.as_str()).map_err(|_| Reason::InternalError)?;
+    let principal = crate::model::Principal::Certificate(id);
     let cfg = &engine.config;
     let policies = render::device_policy(&cfg.scope, &record.serial)?;
     Ok(Grant {
@@ -654,7 +654,7 @@ async fn decide_operator<S: IdentityStore>(
     }
     let policies = render::operator_policy(&engine.config.scope, principal.as_str(), serials)?;
     Ok(Grant {
-        principal_id: principal,
+        principal_id: principal.into(),
         disconnect_after,
         refresh_after: engine.config.refresh_after_secs.min(disconnect_after),
         policies,
@@ -738,7 +738,7 @@ async fn decide_device<S: IdentityStore>(
     }
     let policies = render::device_policy(&cfg.scope, &serial)?;
     Ok(Grant {
-        principal_id: principal,
+        principal_id: principal.into(),
         disconnect_after: cfg.device_disconnect_after_secs,
         refresh_after: cfg.refresh_after_secs.min(cfg.device_disconnect_after_secs),
         policies,

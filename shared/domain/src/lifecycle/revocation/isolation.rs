@@ -229,7 +229,7 @@ where
     /// status change on: the delete transaction checks the operator is active.
     pub(super) async fn operator(
         &self,
-        id: &str,
+        id: &PrincipalId,
         action: Action,
         actor: &str,
         detail: &str,
@@ -271,10 +271,10 @@ where
         if action != Action::Release && current != Some(S::Active) {
             // Whatever the status write came to, the session goes: the authorizer's answer lives
             // as long as the connection.
-            self.connections.disconnect(id).await?;
+            self.connections.disconnect(id.as_str()).await?;
         }
         let entry = AuditEntry::new(actor, name, outcome, reason)
-            .principal(id)
+            .principal(id.as_str())
             .detail(detail);
         crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(report(&entry, None))

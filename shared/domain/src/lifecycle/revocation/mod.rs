@@ -84,11 +84,11 @@
 //! - `fleetctl devices approve-replacement <serial>` lets a revoked serial be provisioned once more with a new
 //!   certificate; the old certificate stays denied.
 
-use crate::model::AuditAction;
 use crate::model::{
     rfc3339, AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome,
     Principal, Reason, Serial,
 };
+use crate::model::{AuditAction, PrincipalId};
 use crate::ports::{AuditLog, AuthorizerPrincipal, Connections, IotControl, Records, Registry};
 use crate::provisioning::jitr::set_status_unless_revoked;
 use crate::records::delete::SecurityEvent;
@@ -337,10 +337,10 @@ struct Target {
 
 impl Target {
     /// Who acts for this device: its certificate, else its password identity (`dv…`).
-    fn principal(&self) -> String {
+    fn principal(&self) -> Principal {
         match &self.cert {
-            Some(c) => c.to_string(),
-            None => crate::authorization::authorizer::device_principal(&self.serial).to_string(),
+            Some(c) => Principal::Certificate(c.clone()),
+            None => Principal::Authorizer(PrincipalId::device(&self.serial)),
         }
     }
 }
@@ -357,7 +357,10 @@ enum Subject {
         pem: Option<String>,
     },
     /// A custom-authorizer operator.
-    Operator { id: String, serials: Vec<Serial> },
+    Operator {
+        id: PrincipalId,
+        serials: Vec<Serial>,
+    },
 }
 
 impl<R, C, N, D, A> Revoker<R, C, N, D, A>
@@ -493,7 +496,12 @@ where
                         &detail,
                     )
                     .await?;
-                (report, cert.to_string(), vec![serial.clone()], serial)
+                (
+                    report,
+                    Principal::Certificate(cert),
+                    vec![serial.clone()],
+                    serial,
+                )
             }
             Subject::Operator { id, serials } => {
                 let report = self.operator(&id, cmd.action, &actor, &detail).await?;
@@ -501,7 +509,8 @@ where
                 // Also every serial the audit log says it deleted on (a grant may have been withdrawn
                 // since); the records table is still what decides what is restored.
                 let from = since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-                for e in self.audit.for_principal(&id, &rfc3339(from)).await? {
+                let principal = Principal::Authorizer(id);
+                for e in self.audit.for_principal(&principal, &rfc3339(from)).await? {
                     if e.action == AuditAction::DeleteRecord && e.reason == Reason::Deleted {
                         if let Some(Ok(s)) = e.serial.as_deref().map(Serial::parse) {
                             if !serials.contains(&s) {
@@ -511,12 +520,21 @@ where
                     }
                 }
                 return self
-                    .finish_rollback(report, &cmd, &[id], serials, None, since, &actor, now)
+                    .finish_rollback(
+                        report,
+                        &cmd,
+                        &[principal],
+                        serials,
+                        None,
+                        since,
+                        &actor,
+                        now,
+                    )
                     .await;
             }
         };
         if report.principal.is_none() {
-            report.principal = Some(principal.clone());
+            report.principal = Some(principal.to_string());
         }
         // By serial: every identity the serial has had (an attacker may have rotated the key it
         // stole, or the device held a password before its certificate). By certificate: that one.

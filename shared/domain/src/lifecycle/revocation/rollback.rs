@@ -2,7 +2,7 @@
 //! restores.
 
 use super::*;
-use crate::model::AuditAction;
+use crate::model::{AuditAction, IdentityKindTag};
 
 impl<R, C, N, D, A> Revoker<R, C, N, D, A>
 where
@@ -15,19 +15,22 @@ where
     /// Every identity `serial` has had, `current` first: the certificates and the password principal
     /// its audit trail shows acting as it (provisioned, rotated to, deleting its records), never an
     /// operator, never another serial's certificate (a refused cross-serial attempt is not accepted).
-    pub(super) async fn identities(&self, serial: &Serial, current: &str) -> Result<Vec<String>> {
-        let mut out = vec![current.to_owned()];
+    pub(super) async fn identities(
+        &self,
+        serial: &Serial,
+        current: &Principal,
+    ) -> Result<Vec<Principal>> {
+        let mut out = vec![current.clone()];
         for e in self.audit.for_serial(serial.as_str(), usize::MAX).await? {
-            let Some(p) = e.principal.as_deref() else {
+            let Some(Ok(p)) = e.principal.as_deref().map(Principal::parse) else {
                 continue;
             };
-            let device = match Principal::parse(p) {
-                Ok(Principal::Certificate(_)) => true,
-                Ok(Principal::Authorizer(id)) => id.starts_with("dv"),
-                Err(_) => false,
+            let device = match &p {
+                Principal::Certificate(_) => true,
+                Principal::Authorizer(id) => id.kind() == IdentityKindTag::Device,
             };
-            if device && e.outcome == Outcome::Accepted && !out.iter().any(|o| o == p) {
-                out.push(p.to_owned());
+            if device && e.outcome == Outcome::Accepted && !out.contains(&p) {
+                out.push(p);
             }
         }
         Ok(out)
@@ -38,7 +41,7 @@ where
         &self,
         mut report: Report,
         cmd: &Command,
-        principals: &[String],
+        principals: &[Principal],
         serials: Vec<Serial>,
         audit_serial: Option<&Serial>,
         since: Option<OffsetDateTime>,
@@ -69,7 +72,7 @@ where
     /// just before the revoke must still be rolled back.
     pub(super) async fn rollback(
         &self,
-        principals: &[String],
+        principals: &[Principal],
         serials: &[Serial],
         audit_serial: Option<&Serial>,
         since: Option<OffsetDateTime>,
@@ -90,12 +93,16 @@ where
         let since_text = rfc3339(since);
         let mut restored = 0;
         let mut found = 0;
-        let who = principals.join(", ");
+        let who = principals
+            .iter()
+            .map(Principal::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
         // Collected first: a lazy flat_map held across the awaits would make the future's Send
         // bound depend on a closure lifetime the compiler cannot generalise.
-        let pairs: Vec<(&Serial, &str)> = serials
+        let pairs: Vec<(&Serial, &Principal)> = serials
             .iter()
-            .flat_map(|s| principals.iter().map(move |p| (s, p.as_str())))
+            .flat_map(|s| principals.iter().map(move |p| (s, p)))
             .collect();
         for (serial, principal) in pairs {
             let deleted = self
@@ -114,7 +121,7 @@ where
                     )
                     .serial(record.serial.as_str())
                     .record(record.record_id.as_str())
-                    .principal(principal)
+                    .principal(principal.as_str())
                     .detail("rollback");
                     (record, entry)
                 })
@@ -147,7 +154,7 @@ where
         let mut entry =
             AuditEntry::new(actor, AuditAction::Rollback, outcome, reason).detail(detail);
         if let Some(p) = principals.first() {
-            entry = entry.principal(p);
+            entry = entry.principal(p.as_str());
         }
         if let Some(s) = audit_serial {
             entry = entry.serial(s.as_str());
@@ -163,7 +170,7 @@ where
     /// The default start of a rollback window (see [`Self::rollback`]).
     pub(super) async fn default_since(
         &self,
-        principal: &str,
+        principal: &Principal,
         now: OffsetDateTime,
     ) -> Result<OffsetDateTime> {
         let history = self.audit.for_principal(principal, "0").await?;

@@ -443,7 +443,7 @@ where
         let window_start = rfc3339(s.received - self.config.violation_window);
         let earlier: Vec<AuditEntry> = self
             .audit
-            .for_principal(cert.as_str(), &window_start)
+            .for_principal(&Principal::Certificate(cert.clone()), &window_start)
             .await?
             .into_iter()
             .filter(|x| x.action == AuditAction::SecurityViolation)

@@ -85,7 +85,7 @@ impl fleetguard_domain::ports::AuditLog for DownAudit {
     }
     async fn for_principal(
         &self,
-        _: &str,
+        _: &fleetguard_domain::model::Principal,
         _: &str,
     ) -> Result<Vec<fleetguard_domain::model::AuditEntry>> {
         Ok(Vec::new())
