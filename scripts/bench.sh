@@ -14,7 +14,7 @@ scripts/setup.sh
 COLD=${COLD:-7}
 WARM=${WARM:-2000}
 read -r -a functions <<< "${BENCH_FUNCTIONS:-provisioner provisioning-hook delete-record revoker authorizer handshake-validator rotator certificate-watch}"
-# The functions in one build and fleetctl in another, as `sam build` builds each function: fleetctl
+# The functions in one build and fleetctl in another, as `sam build` does (infra/Makefile): fleetctl
 # turns on aws-config's SSO providers, and a shared build would link them into every function.
 echo "==> cargo build --release (${functions[*]}; then fleetctl)"
 cargo build --release --quiet $(printf -- '-p %s ' "${functions[@]}")

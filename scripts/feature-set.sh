@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Checks that every build that links the AWS SDK (one function, as `sam build` and `cargo lambda`
-# build it; fleetctl; the test harness) resolves the same features as the whole workspace (as
-# `cargo test --workspace` does), so the SDK is compiled once. Prints any crate whose features differ
-# (add it to shared/feature-set/Cargo.toml) and fails. aws-config itself is the one exception (see
-# shared/feature-set/Cargo.toml).
+# Checks that every build that links the AWS SDK (one function, as `cargo lambda` builds it, and so
+# the eight together, as `sam build` does; fleetctl; the test harness) resolves the same features as
+# the whole workspace (as `cargo test --workspace` does), so the SDK is compiled once. Prints any
+# crate whose features differ (add it to shared/feature-set/Cargo.toml) and fails. aws-config itself
+# is the one exception (see shared/feature-set/Cargo.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tree() { cargo tree --locked "$@" --prefix none -f '{p}|{f}' | sed 's/ (\*)//g' | sort -u; }

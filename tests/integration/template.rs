@@ -29,7 +29,7 @@ fn every_function_has_least_privilege_statements() {
             continue;
         }
         functions += 1;
-        assert_eq!(res["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        assert_eq!(res["Metadata"]["BuildMethod"], "makefile", "{name}");
         for policy in as_list(&res["Properties"]["Policies"]) {
             for st in as_list(&policy["Statement"]) {
                 for action in as_list(&st["Action"]) {
@@ -52,6 +52,48 @@ fn every_function_has_least_privilege_statements() {
         }
     }
     assert!(functions >= 4);
+}
+
+/// `sam build` runs `make build-<LogicalId>` in infra/Makefile for each function: the rule must copy
+/// the function's own binary (its `BuildProperties.Binary`, which the local stack runs too), and the
+/// one cargo-lambda build must build exactly these binaries.
+#[test]
+fn every_function_is_built_by_the_makefile_from_its_own_binary() {
+    let t = template();
+    let makefile = std::fs::read_to_string(workspace_root().join("infra/Makefile")).unwrap();
+    let makefile = makefile.replace("\\\n", " ");
+    let bins: Vec<&str> = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("BINS :="))
+        .expect("BINS in infra/Makefile")
+        .split_whitespace()
+        .collect();
+    let mut built = Vec::new();
+    for (name, res) in t["Resources"].as_object().unwrap() {
+        if res["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        assert_eq!(
+            res["Metadata"]["ContextPath"], ".",
+            "{name}: the Makefile beside the template"
+        );
+        let binary = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let rule = format!("build-{name}: functions\n\t$(call copy,{binary})\n");
+        assert!(
+            makefile.contains(&rule),
+            "{name}: infra/Makefile lacks {rule:?}"
+        );
+        built.push(binary);
+    }
+    built.sort_unstable();
+    let mut bins = bins;
+    bins.sort_unstable();
+    assert_eq!(
+        bins, built,
+        "infra/Makefile's BINS are the template's functions"
+    );
 }
 
 #[test]
