@@ -19,6 +19,7 @@ use fleetguard_domain::authorization::authorizer::{Identity, IdentityStore};
 use fleetguard_domain::config::Tables;
 use fleetguard_domain::model::CertificateId;
 use fleetguard_testkit::contract::{IotWorld, World};
+use fleetguard_tests::iot_view;
 use fleetguard_tests::{Emulator, Stack};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -171,31 +172,10 @@ impl IotWorld for AwsIotWorld {
         &self.data
     }
     async fn register_ca(&self, pem: &str) -> CertificateId {
-        let id = self
-            .sdk
-            .register_ca_certificate()
-            .ca_certificate(pem)
-            .set_as_active(true)
-            .allow_auto_registration(true)
-            .send()
-            .await
-            .expect("register CA")
-            .certificate_id
-            .expect("CA id");
-        CertificateId::parse(&id).expect("id")
+        CertificateId::parse(&iot_view::register_ca(&self.sdk, pem).await).expect("id")
     }
     async fn register_certificate(&self, pem: &str, ca_pem: &str) -> CertificateId {
-        let id = self
-            .sdk
-            .register_certificate()
-            .certificate_pem(pem)
-            .ca_certificate_pem(ca_pem)
-            .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
-            .send()
-            .await
-            .expect("register certificate")
-            .certificate_id
-            .expect("certificate id");
+        let id = iot_view::register_pending(&self.sdk, pem, ca_pem).await;
         CertificateId::parse(&id).expect("id")
     }
     async fn create_policy(&self, name: &str) {
@@ -205,37 +185,13 @@ impl IotWorld for AwsIotWorld {
             .expect("create policy");
     }
     async fn thing_principals(&self, thing: &str) -> Vec<String> {
-        self.sdk
-            .list_thing_principals()
-            .thing_name(thing)
-            .send()
-            .await
-            .map(|o| o.principals.unwrap_or_default())
-            .unwrap_or_default()
+        iot_view::thing_principals(&self.sdk, thing).await
     }
     async fn attached_policies(&self, cert_arn: &str) -> Vec<String> {
-        self.sdk
-            .list_attached_policies()
-            .target(cert_arn)
-            .send()
-            .await
-            .map(|o| {
-                o.policies
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|p| p.policy_name)
-                    .collect()
-            })
-            .unwrap_or_default()
+        iot_view::attached_policies(&self.sdk, cert_arn).await
     }
     async fn group_members(&self, group: &str) -> Vec<String> {
-        self.sdk
-            .list_things_in_thing_group()
-            .thing_group_name(group)
-            .send()
-            .await
-            .map(|o| o.things.unwrap_or_default())
-            .unwrap_or_default()
+        iot_view::group_members(&self.sdk, group).await
     }
     fn unique(&self, prefix: &str) -> String {
         unique(prefix)

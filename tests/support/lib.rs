@@ -27,6 +27,7 @@ mod emulator;
 mod events;
 mod fleet;
 mod idp;
+pub mod iot_view;
 mod rules;
 mod stack;
 pub use claim::*;

@@ -370,13 +370,7 @@ impl Stack {
     }
 
     pub async fn group_members(&self, group: &str) -> Vec<String> {
-        self.iot
-            .list_things_in_thing_group()
-            .thing_group_name(group)
-            .send()
-            .await
-            .map(|o| o.things.unwrap_or_default())
-            .unwrap_or_default()
+        crate::iot_view::group_members(&self.iot, group).await
     }
 
     /// As [`Self::provision_device`], with a key the test holds (to connect over MQTT).
@@ -573,16 +567,7 @@ impl Stack {
 
     /// Registers `pem` under the CA `ca_pem`, PENDING_ACTIVATION. Returns its certificate id.
     pub async fn register_pending(&self, pem: &str, ca_pem: &str) -> String {
-        self.iot
-            .register_certificate()
-            .certificate_pem(pem)
-            .ca_certificate_pem(ca_pem)
-            .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
-            .send()
-            .await
-            .expect("register certificate")
-            .certificate_id
-            .expect("certificate id")
+        crate::iot_view::register_pending(&self.iot, pem, ca_pem).await
     }
 
     /// What RegisterThing does after the hook allowed: the thing named by the serial, the fleet
@@ -621,16 +606,7 @@ impl Stack {
     /// As [`Self::register_ca`], for a CA given as PEM.
     /// Registers a CA (ACTIVE, auto-registration on) that is not the stack's device CA.
     pub async fn register_ca_pem(&self, pem: &str) -> String {
-        self.iot
-            .register_ca_certificate()
-            .ca_certificate(pem)
-            .set_as_active(true)
-            .allow_auto_registration(true)
-            .send()
-            .await
-            .expect("register CA")
-            .certificate_id
-            .expect("CA id")
+        crate::iot_view::register_ca(&self.iot, pem).await
     }
 
     /// A stand-in for the CA AWS IoT issues claim-flow certificates with: registered so the emulator
@@ -642,16 +618,7 @@ impl Stack {
     /// Registers a device certificate PENDING_ACTIVATION, as JITR's auto-registration does on first
     /// connect. Returns the certificate id (SHA-256 of the DER with the emulator's valid-cert mode).
     pub async fn auto_register(&self, device_pem: &str, ca: &TestCa) -> String {
-        self.iot
-            .register_certificate()
-            .certificate_pem(device_pem)
-            .ca_certificate_pem(ca.pem())
-            .status(aws_sdk_iot::types::CertificateStatus::PendingActivation)
-            .send()
-            .await
-            .expect("register certificate")
-            .certificate_id
-            .expect("certificate id")
+        self.register_pending(device_pem, &ca.pem()).await
     }
 
     /// The certificate's status as AWS IoT describes it, parsed once.
@@ -694,29 +661,11 @@ impl Stack {
     }
 
     pub async fn thing_principals(&self, name: &str) -> Vec<String> {
-        self.iot
-            .list_thing_principals()
-            .thing_name(name)
-            .send()
-            .await
-            .map(|o| o.principals.unwrap_or_default())
-            .unwrap_or_default()
+        crate::iot_view::thing_principals(&self.iot, name).await
     }
 
     pub async fn principal_policies(&self, cert_arn: &str) -> Vec<String> {
-        self.iot
-            .list_attached_policies()
-            .target(cert_arn)
-            .send()
-            .await
-            .map(|o| {
-                o.policies
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|p| p.policy_name)
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::iot_view::attached_policies(&self.iot, cert_arn).await
     }
 
     /// Number of items in a table (small test tables only).
