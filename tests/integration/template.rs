@@ -858,28 +858,14 @@ fn provisioner_only_takes_things_out_of_the_quarantine_group() {
 fn every_variable_the_code_reads_is_in_the_template_or_documented_optional() {
     let root = workspace_root();
     let mut read = std::collections::BTreeSet::new();
-    let mut dirs = vec![root.join("shared/domain/src"), root.join("shared/aws/src")];
-    dirs.extend(
-        std::fs::read_dir(root.join("functions"))
-            .unwrap()
-            .map(|e| e.unwrap().path().join("src")),
-    );
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                for part in text.split("\"FLEETGUARD_").skip(1) {
-                    let name: String = part
-                        .chars()
-                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
-                        .collect();
-                    if part[name.len()..].starts_with('"') {
-                        read.insert(format!("FLEETGUARD_{name}"));
-                    }
-                }
+    for (_, text) in function_sources() {
+        for part in text.split("\"FLEETGUARD_").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if part[name.len()..].starts_with('"') {
+                read.insert(format!("FLEETGUARD_{name}"));
             }
         }
     }
@@ -907,6 +893,21 @@ fn every_variable_the_code_reads_is_in_the_template_or_documented_optional() {
 /// the telemetry set-up): the domain never does, so a setting has one name, default and check.
 #[test]
 fn only_the_settings_read_the_environment() {
+    let mut readers: Vec<String> = function_sources()
+        .into_iter()
+        .filter(|(_, text)| text.contains("env::var"))
+        .map(|(path, _)| path)
+        .collect();
+    readers.sort();
+    assert_eq!(
+        readers,
+        ["shared/aws/src/settings.rs", "shared/aws/src/telemetry.rs"]
+    );
+}
+
+/// The Rust sources the functions run (the domain, the adapters, each function's crate): each file's
+/// path from the workspace root, and its text.
+fn function_sources() -> Vec<(String, String)> {
     let root = workspace_root();
     let mut dirs = vec![root.join("shared/domain/src"), root.join("shared/aws/src")];
     dirs.extend(
@@ -914,7 +915,7 @@ fn only_the_settings_read_the_environment() {
             .unwrap()
             .map(|e| e.unwrap().path().join("src")),
     );
-    let mut readers = Vec::new();
+    let mut out = Vec::new();
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -922,15 +923,10 @@ fn only_the_settings_read_the_environment() {
                 dirs.push(path);
             } else if path.extension().is_some_and(|x| x == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                if text.contains("env::var") {
-                    readers.push(path.strip_prefix(&root).unwrap().display().to_string());
-                }
+                let name = path.strip_prefix(&root).unwrap().display().to_string();
+                out.push((name, text));
             }
         }
     }
-    readers.sort();
-    assert_eq!(
-        readers,
-        ["shared/aws/src/settings.rs", "shared/aws/src/telemetry.rs"]
-    );
+    out
 }

@@ -354,33 +354,27 @@ pub fn truncate_utf8(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reason_codes_are_snake_case_and_unique() {
+    /// Every code is snake_case and unique, and serde writes exactly it: the audit table, the logs
+    /// and the replies carry one text.
+    fn assert_codes<T: Serialize + Copy>(all: &[T], code: fn(T) -> &'static str) {
         let mut seen = std::collections::HashSet::new();
-        for r in Reason::ALL {
-            let code = r.as_str();
+        for t in all {
+            let c = code(*t);
             assert!(
-                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-                "{code}"
+                c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c}"
             );
-            assert!(seen.insert(code), "duplicate {code}");
-            // serde and as_str agree, so the audit table and logs carry the same text.
-            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(code));
+            assert!(seen.insert(c), "duplicate {c}");
+            assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(c));
         }
     }
 
     #[test]
-    fn action_codes_are_snake_case_unique_and_serde_agrees() {
-        let mut seen = std::collections::HashSet::new();
+    fn reason_and_action_codes_are_snake_case_unique_and_serde_agrees() {
+        assert_codes(Reason::ALL, Reason::as_str);
+        assert_codes(AuditAction::ALL, AuditAction::as_str);
         for a in AuditAction::ALL {
-            let code = a.as_str();
-            assert!(
-                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-                "{code}"
-            );
-            assert!(seen.insert(code), "duplicate {code}");
-            assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!(code));
-            assert_eq!(AuditAction::from_code(code), Some(*a));
+            assert_eq!(AuditAction::from_code(a.as_str()), Some(*a));
         }
     }
 

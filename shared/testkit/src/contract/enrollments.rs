@@ -68,14 +68,6 @@ async fn bound<W: World>(w: &W) -> Enrolled {
     e
 }
 
-async fn audited<W: World>(w: &W, s: &Serial) -> usize {
-    w.audit()
-        .for_serial(s.as_str(), 10)
-        .await
-        .expect("audit")
-        .len()
-}
-
 /// One read: the device and the certificate's record (none yet).
 pub async fn one_read_loads_the_device_and_its_certificate<W: World>(w: &W) {
     let e = enrolled(w).await;

@@ -232,6 +232,15 @@ fn unique_principal<W: World>(w: &W, tag: &str) -> Principal {
     ))
 }
 
+/// How many audit entries `s` has (at most 10).
+async fn audited<W: World>(w: &W, s: &Serial) -> usize {
+    w.audit()
+        .for_serial(s.as_str(), 10)
+        .await
+        .expect("audit")
+        .len()
+}
+
 fn serial<W: World>(w: &W) -> Serial {
     Serial::parse(&w.unique("SN")).expect("serial")
 }

@@ -103,14 +103,6 @@ async fn saved<W: World>(w: &W) -> Rotating {
     r
 }
 
-async fn audited<W: World>(w: &W, s: &Serial) -> usize {
-    w.audit()
-        .for_serial(s.as_str(), 10)
-        .await
-        .expect("audit")
-        .len()
-}
-
 /// A binding records what was read of the certificate: its expiry (indexed) and key.
 pub async fn a_binding_records_the_certificate_facts<W: World>(w: &W) {
     let Rotating { read, facts, .. } = rotating(w).await;
