@@ -4,7 +4,7 @@ use crate::Ctx;
 use clap::Subcommand;
 use fleetguard_aws::dynamodb::{DynamoAudit, DynamoRegistry};
 use fleetguard_domain::model::AuditAction;
-use fleetguard_domain::model::{now_rfc3339, AuditEntry, Device, Outcome, Reason, Serial};
+use fleetguard_domain::model::{AuditEntry, Device, Outcome, Reason, Serial, Timestamp};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_domain::provisioning::enrollment::enrollment_from_columns;
 use std::path::PathBuf;
@@ -128,7 +128,7 @@ fn parse_line(row: &csv::StringRecord) -> Result<Device, String> {
     let serial = Serial::parse(col(0)).map_err(|e| e.to_string())?;
     let enrollment =
         enrollment_from_columns(col(1), col(2), col(3)).map_err(|e| e.detail.to_owned())?;
-    Ok(Device::manufactured(serial, enrollment, now_rfc3339()))
+    Ok(Device::manufactured(serial, enrollment, Timestamp::now()))
 }
 
 async fn import(

@@ -4,7 +4,7 @@
 use crate::Ctx;
 use fleetguard_domain::lifecycle::replacement;
 use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig};
-use fleetguard_domain::model::{IdentityKindTag, Outcome, Principal, Serial};
+use fleetguard_domain::model::{IdentityKindTag, Outcome, Principal, Serial, Timestamp};
 use fleetguard_domain::ports::AuditLog;
 use std::process::ExitCode;
 
@@ -162,7 +162,7 @@ pub async fn audit(
         (None, Some(p)) => {
             let p = Principal::parse(&p)
                 .map_err(|_| anyhow::anyhow!("{p:?} is not a certificate id or a principal id"))?;
-            audit.for_principal(&p, "0").await?
+            audit.for_principal(&p, &Timestamp::epoch()).await?
         }
         _ => anyhow::bail!("give a serial or --principal <id>"),
     };

@@ -80,7 +80,7 @@ fn delete_record(c: &mut Criterion) {
             serial: Serial::parse("SN0001").unwrap(),
             denied: false,
             held: false,
-            updated_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: fleetguard_domain::model::Timestamp::now(),
         }),
     );
     let n = 200_000;
@@ -156,7 +156,7 @@ impl ClaimWorld {
         let device = Device::manufactured(
             self.serial.clone(),
             enrollment_from_columns(&self.key.public_b64(), "", "").unwrap(),
-            "2026-01-01T00:00:00Z".into(),
+            fleetguard_domain::model::Timestamp::now(),
         );
         block_on(enrollments.registry.import_device(&device)).unwrap();
         let audit = enrollments.audit.clone();

@@ -74,7 +74,7 @@ impl Claim {
             .audit()
             .for_principal(
                 &fleetguard_domain::model::Principal::parse(cert_id).unwrap(),
-                "0",
+                &fleetguard_domain::model::Timestamp::epoch(),
             )
             .await
             .unwrap()

@@ -55,7 +55,11 @@ async fn the_expiry_watch_over_a_large_registry() {
     let mut batch = Vec::new();
     for i in 0..n {
         let serial = Serial::parse(&format!("EXP{i:07}")).unwrap();
-        let mut d = Device::manufactured(serial.clone(), Enrollment::default(), rfc3339(now));
+        let mut d = Device::manufactured(
+            serial.clone(),
+            Enrollment::default(),
+            fleetguard_domain::model::Timestamp::at(now),
+        );
         d.status = DeviceStatus::Active;
         d.certificate_id = Some(CertificateId::of_der(serial.as_str().as_bytes()));
         d.certificate_key_sha256 = Some(CertificateId::of_der(&[i as u8]).to_string());

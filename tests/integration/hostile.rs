@@ -103,7 +103,7 @@ async fn delete_record_refuses_every_hostile_event_and_changes_no_record() {
             serial: serial.clone(),
             denied: false,
             held: false,
-            updated_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: fleetguard_domain::model::Timestamp::now(),
         }),
     );
     for id in ["rec-1", "rec-2"] {

@@ -319,7 +319,8 @@ async fn deny_listed_certificate_is_refused_even_with_a_valid_chain() {
                 serial: serial.clone(),
                 denied: true,
                 held: false,
-                updated_at: "2026-01-01T00:00:00.000000000Z".into(),
+                updated_at: fleetguard_domain::model::Timestamp::parse("2026-01-01T00:00:00Z")
+                    .unwrap(),
             };
             to_item(&record, cert_key(&id)).unwrap()
         }))

@@ -577,7 +577,7 @@ async fn a_device_disconnected_for_acting_outside_its_policy_trips_the_wire() {
         .audit()
         .for_principal(
             &fleetguard_domain::model::Principal::parse(attacker_cert).unwrap(),
-            "0",
+            &fleetguard_domain::model::Timestamp::epoch(),
         )
         .await
         .unwrap()
@@ -648,7 +648,7 @@ async fn a_redelivered_defender_alarm_is_one_signal() {
         .audit()
         .for_principal(
             &fleetguard_domain::model::Principal::parse(cert).unwrap(),
-            "0",
+            &fleetguard_domain::model::Timestamp::epoch(),
         )
         .await
         .unwrap()
@@ -1118,7 +1118,7 @@ async fn in_grace(f: &Fleet) -> String {
         serial: serial.clone(),
         denied: false,
         held: false,
-        updated_at: fleetguard_domain::model::now_rfc3339(),
+        updated_at: fleetguard_domain::model::Timestamp::now(),
     };
     assert!(s
         .services

@@ -545,7 +545,7 @@ impl Stack {
         let device = fleetguard_domain::model::Device::manufactured(
             serial.clone(),
             enrollment,
-            fleetguard_domain::model::now_rfc3339(),
+            fleetguard_domain::model::Timestamp::now(),
         );
         assert!(self
             .registry()

@@ -6,7 +6,7 @@ use fleetguard_domain::authorization::authorizer::{
     authorize, device_principal, operator_principal,
 };
 use fleetguard_domain::model::CertificateStatus;
-use fleetguard_domain::model::{DeviceStatus, Principal, Serial};
+use fleetguard_domain::model::{DeviceStatus, Principal, Serial, Timestamp};
 use fleetguard_domain::ports::{AuditLog, Registry};
 use fleetguard_tests::{delete_event, mqtt_connect, unique, Stack, TestIdp};
 use time::OffsetDateTime;
@@ -385,7 +385,7 @@ async fn an_operator_from_enrolment_to_revocation_with_rollback() {
         .expect_code(0);
     let audit = stack
         .audit()
-        .for_principal(&Principal::parse(&op).unwrap(), "0")
+        .for_principal(&Principal::parse(&op).unwrap(), &Timestamp::epoch())
         .await
         .unwrap();
     assert!(audit.iter().any(|e| e.action == "revoke"));

@@ -12,7 +12,7 @@ use fleetguard_domain::authorization::authorizer::OperatorStatus;
 use fleetguard_domain::error::AwsErrorKind;
 use fleetguard_domain::model::{
     AuditEntry, CertificateId, CertificateRecord, Device, DeviceStatus, Principal, PrincipalId,
-    Serial,
+    Serial, Timestamp,
 };
 use fleetguard_domain::ports::{AuditLog, AuthorizerPrincipal, Registry};
 use fleetguard_domain::{Error, Result};
@@ -70,14 +70,14 @@ impl DynamoRegistry {
         &self,
         serial: &Serial,
         cert: &CertificateId,
-        now: &str,
+        now: &Timestamp,
     ) -> Result<TransactWriteItem> {
         let record = CertificateRecord {
             certificate_id: cert.clone(),
             serial: serial.clone(),
             denied: false,
             held: false,
-            updated_at: now.to_owned(),
+            updated_at: now.clone(),
         };
         let put = Put::builder()
             .table_name(&self.table)
@@ -97,7 +97,7 @@ impl DynamoRegistry {
         &self,
         cert: &CertificateId,
         serial: &Serial,
-        now: &str,
+        now: &Timestamp,
     ) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.table)
@@ -203,7 +203,7 @@ impl Registry for DynamoRegistry {
         replaces: Option<&CertificateId>,
         facts: Option<&fleetguard_domain::model::CertificateFacts>,
     ) -> Result<()> {
-        let now = fleetguard_domain::model::now_rfc3339();
+        let now = Timestamp::now();
         const SET: &str = "SET #status = :active, certificate_id = :cert, \
                            replacement_approved = :false, updated_at = :now";
         // The certificate's expiry and key when read, else none: never the previous certificate's.
@@ -668,8 +668,12 @@ impl AuditLog for DynamoAudit {
         }
     }
 
-    async fn for_principal(&self, principal: &Principal, since: &str) -> Result<Vec<AuditEntry>> {
-        let principal = principal.as_str();
+    async fn for_principal(
+        &self,
+        principal: &Principal,
+        since: &Timestamp,
+    ) -> Result<Vec<AuditEntry>> {
+        let (principal, since) = (principal.as_str(), since.as_str());
         let mut entries = Vec::new();
         let mut start = None;
         loop {
@@ -696,7 +700,7 @@ impl AuditLog for DynamoAudit {
         Ok(entries)
     }
 
-    async fn find(&self, serial: &str, at: &str, dedupe: &str) -> Result<Option<AuditEntry>> {
+    async fn find(&self, serial: &str, at: &Timestamp, dedupe: &str) -> Result<Option<AuditEntry>> {
         let out = self
             .client
             .get_item()

@@ -47,7 +47,7 @@ impl Enrollments for DynamoEnrollments {
     }
 
     async fn bind_pending(&self, b: &PendingBinding, audit: &AuditEntry) -> Result<bool> {
-        let now = fleetguard_domain::model::now_rfc3339();
+        let now = fleetguard_domain::model::Timestamp::now();
         let mut update = Update::builder()
             .table_name(self.registry.table())
             .set_key(Some(device_key(&b.serial)))

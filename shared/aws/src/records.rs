@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
-use fleetguard_domain::model::{CertificateRecord, Principal, Record, RecordId, Serial};
+use fleetguard_domain::model::{CertificateRecord, Principal, Record, RecordId, Serial, Timestamp};
 use fleetguard_domain::ports::{
     restore_one_by_one, DeleteContext, Entitlement, PrincipalFacts, Records, RestoreResult,
     SoftDelete, SoftDeleteResult,
@@ -223,9 +223,9 @@ impl Records for DynamoRecords {
         &self,
         serial: &Serial,
         principal: &Principal,
-        since: &str,
+        since: &Timestamp,
     ) -> Result<Vec<Record>> {
-        let principal = principal.as_str();
+        let (principal, since) = (principal.as_str(), since.as_str());
         // The serial's partition, read consistently (an index of the audit log is only eventually
         // consistent on AWS); the filter keeps the deletes by this principal in the window.
         let mut found = Vec::new();

@@ -90,7 +90,7 @@ impl Rotations for DynamoRotations {
             TransactWriteItem::builder().put(put).build(),
             self.audit.transact_put(audit)?,
         ];
-        let now = fleetguard_domain::model::now_rfc3339();
+        let now = fleetguard_domain::model::Timestamp::now();
         match certificate {
             Some(c) if c.denied => items.push(self.registry.deny_item(
                 &c.certificate_id,

@@ -4,7 +4,7 @@
 use crate::authorization::authorizer::OperatorStatus;
 use crate::model::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
-    Enrollment, Principal, PrincipalId, Record, RecordId, Serial,
+    Enrollment, Principal, PrincipalId, Record, RecordId, Serial, Timestamp,
 };
 use crate::Result;
 use std::future::Future;
@@ -20,11 +20,7 @@ pub trait Registry: Send + Sync {
 
     /// Adds a serial without enrollment material to the allow-list (JITR and password devices).
     fn import_serial(&self, serial: &Serial) -> impl Future<Output = Result<bool>> + Send {
-        let device = Device::manufactured(
-            serial.clone(),
-            Enrollment::default(),
-            crate::model::now_rfc3339(),
-        );
+        let device = Device::manufactured(serial.clone(), Enrollment::default(), Timestamp::now());
         async move { self.import_device(&device).await }
     }
 
@@ -230,7 +226,7 @@ pub struct SoftDelete {
     pub reason: Option<String>,
     /// Idempotency key of the message.
     pub request_key: String,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// What the registry knows about a principal, read together with the record in one round trip.
@@ -307,7 +303,7 @@ pub trait Records: Send + Sync {
         &self,
         serial: &Serial,
         principal: &Principal,
-        since: &str,
+        since: &Timestamp,
     ) -> impl Future<Output = Result<Vec<Record>>> + Send;
 
     /// Restores each record if it is still deleted by `principal` at the version given, each with its
@@ -385,7 +381,7 @@ pub trait AuditLog: Send + Sync {
     fn for_principal(
         &self,
         principal: &Principal,
-        since: &str,
+        since: &Timestamp,
     ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
 
     /// The entry of `serial` written at `at` under the idempotency key `dedupe`, read consistently
@@ -393,7 +389,7 @@ pub trait AuditLog: Send + Sync {
     fn find(
         &self,
         serial: &str,
-        at: &str,
+        at: &Timestamp,
         dedupe: &str,
     ) -> impl Future<Output = Result<Option<AuditEntry>>> + Send;
 }

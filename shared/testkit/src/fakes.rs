@@ -7,7 +7,7 @@ use fleetguard_domain::authorization::authorizer::OperatorStatus;
 use fleetguard_domain::error::AwsErrorKind;
 use fleetguard_domain::model::{
     AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
-    Principal, PrincipalId, Record, RecordId, Serial,
+    Principal, PrincipalId, Record, RecordId, Serial, Timestamp,
 };
 use fleetguard_domain::ports::{
     AuditLog, AuthorizerPrincipal, Connections, DeleteContext, EnrollmentContext, Enrollments,
@@ -172,7 +172,7 @@ impl Records for InMemoryRecords {
             return Ok(SoftDeleteResult::Changed);
         }
         record.version += 1;
-        record.deleted_at = Some(request.at.clone());
+        record.deleted_at = Some(request.at.to_string());
         record.deleted_by = Some(request.principal.clone());
         record.delete_reason = request.reason.clone();
         record.delete_request = Some(request.request_key.clone());
@@ -186,8 +186,9 @@ impl Records for InMemoryRecords {
         &self,
         serial: &Serial,
         principal: &Principal,
-        since: &str,
+        since: &Timestamp,
     ) -> Result<Vec<Record>> {
+        let since = since.as_str();
         let principal = principal.as_str();
         let mut found: Vec<Record> = lock(&self.records)
             .values()
@@ -246,7 +247,7 @@ pub struct InMemoryAudit {
 struct AuditState {
     entries: Vec<AuditEntry>,
     /// (serial, time, idempotency key): the DynamoDB item's key is the serial and `<time>#<key>`.
-    keys: std::collections::HashSet<(Option<String>, String, String)>,
+    keys: std::collections::HashSet<(Option<String>, Timestamp, String)>,
 }
 
 impl InMemoryAudit {
@@ -287,23 +288,27 @@ impl AuditLog for InMemoryAudit {
         Ok(out)
     }
 
-    async fn for_principal(&self, principal: &Principal, since: &str) -> Result<Vec<AuditEntry>> {
+    async fn for_principal(
+        &self,
+        principal: &Principal,
+        since: &Timestamp,
+    ) -> Result<Vec<AuditEntry>> {
         let principal = principal.as_str();
         Ok(lock(&self.entries)
             .entries
             .iter()
-            .filter(|e| e.principal.as_deref() == Some(principal) && e.at.as_str() >= since)
+            .filter(|e| e.principal.as_deref() == Some(principal) && &e.at >= since)
             .cloned()
             .collect())
     }
 
-    async fn find(&self, serial: &str, at: &str, dedupe: &str) -> Result<Option<AuditEntry>> {
+    async fn find(&self, serial: &str, at: &Timestamp, dedupe: &str) -> Result<Option<AuditEntry>> {
         Ok(lock(&self.entries)
             .entries
             .iter()
             .find(|e| {
                 e.serial.as_deref() == Some(serial)
-                    && e.at == at
+                    && &e.at == at
                     && e.dedupe.as_deref() == Some(dedupe)
             })
             .map(|e| AuditEntry {
@@ -360,13 +365,13 @@ fn certificate_bindable(
         .is_none_or(|c| &c.serial == serial && !c.denied)
 }
 
-fn bound_record(serial: &Serial, cert: &CertificateId, now: &str) -> CertificateRecord {
+fn bound_record(serial: &Serial, cert: &CertificateId, now: &Timestamp) -> CertificateRecord {
     CertificateRecord {
         certificate_id: cert.clone(),
         serial: serial.clone(),
         denied: false,
         held: false,
-        updated_at: now.to_owned(),
+        updated_at: now.clone(),
     }
 }
 
@@ -382,10 +387,10 @@ fn deny_in(
             serial: serial.clone(),
             denied: true,
             held: false,
-            updated_at: String::new(),
+            updated_at: Timestamp::now(),
         });
     entry.denied = true;
-    entry.updated_at = fleetguard_domain::model::now_rfc3339();
+    entry.updated_at = Timestamp::now();
 }
 
 fn condition_failed(op: &'static str) -> Error {
@@ -471,7 +476,7 @@ impl Registry for InMemoryRegistry {
         if !(certificate_bindable(&certificates, serial, cert) && device_ok) {
             return Err(condition_failed("bind"));
         }
-        let now = fleetguard_domain::model::now_rfc3339();
+        let now = Timestamp::now();
         certificates.insert(cert.clone(), bound_record(serial, cert, &now));
         if let Some(stale) = replaces {
             deny_in(&mut certificates, stale, serial);
@@ -508,7 +513,7 @@ impl Registry for InMemoryRegistry {
         Ok(match lock(&self.devices).get_mut(serial) {
             Some(d) if from.contains(&d.status) => {
                 d.status = to;
-                d.updated_at = fleetguard_domain::model::now_rfc3339();
+                d.updated_at = Timestamp::now();
                 d.version += 1;
                 true
             }
@@ -541,7 +546,7 @@ impl Registry for InMemoryRegistry {
         let mut certificates = lock(&self.certificates);
         let entry = certificates
             .entry(cert.clone())
-            .or_insert_with(|| bound_record(serial, cert, ""));
+            .or_insert_with(|| bound_record(serial, cert, &Timestamp::now()));
         entry.held = held;
         Ok(())
     }
@@ -603,7 +608,7 @@ impl Enrollments for InMemoryEnrollments {
         {
             return Ok(false);
         }
-        let now = fleetguard_domain::model::now_rfc3339();
+        let now = Timestamp::now();
         certificates.insert(
             b.certificate.clone(),
             bound_record(&b.serial, &b.certificate, &now),

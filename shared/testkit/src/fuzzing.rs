@@ -144,7 +144,7 @@ async fn registry_and_iot(provisioned: bool) -> (InMemoryRegistry, InMemoryIot) 
         let device = fleetguard_domain::model::Device::manufactured(
             serial.clone(),
             enrollment.clone(),
-            fleetguard_domain::model::now_rfc3339(),
+            fleetguard_domain::model::Timestamp::now(),
         );
         registry.import_device(&device).await.expect("import");
         iot.register_certificate(pem).expect("certificate");
@@ -322,7 +322,7 @@ pub fn delete_record_event(data: &[u8]) {
                     serial: serial.clone(),
                     denied: false,
                     held: false,
-                    updated_at: "2026-01-01T00:00:00Z".into(),
+                    updated_at: fleetguard_domain::model::Timestamp::now(),
                 }),
             );
             for rec in ["rec-42", "rec-9"] {

@@ -93,7 +93,7 @@ async fn revocation_and_quarantine_hold_at_the_next_handshake() {
         .audit()
         .for_principal(
             &fleetguard_domain::model::Principal::parse(&a.1).unwrap(),
-            "0",
+            &fleetguard_domain::model::Timestamp::epoch(),
         )
         .await
         .unwrap();

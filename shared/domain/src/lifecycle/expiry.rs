@@ -7,8 +7,8 @@
 //! window, so a watch reads only the devices inside it. Certificates AWS IoT issued in fleet
 //! provisioning by claim are valid until 2049-12-31 and never show up.
 
-use crate::model::AuditAction;
 use crate::model::{rfc3339, AuditEntry, Device, DeviceStatus, Outcome, Reason};
+use crate::model::{AuditAction, Timestamp};
 use crate::ports::{AuditLog, IotControl, Publisher, Rotations};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -103,6 +103,9 @@ pub async fn notify<P: Publisher, A: AuditLog>(
     report: &ExpiryReport,
 ) -> Result<()> {
     let day: String = report.checked_at.chars().take(10).collect();
+    // One entry per certificate per day, however often the watch runs that day.
+    let midnight =
+        Timestamp::parse(&format!("{day}T00:00:00Z")).unwrap_or_else(|_| Timestamp::now());
     for e in &report.devices {
         let topic = format!("P/{}/certificates/rotate/required", e.subject);
         let payload = serde_json::json!({
@@ -120,7 +123,7 @@ pub async fn notify<P: Publisher, A: AuditLog>(
         .serial(e.subject.as_str())
         .principal(e.certificate_id.as_str())
         .detail(format!("expires {}; rotation requested", e.not_after));
-        entry.at = format!("{day}T00:00:00Z");
+        entry.at = midnight.clone();
         entry.dedupe = Some(format!("expiry:{}:{day}", e.certificate_id));
         crate::ports::record_decision(audit, &entry).await?;
     }
@@ -133,7 +136,7 @@ pub async fn notify<P: Publisher, A: AuditLog>(
         )
         .principal(e.certificate_id.as_str())
         .detail(format!("CA expires {}", e.not_after));
-        entry.at = format!("{day}T00:00:00Z");
+        entry.at = midnight.clone();
         entry.dedupe = Some(format!("expiry:{}:{day}", e.certificate_id));
         crate::ports::record_decision(audit, &entry).await?;
     }

@@ -242,7 +242,7 @@ impl PartialEq<&str> for AuditAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// RFC 3339 UTC, nanoseconds (text order is time order).
-    pub at: String,
+    pub at: super::Timestamp,
     /// Who acted: a function name (`provisioner`), an operator id, or a device principal.
     pub actor: String,
     /// The connection principal the decision is about (certificate id or authorizer principal), if any.
@@ -270,7 +270,7 @@ pub struct AuditEntry {
 impl AuditEntry {
     pub fn new(actor: &str, action: AuditAction, outcome: Outcome, reason: Reason) -> Self {
         Self {
-            at: super::now_rfc3339(),
+            at: super::Timestamp::now(),
             actor: actor.to_owned(),
             principal: None,
             serial: None,

@@ -36,7 +36,7 @@ pub struct Device {
     /// An operator approved one replacement certificate for a revoked serial.
     #[serde(default)]
     pub replacement_approved: bool,
-    pub updated_at: String,
+    pub updated_at: super::Timestamp,
     #[serde(default)]
     pub version: u64,
     /// The binding was made by the pre-provisioning hook and its certificate has not yet been seen
@@ -135,7 +135,7 @@ pub const ROTATION_DEADLINE: &str = "rotation";
 
 impl Device {
     /// A new allow-list entry.
-    pub fn manufactured(serial: Serial, enrollment: Enrollment, now: String) -> Self {
+    pub fn manufactured(serial: Serial, enrollment: Enrollment, now: super::Timestamp) -> Self {
         Self {
             serial,
             status: DeviceStatus::Manufactured,
@@ -272,7 +272,7 @@ pub struct CertificateRecord {
     /// `denied`).
     #[serde(default)]
     pub held: bool,
-    pub updated_at: String,
+    pub updated_at: super::Timestamp,
 }
 
 /// AWS IoT certificate status, as the control plane reports and sets it.

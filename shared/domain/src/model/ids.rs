@@ -14,6 +14,8 @@ pub enum ValidationError {
     RecordId,
     #[error("principal must be a certificate id or a fleetguard authorizer principal")]
     Principal,
+    #[error("time must be RFC 3339")]
+    Timestamp,
 }
 
 fn all_chars(s: &str, max: usize, extra: &[u8]) -> bool {

@@ -5,6 +5,7 @@ mod device;
 mod ids;
 mod principal;
 mod record;
+mod timestamp;
 
 pub use audit::{truncate_utf8, AuditAction, AuditEntry, Outcome, Reason, MAX_DETAIL_BYTES};
 pub use device::{
@@ -14,6 +15,7 @@ pub use device::{
 pub use ids::{CertificateId, RecordId, Serial, ValidationError};
 pub use principal::{IdentityKindTag, InvalidPrincipalId, Principal, PrincipalId};
 pub use record::Record;
+pub use timestamp::Timestamp;
 
 /// The current time (UTC).
 pub fn now() -> time::OffsetDateTime {
@@ -27,8 +29,8 @@ pub fn now_rfc3339() -> String {
 
 /// An event's own time (ms since the epoch, as AWS stamps events) as an audit time, so an entry keyed
 /// by the event is the same entry however late or often it is delivered. Out of range: absent.
-pub fn epoch_ms_rfc3339(ms: i64) -> Option<String> {
-    epoch_ms(ms).map(rfc3339)
+pub fn epoch_ms_timestamp(ms: i64) -> Option<Timestamp> {
+    epoch_ms(ms).map(Timestamp::at)
 }
 
 /// A time in ms since the epoch; out of range (or not after the epoch): absent.

@@ -164,7 +164,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
         // One audit entry per registration event, however often it is retried.
         let ev = EventKey {
             cert_id: cert_id.clone(),
-            at: event.timestamp.and_then(crate::model::epoch_ms_rfc3339),
+            at: event.timestamp.and_then(crate::model::epoch_ms_timestamp),
         };
 
         let Some(cert) = self.control.describe_certificate(&cert_id).await? else {
@@ -474,7 +474,7 @@ impl<R: Registry, C: IotControl, A: AuditLog> Provisioner<R, C, A> {
 /// The registration event's identity: its certificate and, when the event carries one, its time.
 struct EventKey {
     cert_id: CertificateId,
-    at: Option<String>,
+    at: Option<crate::model::Timestamp>,
 }
 
 fn decision(entry: &AuditEntry, outcome: Outcome, reason: Reason) -> Decision {

@@ -46,7 +46,7 @@
 
 use crate::model::AuditAction;
 use crate::model::{
-    rfc3339, truncate_utf8, AuditEntry, Outcome, Principal, Reason, Record, RecordId, Serial,
+    truncate_utf8, AuditEntry, Outcome, Principal, Reason, Record, RecordId, Serial,
 };
 use crate::ports::{
     AuditLog, AuthorizerPrincipal, Entitlement, PrincipalFacts, Publisher, Records, SoftDelete,
@@ -121,7 +121,7 @@ struct Valid {
     principal: Principal,
     event: DeleteRecordEvent,
     request_key: String,
-    at: String,
+    at: crate::model::Timestamp,
 }
 
 impl<D: Records, A: AuditLog, P: Publisher> DeleteRecordService<D, A, P> {
@@ -540,7 +540,7 @@ fn validate(raw: serde_json::Value) -> std::result::Result<Valid, Refusal> {
         serial,
         record_id,
         principal,
-        at: rfc3339(received),
+        at: crate::model::Timestamp::at(received),
         request_key,
         event,
     })

@@ -41,7 +41,11 @@ async fn world() -> World {
         enrollment::enrollment_from_columns(&STANDARD.encode(der.as_ref()), "", "").unwrap();
     let serial = Serial::parse("SN0001").unwrap();
     let enrollments = InMemoryEnrollments::default();
-    let device = Device::manufactured(serial.clone(), enrollment, "t".into());
+    let device = Device::manufactured(
+        serial.clone(),
+        enrollment,
+        fleetguard_domain::model::Timestamp::now(),
+    );
     enrollments.registry.import_device(&device).await.unwrap();
     let audit = enrollments.audit.clone();
     World {

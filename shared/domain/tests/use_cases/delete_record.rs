@@ -39,7 +39,7 @@ impl Records for Racing {
         &self,
         s: &Serial,
         p: &fleetguard_domain::model::Principal,
-        since: &str,
+        since: &fleetguard_domain::model::Timestamp,
     ) -> Result<Vec<Record>> {
         self.inner.deleted_by(s, p, since).await
     }
@@ -104,7 +104,7 @@ async fn service(
             serial: serial.clone(),
             denied: false,
             held: false,
-            updated_at: "t".into(),
+            updated_at: fleetguard_domain::model::Timestamp::now(),
         }),
     );
     let record: Record =

@@ -136,7 +136,11 @@ impl Fleet {
     /// A manufactured (allow-listed) serial and its first certificate, auto-registered.
     async fn manufactured(&self, serial: &str) -> (Serial, CertificateId) {
         let serial = Serial::parse(serial).expect("serial");
-        let device = Device::manufactured(serial.clone(), Enrollment::default(), "t".into());
+        let device = Device::manufactured(
+            serial.clone(),
+            Enrollment::default(),
+            fleetguard_domain::model::Timestamp::now(),
+        );
         self.registry.import_device(&device).await.expect("import");
         let cert = self
             .iot

@@ -24,11 +24,16 @@ impl AuditLog for LaggingIndex {
     async fn for_principal(
         &self,
         _: &fleetguard_domain::model::Principal,
-        _: &str,
+        _: &fleetguard_domain::model::Timestamp,
     ) -> Result<Vec<AuditEntry>> {
         Ok(Vec::new())
     }
-    async fn find(&self, serial: &str, at: &str, dedupe: &str) -> Result<Option<AuditEntry>> {
+    async fn find(
+        &self,
+        serial: &str,
+        at: &fleetguard_domain::model::Timestamp,
+        dedupe: &str,
+    ) -> Result<Option<AuditEntry>> {
         self.0.find(serial, at, dedupe).await
     }
 }
@@ -68,7 +73,11 @@ async fn a_delete_the_index_has_not_seen_yet_is_still_rolled_back() {
     let audit = LaggingIndex::default();
     let registry = InMemoryRegistry::default();
     let serial = Serial::parse("PW1").expect("serial");
-    let mut device = Device::manufactured(serial.clone(), Enrollment::default(), "t".into());
+    let mut device = Device::manufactured(
+        serial.clone(),
+        Enrollment::default(),
+        fleetguard_domain::model::Timestamp::now(),
+    );
     device.status = DeviceStatus::Active;
     registry.import_device(&device).await.expect("import");
     let records = InMemoryRecords::new(audit.0.clone());
@@ -224,7 +233,7 @@ async fn in_grace(
     let mut device = Device::manufactured(
         serial.clone(),
         Enrollment::default(),
-        rfc3339(OffsetDateTime::now_utc()),
+        fleetguard_domain::model::Timestamp::now(),
     );
     device.status = DeviceStatus::Active;
     device.certificate_id = Some(new.clone());

@@ -745,7 +745,11 @@ async fn the_expiry_watch_finds_exactly_the_certificates_inside_the_window() {
     let mut inside = Vec::new();
     for (serial, days) in [("E1", 1), ("E2", 29), ("E3", 31), ("E4", 400), ("E5", -1)] {
         let s = Serial::parse(serial).unwrap();
-        let mut d = Device::manufactured(s.clone(), Enrollment::default(), rfc3339(now));
+        let mut d = Device::manufactured(
+            s.clone(),
+            Enrollment::default(),
+            fleetguard_domain::model::Timestamp::at(now),
+        );
         d.status = DeviceStatus::Active;
         d.certificate_id = Some(CertificateId::of_der(serial.as_bytes()));
         d.set_certificate_not_after(&rfc3339(now + Duration::days(days)));
@@ -756,7 +760,11 @@ async fn the_expiry_watch_finds_exactly_the_certificates_inside_the_window() {
     }
     // A quarantined device inside the window is not nudged (it cannot rotate).
     let q = Serial::parse("E6").unwrap();
-    let mut d = Device::manufactured(q, Enrollment::default(), rfc3339(now));
+    let mut d = Device::manufactured(
+        q,
+        Enrollment::default(),
+        fleetguard_domain::model::Timestamp::at(now),
+    );
     d.status = DeviceStatus::Quarantined;
     d.set_certificate_not_after(&rfc3339(now + Duration::days(2)));
     f.registry.import_device(&d).await.unwrap();

@@ -5,7 +5,7 @@ use super::*;
 use fleetguard_domain::model::AuditAction;
 
 /// Three entries (`n=0` to `n=2`, in that order) of a fresh serial and principal, and their times.
-async fn three_entries<W: World>(w: &W) -> (Serial, Principal, Vec<String>) {
+async fn three_entries<W: World>(w: &W) -> (Serial, Principal, Vec<Timestamp>) {
     let a = w.audit();
     let s = serial(w);
     let principal = unique_principal(w, "pr");
@@ -52,7 +52,9 @@ pub async fn entries_by_principal_are_read_since_a_time<W: World>(w: &W) {
     details.sort();
     assert_eq!(details, vec!["n=1".to_owned(), "n=2".to_owned()]);
     assert_eq!(
-        by_principal_eventually(a, &principal, "0", 3).await.len(),
+        by_principal_eventually(a, &principal, &Timestamp::epoch(), 3)
+            .await
+            .len(),
         3
     );
 }
@@ -133,7 +135,7 @@ pub async fn entries_without_a_serial_are_found_by_principal<W: World>(w: &W) {
     )
     .principal(lone.as_str());
     assert!(a.record(&e).await.expect("record"));
-    let back = by_principal_eventually(a, &lone, "0", 1).await;
+    let back = by_principal_eventually(a, &lone, &Timestamp::epoch(), 1).await;
     assert_eq!(back, vec![e]);
 }
 
@@ -142,7 +144,7 @@ pub async fn entries_without_a_serial_are_found_by_principal<W: World>(w: &W) {
 async fn by_principal_eventually<A: AuditLog>(
     a: &A,
     principal: &Principal,
-    since: &str,
+    since: &Timestamp,
     want: usize,
 ) -> Vec<AuditEntry> {
     for _ in 0..50 {

@@ -26,7 +26,7 @@ async fn enrolled<W: World>(w: &W) -> Enrolled {
             secret_sha256: Some(hash.clone()),
             ..Enrollment::default()
         },
-        fleetguard_domain::model::now_rfc3339(),
+        Timestamp::now(),
     );
     assert!(w.registry().import_device(&device).await.expect("import"));
     let c = cert_id(w);

@@ -19,6 +19,7 @@ use fleetguard_domain::authorization::authorizer::{
 };
 use fleetguard_domain::model::{
     AuditEntry, CertificateId, DeviceStatus, Outcome, Principal, Reason, Record, RecordId, Serial,
+    Timestamp,
 };
 use fleetguard_domain::model::{CertificateStatus, Enrollment};
 use fleetguard_domain::ports::{

@@ -19,14 +19,14 @@ fn record(serial: &Serial, id: &str) -> Record {
     }
 }
 
-fn delete_of(record: &Record, principal: &str, at: &str) -> SoftDelete {
+fn delete_of(record: &Record, principal: &str, at: &Timestamp) -> SoftDelete {
     SoftDelete {
         serial: record.serial.clone(),
         record_id: record.record_id.clone(),
         principal: principal.to_owned(),
         reason: None,
         request_key: format!("req-{}", record.record_id),
-        at: at.to_owned(),
+        at: at.clone(),
     }
 }
 
@@ -48,7 +48,7 @@ struct Live {
     cert: Principal,
     rec: Record,
     entitled: Entitlement,
-    at: String,
+    at: Timestamp,
 }
 
 impl Live {
@@ -70,7 +70,7 @@ async fn live<W: World>(w: &W) -> Live {
             serial: s.clone(),
             certificate: c.clone(),
         },
-        at: fleetguard_domain::model::now_rfc3339(),
+        at: Timestamp::now(),
         s,
         rec,
     }
@@ -227,15 +227,22 @@ pub async fn a_missing_record_is_not_deleted<W: World>(w: &W) {
 pub async fn deletes_are_found_by_principal_in_the_window<W: World>(w: &W) {
     let d = w.records();
     let l = deleted(w).await;
-    let found = d.deleted_by(&l.s, &l.cert, "0").await.expect("deleted_by");
+    let found = d
+        .deleted_by(&l.s, &l.cert, &Timestamp::epoch())
+        .await
+        .expect("deleted_by");
     assert_eq!(found.len(), 1);
     assert!(d
-        .deleted_by(&l.s, &l.cert, "9999")
+        .deleted_by(&l.s, &l.cert, &far_future())
         .await
         .expect("later")
         .is_empty());
     assert!(d
-        .deleted_by(&l.s, &unique_principal(w, "someone-else"), "0")
+        .deleted_by(
+            &l.s,
+            &unique_principal(w, "someone-else"),
+            &Timestamp::epoch()
+        )
         .await
         .expect("other")
         .is_empty());
@@ -354,7 +361,7 @@ pub async fn a_revoked_device_is_not_entitled<W: World>(w: &W) {
 /// Operators: entitled while active and granted the serial.
 pub async fn an_operator_is_entitled_to_granted_serials_only<W: World>(w: &W) {
     let d = w.records();
-    let at = fleetguard_domain::model::now_rfc3339();
+    let at = Timestamp::now();
     let (s, _) = active(w).await;
     let (s2, _) = active(w).await;
     let op = operator(w, vec![s2.clone()], OperatorStatus::Active);
@@ -416,7 +423,7 @@ pub async fn an_operator_is_entitled_to_granted_serials_only<W: World>(w: &W) {
 /// A password device's entitlement needs an active device without a certificate.
 pub async fn a_password_device_is_entitled_without_a_certificate<W: World>(w: &W) {
     let d = w.records();
-    let at = fleetguard_domain::model::now_rfc3339();
+    let at = Timestamp::now();
     let (with_certificate, _) = active(w).await;
     let pw = manufactured(w).await;
     assert!(w
@@ -451,4 +458,9 @@ pub async fn a_password_device_is_entitled_without_a_certificate<W: World>(w: &W
         .expect("password device"),
         SoftDeleteResult::Deleted { version: 2 }
     );
+}
+
+/// A time after every delete of this run.
+fn far_future() -> Timestamp {
+    Timestamp::parse("9999-01-01T00:00:00Z").expect("a time")
 }

@@ -17,7 +17,7 @@ fn entry(s: &Serial, now: OffsetDateTime, key: &str) -> AuditEntry {
         Reason::CertificateIssued,
     )
     .serial(s.as_str());
-    e.at = rfc3339(now);
+    e.at = Timestamp::at(now);
     e.dedupe = Some(key.to_owned());
     e
 }
@@ -74,7 +74,7 @@ async fn rotating<W: World>(w: &W) -> Rotating {
         serial: s.clone(),
         denied: false,
         held: false,
-        updated_at: rfc3339(now),
+        updated_at: Timestamp::at(now),
     };
     Rotating {
         s,
@@ -260,7 +260,7 @@ pub async fn the_expiry_index_finds_a_window_across_months<W: World>(w: &W) {
     let r = saved(w).await;
     let (s, now) = (&r.s, r.now);
     let other = manufactured(w).await;
-    let mut far = Device::manufactured(other.clone(), Enrollment::default(), rfc3339(now));
+    let mut far = Device::manufactured(other.clone(), Enrollment::default(), Timestamp::at(now));
     far.set_certificate_not_after(&rfc3339(now + Duration::days(45)));
     let v = w
         .registry()

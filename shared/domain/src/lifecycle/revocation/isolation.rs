@@ -373,7 +373,7 @@ where
         if !recorded {
             // Nothing left to do: recorded as this caller's no-op.
             entry.outcome = Outcome::Noop;
-            entry.at = crate::model::now_rfc3339();
+            entry.at = Timestamp::now();
             entry.dedupe = None;
             self.audit.record(&entry).await?;
         }

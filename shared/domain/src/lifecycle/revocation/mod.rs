@@ -88,7 +88,7 @@ use crate::model::{
     rfc3339, AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome,
     Principal, Reason, Serial,
 };
-use crate::model::{AuditAction, PrincipalId};
+use crate::model::{AuditAction, PrincipalId, Timestamp};
 use crate::ports::{AuditLog, AuthorizerPrincipal, Connections, IotControl, Records, Registry};
 use crate::provisioning::jitr::set_status_unless_revoked;
 use crate::records::delete::SecurityEvent;
@@ -510,7 +510,11 @@ where
                 // since); the records table is still what decides what is restored.
                 let from = since.unwrap_or(OffsetDateTime::UNIX_EPOCH);
                 let principal = Principal::Authorizer(id);
-                for e in self.audit.for_principal(&principal, &rfc3339(from)).await? {
+                for e in self
+                    .audit
+                    .for_principal(&principal, &Timestamp::at(from))
+                    .await?
+                {
                     if e.action == AuditAction::DeleteRecord && e.reason == Reason::Deleted {
                         if let Some(Ok(s)) = e.serial.as_deref().map(Serial::parse) {
                             if !serials.contains(&s) {

@@ -107,7 +107,7 @@ where
         for (serial, principal) in pairs {
             let deleted = self
                 .records
-                .deleted_by(serial, principal, &since_text)
+                .deleted_by(serial, principal, &Timestamp::at(since))
                 .await?;
             found += deleted.len();
             let batch: Vec<_> = deleted
@@ -173,12 +173,15 @@ where
         principal: &Principal,
         now: OffsetDateTime,
     ) -> Result<OffsetDateTime> {
-        let history = self.audit.for_principal(principal, "0").await?;
+        let history = self
+            .audit
+            .for_principal(principal, &Timestamp::at(OffsetDateTime::UNIX_EPOCH))
+            .await?;
         let last = |reasons: &[Reason]| {
             history
                 .iter()
                 .filter(|e| e.outcome == Outcome::Accepted && reasons.contains(&e.reason))
-                .filter_map(|e| parse_time(&e.at).ok())
+                .map(|e| e.at.instant())
                 .max()
         };
         // Signals count from the principal's last admission on.
@@ -199,7 +202,7 @@ where
                         | Reason::PrincipalMismatch
                 )
             })
-            .filter_map(|e| parse_time(&e.at).ok())
+            .map(|e| e.at.instant())
             .filter(|t| admitted.is_none_or(|a| *t >= a))
             .min()
             .unwrap_or(now);

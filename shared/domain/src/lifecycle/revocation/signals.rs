@@ -66,7 +66,7 @@ where
         // SNS delivers at least once: one entry per violation, keyed by the violation, not the clock.
         if let Some(at) = v
             .violation_event_time
-            .and_then(crate::model::epoch_ms_rfc3339)
+            .and_then(crate::model::epoch_ms_timestamp)
         {
             signal.at = at;
             signal.dedupe = Some(format!("defender:{}", v.violation_id));
@@ -164,7 +164,7 @@ where
     ) -> Result<Report> {
         // Acted on only if delete-record's refusal it reports is in the audit log: the same serial,
         // time and request key, that principal, that record. A forged event changes nothing.
-        let at = crate::model::epoch_ms(e.received_at).map(rfc3339);
+        let at = crate::model::epoch_ms_timestamp(e.received_at);
         let reported = match &at {
             Some(at) => {
                 self.audit
@@ -198,7 +198,7 @@ where
                 e.principal,
                 e.target_serial,
                 e.record_id,
-                at.as_deref().unwrap_or("?")
+                at.as_ref().map_or("?", Timestamp::as_str)
             ));
             crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, None));
@@ -374,7 +374,7 @@ where
             "two parties hold the serial: certificates {} (session {}, version {}) and {} (session {}, version {}) took its session from each other",
             cert, e.session, e.version, other.certificate_id, other.session, other.version
         ));
-        signal.at = rfc3339(
+        signal.at = Timestamp::at(
             e.received_at
                 .and_then(crate::model::epoch_ms)
                 .unwrap_or(now),
@@ -437,10 +437,10 @@ where
         // Once per original message, however often or late the event is redelivered: the entry's key is
         // the message's own (its time and request key), never the clock's.
         // The window is counted back from the message's own time, for the same reason.
-        signal.at = rfc3339(s.received);
+        signal.at = Timestamp::at(s.received);
         signal.dedupe = Some(s.dedupe);
         crate::ports::record_decision(&self.audit, &signal).await?;
-        let window_start = rfc3339(s.received - self.config.violation_window);
+        let window_start = Timestamp::at(s.received - self.config.violation_window);
         let earlier: Vec<AuditEntry> = self
             .audit
             .for_principal(&Principal::Certificate(cert.clone()), &window_start)

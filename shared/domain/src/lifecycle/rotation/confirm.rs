@@ -86,7 +86,7 @@ where
         ));
         next.refresh_deadline();
         next.version = expected + 1;
-        next.updated_at = rfc3339(now);
+        next.updated_at = Timestamp::at(now);
         let entry = self
             .entry(v, Outcome::Accepted, Reason::RotationConfirmed)
             .detail(format!(
@@ -103,7 +103,7 @@ where
             serial: v.serial.clone(),
             denied: true,
             held: false,
-            updated_at: rfc3339(now),
+            updated_at: Timestamp::at(now),
         });
         if !self
             .rotations

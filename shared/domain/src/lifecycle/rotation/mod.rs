@@ -91,11 +91,11 @@
 
 use crate::lifecycle::ca::{self, IssueRequest};
 use crate::lifecycle::csr::{self, ValidCsr};
-use crate::model::AuditAction;
 use crate::model::{
     now, rfc3339, AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device,
     DeviceStatus, Outcome, Reason, Rotation, Serial,
 };
+use crate::model::{AuditAction, Timestamp};
 use crate::ports::{AuditLog, CaSigner, IotControl, Publisher, Registry, Rotations};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -247,7 +247,7 @@ struct Valid {
     /// Dedupe key and time of the audit entry (the message's): one entry per message, however often
     /// it is replayed.
     key: String,
-    at: String,
+    at: Timestamp,
 }
 
 /// The rotation use cases over their ports.
@@ -508,7 +508,7 @@ fn validate(raw: serde_json::Value) -> std::result::Result<Valid, Invalid> {
         event.received_at,
         event.request_id.as_deref().unwrap_or("-")
     );
-    let at = crate::model::epoch_ms_rfc3339(event.received_at).ok_or_else(|| {
+    let at = crate::model::epoch_ms_timestamp(event.received_at).ok_or_else(|| {
         (
             Reason::MalformedEvent,
             None,

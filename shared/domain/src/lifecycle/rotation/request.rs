@@ -43,7 +43,7 @@ where
         let mut next = device;
         next.rotation_requested_at = Some(rfc3339(now));
         next.version = expected + 1;
-        next.updated_at = rfc3339(now);
+        next.updated_at = Timestamp::at(now);
         let entry = AuditEntry::new(
             actor,
             AuditAction::RequestRotation,

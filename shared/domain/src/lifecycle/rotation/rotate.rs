@@ -233,13 +233,13 @@ where
         next.last_rotation_at = Some(rfc3339(now));
         next.refresh_deadline();
         next.version = expected + 1;
-        next.updated_at = rfc3339(now);
+        next.updated_at = Timestamp::at(now);
         let record = CertificateRecord {
             certificate_id: issued.id.clone(),
             serial: v.serial.clone(),
             denied: false,
             held: false,
-            updated_at: rfc3339(now),
+            updated_at: Timestamp::at(now),
         };
         let entry = self
             .entry(v, Outcome::Accepted, Reason::CertificateIssued)

@@ -60,7 +60,7 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
                 device.retire_at = Some(rfc3339(now));
                 device.refresh_deadline();
                 device.version = expected + 1;
-                device.updated_at = rfc3339(now);
+                device.updated_at = Timestamp::at(now);
                 let entry = self
                     .entry(&device, Reason::RotationExpired)
                     .principal(r.next_certificate_id.as_str())
@@ -96,13 +96,13 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
         device.retire_at = None;
         device.refresh_deadline();
         device.version = expected + 1;
-        device.updated_at = rfc3339(now);
+        device.updated_at = Timestamp::at(now);
         let record = CertificateRecord {
             certificate_id: old.clone(),
             serial: device.serial.clone(),
             denied: true,
             held: false,
-            updated_at: rfc3339(now),
+            updated_at: Timestamp::at(now),
         };
         let entry = self
             .entry(&device, Reason::CertificateRetired)

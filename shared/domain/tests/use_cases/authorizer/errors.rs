@@ -86,14 +86,14 @@ impl fleetguard_domain::ports::AuditLog for DownAudit {
     async fn for_principal(
         &self,
         _: &fleetguard_domain::model::Principal,
-        _: &str,
+        _: &fleetguard_domain::model::Timestamp,
     ) -> Result<Vec<fleetguard_domain::model::AuditEntry>> {
         Ok(Vec::new())
     }
     async fn find(
         &self,
         _: &str,
-        _: &str,
+        _: &fleetguard_domain::model::Timestamp,
         _: &str,
     ) -> Result<Option<fleetguard_domain::model::AuditEntry>> {
         Ok(None)

@@ -39,7 +39,7 @@ async fn an_x509_connection_is_the_certificates_and_the_registry_decides() {
                 serial: serial.clone(),
                 denied,
                 held,
-                updated_at: "t".into(),
+                updated_at: fleetguard_domain::model::Timestamp::now(),
             },
         );
     };
