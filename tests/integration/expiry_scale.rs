@@ -8,7 +8,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use fleetguard_domain::lifecycle::expiry;
-use fleetguard_domain::model::{rfc3339, CertificateId, Device, DeviceStatus, Enrollment, Serial};
+use fleetguard_domain::model::{CertificateId, Device, DeviceStatus, Enrollment, Serial};
 use fleetguard_tests::Stack;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -68,7 +68,7 @@ async fn the_expiry_watch_over_a_large_registry() {
         if expires <= now + window {
             inside += 1;
         }
-        d.set_certificate_not_after(&rfc3339(expires));
+        d.set_certificate_not_after(&fleetguard_domain::model::Timestamp::at(expires));
         let item = fleetguard_aws::schema::to_item(&d, fleetguard_aws::schema::device_key(&serial))
             .unwrap();
         table_bytes += item_size(&item);
@@ -114,8 +114,8 @@ async fn the_expiry_watch_over_a_large_registry() {
     // What the query read: the matching items (projection ALL), as DynamoDB sizes them.
     let (found, _) = fleetguard_domain::ports::Rotations::expiring(
         &rotations,
-        &rfc3339(now),
-        &rfc3339(now + window),
+        &fleetguard_domain::model::Timestamp::at(now),
+        &fleetguard_domain::model::Timestamp::at(now + window),
     )
     .await
     .unwrap();

@@ -235,7 +235,7 @@ impl Registry for DynamoRegistry {
                 .expression_attribute_values(":na", s(&f.not_after))
                 .expression_attribute_values(
                     ":em",
-                    s(f.not_after.chars().take(7).collect::<String>()),
+                    s(f.not_after.as_str().chars().take(7).collect::<String>()),
                 )
                 .expression_attribute_values(":key", s(&f.key_sha256));
         }

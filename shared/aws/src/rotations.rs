@@ -5,7 +5,9 @@
 use crate::dynamodb::{transact_reasons, DynamoAudit, DynamoRegistry};
 use crate::schema::{device_key, from_item, s, to_item, Item};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
-use fleetguard_domain::model::{AuditEntry, CertificateRecord, Device, ROTATION_DEADLINE};
+use fleetguard_domain::model::{
+    AuditEntry, CertificateRecord, Device, Timestamp, ROTATION_DEADLINE,
+};
 use fleetguard_domain::ports::Rotations;
 use fleetguard_domain::{Error, Result};
 use time::OffsetDateTime;
@@ -112,7 +114,8 @@ impl Rotations for DynamoRotations {
         .is_none())
     }
 
-    async fn due(&self, now: &str, limit: usize) -> Result<Vec<Device>> {
+    async fn due(&self, now: &Timestamp, limit: usize) -> Result<Vec<Device>> {
+        let now = now.as_str();
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -136,7 +139,8 @@ impl Rotations for DynamoRotations {
         }
     }
 
-    async fn expiring(&self, from: &str, to: &str) -> Result<(Vec<Device>, f64)> {
+    async fn expiring(&self, from: &Timestamp, to: &Timestamp) -> Result<(Vec<Device>, f64)> {
+        let (from, to) = (from.as_str(), to.as_str());
         let mut found = Vec::new();
         let mut units = 0.0;
         for month in months(from, to)? {

@@ -509,16 +509,20 @@ pub trait Rotations: Send + Sync {
         audit: &AuditEntry,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Devices with a rotation deadline at or before `now` (RFC 3339): unconfirmed rotations to expire,
+    /// Devices with a rotation deadline at or before `now`: unconfirmed rotations to expire,
     /// replaced certificates to retire. At most `limit`.
-    fn due(&self, now: &str, limit: usize) -> impl Future<Output = Result<Vec<Device>>> + Send;
+    fn due(
+        &self,
+        now: &Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Device>>> + Send;
 
-    /// Devices whose current certificate expires between `from` and `to` (RFC 3339), oldest first.
+    /// Devices whose current certificate expires between `from` and `to`, oldest first.
     /// Also returns the read capacity the query consumed (units), for the watch's report.
     fn expiring(
         &self,
-        from: &str,
-        to: &str,
+        from: &Timestamp,
+        to: &Timestamp,
     ) -> impl Future<Output = Result<(Vec<Device>, f64)>> + Send;
 }
 

@@ -189,7 +189,7 @@ pub fn certificate_facts(pem: &str) -> Result<crate::model::CertificateFacts, Ce
     let der = pem_to_der(pem)?;
     let cert = parse_der(&der)?;
     Ok(crate::model::CertificateFacts {
-        not_after: crate::model::rfc3339(cert.validity().not_after.to_datetime()),
+        not_after: crate::model::Timestamp::at(cert.validity().not_after.to_datetime()),
         key_sha256: hex::encode(sha2::Sha256::digest(cert.public_key().raw)),
     })
 }

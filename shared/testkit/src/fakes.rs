@@ -172,7 +172,7 @@ impl Records for InMemoryRecords {
             return Ok(SoftDeleteResult::Changed);
         }
         record.version += 1;
-        record.deleted_at = Some(request.at.to_string());
+        record.deleted_at = Some(request.at.clone());
         record.deleted_by = Some(request.principal.clone());
         record.delete_reason = request.reason.clone();
         record.delete_request = Some(request.request_key.clone());
@@ -195,7 +195,7 @@ impl Records for InMemoryRecords {
             .filter(|r| {
                 &r.serial == serial
                     && r.deleted_by.as_deref() == Some(principal)
-                    && r.deleted_at.as_deref().is_some_and(|at| at >= since)
+                    && r.deleted_at.as_ref().is_some_and(|at| at.as_str() >= since)
             })
             .cloned()
             .collect();
@@ -227,7 +227,7 @@ impl Records for InMemoryRecords {
         record.deleted_by = None;
         record.delete_reason = None;
         record.delete_request = None;
-        record.restored_at = Some(fleetguard_domain::model::now_rfc3339());
+        record.restored_at = Some(Timestamp::now());
         record.restored_by = Some(actor.to_owned());
         self.audit.push(audit.clone());
         Ok(RestoreResult::Restored {
@@ -679,12 +679,10 @@ impl Rotations for InMemoryRotations {
         Ok(true)
     }
 
-    async fn due(&self, now: &str, limit: usize) -> Result<Vec<Device>> {
+    async fn due(&self, now: &Timestamp, limit: usize) -> Result<Vec<Device>> {
         let mut due: Vec<Device> = lock(&self.registry.devices)
             .values()
-            .filter(|d| {
-                d.deadline_kind.is_some() && d.deadline.as_deref().is_some_and(|t| t <= now)
-            })
+            .filter(|d| d.deadline_kind.is_some() && d.deadline.as_ref().is_some_and(|t| t <= now))
             .cloned()
             .collect();
         due.sort_by(|a, b| a.deadline.cmp(&b.deadline));
@@ -692,13 +690,13 @@ impl Rotations for InMemoryRotations {
         Ok(due)
     }
 
-    async fn expiring(&self, from: &str, to: &str) -> Result<(Vec<Device>, f64)> {
+    async fn expiring(&self, from: &Timestamp, to: &Timestamp) -> Result<(Vec<Device>, f64)> {
         let mut found: Vec<Device> = lock(&self.registry.devices)
             .values()
             .filter(|d| {
                 d.expiry_month.is_some()
                     && d.certificate_not_after
-                        .as_deref()
+                        .as_ref()
                         .is_some_and(|t| t >= from && t <= to)
             })
             .cloned()

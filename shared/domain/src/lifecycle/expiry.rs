@@ -47,7 +47,9 @@ pub async fn find<W: Rotations, C: IotControl>(
     ca_days: u32,
 ) -> Result<ExpiryReport> {
     let to = now + Duration::days(i64::from(device_days));
-    let (devices, rcu) = rotations.expiring(&rfc3339(now), &rfc3339(to)).await?;
+    let (devices, rcu) = rotations
+        .expiring(&Timestamp::at(now), &Timestamp::at(to))
+        .await?;
     let devices = devices
         .into_iter()
         .filter(|d| d.status == DeviceStatus::Active)
@@ -83,7 +85,7 @@ fn device_entry(d: &Device) -> Option<Expiring> {
         kind: "device",
         subject: d.serial.to_string(),
         certificate_id: d.certificate_id.as_ref()?.to_string(),
-        not_after: d.certificate_not_after.clone()?,
+        not_after: d.certificate_not_after.as_ref()?.to_string(),
     })
 }
 

@@ -54,7 +54,7 @@ pub struct Device {
     /// When the current certificate expires (RFC 3339), if fleetguard knows it: the expiry watch's
     /// index (`by_expiry`: `expiry_month` / `certificate_not_after`) holds only these devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate_not_after: Option<String>,
+    pub certificate_not_after: Option<super::Timestamp>,
     /// `YYYY-MM` of `certificate_not_after`: the expiry index's partition, so a watch reads only the
     /// months inside its window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,20 +71,20 @@ pub struct Device {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_session: Option<LiveSession>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retire_at: Option<String>,
+    pub retire_at: Option<super::Timestamp>,
     /// When the last rotation was requested (the per-device rate limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_rotation_at: Option<String>,
+    pub last_rotation_at: Option<super::Timestamp>,
     /// The earliest pending rotation deadline (an unconfirmed rotation's expiry or a retirement):
     /// the sweep's sparse index (`by_deadline`: `deadline_kind` / `deadline`) holds only these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<String>,
+    pub deadline: Option<super::Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_kind: Option<String>,
     /// When an operator asked this device to rotate (`fleetctl devices request-rotation`): its next
     /// rotation is due whatever its certificate's expiry. Cleared when a certificate is issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rotation_requested_at: Option<String>,
+    pub rotation_requested_at: Option<super::Timestamp>,
 }
 
 /// What the registry keeps of a device's current certificate once fleetguard has read it: its expiry
@@ -92,7 +92,7 @@ pub struct Device {
 /// must change the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateFacts {
-    pub not_after: String,
+    pub not_after: super::Timestamp,
     pub key_sha256: String,
 }
 
@@ -106,10 +106,10 @@ pub struct Rotation {
     /// SHA-256 (hex) of the CSR's DER: the same request again is a replay, not a new rotation.
     pub request_sha256: String,
     pub key_sha256: String,
-    pub not_after: String,
-    pub requested_at: String,
+    pub not_after: super::Timestamp,
+    pub requested_at: super::Timestamp,
     /// Unconfirmed by then: the new certificate is deactivated and the old one stays.
-    pub expires_at: String,
+    pub expires_at: super::Timestamp,
     /// Asked for by the replaced certificate in its grace period (a device that lost its new key,
     /// with an operator's request): this current certificate is cut off when the rotation is
     /// confirmed.
@@ -160,9 +160,9 @@ impl Device {
     }
 
     /// Records the current certificate's expiry (and its index month).
-    pub fn set_certificate_not_after(&mut self, not_after: &str) {
-        self.certificate_not_after = Some(not_after.to_owned());
-        self.expiry_month = Some(not_after.chars().take(7).collect());
+    pub fn set_certificate_not_after(&mut self, not_after: &super::Timestamp) {
+        self.certificate_not_after = Some(not_after.clone());
+        self.expiry_month = Some(not_after.as_str().chars().take(7).collect());
     }
 
     /// Records what fleetguard read of the current certificate, or forgets it (a certificate it did

@@ -10,7 +10,7 @@ pub struct Record {
     #[serde(default)]
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
+    pub deleted_at: Option<super::Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -19,7 +19,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_request: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restored_at: Option<String>,
+    pub restored_at: Option<super::Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored_by: Option<String>,
     /// The record's own content, opaque to fleetguard.

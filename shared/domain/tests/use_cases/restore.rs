@@ -13,7 +13,9 @@ fn record(serial: &Serial, id: &str, deleted_by: Option<&str>) -> Record {
         serial: serial.clone(),
         record_id: RecordId::parse(id).expect("id"),
         version: 2,
-        deleted_at: deleted_by.map(|_| "2026-01-01T00:00:00Z".into()),
+        deleted_at: deleted_by.map(|_| {
+            fleetguard_domain::model::Timestamp::parse("2026-01-01T00:00:00Z").expect("time")
+        }),
         deleted_by: deleted_by.map(str::to_owned),
         delete_reason: None,
         delete_request: deleted_by.map(|_| "req".into()),

@@ -1,6 +1,6 @@
 use fleetguard_domain::authorization::authorizer::{device_principal, OperatorStatus};
 use fleetguard_domain::lifecycle::revocation::*;
-use fleetguard_domain::model::{rfc3339, AuditEntry, DeviceStatus, Outcome, Reason, Serial};
+use fleetguard_domain::model::{AuditEntry, DeviceStatus, Outcome, Reason, Serial};
 use fleetguard_domain::model::{Device, Enrollment, PrincipalId, Record, RecordId};
 use fleetguard_domain::ports::{AuditLog, AuthorizerPrincipal, Records, Registry};
 use fleetguard_domain::Result;
@@ -58,7 +58,7 @@ fn deleted(serial: &Serial, id: &str, by: &str, at: OffsetDateTime) -> Record {
         serial: serial.clone(),
         record_id: RecordId::parse(id).expect("id"),
         version: 2,
-        deleted_at: Some(rfc3339(at)),
+        deleted_at: Some(fleetguard_domain::model::Timestamp::at(at)),
         deleted_by: Some(by.to_owned()),
         delete_reason: None,
         delete_request: Some("k".into()),

@@ -5,7 +5,7 @@ use fleetguard_domain::lifecycle::expiry;
 use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig, Revoker};
 use fleetguard_domain::lifecycle::rotation::{RotationConfig, RotationService, RotationSweep};
 use fleetguard_domain::model::{
-    rfc3339, CertificateId, CertificateStatus, Device, DeviceStatus, Enrollment, Reason, Serial,
+    CertificateId, CertificateStatus, Device, DeviceStatus, Enrollment, Reason, Serial,
 };
 use fleetguard_domain::ports::{IotControl, Registry, Rotations};
 use fleetguard_domain::{Error, Result};
@@ -314,7 +314,10 @@ async fn a_rotation_issues_binds_after_proof_and_retires_the_old_certificate() {
     assert_eq!(dev.previous_certificate_id.as_ref(), Some(&old));
     assert_eq!(
         dev.certificate_not_after,
-        Some(reply["not_after"].as_str().unwrap().to_owned())
+        Some(
+            fleetguard_domain::model::Timestamp::parse(reply["not_after"].as_str().unwrap())
+                .unwrap()
+        )
     );
     assert_eq!(
         f.iot.inner.status(&old),
@@ -752,7 +755,9 @@ async fn the_expiry_watch_finds_exactly_the_certificates_inside_the_window() {
         );
         d.status = DeviceStatus::Active;
         d.certificate_id = Some(CertificateId::of_der(serial.as_bytes()));
-        d.set_certificate_not_after(&rfc3339(now + Duration::days(days)));
+        d.set_certificate_not_after(&fleetguard_domain::model::Timestamp::at(
+            now + Duration::days(days),
+        ));
         f.registry.import_device(&d).await.unwrap();
         if (0..=30).contains(&days) {
             inside.push(serial);
@@ -766,7 +771,9 @@ async fn the_expiry_watch_finds_exactly_the_certificates_inside_the_window() {
         fleetguard_domain::model::Timestamp::at(now),
     );
     d.status = DeviceStatus::Quarantined;
-    d.set_certificate_not_after(&rfc3339(now + Duration::days(2)));
+    d.set_certificate_not_after(&fleetguard_domain::model::Timestamp::at(
+        now + Duration::days(2),
+    ));
     f.registry.import_device(&d).await.unwrap();
     // A CA expiring in 60 days: inside a 90-day window, outside a 30-day one.
     let short = TestSigner::default().ca_pem("short-lived CA", 60).await;
@@ -805,7 +812,11 @@ async fn the_expiry_watch_finds_exactly_the_certificates_inside_the_window() {
             Reason::CaExpiring
         ]
     );
-    let _ = f.rotations.due(&rfc3339(now), 10).await.unwrap();
+    let _ = f
+        .rotations
+        .due(&fleetguard_domain::model::Timestamp::at(now), 10)
+        .await
+        .unwrap();
 }
 
 /// A stolen current key must not buy a long-lived certificate of its own: a device rotates on its own
@@ -823,13 +834,13 @@ async fn a_rotation_that_is_not_due_is_refused_and_nothing_is_signed() {
     // Inside the window it is due on its own.
     let now = time::OffsetDateTime::now_utc();
     let mut device = f.device_now(&s).await;
-    device.certificate_not_after = Some(fleetguard_domain::model::rfc3339(
+    device.certificate_not_after = Some(fleetguard_domain::model::Timestamp::at(
         now + time::Duration::days(10),
     ));
     assert!(fleetguard_domain::lifecycle::rotation::due(
         &device, 30, now
     ));
-    device.certificate_not_after = Some(fleetguard_domain::model::rfc3339(
+    device.certificate_not_after = Some(fleetguard_domain::model::Timestamp::at(
         now + time::Duration::days(300),
     ));
     assert!(!fleetguard_domain::lifecycle::rotation::due(

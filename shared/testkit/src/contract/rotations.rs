@@ -4,7 +4,7 @@
 
 use super::*;
 use fleetguard_domain::model::{
-    rfc3339, AuditAction, CertificateFacts, CertificateRecord, Device, LiveSession, Rotation,
+    AuditAction, CertificateFacts, CertificateRecord, Device, LiveSession, Rotation,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -40,7 +40,7 @@ async fn rotating<W: World>(w: &W) -> Rotating {
     let s = manufactured(w).await;
     let current = cert_id(w);
     let facts = CertificateFacts {
-        not_after: rfc3339(now + Duration::days(20)),
+        not_after: Timestamp::at(now + Duration::days(20)),
         key_sha256: secret_hash(b"current key"),
     };
     w.registry()
@@ -60,13 +60,13 @@ async fn rotating<W: World>(w: &W) -> Rotating {
         certificate_pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
         request_sha256: secret_hash(b"csr"),
         key_sha256: secret_hash(b"key"),
-        not_after: rfc3339(now + Duration::days(365)),
-        requested_at: rfc3339(now),
-        expires_at: rfc3339(now - Duration::minutes(1)),
+        not_after: Timestamp::at(now + Duration::days(365)),
+        requested_at: Timestamp::at(now),
+        expires_at: Timestamp::at(now - Duration::minutes(1)),
         cuts_off: None,
     });
-    device.last_rotation_at = Some(rfc3339(now));
-    device.set_certificate_not_after(&rfc3339(now + Duration::days(10)));
+    device.last_rotation_at = Some(Timestamp::at(now));
+    device.set_certificate_not_after(&Timestamp::at(now + Duration::days(10)));
     device.refresh_deadline();
     device.version = read.version + 1;
     let record = CertificateRecord {
@@ -108,15 +108,15 @@ pub async fn a_binding_records_the_certificate_facts<W: World>(w: &W) {
     let Rotating { read, facts, .. } = rotating(w).await;
     assert_eq!(
         (
-            read.certificate_not_after.as_deref(),
+            read.certificate_not_after.as_ref(),
             read.certificate_key_sha256.as_deref()
         ),
-        (
-            Some(facts.not_after.as_str()),
-            Some(facts.key_sha256.as_str())
-        )
+        (Some(&facts.not_after), Some(facts.key_sha256.as_str()))
     );
-    assert_eq!(read.expiry_month, Some(facts.not_after[..7].to_owned()));
+    assert_eq!(
+        read.expiry_month,
+        Some(facts.not_after.as_str()[..7].to_owned())
+    );
 }
 
 /// A stale version loses, and writes nothing.
@@ -233,13 +233,13 @@ pub async fn the_sweep_index_holds_due_devices_only<W: World>(w: &W) {
     let rot = w.rotations();
     let r = saved(w).await;
     let other = manufactured(w).await;
-    let due = rot.due(&rfc3339(r.now), 1000).await.expect("due");
+    let due = rot.due(&Timestamp::at(r.now), 1000).await.expect("due");
     assert!(
         due.iter().any(|d| d.serial == r.s),
         "a passed deadline is due"
     );
     let due = rot
-        .due(&rfc3339(r.now - Duration::hours(1)), 1000)
+        .due(&Timestamp::at(r.now - Duration::hours(1)), 1000)
         .await
         .expect("due");
     assert!(
@@ -247,7 +247,7 @@ pub async fn the_sweep_index_holds_due_devices_only<W: World>(w: &W) {
         "not yet due an hour ago"
     );
     assert!(!rot
-        .due(&rfc3339(r.now), 1000)
+        .due(&Timestamp::at(r.now), 1000)
         .await
         .expect("due")
         .iter()
@@ -261,7 +261,7 @@ pub async fn the_expiry_index_finds_a_window_across_months<W: World>(w: &W) {
     let (s, now) = (&r.s, r.now);
     let other = manufactured(w).await;
     let mut far = Device::manufactured(other.clone(), Enrollment::default(), Timestamp::at(now));
-    far.set_certificate_not_after(&rfc3339(now + Duration::days(45)));
+    far.set_certificate_not_after(&Timestamp::at(now + Duration::days(45)));
     let v = w
         .registry()
         .get_device(&other)
@@ -274,8 +274,13 @@ pub async fn the_expiry_index_finds_a_window_across_months<W: World>(w: &W) {
         .save(&far, v, None, &entry(s, now, "d"))
         .await
         .expect("save"));
-    let window = |days: i64| (rfc3339(now), rfc3339(now + Duration::days(days)));
-    let found = |(from, to): (String, String)| async move {
+    let window = |days: i64| {
+        (
+            Timestamp::at(now),
+            Timestamp::at(now + Duration::days(days)),
+        )
+    };
+    let found = |(from, to): (Timestamp, Timestamp)| async move {
         rot.expiring(&from, &to)
             .await
             .expect("expiring")

@@ -81,7 +81,7 @@ where
         }));
         next.binding_pending = false;
         next.rotation = None;
-        next.retire_at = Some(rfc3339(
+        next.retire_at = Some(Timestamp::at(
             now + Duration::hours(i64::from(self.config.grace_hours)),
         ));
         next.refresh_deadline();
@@ -96,7 +96,7 @@ where
                     .as_ref()
                     .map(|c| c.as_str())
                     .unwrap_or("-"),
-                next.retire_at.as_deref().unwrap_or("-")
+                next.retire_at.as_ref().map_or("-", Timestamp::as_str)
             ));
         let lost_record = lost.as_ref().map(|c| CertificateRecord {
             certificate_id: c.clone(),

@@ -92,8 +92,8 @@
 use crate::lifecycle::ca::{self, IssueRequest};
 use crate::lifecycle::csr::{self, ValidCsr};
 use crate::model::{
-    now, rfc3339, AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device,
-    DeviceStatus, Outcome, Reason, Rotation, Serial,
+    now, AuditEntry, CertificateId, CertificateRecord, CertificateStatus, Device, DeviceStatus,
+    Outcome, Reason, Rotation, Serial,
 };
 use crate::model::{AuditAction, Timestamp};
 use crate::ports::{AuditLog, CaSigner, IotControl, Publisher, Registry, Rotations};
@@ -302,12 +302,10 @@ async fn cut_off_in_iot<C: IotControl>(
     control.detach_thing_principal(serial, &c.arn).await
 }
 
-/// Whether `at` (RFC 3339) is at or before `now`. A timestamp that does not parse counts as passed
-/// (fail closed: a deadline nobody can read is over).
-fn passed(at: &str, now: OffsetDateTime) -> bool {
-    OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .map(|t| t <= now)
-        .unwrap_or(true)
+/// Whether `at` is at or before `now`. (A stored time that is no RFC 3339 never gets this far: the
+/// item does not decode, and the invocation fails as corrupt.)
+fn passed(at: &Timestamp, now: OffsetDateTime) -> bool {
+    at.instant() <= now
 }
 
 impl<R, W, C, S, P, A> RotationService<R, W, C, S, P, A>

@@ -11,9 +11,10 @@ pub fn due(device: &Device, window_days: u32, now: OffsetDateTime) -> bool {
     }
     device
         .certificate_not_after
-        .as_deref()
-        .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-        .is_some_and(|not_after| not_after - Duration::days(i64::from(window_days)) <= now)
+        .as_ref()
+        .is_some_and(|not_after| {
+            not_after.instant() - Duration::days(i64::from(window_days)) <= now
+        })
 }
 
 /// An operator asks a device to rotate (`fleetctl devices request-rotation`): its next rotation is
@@ -41,7 +42,7 @@ where
         }
         let expected = device.version;
         let mut next = device;
-        next.rotation_requested_at = Some(rfc3339(now));
+        next.rotation_requested_at = Some(Timestamp::at(now));
         next.version = expected + 1;
         next.updated_at = Timestamp::at(now);
         let entry = AuditEntry::new(

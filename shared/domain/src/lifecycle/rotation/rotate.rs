@@ -69,9 +69,7 @@ where
         }
         if let Some(last) = &device.last_rotation_at {
             let interval = Duration::hours(i64::from(self.config.min_interval_hours));
-            let until = OffsetDateTime::parse(last, &time::format_description::well_known::Rfc3339)
-                .map(|t| t + interval)
-                .unwrap_or(now + interval);
+            let until = last.instant() + interval;
             if now < until {
                 return self
                     .reject(v, Reason::RotationRateLimited, "rotated too recently")
@@ -218,9 +216,9 @@ where
             certificate_pem: issued.pem,
             request_sha256,
             key_sha256: sha256_hex(&valid.public_key),
-            not_after: rfc3339(not_after),
-            requested_at: rfc3339(now),
-            expires_at: rfc3339(now + Duration::hours(i64::from(self.config.confirm_hours))),
+            not_after: Timestamp::at(not_after),
+            requested_at: Timestamp::at(now),
+            expires_at: Timestamp::at(now + Duration::hours(i64::from(self.config.confirm_hours))),
             cuts_off: device
                 .certificate_id
                 .clone()
@@ -230,7 +228,7 @@ where
         let mut next = device;
         next.rotation = Some(rotation.clone());
         next.rotation_requested_at = None;
-        next.last_rotation_at = Some(rfc3339(now));
+        next.last_rotation_at = Some(Timestamp::at(now));
         next.refresh_deadline();
         next.version = expected + 1;
         next.updated_at = Timestamp::at(now);
@@ -307,8 +305,8 @@ where
             reason: Reason::CertificateIssued,
             certificate_id: Some(r.next_certificate_id.to_string()),
             certificate_pem: Some(r.certificate_pem.clone()),
-            not_after: Some(r.not_after.clone()),
-            confirm_by: Some(r.expires_at.clone()),
+            not_after: Some(r.not_after.to_string()),
+            confirm_by: Some(r.expires_at.to_string()),
             request_id: v.request_id.clone(),
         };
         self.answer(v, reply).await

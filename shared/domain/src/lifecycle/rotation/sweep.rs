@@ -30,7 +30,7 @@ pub const SWEEP_LIMIT: usize = 500;
 impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, C, A> {
     pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepReport> {
         let mut report = SweepReport::default();
-        for due in self.rotations.due(&rfc3339(now), SWEEP_LIMIT).await? {
+        for due in self.rotations.due(&Timestamp::at(now), SWEEP_LIMIT).await? {
             // The index is eventually consistent: act on the device as it is now.
             let Some(mut device) = self.registry.get_device(&due.serial).await? else {
                 continue;
@@ -57,7 +57,7 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
                 let expected = device.version;
                 device.rotation = None;
                 device.previous_certificate_id = Some(r.next_certificate_id.clone());
-                device.retire_at = Some(rfc3339(now));
+                device.retire_at = Some(Timestamp::at(now));
                 device.refresh_deadline();
                 device.version = expected + 1;
                 device.updated_at = Timestamp::at(now);
@@ -72,7 +72,7 @@ impl<R: Registry, W: Rotations, C: IotControl, A: AuditLog> RotationSweep<R, W, 
                 entry.log();
                 report.expired += 1;
             }
-            if device.retire_at.as_deref().is_some_and(|t| passed(t, now)) {
+            if device.retire_at.as_ref().is_some_and(|t| passed(t, now)) {
                 if self.retire(device, now).await? {
                     report.retired += 1;
                 } else {
