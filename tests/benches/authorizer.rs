@@ -26,8 +26,8 @@ impl IdentityStore for OneOperator {
     async fn count_failure(
         &self,
         _: &PrincipalId,
-        _: &str,
-        _: &str,
+        _: &fleetguard_domain::model::Timestamp,
+        _: &fleetguard_domain::model::Timestamp,
     ) -> fleetguard_domain::Result<Option<u32>> {
         Ok(None)
     }

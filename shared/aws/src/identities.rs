@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use fleetguard_domain::authorization::authorizer::{
     Identity, IdentityKind, IdentityStore, PrincipalId,
 };
+use fleetguard_domain::model::Timestamp;
 use fleetguard_domain::Result;
 
 #[derive(Clone, Debug)]
@@ -65,8 +66,8 @@ impl IdentityStore for DynamoIdentityStore {
     async fn count_failure(
         &self,
         principal_id: &PrincipalId,
-        now: &str,
-        cutoff: &str,
+        now: &Timestamp,
+        cutoff: &Timestamp,
     ) -> Result<Option<u32>> {
         // Two conditional updates, no read: add to a count that began after the cutoff, else start
         // one. Losing both means another attempt moved the count meanwhile: try again (bounded).

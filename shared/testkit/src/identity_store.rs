@@ -1,6 +1,7 @@
 //! In-memory identity store of the custom authorizer.
 
 use fleetguard_domain::authorization::authorizer::{Identity, IdentityStore, PrincipalId};
+use fleetguard_domain::model::Timestamp;
 use fleetguard_domain::{Error, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,8 +76,8 @@ impl IdentityStore for InMemoryIdentityStore {
     async fn count_failure(
         &self,
         principal_id: &PrincipalId,
-        now: &str,
-        cutoff: &str,
+        now: &Timestamp,
+        cutoff: &Timestamp,
     ) -> Result<Option<u32>> {
         self.failures_counted.fetch_add(1, Ordering::SeqCst);
         self.check("UpdateItem")?;
@@ -84,14 +85,14 @@ impl IdentityStore for InMemoryIdentityStore {
         let Some(item) = map.get_mut(principal_id) else {
             return Ok(None);
         };
-        // As DynamoDB compares strings: RFC 3339 in UTC sorts as time.
-        match item.failures_since.as_deref() {
-            Some(since) if since > cutoff => {
+        // As DynamoDB compares the stored text: it sorts as time.
+        match item.failures_since.as_ref() {
+            Some(since) if since.as_str() > cutoff.as_str() => {
                 item.failed_attempts = item.failed_attempts.saturating_add(1);
             }
             _ => {
                 item.failed_attempts = 1;
-                item.failures_since = Some(now.to_owned());
+                item.failures_since = Some(now.clone());
             }
         }
         Ok(Some(item.failed_attempts))

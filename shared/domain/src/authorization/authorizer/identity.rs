@@ -1,7 +1,7 @@
 //! Who may authenticate through the custom authorizer: operators (JWT) and password devices, the
 //! deterministic principal ids that key them, the one-read store port and password hashing.
 
-use crate::model::{DeviceStatus, Serial};
+use crate::model::{DeviceStatus, Serial, Timestamp};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -121,7 +121,7 @@ pub struct Identity {
     pub failed_attempts: u32,
     /// RFC 3339: when the current count of wrong passwords began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failures_since: Option<String>,
+    pub failures_since: Option<Timestamp>,
 }
 
 /// When wrong passwords for one serial are a security signal. Nothing is ever locked: a stranger
@@ -179,8 +179,8 @@ pub trait IdentityStore: Send + Sync {
     fn count_failure(
         &self,
         principal_id: &PrincipalId,
-        now: &str,
-        cutoff: &str,
+        now: &Timestamp,
+        cutoff: &Timestamp,
     ) -> impl Future<Output = Result<Option<u32>>> + Send;
 
     /// Creates or replaces an identity (`fleetctl operators add --re-enrol`, `devices set-password`).

@@ -754,9 +754,9 @@ async fn count_failure<S: IdentityStore>(
     now: OffsetDateTime,
     trace: &mut Trace,
 ) {
-    let cutoff = crate::model::rfc3339(now - policy.window);
+    let cutoff = crate::model::Timestamp::at(now - policy.window);
     match store
-        .count_failure(principal, &crate::model::rfc3339(now), &cutoff)
+        .count_failure(principal, &crate::model::Timestamp::at(now), &cutoff)
         .await
     {
         Ok(Some(n)) if n == policy.threshold => trace.burst = Some(n),

@@ -432,9 +432,9 @@ where
     /// An operator command.
     pub async fn command(&self, cmd: Command, now: OffsetDateTime) -> Result<Report> {
         let actor = format!("operator:{}", cmd.actor.as_deref().unwrap_or("unknown"));
-        let since = match cmd.compromised_since.as_deref().map(parse_time) {
-            Some(Ok(t)) => Some(t),
-            Some(Err(())) => return self.malformed("compromised_since is not RFC 3339").await,
+        let since = match cmd.compromised_since.as_deref().map(Timestamp::parse) {
+            Some(Ok(t)) => Some(t.instant()),
+            Some(Err(_)) => return self.malformed("compromised_since is not RFC 3339").await,
             None => None,
         };
         let Some(subject) = self
@@ -593,8 +593,4 @@ fn report(entry: &AuditEntry, cert: Option<&CertificateId>) -> Report {
         rolled_back_since: None,
         rollback: None,
     }
-}
-
-fn parse_time(s: &str) -> std::result::Result<OffsetDateTime, ()> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| ())
 }

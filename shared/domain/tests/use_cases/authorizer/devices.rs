@@ -293,8 +293,8 @@ impl IdentityStore for FailingCounts<'_> {
     async fn count_failure(
         &self,
         _: &PrincipalId,
-        _: &str,
-        _: &str,
+        _: &fleetguard_domain::model::Timestamp,
+        _: &fleetguard_domain::model::Timestamp,
     ) -> fleetguard_domain::Result<Option<u32>> {
         Err(fleetguard_domain::Error::Corrupt("store down".into()))
     }
