@@ -4,7 +4,9 @@
 use crate::Ctx;
 use fleetguard_domain::lifecycle::replacement;
 use fleetguard_domain::lifecycle::revocation::{Action, Command, RevocationConfig};
-use fleetguard_domain::model::{IdentityKindTag, Outcome, Principal, Serial, Timestamp};
+use fleetguard_domain::model::{
+    CertificateId, IdentityKindTag, Outcome, Principal, Serial, Timestamp,
+};
 use fleetguard_domain::ports::AuditLog;
 use std::process::ExitCode;
 
@@ -27,25 +29,34 @@ pub struct Target {
 }
 
 impl Target {
-    /// The command's (serial, certificate id, principal id): an explicit flag as given; a bare
-    /// target as a principal id if it parses as one, else as a serial.
-    fn resolve(self) -> anyhow::Result<(Option<String>, Option<String>, Option<String>)> {
+    /// The command's (serial, certificate id, principal), parsed here once: an explicit flag as
+    /// given; a bare target as a principal if it parses as one, else as a serial.
+    fn resolve(self) -> anyhow::Result<Named> {
+        let serial = |s: &str| Serial::parse(s).map_err(|e| anyhow::anyhow!("{s:?}: {e}"));
         Ok(match self {
             Target {
                 serial: Some(s), ..
-            } => (Some(s), None, None),
+            } => (Some(serial(&s)?), None, None),
             Target {
                 certificate: Some(c),
                 ..
-            } => (None, Some(c), None),
+            } => (
+                None,
+                Some(CertificateId::parse(&c).map_err(|e| anyhow::anyhow!("{c:?}: {e}"))?),
+                None,
+            ),
             Target {
                 principal: Some(p), ..
-            } => (None, None, Some(p)),
+            } => (
+                None,
+                None,
+                Some(Principal::parse(&p).map_err(|e| anyhow::anyhow!("{p:?}: {e}"))?),
+            ),
             Target {
                 target: Some(t), ..
             } => match Principal::parse(&t) {
-                Ok(p) => (None, None, Some(p.as_str().to_owned())),
-                Err(_) => (Some(t), None, None),
+                Ok(p) => (None, None, Some(p)),
+                Err(_) => (Some(serial(&t)?), None, None),
             },
             _ => anyhow::bail!("name a target"),
         })
@@ -61,6 +72,9 @@ impl Target {
         }
     }
 }
+
+/// What a command names: (serial, certificate id, principal).
+type Named = (Option<Serial>, Option<CertificateId>, Option<Principal>);
 
 /// What undoing a compromised identity's deletes takes, and why: the options of `revoke`,
 /// `quarantine` and `operators revoke`.
@@ -101,10 +115,9 @@ pub async fn run_action(
         reason,
     } = args;
     let (serial, certificate_id, principal) = target.resolve()?;
-    let principal_kind = principal.as_deref().and_then(|p| Principal::parse(p).ok());
     let config = match (
         RevocationConfig::from_vars(&fleetguard_aws::settings::Environment),
-        &principal_kind,
+        &principal,
     ) {
         (Ok(c), _) => c,
         // An operator is only disabled and disconnected: no policy or thing group is involved.
@@ -198,10 +211,16 @@ mod tests {
         target: Target,
     }
 
+    /// The names as text (what a test compares).
     fn resolve(args: &[&str]) -> (Option<String>, Option<String>, Option<String>) {
         let mut argv = vec!["fleetctl"];
         argv.extend_from_slice(args);
-        Cli::parse_from(argv).target.resolve().unwrap()
+        let (serial, cert, principal) = Cli::parse_from(argv).target.resolve().unwrap();
+        (
+            serial.map(|s| s.to_string()),
+            cert.map(|c| c.to_string()),
+            principal.map(|p| p.to_string()),
+        )
     }
 
     #[test]
@@ -218,6 +237,15 @@ mod tests {
             (None, Some(cert.clone()), None)
         );
         assert!(Cli::try_parse_from(["fleetctl", "SN1", "--serial", "SN2"]).is_err());
+        // Parsed once, here: a name that is none of the three is refused before any AWS call.
+        let refused = |args: &[&str]| {
+            let mut argv = vec!["fleetctl"];
+            argv.extend_from_slice(args);
+            Cli::parse_from(argv).target.resolve().is_err()
+        };
+        assert!(refused(&["a/b"]));
+        assert!(refused(&["--certificate", "nothex"]));
+        assert!(refused(&["--principal", "opnobody"]));
         assert!(Cli::try_parse_from(["fleetctl"]).is_err());
     }
 }

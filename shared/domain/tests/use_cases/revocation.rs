@@ -96,7 +96,7 @@ async fn a_delete_the_index_has_not_seen_yet_is_still_rolled_back() {
         .command(
             Command {
                 action: Action::Revoke,
-                serial: Some("PW1".into()),
+                serial: Some(Serial::parse("PW1").expect("serial")),
                 certificate_id: None,
                 principal: None,
                 reason: None,
@@ -150,7 +150,7 @@ async fn an_operator_is_revoked_cut_off_and_rolled_back_and_stays_revoked() {
         action,
         serial: None,
         certificate_id: None,
-        principal: Some(op.clone()),
+        principal: Some(fleetguard_domain::model::Principal::parse(&op).expect("principal")),
         reason: None,
         compromised_since: None,
         rollback: action == Action::Revoke,
@@ -404,4 +404,32 @@ async fn outside_a_grace_period_presence_writes_nothing() {
         .await
         .expect("audit")
         .is_empty());
+}
+
+/// A direct invoke's ids are parsed as the command is read: one that is no serial, certificate id or
+/// principal is refused as malformed (the detail names the field), and nothing is cut off.
+#[tokio::test]
+async fn a_command_naming_an_invalid_id_is_refused_as_malformed() {
+    let audit = LaggingIndex::default();
+    let r = revoker(
+        InMemoryRegistry::default(),
+        InMemoryRecords::new(audit.0.clone()),
+        audit,
+    );
+    let now = OffsetDateTime::now_utc();
+    for (field, bad) in [
+        ("serial", "a/b"),
+        ("certificate_id", "nothex"),
+        ("principal", "opnobody"),
+    ] {
+        let raw = serde_json::json!({"action": "revoke", field: bad, "actor": "ops"});
+        let reports = r.handle(raw, now).await.expect("an answer");
+        assert_eq!(reports.len(), 1);
+        assert_eq!(
+            (reports[0].outcome, reports[0].reason),
+            (Outcome::Rejected, Reason::MalformedEvent),
+            "{field}"
+        );
+    }
+    assert!(r.connections.disconnected().is_empty());
 }

@@ -228,7 +228,7 @@ impl Fleet {
             .command(
                 Command {
                     action,
-                    serial: Some(serial.to_string()),
+                    serial: Some(serial.clone()),
                     certificate_id: None,
                     principal: None,
                     reason: None,
@@ -641,7 +641,7 @@ async fn an_issued_certificate_never_registered_is_registered_cut_off_before_it_
                     Command {
                         action: Action::Revoke,
                         serial: None,
-                        certificate_id: Some(next.to_string()),
+                        certificate_id: Some(next.clone()),
                         principal: None,
                         reason: None,
                         compromised_since: None,

@@ -37,34 +37,32 @@ where
         Ok(report(&entry, Some(cert)))
     }
 
-    /// What a command names: a serial, a certificate id, or any principal id.
+    /// What a command names: a serial, a certificate id, or any principal (all parsed already).
     pub(super) async fn subject(
         &self,
-        serial: Option<&str>,
-        cert: Option<&str>,
-        principal: Option<&str>,
+        serial: Option<&Serial>,
+        cert: Option<&CertificateId>,
+        principal: Option<&Principal>,
     ) -> Result<Option<Subject>> {
-        let cert = match principal.map(Principal::parse) {
-            Some(Ok(Principal::Certificate(c))) => Some(c.to_string()),
-            Some(Ok(Principal::Authorizer(id))) => {
-                return Ok(match self.registry.get_principal(&id).await? {
+        let cert = match principal {
+            Some(Principal::Certificate(c)) => Some(c.clone()),
+            Some(Principal::Authorizer(id)) => {
+                return Ok(match self.registry.get_principal(id).await? {
                     Some(AuthorizerPrincipal::Operator { serials, .. }) => {
-                        Some(Subject::Operator { id, serials })
+                        Some(Subject::Operator {
+                            id: id.clone(),
+                            serials,
+                        })
                     }
-                    Some(AuthorizerPrincipal::Device { serial }) => self
-                        .resolve(Some(serial.as_str()), None)
-                        .await?
-                        .map(Subject::Device),
+                    Some(AuthorizerPrincipal::Device { serial }) => {
+                        self.resolve(&serial).await?.map(Subject::Device)
+                    }
                     None => None,
                 });
             }
-            Some(Err(_)) => return Ok(None),
-            None => cert.map(str::to_owned),
+            None => cert.cloned(),
         };
-        if let Some(c) = cert.as_deref() {
-            let Ok(id) = CertificateId::parse(c) else {
-                return Ok(None);
-            };
+        if let Some(id) = cert {
             let Some(rec) = self.registry.get_certificate(&id).await? else {
                 return Ok(None);
             };
@@ -90,7 +88,10 @@ where
                 }
             }));
         }
-        Ok(self.resolve(serial, None).await?.map(Subject::Device))
+        match serial {
+            Some(serial) => Ok(self.resolve(serial).await?.map(Subject::Device)),
+            None => Ok(None),
+        }
     }
 
     /// Revoke or quarantine a certificate its serial no longer uses: that certificate is denied (on
@@ -280,27 +281,8 @@ where
         Ok(report(&entry, None))
     }
 
-    pub(super) async fn resolve(
-        &self,
-        serial: Option<&str>,
-        cert: Option<&str>,
-    ) -> Result<Option<Target>> {
-        if let Some(c) = cert {
-            let Ok(cert) = CertificateId::parse(c) else {
-                return Ok(None);
-            };
-            return Ok(self
-                .registry
-                .get_certificate(&cert)
-                .await?
-                .map(|rec| Target {
-                    serial: rec.serial,
-                    cert: Some(cert),
-                }));
-        }
-        let Some(Ok(serial)) = serial.map(Serial::parse) else {
-            return Ok(None);
-        };
+    pub(super) async fn resolve(&self, serial: &Serial) -> Result<Option<Target>> {
+        let serial = serial.clone();
         Ok(self.registry.get_device(&serial).await?.map(|d| Target {
             serial,
             cert: d.certificate_id,

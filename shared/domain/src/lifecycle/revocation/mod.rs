@@ -114,12 +114,12 @@ pub enum Action {
 pub struct Command {
     pub action: Action,
     #[serde(default)]
-    pub serial: Option<String>,
+    pub serial: Option<Serial>,
     #[serde(default)]
-    pub certificate_id: Option<String>,
+    pub certificate_id: Option<CertificateId>,
     /// Any principal: a certificate id, a password device's or an operator's principal id (`dv…`, `op…`).
     #[serde(default)]
-    pub principal: Option<String>,
+    pub principal: Option<Principal>,
     #[serde(default)]
     pub reason: Option<String>,
     /// RFC 3339; deletes by the principal at or after it are rolled back.
@@ -439,20 +439,19 @@ where
         };
         let Some(subject) = self
             .subject(
-                cmd.serial.as_deref(),
-                cmd.certificate_id.as_deref(),
-                cmd.principal.as_deref(),
+                cmd.serial.as_ref(),
+                cmd.certificate_id.as_ref(),
+                cmd.principal.as_ref(),
             )
             .await?
         else {
             // A certificate of no device that AWS IoT knows (a batch's leaked claim certificate):
             // revoked, so it can connect nowhere, and with it call RegisterThing no more.
             if cmd.action == Action::Revoke {
-                let named = cmd
-                    .certificate_id
-                    .as_deref()
-                    .or(cmd.principal.as_deref())
-                    .and_then(|c| CertificateId::parse(c).ok());
+                let named = cmd.certificate_id.clone().or(match &cmd.principal {
+                    Some(Principal::Certificate(c)) => Some(c.clone()),
+                    _ => None,
+                });
                 if let Some(cert) = named {
                     if self.control.describe_certificate(&cert).await?.is_some() {
                         return self

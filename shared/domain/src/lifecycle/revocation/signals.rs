@@ -38,7 +38,7 @@ where
             crate::ports::record_decision(&self.audit, &entry).await?;
             return Ok(report(&entry, None));
         }
-        let Some(target) = self.resolve(Some(serial.as_str()), None).await? else {
+        let Some(target) = self.resolve(&serial).await? else {
             return self
                 .reject(
                     actor,
