@@ -84,11 +84,11 @@
 //! - `fleetctl devices approve-replacement <serial>` lets a revoked serial be provisioned once more with a new
 //!   certificate; the old certificate stays denied.
 
-use crate::model::{
-    rfc3339, AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome,
-    Principal, Reason, Serial,
-};
 use crate::model::{AuditAction, PrincipalId, Timestamp};
+use crate::model::{
+    AuditEntry, CertificateId, CertificateStatus, Device, DeviceStatus, Outcome, Principal, Reason,
+    Serial,
+};
 use crate::ports::{AuditLog, AuthorizerPrincipal, Connections, IotControl, Records, Registry};
 use crate::provisioning::jitr::set_status_unless_revoked;
 use crate::records::delete::SecurityEvent;

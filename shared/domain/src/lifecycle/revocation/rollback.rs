@@ -90,7 +90,8 @@ where
                 earliest
             }
         };
-        let since_text = rfc3339(since);
+        // The window start, formatted once for the reads, the detail and the report.
+        let since_text = Timestamp::at(since);
         let mut restored = 0;
         let mut found = 0;
         let who = principals
@@ -107,7 +108,7 @@ where
         for (serial, principal) in pairs {
             let deleted = self
                 .records
-                .deleted_by(serial, principal, &Timestamp::at(since))
+                .deleted_by(serial, principal, &since_text)
                 .await?;
             found += deleted.len();
             let batch: Vec<_> = deleted
@@ -162,7 +163,7 @@ where
         crate::ports::record_decision(&self.audit, &entry).await?;
         Ok(Rollback {
             restored,
-            since: since_text,
+            since: since_text.to_string(),
             reason,
         })
     }
